@@ -1,0 +1,197 @@
+"""Write-once, content-addressed file store.
+
+A blob is named by the SHA-256 of its bytes, computed while the bytes are written (one read of the
+input). Writes go to a temporary file in the store, are fsynced, made read-only and renamed into
+place, so a crash leaves either nothing or a complete file. The interface is deliberately narrow
+(put a stream, open, exists, delete, iterate) so that encryption at rest or an object store can wrap
+it without touching callers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+__all__ = [
+    "BlobStore",
+    "BlobTooLarge",
+    "LocalBlobStore",
+    "MemoryBlobStore",
+    "PutResult",
+    "hash_stream",
+]
+
+CHUNK = 1 << 20
+HEX = frozenset("0123456789abcdef")
+
+
+class BlobTooLarge(Exception):
+    """The stream was longer than the limit given to ``put``; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class PutResult:
+    sha256: str
+    size: int
+    created: bool  # False when identical bytes were already stored
+    head: bytes  # the first bytes, for type sniffing without a second read
+
+
+class BlobStore(Protocol):
+    def put(self, stream: BinaryIO, limit: int | None = None) -> PutResult: ...
+    def open(self, sha256: str) -> BinaryIO: ...
+    def exists(self, sha256: str) -> bool: ...
+    def delete(self, sha256: str) -> None: ...
+    def hashes(self) -> Iterator[str]: ...
+    def rehash(self, sha256: str) -> str | None: ...
+
+
+def _check_name(sha256: str) -> str:
+    if len(sha256) != 64 or not set(sha256) <= HEX:
+        raise ValueError(f"not a SHA-256 hex digest: {sha256[:80]!r}")
+    return sha256
+
+
+def hash_stream(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class LocalBlobStore:
+    """Blobs under ``root/ab/cd/<sha256>``, read-only on disk."""
+
+    HEAD_BYTES = 8192
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / ".incoming"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        name = _check_name(sha256)
+        return self.root / name[:2] / name[2:4] / name
+
+    def put(self, stream: BinaryIO, limit: int | None = None) -> PutResult:
+        fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="put-")
+        try:
+            digest, size, head = self._copy(stream, fd, limit)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_name)
+            raise
+        os.close(fd)
+        return self._commit(Path(tmp_name), digest, size, head)
+
+    def _copy(self, stream: BinaryIO, fd: int, limit: int | None) -> tuple[str, int, bytes]:
+        digest = hashlib.sha256()
+        size = 0
+        head = b""
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise BlobTooLarge(f"larger than the limit of {limit} bytes")
+            if len(head) < self.HEAD_BYTES:
+                head += chunk[: self.HEAD_BYTES - len(head)]
+            digest.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+        return digest.hexdigest(), size, head
+
+    def _commit(self, tmp: Path, sha256: str, size: int, head: bytes) -> PutResult:
+        final = self.path(sha256)
+        if final.exists():
+            tmp.unlink()
+            return PutResult(sha256, size, False, head)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.chmod(stat.S_IRUSR | stat.S_IRGRP)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        return PutResult(sha256, size, True, head)
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def delete(self, sha256: str) -> None:
+        path = self.path(sha256)
+        if path.exists():
+            path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+            path.unlink()
+            _fsync_dir(path.parent)
+
+    def hashes(self) -> Iterator[str]:
+        for path in sorted(self.root.glob("??/??/*")):
+            if len(path.name) == 64:
+                yield path.name
+
+    def rehash(self, sha256: str) -> str | None:
+        """The SHA-256 of the stored bytes now, or None when the file is missing."""
+        try:
+            with self.open(sha256) as stream:
+                return hash_stream(stream)
+        except FileNotFoundError:
+            return None
+
+    def clean_incoming(self) -> int:
+        """Remove temporary files left by an interrupted put; they were never visible blobs."""
+        removed = 0
+        for leftover in self.tmp.glob("put-*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+class MemoryBlobStore:
+    """An in-memory store with the same contract, for tests of code that only needs a BlobStore."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, bytes] = {}
+
+    def put(self, stream: BinaryIO, limit: int | None = None) -> PutResult:
+        data = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise BlobTooLarge(f"larger than the limit of {limit} bytes")
+        sha = hashlib.sha256(data).hexdigest()
+        created = sha not in self._blobs
+        self._blobs.setdefault(sha, data)
+        return PutResult(sha, len(data), created, data[: LocalBlobStore.HEAD_BYTES])
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return io.BytesIO(self._blobs[_check_name(sha256)])
+        except KeyError:
+            raise FileNotFoundError(sha256) from None
+
+    def exists(self, sha256: str) -> bool:
+        return sha256 in self._blobs
+
+    def delete(self, sha256: str) -> None:
+        self._blobs.pop(sha256, None)
+
+    def hashes(self) -> Iterator[str]:
+        yield from sorted(self._blobs)
+
+    def rehash(self, sha256: str) -> str | None:
+        data = self._blobs.get(sha256)
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

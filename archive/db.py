@@ -1,0 +1,326 @@
+"""Database schema and connections.
+
+SQLAlchemy Core tables, migrated with Alembic (``archive/migrations``). SQLite in WAL mode with a
+busy timeout is the embedded default; a PostgreSQL URL works the same way because nothing outside
+the dialect hooks here and in the migrations is SQLite-specific.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["Database", "metadata", "utc_text", "utcnow"]
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc_text(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``: one fixed form, so it sorts and hashes the same everywhere."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are not accepted: give a timezone")
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+class UTCTime(TypeDecorator[datetime]):
+    """Timestamps stored as fixed-form UTC text; aware datetimes in Python."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        return None if value is None else utc_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+SHA = String(64)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("purpose", Text, nullable=False),
+    Column("review_policy", Integer, nullable=False, default=1),
+    Column("retention_until", UTCTime, nullable=True),
+    Column("created_at", UTCTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("settings", JSON, nullable=False, default=dict),
+    Column("created_at", UTCTime, nullable=False),
+)
+
+case_members = Table(
+    "case_members",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("added_at", UTCTime, nullable=False),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("sha256", SHA, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mime", String(128), nullable=False),
+    Column("created_at", UTCTime, nullable=False),
+    Column("parent_sha256", SHA, nullable=True),
+    Column("operation", String(64), nullable=True),
+    Column("parameters", JSON, nullable=False, default=dict),
+    Column("removed_at", UTCTime, nullable=True),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("sha256", SHA, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("classification", String(32), nullable=False),
+    Column("title", Text, nullable=True),
+    Column("created_at", UTCTime, nullable=False),
+    Column("deleted_at", UTCTime, nullable=True),
+    Column("deleted_by", String(128), nullable=True),
+    Column("deletion_approved_by", String(128), nullable=True),
+    Column("deletion_reason", Text, nullable=True),
+    UniqueConstraint("case_id", "sha256", name="uq_item_case_sha"),
+)
+
+# Which artifacts belong to an item, in which role (original, sidecar, screenshot, member ...).
+item_artifacts = Table(
+    "item_artifacts",
+    metadata,
+    Column("item_id", String(32), ForeignKey("items.id"), primary_key=True),
+    Column("sha256", SHA, ForeignKey("artifacts.sha256"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("declared_type", String(128), nullable=True),
+    Column("added_at", UTCTime, nullable=False),
+)
+
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("seen_at", UTCTime, nullable=False),
+    Column("url", Text, nullable=True),
+    Column("account", Text, nullable=True),
+    Column("platform", String(64), nullable=True),
+    Column("posted_at", UTCTime, nullable=True),
+    Column("capture_id", String(32), nullable=True),
+    Column("original_name", Text, nullable=True),
+    Column("details", JSON, nullable=False, default=dict),
+    Index("ix_sightings_item", "item_id"),
+)
+
+captures = Table(
+    "captures",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("requested_url", Text, nullable=False),
+    Column("final_url", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCTime, nullable=False),
+    Column("ended_at", UTCTime, nullable=True),
+    Column("record", JSON, nullable=False, default=dict),
+    Index("ix_captures_case_url", "case_id", "requested_url"),
+)
+
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("artifact_sha256", SHA, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("algo_version", String(64), nullable=False),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("input_sha256", SHA, nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("label", String(32), nullable=False),
+    Column("score", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("model_sha256", SHA, nullable=True),
+    Column("heatmap_sha256", SHA, nullable=True),
+    Column("explanation", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("details", JSON, nullable=False, default=dict),
+    Column("created_at", UTCTime, nullable=False),
+    Index("ix_flags_input", "input_sha256"),
+)
+
+judgements = Table(
+    "judgements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("reviewer", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # review | adjudication
+    Column("status", String(32), nullable=False),
+    Column("confidence", Integer, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("strands", JSON, nullable=False, default=dict),
+    Column("created_at", UTCTime, nullable=False),
+    Index("ix_judgements_item", "item_id"),
+)
+
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("case_id", Integer, nullable=True),
+    Column("item_id", String(32), nullable=True),
+    Column("artifact_sha256", SHA, nullable=True),
+    Column("before_sha256", SHA, nullable=True),
+    Column("after_sha256", SHA, nullable=True),
+    Column("details", Text, nullable=False),
+    Column("tool_version", String(32), nullable=False),
+    Column("prev_hash", SHA, nullable=False),
+    Column("event_hash", SHA, nullable=False),
+    Index("ix_custody_item", "item_id"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tree_size", Integer, nullable=False),
+    Column("root_hash", SHA, nullable=False),
+    Column("signed_at", String(32), nullable=False),
+    Column("key_id", SHA, nullable=False),
+    Column("signature", String(128), nullable=False),
+    # Not signed and not trusted by the verifier: a cache that lets the next checkpoint extend the
+    # tree from here instead of re-hashing the whole log.
+    Column("frontier", JSON, nullable=True),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" hook below (pysqlite would defer BEGIN).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers work beside one writer; busy_timeout makes a second writer wait, not fail.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """An engine and transactions on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a write
+            # transaction takes the lock at its start (BEGIN IMMEDIATE) and never deadlocks midway.
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+            self.engine.dialect._json_serializer = _json_dumps
+
+    @classmethod
+    def for_home(cls, home: Path) -> Database:
+        return cls(f"sqlite:///{home / 'archive.sqlite3'}")
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read-only view: a deferred transaction that never blocks writers."""
+        with self.engine.connect().execution_options(wb_read_only=True) as conn:
+            yield conn
+
+    def integrity_problems(self) -> list[str]:
+        """What the database engine itself says is broken (SQLite's integrity_check)."""
+        if self.engine.dialect.name != "sqlite":
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql("PRAGMA integrity_check").fetchall()
+        return [str(r[0]) for r in rows if r[0] != "ok"]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    if conn.get_execution_options().get("wb_read_only"):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

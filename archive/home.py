@@ -1,0 +1,130 @@
+"""An archive home: one folder with the database and the blob store, plus a signing key kept elsewhere.
+
+``Home.open`` is the single way in. Writes happen in ``home.transaction(actor, via)``: events are
+appended to the custody log inside the same database transaction as the rows they describe, and a
+signed checkpoint closes it, so a crash leaves either the whole act or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from archive.blobs import LocalBlobStore
+from archive.custody import CustodyLog, read_witness
+from archive.db import Database
+from archive.migrate import upgrade
+from archive.model import CustodyEvent
+from archive.signing import Signer, load_key, load_or_create_key
+
+__all__ = ["Home", "HomeError", "Transaction"]
+
+HOME_FORMAT = "wb-home/1"
+
+
+class HomeError(Exception):
+    """The home folder is missing, or not an archive home."""
+
+
+@dataclass
+class Transaction:
+    """A database transaction that can append custody events."""
+
+    conn: Connection
+    log: CustodyLog
+    actor: str
+    via: str
+
+    def event(self, action: str, **fields: Any) -> CustodyEvent:
+        return self.log.append(self.conn, actor=self.actor, via=self.via, action=action, **fields)
+
+
+class Home:
+    def __init__(
+        self,
+        root: Path,
+        db: Database,
+        blobs: LocalBlobStore,
+        signer: Signer,
+        home_id: str,
+        tool_version: str,
+    ) -> None:
+        self.root = root
+        self.db = db
+        self.blobs = blobs
+        self.signer = signer
+        self.home_id = home_id
+        self.custody = CustodyLog(signer, tool_version, witness=signer.path.parent / "witness")
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, root: Path, key_path: Path, tool_version: str, db_url: str | None = None) -> Home:
+        """Create the home (idempotent) and the signing key when absent."""
+        root.mkdir(parents=True, exist_ok=True)
+        marker = root / "home.json"
+        if not marker.exists():
+            marker.write_text(json.dumps({"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}))
+        signer = load_or_create_key(key_path)
+        home = cls._assemble(root, signer, tool_version, db_url)
+        upgrade(home.db)
+        return home
+
+    @classmethod
+    def open(cls, root: Path, key_path: Path, tool_version: str, db_url: str | None = None) -> Home:
+        if not (root / "home.json").is_file():
+            raise HomeError(f"no archive home at {root}: run `wb init` first")
+        home = cls._assemble(root, load_key(key_path), tool_version, db_url)
+        upgrade(home.db)
+        return home
+
+    @classmethod
+    def _assemble(cls, root: Path, signer: Signer, tool_version: str, db_url: str | None) -> Home:
+        try:
+            info = json.loads((root / "home.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise HomeError(f"{root / 'home.json'} is unreadable: {exc}") from None
+        if not isinstance(info, dict) or info.get("format") != HOME_FORMAT:
+            raise HomeError(f"{root} is not an archive home (unknown format)")
+        db = Database(db_url) if db_url else Database.for_home(root)
+        blobs = LocalBlobStore(root / "blobs")
+        return cls(root, db, blobs, signer, str(info["home_id"]), tool_version)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    @property
+    def index_dir(self) -> Path:
+        """Rebuildable indexes and caches (near-duplicate index, thumbnails)."""
+        path = self.root / "index"
+        path.mkdir(exist_ok=True)
+        return path
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, actor: str, via: str = "cli") -> Iterator[Transaction]:
+        checkpoint: Mapping[str, Any] | None = None
+        with self.db.begin() as conn:
+            tx = Transaction(conn, self.custody, actor, via)
+            yield tx
+            checkpoint = self.custody.checkpoint(conn)
+        if checkpoint is not None:
+            self.custody.write_witness(checkpoint, self.home_id)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.db.connect() as conn:
+            yield conn
+
+    def witness(self) -> dict[str, Any] | None:
+        if self.custody.witness is None:
+            return None
+        return read_witness(self.custody.witness / f"{self.home_id}.json")

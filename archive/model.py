@@ -1,0 +1,252 @@
+"""Typed records of the evidence archive.
+
+Pure data: no I/O, no database, no plugins. Collectors and detectors may import this module and
+nothing else from ``archive``; everything here is a frozen dataclass or an enum so that a record,
+once made, cannot drift from what was stored or logged.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+__all__ = [
+    "Artifact",
+    "Capture",
+    "Case",
+    "Classification",
+    "Confidence",
+    "CustodyEvent",
+    "Fingerprint",
+    "Flag",
+    "FlagLabel",
+    "IncomingFile",
+    "Item",
+    "Judgement",
+    "Refusal",
+    "Role",
+    "Sighting",
+    "Status",
+    "User",
+]
+
+
+class Role(enum.StrEnum):
+    ANALYST = "analyst"
+    REVIEWER = "reviewer"
+    LEGAL = "legal"
+    ADMIN = "admin"
+
+
+class Status(enum.StrEnum):
+    """Verification status of an item (VER-01). Only people set it; a Flag never does."""
+
+    UNVERIFIED = "unverified"
+    IN_PROGRESS = "in_progress"
+    VERIFIED = "verified"
+    PARTIALLY_VERIFIED = "partially_verified"
+    INCONCLUSIVE = "inconclusive"
+    FALSE_OR_MISLEADING = "false_or_misleading"
+    DISPUTED = "disputed"
+
+
+class Confidence(int, enum.Enum):
+    """Ordinal confidence scale (VER-03); definitions travel with every export."""
+
+    VERY_LOW = 1
+    LOW = 2
+    MODERATE = 3
+    HIGH = 4
+    VERY_HIGH = 5
+
+
+CONFIDENCE_DEFINITIONS: Mapping[Confidence, str] = {
+    Confidence.VERY_LOW: "Little or no corroboration; significant unresolved doubts.",
+    Confidence.LOW: "Some corroboration, but key questions remain open.",
+    Confidence.MODERATE: "Corroborated on the main points by at least one independent strand.",
+    Confidence.HIGH: "Corroborated by several independent strands; no material contradiction.",
+    Confidence.VERY_HIGH: "Corroborated by all three strands; alternatives examined and excluded.",
+}
+
+
+class Classification(enum.StrEnum):
+    """Confidentiality of an item (CON-01), in increasing order of restriction."""
+
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    CONFIDENTIAL = "confidential"
+    SURVIVOR_IDENTIFYING = "survivor_identifying"
+
+
+class FlagLabel(enum.StrEnum):
+    INDICATOR = "indicator"
+    INCONCLUSIVE = "inconclusive"
+    NO_INDICATION = "no_indication"
+    INFORMATION = "information"
+    NOT_ANALYSED = "not_analysed"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    slug: str
+    purpose: str
+    review_policy: int
+    created_at: datetime
+    retention_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing under verification. Its primary artifact is the SHA-256 it was first seen with."""
+
+    id: str
+    case_id: int
+    sha256: str
+    kind: str
+    status: Status
+    classification: Classification
+    created_at: datetime
+    title: str | None = None
+    deleted_at: datetime | None = None
+    deletion_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An immutable file named by its SHA-256; derived files name their parent and operation."""
+
+    sha256: str
+    size: int
+    mime: str
+    created_at: datetime
+    parent_sha256: str | None = None
+    operation: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    removed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One time and place an item was seen: a file imported or a URL captured."""
+
+    id: int
+    item_id: str
+    source: str  # "file" | "url"
+    seen_at: datetime
+    url: str | None = None
+    account: str | None = None
+    platform: str | None = None
+    posted_at: datetime | None = None
+    capture_id: str | None = None
+    original_name: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One collection act from the web (CAP-01). ``record`` holds the full capture record."""
+
+    id: str
+    case_id: int
+    requested_url: str
+    final_url: str | None
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    artifact_sha256: str
+    kind: str  # "phash", "pdq", ...
+    value: str
+    algo_version: str  # library + parameters, so old values stay interpretable
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A machine indicator. It never changes a verification status (MAN-01)."""
+
+    detector: str
+    version: str
+    input_sha256: str
+    label: FlagLabel
+    explanation: str
+    score: float | None = None
+    threshold: float | None = None
+    inconclusive_band: tuple[float, float] | None = None
+    model_sha256: str | None = None
+    heatmap_sha256: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A person's review (VER-01..05). Kept apart from Flag so a flag is never read as a verdict."""
+
+    item_id: str
+    reviewer: str
+    status: Status
+    confidence: Confidence
+    rationale: str
+    source_analysis: Mapping[str, Any]
+    technical_analysis: Mapping[str, Any]
+    content_analysis: Mapping[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CustodyEvent:
+    """One entry of the append-only, hash-chained log. Ids, hashes and action names only."""
+
+    seq: int
+    event_id: str
+    at: datetime
+    actor: str
+    via: str
+    action: str
+    case_id: int | None
+    item_id: str | None
+    artifact_sha256: str | None
+    before_sha256: str | None
+    after_sha256: str | None
+    details: Mapping[str, Any]
+    tool_version: str
+    prev_hash: str
+    event_hash: str
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file offered to the archive by a collector, not yet trusted.
+
+    ``open`` yields the bytes as a stream; ``name`` is the name as found, kept only as escaped
+    metadata and never used as a path.
+    """
+
+    name: str
+    open: Callable[[], BinaryIO]
+    size: int | None
+    source: Mapping[str, Any] = field(default_factory=dict)
+    container_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An input a collector would not accept, with a reason a person can read."""
+
+    name: str
+    reason: str

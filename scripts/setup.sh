@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the workbench needs, idempotently: Debian's tools (as root, where missing),
+# a virtual environment in .venv, and the pinned Python packages (constraints.txt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_missing() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
+    command -v pdftotext >/dev/null || missing+=(poppler-utils)
+    [ -e /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf ] || missing+=(fonts-noto-core)
+    command -v ip >/dev/null || missing+=(iproute2)
+    echo "${missing[@]:-}"
+}
+
+missing=$(debian_missing)
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: installing Debian packages: $missing"
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    else
+        echo "setup: missing Debian packages (run as root or install them): $missing" >&2
+    fi
+fi
+
+PY=$(command -v python3.11 || command -v python3)
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-64)
+if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+    echo "$stamp" > .venv/.installed
+fi

@@ -1,0 +1,44 @@
+"""Where things live and who acts, as INTERFACE.md fixes it."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+__all__ = ["actor", "db_url", "home_path", "key_path"]
+
+
+def home_path(flag: str | None) -> Path:
+    """--home, else WB_HOME, else the user's data folder."""
+    if flag:
+        return Path(flag).expanduser()
+    if env := os.environ.get("WB_HOME"):
+        return Path(env).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "wb"
+
+
+def key_path() -> Path:
+    """WB_KEY, else ~/.config/wb/signing.key: outside the home, so editing the home can't re-sign."""
+    if env := os.environ.get("WB_KEY"):
+        return Path(env).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "wb" / "signing.key"
+
+
+def actor(flag: str | None) -> str:
+    """--as, else WB_USER, else the operating-system login name."""
+    if flag:
+        return flag
+    if env := os.environ.get("WB_USER"):
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def db_url() -> str | None:
+    """WB_DATABASE_URL names another database (PostgreSQL); the default is SQLite in the home."""
+    return os.environ.get("WB_DATABASE_URL") or None
