@@ -253,6 +253,90 @@ checkpoints = Table(
     Column("frontier", JSON, nullable=True),
 )
 
+# A person's decision on a near-duplicate candidate (DUP-02): only a confirmation merges sightings.
+match_decisions = Table(
+    "match_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("other_item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("decision", String(16), nullable=False),  # confirmed | rejected
+    Column("distance", Float, nullable=True),
+    Column("match", String(64), nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("at", UTCTime, nullable=False),
+    Index("ix_match_decisions_item", "item_id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("item_id", String(32), ForeignKey("items.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", UTCTime, nullable=False),
+)
+
+# Free text about an item (descriptions of distinctive features, notes, methodology steps):
+# personal text lives here, never in the custody log, so erasure can remove it.
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("kind", String(32), nullable=False),  # description | note | method_step | translation
+    Column("author", String(128), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", UTCTime, nullable=False),
+    Column("deleted_at", UTCTime, nullable=True),
+    Index("ix_notes_item", "item_id"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("subject", String(64), nullable=False),  # a pseudonym, never a name
+    Column("given_on", UTCTime, nullable=False),
+    Column("scopes", JSON, nullable=False),  # recipient types: court, un_mechanism, partner, media, public
+    Column("identity_options", JSON, nullable=False, default=dict),
+    Column("withdrawn_on", UTCTime, nullable=True),
+    Column("recorded_by", String(128), nullable=False),
+    Index("ix_consents_item", "item_id"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("recipient_type", String(32), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("profile", String(16), nullable=False),
+    Column("items", JSON, nullable=False),  # [{"item_id", "sha256"}], withheld ones with their reason
+    Column("authorised_by", String(128), nullable=False),
+    Column("at", UTCTime, nullable=False),
+    Column("manifest_sha256", SHA, nullable=True),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("result", JSON, nullable=False, default=dict),
+    Column("created_at", UTCTime, nullable=False),
+    Column("updated_at", UTCTime, nullable=False),
+)
+
 settings = Table(
     "settings",
     metadata,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archive.home import Home
-from workbench.cli import TOOL_VERSION
+from workbench.clitools import TOOL_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -44,7 +44,9 @@ RunWb = Callable[..., subprocess.CompletedProcess[str]]
 def wb(wb_env: dict[str, str]) -> RunWb:
     """Run `wb` as a user would, in its own process."""
 
-    def run(*args: str, check: int | None = 0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, check: int | None = 0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "workbench.cli", *args],
             env=env or wb_env,

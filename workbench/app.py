@@ -9,7 +9,7 @@ from archive.cases import list_cases
 from archive.home import Home, HomeError
 from archive.signing import SigningKeyError
 from workbench import config
-from workbench.cli import TOOL_VERSION
+from workbench.clitools import TOOL_VERSION
 
 
 @st.cache_resource

@@ -7,54 +7,20 @@ Exit codes: 0 all done (and intact), 1 an integrity problem or some inputs refus
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from collections.abc import Sequence
 
-from archive.cases import CaseError, create_case, get_case, list_cases
+from archive.cases import CaseError, create_case, list_cases
 from archive.custody import CustodyLog
 from archive.deletion import DeletionError, delete_item
-from archive.home import Home, HomeError
-from archive.signing import SigningKeyError
+from archive.home import Home
 from archive.verify import verify
-from workbench import __version__, config
+from workbench import config
+from workbench.clitools import TOOL_VERSION, Output, Registrar, UsageError, find_case, open_home
+from workbench.commands import COMMAND_MODULES
 from workbench.pipeline import ingest_paths
 
-__all__ = ["main"]
-
-TOOL_VERSION = f"wb/{__version__}"
-
-
-class UsageError(Exception):
-    """Bad input from the command line or configuration; exit 2, nothing changed."""
-
-
-class Output:
-    """One readable line per input, or JSON Lines with --json; errors to standard error."""
-
-    def __init__(self, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
-        self.as_json = as_json
-        self.out = out
-        self.err = err
-
-    def record(self, data: dict[str, Any], line: str) -> None:
-        if self.as_json:
-            self.out.write(json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n")
-        else:
-            self.out.write(_printable(line) + "\n")
-        self.out.flush()
-
-    def error(self, line: str) -> None:
-        self.err.write(_printable(line) + "\n")
-        self.err.flush()
-
-
-def _printable(text: str) -> str:
-    """Names from outside may hold terminal control sequences: show them escaped."""
-    return "".join(
-        ch if ch.isprintable() or ch == "\t" else ch.encode("unicode_escape").decode() for ch in text
-    )
+__all__ = ["TOOL_VERSION", "main"]
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -75,7 +41,7 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
-    with _home(args) as home, home.transaction(config.actor(args.actor)) as tx:
+    with open_home(args) as home, home.transaction(config.actor(args.actor)) as tx:
         try:
             case = create_case(tx, args.slug, args.purpose or "", args.reviews)
         except CaseError as exc:
@@ -88,7 +54,7 @@ def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
-    with _home(args) as home, home.reading() as conn:
+    with open_home(args) as home, home.reading() as conn:
         for case in list_cases(conn):
             out.record(
                 {
@@ -104,8 +70,8 @@ def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
     counts = {"stored": 0, "duplicate": 0, "refused": 0}
-    with _home(args) as home:
-        case = _case(home, args.case)
+    with open_home(args) as home:
+        case = find_case(home, args.case)
         for result in ingest_paths(home, case, args.paths, config.actor(args.actor), device=args.device):
             counts[result.status] += 1
             data = result.as_json()
@@ -124,8 +90,8 @@ def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
-    with _home(args) as home:
-        case_id = _case(home, args.case).id if args.case else None
+    with open_home(args) as home:
+        case_id = find_case(home, args.case).id if args.case else None
         report = verify(home, case_id)
     for p in report.problems:
         where = f" at position {p.position}" if p.position is not None else ""
@@ -141,7 +107,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_log(args: argparse.Namespace, out: Output) -> int:
-    with _home(args) as home, home.reading() as conn:
+    with open_home(args) as home, home.reading() as conn:
         events = list(CustodyLog.events(conn, item_id=args.item_id))
     if not events:
         raise UsageError(f"no custody events for item {args.item_id!r}")
@@ -168,7 +134,7 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, out: Output) -> int:
-    with _home(args) as home:
+    with open_home(args) as home:
         try:
             removed = delete_item(home, args.item_id, args.reason, config.actor(args.actor), args.approved_by)
         except DeletionError as exc:
@@ -192,81 +158,38 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
 # -- plumbing ------------------------------------------------------------------------------------
 
 
-class _home:
-    """Open the home for one command, turning configuration problems into usage errors."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.home: Home | None = None
-
-    def __enter__(self) -> Home:
-        try:
-            self.home = Home.open(
-                config.home_path(self.args.home), config.key_path(), TOOL_VERSION, config.db_url()
-            )
-        except (HomeError, SigningKeyError) as exc:
-            raise UsageError(str(exc)) from None
-        return self.home
-
-    def __exit__(self, *exc: object) -> None:
-        if self.home is not None:
-            self.home.close()
-
-
-def _case(home: Home, slug: str) -> Any:
-    with home.reading() as conn:
-        try:
-            return get_case(conn, slug)
-        except CaseError as exc:
-            raise UsageError(str(exc)) from None
-
-
-Handler = Callable[[argparse.Namespace, Output], int]
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="archive home (default: $WB_HOME or ~/.local/share/wb)")
     common.add_argument("--as", dest="actor", help="who acts (default: $WB_USER or the login name)")
     common.add_argument("--json", action="store_true", help="print JSON Lines")
     parser = argparse.ArgumentParser(
-        prog="wb",
-        description=__doc__,
-        parents=[common],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="wb", description=__doc__, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name: str, handler: Handler, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = parent.add_parser(name, parents=[common], help=help_text)
-        p.set_defaults(handler=handler)
-        return p
-
-    add("init", cmd_init, "create the archive home and signing key (idempotent)")
-    case = sub.add_parser("case", help="cases").add_subparsers(dest="case_command", required=True)
-    p = add("create", cmd_case_create, "create a case", case)
+    r = Registrar(parser.add_subparsers(dest="command", required=True), common)
+    r.add("init", cmd_init, "create the archive home and signing key (idempotent)")
+    case = r.group("case", "cases")
+    p = r.add("create", cmd_case_create, "create a case", case)
     p.add_argument("slug")
     p.add_argument("--purpose", help="why this case collects (required: data minimisation)")
     p.add_argument("--reviews", type=int, default=1, help="independent reviews needed for 'verified'")
-    add("list", cmd_case_list, "list cases", case)
-    p = add("ingest", cmd_ingest, "bring files, folders and zips into a case")
+    r.add("list", cmd_case_list, "list cases", case)
+    p = r.add("ingest", cmd_ingest, "bring files, folders and zips into a case")
     p.add_argument("--case", required=True)
     p.add_argument("--device", help="label of the source device (phone, SD card) to record")
     p.add_argument("paths", nargs="+")
-    p = add("verify", cmd_verify, "re-hash every file and check the custody log")
+    p = r.add("verify", cmd_verify, "re-hash every file and check the custody log")
     p.add_argument("--case")
-    p = add("log", cmd_log, "the custody timeline of an item")
+    p = r.add("log", cmd_log, "the custody timeline of an item")
     p.add_argument("item_id")
-    p = add(
-        "delete",
-        cmd_delete,
-        "erase an item, leaving a tombstone (needs a second person's approval)",
-    )
+    p = r.add("delete", cmd_delete, "erase an item, leaving a tombstone (needs a second person's approval)")
     p.add_argument("item_id")
     p.add_argument("--reason", required=True)
     p.add_argument("--approved-by", required=True)
-    p = add("serve", cmd_serve, "start the app on 127.0.0.1")
+    p = r.add("serve", cmd_serve, "start the app on 127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
+    for module in COMMAND_MODULES:
+        module.register(r)
     return parser
 
 

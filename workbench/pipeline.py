@@ -16,6 +16,7 @@ from archive.ingest import Ingestor, IngestResult
 from archive.metadata import ExifReader
 from archive.model import Case, IncomingFile, Refusal
 from collectors.files import ZipOffer, expand_paths, zip_members
+from workbench import dedup
 
 __all__ = ["ingest_paths"]
 
@@ -48,9 +49,9 @@ def _ingest_offer(
         yield IngestResult(offer.name, "refused", offer.reason)
         return
     if isinstance(offer, IncomingFile):
-        yield ingestor.ingest(case, offer, actor, via)
+        yield _after(ingestor, case, ingestor.ingest(case, offer, actor, via))
         return
-    container = ingestor.ingest(case, offer.file, actor, via)
+    container = _after(ingestor, case, ingestor.ingest(case, offer.file, actor, via))
     yield container
     if container.status == "refused" or container.sha256 is None:
         return
@@ -58,4 +59,11 @@ def _ingest_offer(
         if isinstance(member, Refusal):
             yield IngestResult(member.name, "refused", member.reason)
         else:
-            yield ingestor.ingest(case, member, actor, via)
+            yield _after(ingestor, case, ingestor.ingest(case, member, actor, via))
+
+
+def _after(ingestor: Ingestor, case: Case, result: IngestResult) -> IngestResult:
+    """Stage 3: what must be known before the command returns (fingerprints for dedup)."""
+    if result.status != "refused" and result.item_id and result.sha256 and result.mime:
+        dedup.on_stored(ingestor.home, case, result.item_id, result.sha256, result.mime)
+    return result
