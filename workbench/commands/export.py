@@ -1,11 +1,96 @@
-"""`wb` subcommands for export."""
+"""`wb` subcommands for evidence packages, reports, transfers, consent and redaction."""
 
 from __future__ import annotations
 
-from workbench.clitools import Registrar
+import argparse
+from pathlib import Path
+
+from archive.export.verify import verify_package
+from workbench import config
+from workbench.clitools import Output, Registrar, UsageError, open_home
+from workbench.export import PROFILES, RECIPIENT_TYPES, ExportError, ExportRequest, export_package
 
 __all__ = ["register"]
 
 
+def cmd_export(args: argparse.Namespace, out: Output) -> int:
+    req = ExportRequest(
+        case_slug=args.case,
+        profile=args.profile,
+        recipient=args.recipient,
+        recipient_type=args.recipient_type,
+        purpose=args.purpose,
+        out=Path(args.out),
+        actor=config.actor(args.actor),
+        item_ids=tuple(args.items or ()),
+    )
+    with open_home(args) as home:
+        try:
+            result = export_package(home, req)
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
+    for w in result.withheld:
+        out.record(
+            {"item_id": w["id"], "status": "withheld", "reason": w["reason"], "detail": w["detail"]},
+            f"withheld {w['id']}: {w['reason']}: {w['detail']}",
+        )
+    for entry in result.included:
+        out.record(
+            {"item_id": entry["item_id"], "status": "exported", "sha256": entry["sha256"]},
+            f"exported {entry['item_id']} {entry['sha256']}",
+        )
+    if result.transfer_id is None:
+        out.error("wb: nothing may leave in this export: every item was withheld (see the reasons above)")
+        return 1
+    out.record(
+        {
+            "transfer_id": result.transfer_id,
+            "out": str(result.out),
+            "manifest_sha256": result.manifest_sha256,
+            "report_sha256": result.report_sha256,
+            "included": len(result.included),
+            "withheld": len(result.withheld),
+        },
+        f"package {result.out}: transfer {result.transfer_id}, {len(result.included)} exported, "
+        f"{len(result.withheld)} withheld, manifest SHA-256 {result.manifest_sha256}",
+    )
+    return 0
+
+
+def cmd_verify_package(args: argparse.Namespace, out: Output) -> int:
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is not a folder")
+    report = verify_package(folder, expected_key_id=args.key_id)
+    for p in report.problems:
+        out.record(p.as_json(), p.line())
+    summary = {
+        "files": report.files,
+        "events": report.events,
+        "items": report.items,
+        "problems": len(report.problems),
+    }
+    verdict = "intact" if report.intact else "NOT INTACT"
+    out.record(
+        {"summary": summary},
+        f"{verdict}: {report.files} files re-hashed, {report.events} custody "
+        f"events and their proofs checked, {report.items} items, {len(report.problems)} problems",
+    )
+    return 0 if report.intact else 1
+
+
 def register(r: Registrar) -> None:
-    """Add this capability's subcommands (none yet)."""
+    """Add export, verify-package and the other legal-staff subcommands."""
+    p = r.add("export", cmd_export, "write an evidence package (BagIt) for a recipient")
+    p.add_argument("--case", required=True)
+    p.add_argument("--items", nargs="+", metavar="ID", help="only these items (default: the whole case)")
+    p.add_argument("--profile", required=True, choices=list(PROFILES))
+    p.add_argument(
+        "--recipient", required=True, help="who receives the package (kept in the transfer register)"
+    )
+    p.add_argument("--recipient-type", required=True, choices=list(RECIPIENT_TYPES))
+    p.add_argument("--purpose", required=True, help="why it is shared (kept in the transfer register)")
+    p.add_argument("--out", required=True, help="folder to write; must not exist or be empty")
+    p = r.add("verify-package", cmd_verify_package, "check an evidence package alone, with no database")
+    p.add_argument("dir")
+    p.add_argument("--key-id", help="the installation key id you expect (SHA-256 of the public key)")

@@ -1,0 +1,153 @@
+"""Lay out an evidence package (a BagIt bag) from gathered records, custody rows and a checkpoint.
+
+Layout of ``data/``::
+
+    manifest.json                 the transfer: recipient type, profile, included and withheld items
+    items.csv, items.json         court-style item tables; schema/ holds their JSON Schema and mapping
+    items/<id>/original/<sha256>.<ext>   the original, byte for byte
+    items/<id>/files/<role>-<sha256>.<ext>  screenshots, WACZ, HTML, sidecars, redacted copies ...
+    items/<id>/record.json        captures, sightings, judgements, flags, tags, notes, consents
+    custody/events.jsonl          the stored custody rows of these items (hash-chained fields)
+    custody/proofs.json           a Merkle inclusion proof per event against the checkpoint
+    custody/checkpoint.json       the signed checkpoint; custody/public_key.pem verifies it
+    confidence-scale.json         the definitions of the confidence scale
+    report.pdf                    the human-readable report (when made)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from archive.export import tables
+from archive.export.bag import BagWriter
+from archive.export.proofs import ProofBuilder
+
+__all__ = ["PACKAGE_FORMAT", "PackageInput", "extension_for", "original_path", "write_package"]
+
+PACKAGE_FORMAT = "wb-package/1"
+EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/heic": "heic",
+    "image/tiff": "tif",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "application/pdf": "pdf",
+    "application/zip": "zip",
+    "application/json": "json",
+    "text/html": "html",
+    "text/plain": "txt",
+    "multipart/related": "mhtml",
+    "application/x-mimearchive": "mhtml",
+    "application/wacz": "wacz",
+    "application/warc": "warc",
+}
+
+
+def extension_for(mime: str, role: str = "") -> str:
+    if role == "wacz":
+        return "wacz"
+    return EXTENSIONS.get(mime.split(";")[0].strip().lower(), "bin")
+
+
+def original_path(item_id: str, sha256: str, mime: str) -> str:
+    return f"items/{item_id}/original/{sha256}.{extension_for(mime)}"
+
+
+@dataclass
+class PackageInput:
+    """What goes into one package; the caller has already decided what may leave."""
+
+    manifest: dict[str, Any]  # transfer id, profile, recipient type, purpose, authorised_by, withheld
+    records: Sequence[dict[str, Any]]
+    withheld: Sequence[Mapping[str, Any]]
+    events: Sequence[Mapping[str, Any]]
+    checkpoint: Mapping[str, Any]
+    public_key_pem: bytes
+    leaves: Sequence[bytes]  # leaf hashes of the whole log up to the checkpoint's tree size
+    open_blob: Callable[[str], BinaryIO]
+    confidence_scale: Mapping[str, str]
+    readme: str
+    report_pdf: bytes | None = None
+    info: dict[str, str] = field(default_factory=dict)
+
+
+def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
+    """Write the bag; returns the payload manifest's SHA-256 and {original sha256: path in bag}."""
+    bag = BagWriter(out)
+    rows = []
+    originals: dict[str, str] = {}
+    for record in spec.records:
+        path = _write_item(bag, record, spec.open_blob)
+        originals[record["item"]["sha256"]] = "data/" + path
+        rows.append(tables.item_row(record, "data/" + path))
+    bag.add_bytes("items.csv", tables.items_csv(rows))
+    bag.add_json("items.json", tables.items_document(rows, spec.withheld))
+    bag.add_json(f"schema/items-{tables.SCHEMA_VERSION}.schema.json", tables.items_schema())
+    bag.add_json("schema/field-mapping.json", dict(tables.FIELD_MAPPING))
+    bag.add_json("confidence-scale.json", dict(spec.confidence_scale))
+    _write_custody(bag, spec)
+    bag.add_json(
+        "manifest.json", {**spec.manifest, "format": PACKAGE_FORMAT, "withheld": list(spec.withheld)}
+    )
+    if spec.report_pdf is not None:
+        bag.add_bytes("report.pdf", spec.report_pdf)
+    bag.add_tag("README.txt", spec.readme)
+    info = {"Bag-Software-Agent": "wb (investigation verification workbench)", **spec.info}
+    return bag.finish(info), originals
+
+
+def _write_item(bag: BagWriter, record: Mapping[str, Any], open_blob: Callable[[str], BinaryIO]) -> str:
+    item = record["item"]
+    item_id = item["id"]
+    files: dict[str, str] = {}
+    mime = next((a["mime"] for a in record["artifacts"] if a["sha256"] == item["sha256"]), "")
+    main = original_path(item_id, item["sha256"], mime)
+    with open_blob(item["sha256"]) as stream:
+        bag.add_stream(main, stream)
+    files[item["sha256"]] = "data/" + main
+    for art in record["artifacts"]:
+        sha = art["sha256"]
+        if sha in files or art.get("removed_at"):
+            continue
+        rel = f"items/{item_id}/files/{art['role']}-{sha}.{extension_for(art['mime'], art['role'])}"
+        with open_blob(sha) as stream:
+            bag.add_stream(rel, stream)
+        files[sha] = "data/" + rel
+    bag.add_json(f"items/{item_id}/record.json", {**record, "files": files})
+    return main
+
+
+def _write_custody(bag: BagWriter, spec: PackageInput) -> None:
+    size = int(spec.checkpoint["tree_size"])
+    builder = ProofBuilder(spec.leaves[:size])
+    lines = []
+    proofs = []
+    for event in spec.events:
+        lines.append(json.dumps(dict(event), sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+        index = int(event["seq"]) - 1
+        proofs.append(
+            {
+                "seq": event["seq"],
+                "event_hash": event["event_hash"],
+                "leaf_index": index,
+                "tree_size": size,
+                "audit_path": [p.hex() for p in builder.proof(index)],
+            }
+        )
+    if spec.leaves and builder.root().hex() != spec.checkpoint["root_hash"]:
+        raise ValueError("the log's leaves do not give the checkpoint's root: run `wb verify`")
+    bag.add_bytes("custody/events.jsonl", ("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
+    bag.add_json(
+        "custody/proofs.json",
+        {"hash": "RFC 6962 SHA-256; leaf = SHA-256(0x00 || event_hash bytes)", "proofs": proofs},
+    )
+    bag.add_json("custody/checkpoint.json", dict(spec.checkpoint))
+    bag.add_bytes("custody/public_key.pem", spec.public_key_pem)

@@ -1,0 +1,64 @@
+"""The README a stranger reads first: what the package holds and how to check it with standard tools."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["readme_text"]
+
+TEMPLATE = """\
+EVIDENCE PACKAGE {transfer_id}
+{rule}
+
+Made by the investigation verification workbench (wb) on {at} (UTC).
+Profile: {profile}. Recipient type: {recipient_type}. Items included: {included}; withheld: {withheld}.
+The recipient, the purpose and the reasons for every withheld item are in data/manifest.json.
+
+This folder is a BagIt bag (RFC 8493). Nothing in it needs our software to be read or checked.
+
+WHAT IS INSIDE
+  data/items/<id>/original/     each original file, byte for byte, named by its SHA-256
+  data/items/<id>/files/        screenshots, web archives (WACZ), HTML, metadata sidecars, derived copies
+  data/items/<id>/record.json   capture records, sightings, judgements (every review, disputes included),
+                                automated indicators with their explanations, tags, notes, consent records
+  data/items.csv, items.json    one row per item in court-style fields (schema in data/schema/)
+  data/custody/events.jsonl     the chain-of-custody events of these items, as stored
+  data/custody/proofs.json      a Merkle inclusion proof (RFC 6962) for each event
+  data/custody/checkpoint.json  the log's signed checkpoint (tree size, root hash, time, Ed25519 signature)
+  data/custody/public_key.pem   the installation's public key (key id {key_id})
+  data/report.pdf               the report for people; its SHA-256 is recorded in our custody log
+  data/confidence-scale.json    what each confidence level means
+
+HOW TO CHECK IT
+1. Every file against its recorded hash (GNU coreutils), from this folder:
+       sha256sum -c manifest-sha256.txt
+       sha256sum -c tagmanifest-sha256.txt
+   Every line must end in "OK".
+2. The bag as a whole (bagit-python, https://github.com/LibraryOfCongress/bagit-python):
+       bagit.py --validate .
+   Do not use --fast: it compares only sizes and file counts and misses a changed byte.
+3. The custody proofs and the signature (the workbench's verifier, no database needed):
+       wb verify-package .
+   It re-hashes every file, recomputes each custody event's hash, checks each event's inclusion proof
+   against the signed checkpoint and the checkpoint's signature, and names anything that is wrong.
+   To be sure the key is ours and not a substitute, compare its key id ({key_id}) with the one we
+   gave you by another channel: wb verify-package . --key-id {key_id}
+
+A file name is the SHA-256 of the file's content. An item's original hash appears in its first custody
+event ("item.ingested"), recorded when the file entered the archive.
+"""
+
+
+def readme_text(manifest: Mapping[str, Any], key_id: str) -> str:
+    title = f"{manifest['transfer_id']}"
+    return TEMPLATE.format(
+        transfer_id=title,
+        rule="=" * (len("EVIDENCE PACKAGE ") + len(title)),
+        at=manifest["at"],
+        profile=manifest["profile"],
+        recipient_type=manifest["recipient_type"],
+        included=len(manifest["items"]),
+        withheld=len(manifest.get("withheld", [])),
+        key_id=key_id,
+    )

@@ -1,0 +1,164 @@
+"""items.csv and items.json: one row per exported item in court-style fields, with a versioned schema.
+
+The fields follow the e-Court style of evidence metadata (id, title, date, type, source/author,
+confidentiality level, language, hash); the mapping is in ``FIELD_MAPPING`` and published in the bag.
+CSV cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or
+carriage return) are prefixed with an apostrophe; the JSON keeps the text as stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "COLUMNS",
+    "FIELD_MAPPING",
+    "SCHEMA_ID",
+    "SCHEMA_VERSION",
+    "item_row",
+    "items_csv",
+    "items_document",
+    "items_schema",
+    "neutralise",
+]
+
+SCHEMA_VERSION = "1.0.0"
+SCHEMA_ID = "urn:wb:schema:items:1.0.0"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+FIELD_MAPPING: Mapping[str, str] = {
+    "id": "Document ID (ERN): the workbench item id",
+    "title": "Title: the item's title as recorded (file name or post title)",
+    "date": "Document date: earliest known posting time, else first capture or import time (UTC)",
+    "date_basis": "Which of those the date is",
+    "type": "Type: photo, video, document, web capture ...",
+    "source_author": "Source / author: account or URL where the item was seen, else 'file import'",
+    "confidentiality_level": "Confidentiality level: public, restricted, confidential, survivor_identifying",
+    "language": "Language (BCP 47) of the item's text, when recorded",
+    "sha256": "Hash: SHA-256 of the original file",
+    "status": "Verification status given by people (never by a machine)",
+    "confidence": "Confidence of the latest judgement on the 1-5 scale defined in the report",
+    "reviewers": "People who reviewed the item, separated by '; '",
+    "file": "Path of the original inside this package (data/...)",
+}
+COLUMNS: Sequence[str] = tuple(FIELD_MAPPING)
+
+
+def neutralise(value: str) -> str:
+    """Stop spreadsheets from running a cell as a formula (OWASP CSV injection advice)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _date(record: Mapping[str, Any]) -> tuple[str, str]:
+    posted = sorted(s["posted_at"] for s in record["sightings"] if s.get("posted_at"))
+    if posted:
+        return posted[0], "posted_at"
+    seen = sorted(s["seen_at"] for s in record["sightings"] if s.get("seen_at"))
+    if seen:
+        return seen[0], "first_seen"
+    return str(record["item"]["created_at"]), "archived"
+
+
+def _source(record: Mapping[str, Any]) -> str:
+    for s in record["sightings"]:
+        if s.get("account") or s.get("url"):
+            return " ".join(str(x) for x in (s.get("platform"), s.get("account"), s.get("url")) if x)
+    return "file import"
+
+
+def _language(record: Mapping[str, Any]) -> str:
+    for note in record["notes"]:
+        body = note.get("body")
+        if isinstance(body, dict) and note.get("kind") in {"description", "caption", "translation"}:
+            lang = body.get("source_language") or body.get("language")
+            if lang:
+                return str(lang)
+    for s in record["sightings"]:
+        lang = (s.get("details") or {}).get("language")
+        if lang:
+            return str(lang)
+    return ""
+
+
+def item_row(record: Mapping[str, Any], file: str) -> dict[str, Any]:
+    """Court-style fields of one gathered item record."""
+    item = record["item"]
+    date, basis = _date(record)
+    latest = record["judgements"][-1] if record["judgements"] else None
+    return {
+        "id": item["id"],
+        "title": item.get("title") or "",
+        "date": date,
+        "date_basis": basis,
+        "type": item["kind"],
+        "source_author": _source(record),
+        "confidentiality_level": item["classification"],
+        "language": _language(record),
+        "sha256": item["sha256"],
+        "status": item["status"],
+        "confidence": None if latest is None else int(latest["confidence"]),
+        "reviewers": "; ".join(dict.fromkeys(j["reviewer"] for j in record["judgements"])),
+        "file": file,
+    }
+
+
+def items_csv(rows: Sequence[Mapping[str, Any]], bom: bool = True) -> bytes:
+    """UTF-8 CSV (with a BOM by default, so spreadsheet tools read it as UTF-8)."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        writer.writerow([neutralise("" if row[c] is None else str(row[c])) for c in COLUMNS])
+    data = buf.getvalue().encode("utf-8")
+    return (b"\xef\xbb\xbf" + data) if bom else data
+
+
+def items_document(
+    rows: Sequence[Mapping[str, Any]], withheld: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "items": [dict(r) for r in rows],
+        "withheld": [dict(w) for w in withheld],
+    }
+
+
+def items_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) that items.json follows."""
+    text = {"type": "string"}
+    props: dict[str, Any] = {c: {**text, "description": FIELD_MAPPING[c]} for c in COLUMNS}
+    props["confidence"] = {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
+    props["sha256"] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    props["date_basis"] = {"enum": ["posted_at", "first_seen", "archived"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "Items of a workbench evidence package",
+        "type": "object",
+        "required": ["schema_version", "items", "withheld"],
+        "properties": {
+            "$schema": {"const": SCHEMA_ID},
+            "schema_version": {"const": SCHEMA_VERSION},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": list(COLUMNS),
+                    "additionalProperties": False,
+                    "properties": props,
+                },
+            },
+            "withheld": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "reason"],
+                    "properties": {"id": text, "reason": text, "detail": text},
+                },
+            },
+        },
+    }

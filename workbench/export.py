@@ -1,0 +1,302 @@
+"""Evidence packages for legal staff: what may leave, the transfer record, and the bag.
+
+1. Select: each item of the case (or the ones named) is checked against the profile's classification
+   ceiling, its consent records (withdrawal blocks everything; the scope must name the recipient type)
+   and deletion. What may not leave is *withheld*, and the manifest says why.
+2. Record the transfer: a row in ``transfers`` (recipient and purpose text live there) and one custody
+   event per item, holding only ids, hashes, the profile and the recipient type; a signed checkpoint
+   closes the transaction.
+3. Package: gather the records, the custody events and their inclusion proofs against that checkpoint,
+   the report, and write the BagIt bag.
+4. Log the result: the payload manifest's and the report's SHA-256 enter the custody log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from archive.custody import CustodyLog
+from archive.db import items, transfers, utc_text, utcnow
+from archive.export import gather
+from archive.export.bag import BagError
+from archive.export.package import PackageInput, write_package
+from archive.export.readme import readme_text
+from archive.home import Home
+from archive.model import CONFIDENCE_DEFINITIONS, Classification
+
+__all__ = [
+    "PROFILES",
+    "RECIPIENT_TYPES",
+    "ExportError",
+    "ExportRequest",
+    "ExportResult",
+    "export_package",
+    "withheld_reason",
+]
+
+RANK = {c.value: i for i, c in enumerate(Classification)}
+# The most restricted classification each profile may carry.
+PROFILES: Mapping[str, str] = {
+    "internal": Classification.SURVIVOR_IDENTIFYING.value,
+    "partner": Classification.RESTRICTED.value,
+    "public": Classification.PUBLIC.value,
+}
+RECIPIENT_TYPES = ("internal", "court", "un_mechanism", "partner", "media", "public")
+# Roles left out of a public package: metadata sidecars carry GPS positions and device serials.
+PUBLIC_OMITS = frozenset({"sidecar"})
+
+
+class ExportError(Exception):
+    """The export cannot be made as asked; nothing was written or logged."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    case_slug: str
+    profile: str
+    recipient: str
+    recipient_type: str
+    purpose: str
+    out: Path
+    actor: str
+    item_ids: Sequence[str] = ()
+    via: str = "cli"
+    report: bool = True
+
+
+@dataclass
+class ExportResult:
+    transfer_id: str | None
+    out: Path | None
+    included: list[dict[str, str]] = field(default_factory=list)
+    withheld: list[dict[str, str]] = field(default_factory=list)
+    manifest_sha256: str | None = None
+    report_sha256: str | None = None
+
+
+def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str) -> tuple[str, str] | None:
+    """Why an item may not leave in this export, as (reason code, explanation), or None."""
+    item = record["item"]
+    if item.get("deleted_at"):
+        return "deleted", "the item was deleted"
+    for consent in record["consents"]:
+        if consent.get("withdrawn_on"):
+            return "consent_withdrawn", (
+                f"consent of {consent['subject']} was withdrawn on {consent['withdrawn_on'][:10]}"
+            )
+    ceiling = PROFILES[profile]
+    if RANK.get(item["classification"], len(RANK)) > RANK[ceiling]:
+        return "classification", (
+            f"classified {item['classification']}, above what the {profile} profile may carry ({ceiling})"
+        )
+    needed = {recipient_type} | ({"public"} if profile == "public" else set())
+    needed.discard("internal")
+    for consent in record["consents"]:
+        missing = needed - set(consent.get("scopes") or [])
+        if missing:
+            covers = ", ".join(consent.get("scopes") or []) or "nothing"
+            return "consent_scope", (
+                f"consent of {consent['subject']} covers {covers}; not {', '.join(sorted(missing))}"
+            )
+    return None
+
+
+def _check_request(req: ExportRequest) -> None:
+    if req.profile not in PROFILES:
+        raise ExportError(f"unknown profile {req.profile!r}: use one of {', '.join(PROFILES)}")
+    if req.recipient_type not in RECIPIENT_TYPES:
+        raise ExportError(
+            f"unknown recipient type {req.recipient_type!r}: use one of {', '.join(RECIPIENT_TYPES)}"
+        )
+    if not req.recipient.strip() or not req.purpose.strip():
+        raise ExportError("an export needs a recipient and a purpose")
+    if req.out.exists() and (not req.out.is_dir() or any(req.out.iterdir())):
+        raise ExportError(f"{req.out} exists and is not an empty folder")
+
+
+def _select(home: Home, req: ExportRequest) -> tuple[int, list[dict[str, Any]], list[dict[str, str]]]:
+    from archive.cases import CaseError, get_case
+
+    with home.reading() as conn:
+        try:
+            case = get_case(conn, req.case_slug)
+        except CaseError as exc:
+            raise ExportError(str(exc)) from None
+        query = select(items.c.id).where(items.c.case_id == case.id)
+        if req.item_ids:
+            query = query.where(items.c.id.in_(list(req.item_ids)))
+        else:
+            query = query.where(items.c.deleted_at.is_(None))
+        ids = [r.id for r in conn.execute(query.order_by(items.c.id))]
+        unknown = sorted(set(req.item_ids) - set(ids))
+        if unknown:
+            raise ExportError(f"not items of case {req.case_slug}: {', '.join(unknown)}")
+        records = [gather.gather_item(conn, i) for i in ids]
+    chosen, withheld = [], []
+    for record in records:
+        why = withheld_reason(record, req.profile, req.recipient_type)
+        if why is None:
+            chosen.append(_trim(record, req.profile))
+        else:
+            withheld.append({"id": record["item"]["id"], "reason": why[0], "detail": why[1]})
+    return case.id, chosen, withheld
+
+
+def _trim(record: dict[str, Any], profile: str) -> dict[str, Any]:
+    if profile != "public":
+        return record
+    kept = [a for a in record["artifacts"] if a["role"] not in PUBLIC_OMITS]
+    omitted = [a["sha256"] for a in record["artifacts"] if a["role"] in PUBLIC_OMITS]
+    return {**record, "artifacts": kept, "omitted_for_profile": omitted}
+
+
+def _record_transfer(
+    home: Home, req: ExportRequest, case_id: int, chosen: list[dict[str, Any]], withheld: list[dict[str, str]]
+) -> dict[str, Any]:
+    """The transfer row and its custody events, in one transaction closed by a signed checkpoint."""
+    transfer_id = uuid.uuid4().hex
+    at = utcnow()
+    included = [{"item_id": r["item"]["id"], "sha256": r["item"]["sha256"]} for r in chosen]
+    common = {"transfer_id": transfer_id, "profile": req.profile, "recipient_type": req.recipient_type}
+    with home.transaction(req.actor, req.via) as tx:
+        tx.conn.execute(
+            transfers.insert().values(
+                id=transfer_id,
+                case_id=case_id,
+                recipient=req.recipient,
+                recipient_type=req.recipient_type,
+                purpose=req.purpose,
+                profile=req.profile,
+                items=[*included, *({"item_id": w["id"], "withheld": w["reason"]} for w in withheld)],
+                authorised_by=req.actor,
+                at=at,
+            )
+        )
+        for entry in included:
+            tx.event(
+                "export.transfer",
+                case_id=case_id,
+                item_id=entry["item_id"],
+                artifact_sha256=entry["sha256"],
+                details=common,
+            )
+        for w in withheld:
+            tx.event(
+                "export.withheld", case_id=case_id, item_id=w["id"], details={**common, "reason": w["reason"]}
+            )
+    return {
+        **common,
+        "case_id": case_id,
+        "case": req.case_slug,
+        "recipient": req.recipient,
+        "purpose": req.purpose,
+        "authorised_by": req.actor,
+        "at": utc_text(at),
+        "items": included,
+    }
+
+
+def _package(
+    home: Home,
+    req: ExportRequest,
+    manifest: dict[str, Any],
+    chosen: list[dict[str, Any]],
+    withheld: list[dict[str, str]],
+) -> tuple[str, str | None]:
+    ids = [r["item"]["id"] for r in chosen]
+    with home.reading() as conn:
+        checkpoint = gather.latest_checkpoint(conn)
+        if checkpoint is None:
+            raise ExportError("the custody log has no signed checkpoint")
+        size = int(checkpoint["tree_size"])
+        events = gather.item_events(conn, ids, size)
+        leaves = CustodyLog.leaves(conn)[:size]
+    report_pdf = _report(home, req, manifest, chosen, events) if req.report else None
+    spec = PackageInput(
+        manifest=manifest,
+        records=chosen,
+        withheld=withheld,
+        events=events,
+        checkpoint=checkpoint,
+        public_key_pem=home.signer.verifier.pem(),
+        leaves=leaves,
+        open_blob=home.blobs.open,
+        confidence_scale={
+            str(int(k)): f"{k.name.replace('_', ' ').lower()}: {v}" for k, v in CONFIDENCE_DEFINITIONS.items()
+        },
+        readme=readme_text(manifest, home.signer.verifier.key_id),
+        report_pdf=report_pdf,
+        info={"External-Identifier": manifest["transfer_id"], "Bag-Group-Identifier": req.case_slug},
+    )
+    try:
+        manifest_sha, _ = write_package(req.out, spec)
+    except BagError as exc:
+        raise ExportError(str(exc)) from None
+    report_sha = None
+    if report_pdf is not None:
+        import hashlib
+
+        report_sha = hashlib.sha256(report_pdf).hexdigest()
+    return manifest_sha, report_sha
+
+
+def _report(
+    home: Home,
+    req: ExportRequest,
+    manifest: dict[str, Any],
+    chosen: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+) -> bytes | None:
+    """The case report for the package (step 3 of the plan)."""
+    return None
+
+
+def export_package(home: Home, req: ExportRequest) -> ExportResult:
+    """Select, record the transfer, write the package, and log its hashes (see the module docstring)."""
+    _check_request(req)
+    case_id, chosen, withheld = _select(home, req)
+    if not chosen:
+        _log_blocked(home, req, case_id, withheld)
+        return ExportResult(None, None, [], withheld)
+    manifest = _record_transfer(home, req, case_id, chosen, withheld)
+    manifest_sha, report_sha = _package(home, req, manifest, chosen, withheld)
+    with home.transaction(req.actor, req.via) as tx:
+        tx.conn.execute(
+            update(transfers)
+            .where(transfers.c.id == manifest["transfer_id"])
+            .values(manifest_sha256=manifest_sha)
+        )
+        tx.event(
+            "export.packaged",
+            case_id=case_id,
+            artifact_sha256=manifest_sha,
+            details={"transfer_id": manifest["transfer_id"], "report_sha256": report_sha},
+        )
+        if report_sha is not None:
+            tx.event(
+                "report.generated",
+                case_id=case_id,
+                artifact_sha256=report_sha,
+                details={"transfer_id": manifest["transfer_id"]},
+            )
+    return ExportResult(
+        manifest["transfer_id"], req.out, manifest["items"], withheld, manifest_sha, report_sha
+    )
+
+
+def _log_blocked(home: Home, req: ExportRequest, case_id: int, withheld: list[dict[str, str]]) -> None:
+    """Nothing may leave: log the refusal per item, write no package and no transfer."""
+    with home.transaction(req.actor, req.via) as tx:
+        for w in withheld:
+            tx.event(
+                "export.blocked",
+                case_id=case_id,
+                item_id=w["id"],
+                details={"profile": req.profile, "recipient_type": req.recipient_type, "reason": w["reason"]},
+            )
