@@ -1,11 +1,120 @@
-"""`wb` subcommands for capture."""
+"""`wb capture`: web pages and posts into a case, with every representation a court can check."""
 
 from __future__ import annotations
 
-from workbench.clitools import Registrar
+import argparse
+import sys
+from pathlib import Path
+
+from collectors.guard import GuardError, Policy
+from collectors.web import CaptureSettings
+from workbench import config
+from workbench.capture import CaptureResult, capture_urls
+from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
 
 __all__ = ["register"]
 
+MAX_URL_FILE = 10 << 20
+
 
 def register(r: Registrar) -> None:
-    """Add this capability's subcommands (none yet)."""
+    """Add `wb capture`."""
+    p = r.add(
+        "capture", cmd_capture, "capture web pages and posts (screenshot, HTML, MHTML, WARC/WACZ, media)"
+    )
+    p.add_argument("--case", required=True)
+    p.add_argument("urls", nargs="*", metavar="URL")
+    p.add_argument("--file", help="a text file with one URL per line (# starts a comment)")
+    p.add_argument("--concurrency", type=int, default=2, help="pages captured at once (default 2)")
+    p.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="let captures reach this otherwise refused address (repeatable; also $WB_CAPTURE_ALLOW)",
+    )
+    p.add_argument("--again", action="store_true", help="capture URLs already captured in the case anew")
+    p.add_argument("--timeout", type=float, default=120.0, help="time budget per capture in seconds")
+    p.add_argument("--storage-state", help="the case's browser profile (Playwright storage_state JSON)")
+
+
+def _urls(args: argparse.Namespace) -> list[str]:
+    urls = list(args.urls)
+    if args.file:
+        path = Path(args.file)
+        try:
+            if path.stat().st_size > MAX_URL_FILE:
+                raise UsageError(f"{path}: larger than {MAX_URL_FILE} bytes")
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read: {exc}") from None
+        urls += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not urls:
+        raise UsageError("give at least one URL or --file")
+    return urls
+
+
+def _settings(args: argparse.Namespace) -> CaptureSettings:
+    if args.concurrency < 1 or args.concurrency > 8:
+        raise UsageError("--concurrency must be between 1 and 8")
+    try:
+        policy = Policy.from_settings(args.allow)
+    except GuardError as exc:
+        raise UsageError(str(exc)) from None
+    if args.storage_state and not Path(args.storage_state).is_file():
+        raise UsageError(f"{args.storage_state}: no such storage_state file")
+    return CaptureSettings(
+        policy=policy, capture_timeout=max(10.0, args.timeout), storage_state=args.storage_state
+    )
+
+
+def cmd_capture(args: argparse.Namespace, out: Output) -> int:
+    urls = _urls(args)
+    settings = _settings(args)
+    counts = {"captured": 0, "refused": 0, "failed": 0}
+    progress = _Progress(len(urls), enabled=not out.as_json and sys.stderr.isatty())
+
+    def show(result: CaptureResult) -> None:
+        counts[result.status] = counts.get(result.status, 0) + 1
+        progress.step()
+        if result.status != "captured":
+            out.error(f"{result.url}: {result.status}: {result.reason}")
+        note = " (skipped: already captured)" if result.skipped else ""
+        out.record(result.as_json(), f"{result.status:9} {result.item_id or '-':20} {result.url}{note}")
+
+    with open_home(args) as home:
+        case = find_case(home, args.case)
+        capture_urls(
+            home,
+            case,
+            urls,
+            config.actor(args.actor),
+            settings,
+            concurrency=args.concurrency,
+            again=args.again,
+            on_result=show,
+        )
+    progress.close()
+    if not out.as_json:
+        out.record(
+            {}, f"{counts['captured']} captured, {counts['refused']} refused, {counts['failed']} failed"
+        )
+    return 1 if counts["refused"] or counts["failed"] else 0
+
+
+class _Progress:
+    """A one-line progress bar on standard error, only on a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+
+    def step(self) -> None:
+        self.done += 1
+        if self.enabled:
+            filled = int(30 * self.done / max(1, self.total))
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")

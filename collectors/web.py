@@ -1,0 +1,499 @@
+"""Evidence-grade capture of one web page with Playwright and Debian's Chromium.
+
+``WebCollector`` holds one browser; ``capture(url, folder, ...)`` gives each URL a fresh context
+behind its own guard proxy (``collectors.proxy``), records every exchange, and stages in ``folder``:
+full-page PNG (height capped, cap recorded), rendered HTML, MHTML (CDP ``Page.captureSnapshot``),
+page text, embedded media byte for byte, a WARC and a WACZ, and the capture record (CAP-01).
+Nothing here touches the database; ``workbench.capture`` stores what is staged.
+
+Layers of the network guard, outermost first: the browser's own traffic goes to a deny-all proxy;
+each capture's context has a proxy that resolves once, checks addresses and connects to exactly
+those; ``context.route`` refuses non-http(s) schemes and bad IP literals before Chromium sends
+anything; service workers are blocked (they bypass routing). Chromium itself stops redirect chains
+after 20 hops (ERR_TOO_MANY_REDIRECTS); the record keeps the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    Route,
+    async_playwright,
+)
+from playwright.async_api import Error as PlaywrightError
+
+from collectors.guard import Policy
+from collectors.platforms import extract_post
+from collectors.proxy import GuardProxy
+from collectors.recorder import Recorder, StagedFile, certificate_facts, stage, whole_media
+from collectors.warc import Resource, build_wacz, write_warc
+from collectors.webpage import page_facts, screenshot, scroll_page
+
+__all__ = ["CHROMIUM", "LAUNCH_FLAGS", "CaptureSettings", "StagedCapture", "WebCollector"]
+
+CHROMIUM = "/usr/bin/chromium"
+GUARD_HEADER = "x-wb-guard"
+LAUNCH_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-breakpad",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--metrics-recording-only",
+    "--no-pings",
+    "--dns-prefetch-disable",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,"
+    "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions",
+    "--proxy-bypass-list=<-loopback>",
+)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Budgets and browser settings for captures; every value lands in the record."""
+
+    policy: Policy = field(default_factory=Policy)
+    page_timeout: float = 30.0
+    capture_timeout: float = 120.0
+    max_bytes: int = 300 << 20
+    max_response_bytes: int = 100 << 20
+    max_redirects: int = 20
+    scroll_steps: int = 12
+    screenshot_max_height: int = 16_384
+    viewport: tuple[int, int] = (1366, 900)
+    storage_state: str | None = None
+    network_profile: str = "direct, through the local guard proxy; no upstream proxy"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "page_timeout_s": self.page_timeout,
+            "capture_timeout_s": self.capture_timeout,
+            "max_bytes": self.max_bytes,
+            "max_response_bytes": self.max_response_bytes,
+            "max_redirects": self.max_redirects,
+            "scroll_steps": self.scroll_steps,
+            "screenshot_max_height": self.screenshot_max_height,
+            "allow_list": sorted(f"{h}:{p}" for h, p in self.policy.allow),
+            "storage_state": "case profile" if self.storage_state else None,
+        }
+
+
+@dataclass
+class StagedCapture:
+    """Everything one capture produced, waiting in its folder to be stored."""
+
+    url: str
+    status: str  # captured | refused | failed
+    reason: str | None
+    folder: Path
+    record: dict[str, Any]
+    files: list[StagedFile] = field(default_factory=list)
+    post: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_url(self) -> str | None:
+        value = self.record.get("final_url")
+        return str(value) if value else None
+
+
+class Steps:
+    """Per-step status: a failed step is recorded in the capture record, not only logged."""
+
+    def __init__(self) -> None:
+        self.done: list[dict[str, Any]] = []
+
+    async def run(self, name: str, work: Awaitable[T], timeout: float) -> T | None:
+        start = time.monotonic()
+        try:
+            result = await asyncio.wait_for(work, timeout)
+        except (PlaywrightError, TimeoutError, OSError, ValueError, RuntimeError, KeyError) as exc:
+            self.add(
+                name,
+                "failed",
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                start,
+            )
+            return None
+        self.add(name, "ok", None, start)
+        return result
+
+    def add(self, name: str, status: str, reason: str | None, start: float | None = None) -> None:
+        seconds = round(time.monotonic() - start, 3) if start is not None else 0.0
+        self.done.append({"step": name, "status": status, "reason": reason, "seconds": seconds})
+
+    def failed(self, name: str) -> bool:
+        return any(s["step"] == name and s["status"] != "ok" for s in self.done)
+
+
+def utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class WebCollector:
+    """One Chromium for many captures; each capture gets a fresh context and its own proxy."""
+
+    def __init__(self, settings: CaptureSettings) -> None:
+        self.settings = settings
+        self._pw: Playwright | None = None
+        self._browser: Browser | None = None
+        self._quiet: GuardProxy | None = None
+
+    async def __aenter__(self) -> WebCollector:
+        self._pw = await async_playwright().start()
+        # The browser's own background traffic goes to a proxy that refuses everything.
+        self._quiet = GuardProxy(replace(self.settings.policy, deny_all=True), max_bytes=0)
+        await self._quiet.start()
+        self._browser = await self._pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=list(LAUNCH_FLAGS),
+            proxy={"server": self._quiet.url, "bypass": "<-loopback>"},
+            handle_sigint=False,
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with contextlib.suppress(PlaywrightError):
+            if self._browser is not None:
+                await self._browser.close()
+        if self._pw is not None:
+            await self._pw.stop()
+        if self._quiet is not None:
+            await self._quiet.close()
+
+    @property
+    def background_refusals(self) -> list[dict[str, str]]:
+        """What Chromium tried to reach on its own (blocked, never evidence)."""
+        return list(self._quiet.stats.refused) if self._quiet else []
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        assert self._browser is not None
+        return {"playwright": version("playwright"), "browser": f"chromium/{self._browser.version}"}
+
+    async def capture(self, url: str, folder: Path, collector_id: str, case: str, tool: str) -> StagedCapture:
+        """Capture ``url`` into ``folder``; always returns a staged capture with a clear status."""
+        folder.mkdir(parents=True, exist_ok=True)
+        started = datetime.now(UTC)
+        record: dict[str, Any] = {
+            "requested_url": url,
+            "started_at": utc(started),
+            "utc_offset": time.strftime("%z"),
+            "collector_id": collector_id,
+            "case": case,
+            "tool_version": tool,
+            **self.versions(),
+            "launch_flags": list(LAUNCH_FLAGS),
+            "viewport": {"width": self.settings.viewport[0], "height": self.settings.viewport[1]},
+            "network_profile": self.settings.network_profile,
+            "budgets": self.settings.as_record(),
+        }
+        staged = StagedCapture(url, "failed", None, folder, record)
+        steps = Steps()
+        pre = self.settings.policy.check_url(url)
+        if pre.allowed:
+            pre = await asyncio.to_thread(self.settings.policy.resolve_and_check, pre.host, pre.port)
+        if not pre.allowed:
+            staged.status, staged.reason = "refused", pre.reason
+            steps.add("guard", "refused", pre.reason)
+        else:
+            steps.add("guard", "ok", None)
+            try:
+                await asyncio.wait_for(self._in_context(staged, steps), self.settings.capture_timeout)
+            except TimeoutError:
+                steps.add("capture", "failed", f"capture exceeded {self.settings.capture_timeout} s")
+                staged.status, staged.reason = "failed", f"capture exceeded {self.settings.capture_timeout} s"
+        record["ended_at"] = utc(datetime.now(UTC))
+        record["steps"] = steps.done
+        record["status"] = staged.status
+        record["reason"] = staged.reason
+        return staged
+
+    async def _in_context(self, staged: StagedCapture, steps: Steps) -> None:
+        assert self._browser is not None
+        s = self.settings
+        proxy = GuardProxy(s.policy, max_bytes=s.max_bytes)
+        await proxy.start()
+        recorder = Recorder(max_body=s.max_response_bytes)
+        events: dict[str, list[dict[str, str]]] = {
+            "dialogs": [],
+            "popups": [],
+            "downloads": [],
+            "refused": [],
+        }
+        context = await self._browser.new_context(
+            proxy={"server": proxy.url, "bypass": "<-loopback>"},
+            service_workers="block",
+            accept_downloads=False,
+            ignore_https_errors=True,
+            viewport={"width": s.viewport[0], "height": s.viewport[1]},
+            storage_state=s.storage_state,
+        )
+        try:
+            await context.route("**/*", _route_guard(s.policy, events["refused"]))
+            page = await context.new_page()
+            _listen(context, page, recorder, events)
+            cdp = await context.new_cdp_session(page)
+            await self._load(page, cdp, staged, steps, proxy)
+            if staged.status != "refused":
+                await self._collect(page, cdp, context, staged, steps, recorder)
+        finally:
+            await recorder.drain(10.0)
+            with contextlib.suppress(PlaywrightError):
+                await context.close()
+            await proxy.close()
+        staged.record.update(
+            dialogs=events["dialogs"],
+            popups=events["popups"],
+            downloads=events["downloads"],
+            refused_requests=events["refused"] + proxy.stats.refused,
+            failed_requests=recorder.failed,
+            resolved_addresses=proxy.stats.addresses,
+            bytes_received=proxy.stats.bytes_in,
+            byte_budget_exceeded=proxy.stats.budget_exceeded,
+        )
+        if proxy.stats.budget_exceeded and staged.status == "captured":
+            staged.reason = "byte budget exceeded: the capture is incomplete"
+        if staged.status != "refused":
+            await self._package(staged, steps, recorder)
+
+    async def _load(
+        self, page: Page, cdp: CDPSession, staged: StagedCapture, steps: Steps, proxy: GuardProxy
+    ) -> None:
+        s = self.settings
+        await steps.run("cdp", cdp.send("Network.enable"), 10)
+        response = await steps.run(
+            "navigate",
+            page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000),
+            s.page_timeout + 5,
+        )
+        chain: list[dict[str, Any]] = []
+        if response is not None:
+            req = response.request.redirected_from
+            while req is not None and len(chain) <= s.max_redirects:
+                prior = await req.response()
+                chain.insert(0, {"url": req.url, "status": prior.status if prior else None})
+                req = req.redirected_from
+            headers = await response.headers_array()
+            staged.record.update(
+                http_status=response.status,
+                http_status_text=response.status_text,
+                response_headers=[[h["name"], h["value"]] for h in headers],
+                server_ip=_server_ip(await response.server_addr()),
+            )
+            if any(h["name"].lower() == GUARD_HEADER for h in headers):
+                staged.status = "refused"
+        staged.record["redirect_chain"] = chain
+        staged.record["final_url"] = response.url if response is not None else page.url
+        refusals = proxy.stats.refused
+        if staged.status == "refused" or (
+            response is None and refusals and _is_main(refusals, page.url, staged.url)
+        ):
+            staged.status = "refused"
+            staged.reason = refusals[-1]["reason"] if refusals else "refused by the capture guard"
+        elif response is None:
+            staged.status = "failed"
+            staged.reason = next(
+                (x["reason"] for x in steps.done if x["step"] == "navigate"), "navigation failed"
+            )
+        else:
+            staged.status = "captured"
+        if len(chain) > s.max_redirects:
+            staged.status, staged.reason = "refused", f"more than {s.max_redirects} redirects"
+
+    async def _collect(
+        self,
+        page: Page,
+        cdp: CDPSession,
+        context: BrowserContext,
+        staged: StagedCapture,
+        steps: Steps,
+        recorder: Recorder,
+    ) -> None:
+        s, rec, folder = self.settings, staged.record, staged.folder
+        await steps.run("scroll", scroll_page(page, s.scroll_steps), 30)
+        facts = await steps.run("page_facts", page_facts(page), 20) or {}
+        rec.update(title=facts.get("title", ""), user_agent=facts.get("user_agent", ""))
+        shot = await steps.run("screenshot", screenshot(page, s.screenshot_max_height), 60)
+        if shot is not None:
+            png, info = shot
+            rec["screenshot"] = info
+            staged.files.append(stage(folder, "screenshot.png", png, "screenshot", "image/png"))
+        html = await steps.run("html", page.content(), 20)
+        if html is not None:
+            staged.files.append(stage(folder, "page.html", html.encode("utf-8"), "html", "text/html"))
+            post = await steps.run(
+                "post", asyncio.to_thread(extract_post, rec.get("final_url") or staged.url, html), 30
+            )
+            staged.post = post or {}
+        text = facts.get("text")
+        if isinstance(text, str):
+            staged.files.append(stage(folder, "page.txt", text.encode("utf-8"), "text", "text/plain"))
+        snap = await steps.run("mhtml", cdp.send("Page.captureSnapshot", {"format": "mhtml"}), 60)
+        if snap is not None:
+            mhtml = str(snap.get("data", "")).encode("utf-8")
+            staged.files.append(stage(folder, "page.mhtml", mhtml, "mhtml", "multipart/related"))
+        await self._certificate(cdp, staged, steps)
+        await recorder.drain(20.0)
+        await steps.run("media", self._media(context, staged, recorder), 120)
+
+    async def _certificate(self, cdp: CDPSession, staged: StagedCapture, steps: Steps) -> None:
+        final = str(staged.record.get("final_url") or "")
+        if not final.startswith("https://"):
+            staged.record["tls_certificate"] = None
+            steps.add("certificate", "skipped", "not https")
+            return
+        origin = "/".join(final.split("/", 3)[:3])
+        got = await steps.run("certificate", cdp.send("Network.getCertificate", {"origin": origin}), 10)
+        facts = certificate_facts(list((got or {}).get("tableNames", [])))
+        staged.record["tls_certificate"] = facts or None
+        staged.record["tls_errors_ignored"] = True
+        if facts:
+            der = __import__("base64").b64decode(facts["der_base64"])
+            staged.files.append(
+                stage(staged.folder, "certificate.der", der, "certificate", "application/pkix-cert")
+            )
+
+    async def _media(self, context: BrowserContext, staged: StagedCapture, recorder: Recorder) -> None:
+        notes: list[str] = []
+        for n, (ex, mime) in enumerate(recorder.media()):
+            body = ex.body
+            if ex.status == 206 or body is None:
+                body = await whole_media(context.request, ex, self.settings.max_response_bytes)
+                if body is None:
+                    notes.append(f"{ex.url[:300]}: served in ranges and not refetched whole")
+                    continue
+                notes.append("a medium served in ranges (206) was fetched again whole with one GET")
+            if body:
+                staged.files.append(stage(staged.folder, f"media-{n:04d}", body, "media", mime, ex.url))
+        staged.record["media_notes"] = sorted(set(notes))
+
+    async def _package(self, staged: StagedCapture, steps: Steps, recorder: Recorder) -> None:
+        rec = staged.record
+        rec["transformations"] = _transformations(recorder)
+        rec["exchanges"] = len(recorder.exchanges)
+        resources = [
+            Resource(f"urn:wb:{f.role}:{f.sha256}", f.mime, f.path.read_bytes())
+            for f in staged.files
+            if f.role in ("screenshot", "mhtml")
+        ]
+        rec["artifacts_before_warc"] = [f.as_json() for f in staged.files]
+        meta = json.dumps(rec, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        resources.append(Resource("urn:wb:capture-record", "application/json", meta, kind="metadata"))
+        warc = staged.folder / "capture.warc.gz"
+        info = {
+            "software": str(rec.get("tool_version")),
+            "format": "WARC File Format 1.1",
+            "browser": str(rec.get("browser")),
+        }
+        sha = await steps.run(
+            "warc", asyncio.to_thread(write_warc, warc, recorder.exchanges, resources, info), 120
+        )
+        if sha is None:
+            return
+        staged.files.append(StagedFile("warc", warc, sha, warc.stat().st_size, "application/warc"))
+        wacz = staged.folder / "capture.wacz"
+        final = str(rec.get("final_url") or staged.url)
+        page_ex = [ex for ex in recorder.exchanges if ex.url == final and ex.status < 300]
+        started = page_ex[0].at if page_ex else datetime.now(UTC)
+        wsha = await steps.run(
+            "wacz", asyncio.to_thread(build_wacz, warc, wacz, final, str(rec.get("title", "")), started), 120
+        )
+        if wsha is not None:
+            staged.files.append(StagedFile("wacz", wacz, wsha, wacz.stat().st_size, "application/wacz"))
+
+
+def _transformations(recorder: Recorder) -> list[str]:
+    out = [
+        "WARC rebuilt from browser-reported exchanges: bodies are as Chromium decoded them; "
+        "Content-Encoding and Transfer-Encoding headers dropped and Content-Length recomputed",
+        "HTTP status lines written as HTTP/1.1 whatever protocol was used on the wire",
+        "redirect responses kept without bodies",
+    ]
+    if "h2" in recorder.http_versions:
+        out.append("some exchanges were HTTP/2 (pseudo-headers dropped from WARC request records)")
+    if any(ex.note for ex in recorder.exchanges):
+        out.append("some response bodies were left out (over budget or unavailable): see each record")
+    if any(ex.status == 206 for ex in recorder.exchanges):
+        out.append("range responses (206) are kept as the partial bodies the browser received")
+    return out
+
+
+def _server_ip(addr: Any) -> str | None:
+    return str(addr["ipAddress"]) if addr else None
+
+
+def _is_main(refusals: list[dict[str, str]], page_url: str, url: str) -> bool:
+    return bool(refusals) and (
+        page_url in ("about:blank", "chrome-error://chromewebdata/") or page_url == url
+    )
+
+
+def _route_guard(policy: Policy, log: list[dict[str, str]]) -> Callable[[Route], Awaitable[None]]:
+    async def guard(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")):
+            await route.continue_()
+            return
+        decision = policy.check_url(url)
+        if decision.allowed:
+            await route.continue_()
+        else:
+            if len(log) < 200:
+                log.append({"target": url[:500], "reason": (decision.reason or "refused")[:300]})
+            await route.abort("blockedbyclient")
+
+    return guard
+
+
+def _listen(
+    context: BrowserContext, page: Page, recorder: Recorder, events: dict[str, list[dict[str, str]]]
+) -> None:
+    page.on("requestfinished", recorder.on_finished)
+    page.on("requestfailed", recorder.on_failed)
+
+    def dialog(d: Any) -> None:
+        events["dialogs"].append({"type": d.type, "message": d.message[:500]})
+        asyncio.ensure_future(_quietly(d.dismiss()))
+
+    def popup(p: Page) -> None:
+        if p is page:
+            return
+        events["popups"].append({"url": p.url[:2000]})
+        asyncio.ensure_future(_quietly(p.close()))
+
+    def download(d: Any) -> None:
+        events["downloads"].append({"url": d.url[:2000], "status": "refused (downloads are not accepted)"})
+        asyncio.ensure_future(_quietly(d.cancel()))
+
+    page.on("dialog", dialog)
+    page.on("download", download)
+    context.on("page", popup)
+
+
+async def _quietly(work: Awaitable[Any]) -> None:
+    with contextlib.suppress(PlaywrightError):
+        await work

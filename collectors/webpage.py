@@ -1,0 +1,67 @@
+"""Small steps run inside the captured page: scrolling for lazy media, facts, the capped screenshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+__all__ = ["page_facts", "scroll_page", "screenshot"]
+
+MAX_TEXT = 5_000_000
+
+_SCROLL = """async (steps) => {
+  const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  let done = 0;
+  for (; done < steps; done++) {
+    const before = window.scrollY;
+    window.scrollBy(0, window.innerHeight);
+    await pause(120);
+    if (window.scrollY === before) break;
+  }
+  window.scrollTo(0, 0);
+  return done;
+}"""
+
+_FACTS = """(limit) => ({
+  title: document.title || "",
+  user_agent: navigator.userAgent,
+  text: document.body ? document.body.innerText.slice(0, limit) : "",
+  height: Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,
+                   document.body ? document.body.scrollHeight : 0),
+  width: document.documentElement ? document.documentElement.scrollWidth : 0,
+})"""
+
+
+async def scroll_page(page: Page, steps: int) -> int:
+    """Scroll a screen at a time (at most ``steps``) so lazy media load, then back to the top."""
+    done = int(await page.evaluate(_SCROLL, steps))
+    try:
+        await page.wait_for_load_state("networkidle", timeout=3000)
+    except PlaywrightError:
+        pass  # a page that never goes quiet still gets captured; the scroll itself was recorded
+    return done
+
+
+async def page_facts(page: Page) -> dict[str, Any]:
+    """Title, user agent, visible text and document size, as the page reports them."""
+    facts = await page.evaluate(_FACTS, MAX_TEXT)
+    return dict(facts) if isinstance(facts, dict) else {}
+
+
+async def screenshot(page: Page, max_height: int) -> tuple[bytes, dict[str, Any]]:
+    """A full-page PNG, cut at ``max_height`` CSS pixels; the record says whether it was cut."""
+    size = await page.evaluate(
+        "() => [document.documentElement.scrollWidth, Math.max(document.documentElement.scrollHeight,"
+        " document.body ? document.body.scrollHeight : 0)]"
+    )
+    width, height = int(size[0]), int(size[1])
+    viewport = page.viewport_size or {"width": 1366, "height": 900}
+    info: dict[str, Any] = {"page_height": height, "max_height": max_height, "cut": height > max_height}
+    if height > max_height:
+        clip = {"x": 0, "y": 0, "width": max(viewport["width"], min(width, 4096)), "height": max_height}
+        png = await page.screenshot(full_page=True, clip=clip, type="png", animations="disabled")  # type: ignore[arg-type]
+    else:
+        png = await page.screenshot(full_page=True, type="png", animations="disabled")
+    return png, info

@@ -1,0 +1,212 @@
+"""`wb capture` end to end: real Chromium, real archive, pages served here on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.collectors.webfixtures import ARABIC, UKRAINIAN, Site, gps_jpeg, png, serve, webm
+
+__all__ = ["serve"]
+
+pytestmark = [pytest.mark.browser]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def page_html(site: Site) -> str:
+    return f"""<!doctype html><html lang="uk"><head><meta charset="utf-8"><title>{UKRAINIAN}</title>
+<meta property="og:description" content="{ARABIC}"></head><body>
+<p id="uk">{UKRAINIAN}</p><p id="ar" dir="rtl">{ARABIC}</p>
+<img src="/photo.jpg" alt="">
+<video src="/clip.webm" preload="auto" muted></video>
+<div style="height:6000px"></div>
+<img loading="lazy" src="/lazy.png" alt="">
+</body></html>"""
+
+
+class Env:
+    def __init__(self, root: Path, site: Site) -> None:
+        self.root = root
+        self.site = site
+        self.env = dict(os.environ)
+        self.env.update(
+            WB_HOME=str(root / "home"),
+            WB_KEY=str(root / "key" / "k"),
+            WB_USER="analyst-a",
+            WB_CAPTURE_ALLOW=f"127.0.0.1:{site.port}",
+        )
+
+    def wb(self, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "workbench.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=REPO,
+        )
+        if check is not None and proc.returncode != check:
+            raise AssertionError(f"wb {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.root / "home" / "archive.sqlite3")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def blob(self, sha: str) -> Path:
+        return self.root / "home" / "blobs" / sha[:2] / sha[2:4] / sha
+
+
+@pytest.fixture(scope="module")
+def captured(
+    serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Env, list[dict[str, Any]]]:
+    site = serve(Site())
+    site.add("/page.html", page_html(site))
+    site.add("/photo.jpg", gps_jpeg(), "image/jpeg")
+    site.add("/clip.webm", webm(), "video/webm")
+    site.add("/lazy.png", png((10, 200, 10)), "image/png")
+    site.add("/r1", b"", status=302, headers={"Location": "/r2"})
+    site.add("/r2", b"", status=302, headers={"Location": "/page.html"})
+    env = Env(tmp_path_factory.mktemp("capture"), site)
+    env.wb("init")
+    env.wb("case", "create", "demo", "--purpose", "test")
+    proc = env.wb(
+        "capture",
+        "--case",
+        "demo",
+        "--json",
+        "--concurrency",
+        "2",
+        site.url("/r1"),
+        f"http://127.0.0.1:{site.port + 1 if site.port < 65535 else 1}/x",
+        check=1,
+    )
+    return env, [json.loads(x) for x in proc.stdout.splitlines()]
+
+
+def test_capture_stores_page_representations_and_record(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured")
+    roles = {a["role"] for a in ok["artifacts"]}
+    assert {"screenshot", "html", "mhtml", "text", "warc", "wacz", "record", "manifest", "media"} <= roles
+    assert ok["final_url"] == env.site.url("/page.html") != ok["requested_url"]
+    with env.db() as conn:
+        row = conn.execute("select record from captures where id = ?", (ok["capture_id"],)).fetchone()
+    record = json.loads(row["record"])
+    for key in (
+        "requested_url",
+        "final_url",
+        "http_status",
+        "title",
+        "started_at",
+        "ended_at",
+        "utc_offset",
+        "collector_id",
+        "case",
+        "tool_version",
+        "playwright",
+        "browser",
+        "user_agent",
+        "viewport",
+        "network_profile",
+        "launch_flags",
+        "steps",
+        "transformations",
+    ):
+        assert record[key] not in (None, "", [], {}), key
+    assert record["started_at"].endswith("Z") and record["ended_at"].endswith("Z")
+    assert [h["status"] for h in record["redirect_chain"]] == [302, 302]
+    from importlib.metadata import version
+
+    assert record["playwright"] == version("playwright")
+    chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True, text=True).stdout
+    assert record["browser"].split("/")[1] in chromium
+    assert record["title"] == UKRAINIAN
+
+
+def test_embedded_media_archived_byte_for_byte_with_gps(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured")
+    media = {a["sha256"] for a in ok["artifacts"] if a["role"] == "media"}
+    for path in ("/photo.jpg", "/clip.webm", "/lazy.png"):
+        assert hashlib.sha256(env.site.routes[path][2]).hexdigest() in media, path
+    jpeg = env.blob(hashlib.sha256(env.site.routes["/photo.jpg"][2]).hexdigest())
+    tags = subprocess.run(
+        ["exiftool", "-j", "-n", "-GPSLatitude", "-GPSLongitude", "--", str(jpeg)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    gps = json.loads(tags)[0]
+    assert round(gps["GPSLatitude"], 3) == round(49 + 59 / 60 + 30 / 3600, 3)
+
+
+def test_page_text_keeps_arabic_and_ukrainian(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured")
+    text_sha = next(a["sha256"] for a in ok["artifacts"] if a["role"] == "text")
+    text = env.blob(text_sha).read_text("utf-8")
+    assert UKRAINIAN in text and ARABIC in text
+
+
+def test_wacz_passes_wacz_validate(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured")
+    wacz = env.blob(next(a["sha256"] for a in ok["artifacts"] if a["role"] == "wacz"))
+    tool = Path(sys.executable).parent / "wacz"
+    proc = subprocess.run([str(tool), "validate", "-f", str(wacz)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_canary_port_refused_and_archive_verifies(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    env, lines = captured
+    refused = [x for x in lines if x["status"] == "refused"]
+    assert len(refused) == 1 and "loopback" in refused[0]["reason"]
+    assert env.wb("verify").returncode == 0
+
+
+def test_manifest_checks_and_a_flipped_byte_is_named(
+    captured: tuple[Env, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured")
+    manifest = env.blob(next(a["sha256"] for a in ok["artifacts"] if a["role"] == "manifest"))
+    check = subprocess.run(
+        ["sha256sum", "-c", str(manifest)], cwd=env.root / "home", capture_output=True, text=True
+    )
+    assert check.returncode == 0 and "FAILED" not in check.stdout
+    copy = Env(tmp_path, env.site)
+    shutil.copytree(env.root / "home", tmp_path / "home")
+    shutil.copytree(env.root / "key", tmp_path / "key")
+    victim = copy.blob(next(a["sha256"] for a in ok["artifacts"] if a["role"] == "media"))
+    victim.chmod(0o644)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    proc = copy.wb("verify", check=1)
+    assert victim.name in proc.stdout
+
+
+def test_resume_skips_and_again_adds_capture_and_sighting(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured")
+    again = json.loads(env.wb("capture", "--case", "demo", "--json", env.site.url("/r1")).stdout)
+    assert again["capture_id"] == ok["capture_id"] and "skipped" in again["reason"]
+    fresh = json.loads(env.wb("capture", "--case", "demo", "--json", "--again", env.site.url("/r1")).stdout)
+    assert fresh["capture_id"] != ok["capture_id"] and fresh["item_id"] == ok["item_id"]
+    with env.db() as conn:
+        caps = conn.execute("select capture_id from sightings where item_id = ?", (ok["item_id"],)).fetchall()
+    assert {ok["capture_id"], fresh["capture_id"]} <= {r["capture_id"] for r in caps}

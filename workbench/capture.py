@@ -1,0 +1,143 @@
+"""Web captures into the archive: run the collector, then store what it staged.
+
+1. Resume: a URL already captured in the case is skipped unless ``again`` (a re-capture is a new
+   capture and a new sighting, so a post can be followed over time).
+2. Collect: ``collectors.web`` stages files and a capture record in a folder inside the home.
+3. Archive: the staged files go into the blob store (their SHA-256 is checked against the hash the
+   collector took at the moment of capture), then one transaction writes the ``captures`` row, the
+   page item, one item per embedded medium, sightings and custody events (ids and hashes only).
+4. Detect: ``workbench.dedup.on_stored`` for every stored medium before returning.
+
+The page item's original is the capture's WARC (the network evidence as received); the WACZ,
+screenshot, HTML, MHTML, text, certificate, manifest and record are linked to it with their roles.
+Later captures of the same post (same canonical URL) add their artifacts and a sighting to the
+same page item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sqlalchemy import and_, select
+
+from archive.db import captures, items
+from archive.home import Home
+from archive.metadata import ExifReader
+from archive.model import Case
+from collectors.platforms import canonical_url
+from collectors.web import CaptureSettings, StagedCapture, WebCollector
+from workbench import dedup
+from workbench.capture_store import CaptureResult, store_staged
+
+__all__ = ["CaptureResult", "already_captured", "capture_urls"]
+
+
+def already_captured(home: Home, case: Case, url: str) -> CaptureResult | None:
+    """The latest successful capture of ``url`` (as given, or canonically the same) in the case."""
+    keys = {url, canonical_url(url)}
+    with home.reading() as conn:
+        row = conn.execute(
+            select(captures.c.id, captures.c.record, captures.c.final_url, captures.c.requested_url)
+            .where(and_(captures.c.case_id == case.id, captures.c.status == "captured"))
+            .where(captures.c.requested_url.in_(keys) | captures.c.final_url.in_(keys))
+            .order_by(captures.c.started_at.desc())
+        ).first()
+        if row is None:
+            return None
+        item = conn.execute(select(items.c.id).where(items.c.id == row.record.get("item_id"))).first()
+    return CaptureResult(
+        url=url,
+        status="captured",
+        reason="already captured in this case; skipped (use --again to capture anew)",
+        capture_id=row.id,
+        item_id=item.id if item else None,
+        requested_url=row.requested_url,
+        final_url=row.final_url,
+        artifacts=list(row.record.get("artifacts", [])),
+        post=dict(row.record.get("post", {})),
+        skipped=True,
+    )
+
+
+def capture_urls(
+    home: Home,
+    case: Case,
+    urls: list[str],
+    actor: str,
+    settings: CaptureSettings,
+    *,
+    concurrency: int = 2,
+    again: bool = False,
+    via: str = "cli",
+    on_result: Callable[[CaptureResult], None] = lambda r: None,
+) -> list[CaptureResult]:
+    """Capture each URL (at most ``concurrency`` at once); results in the order they finish."""
+    return asyncio.run(_capture_all(home, case, urls, actor, settings, concurrency, again, via, on_result))
+
+
+async def _capture_all(
+    home: Home,
+    case: Case,
+    urls: list[str],
+    actor: str,
+    settings: CaptureSettings,
+    concurrency: int,
+    again: bool,
+    via: str,
+    on_result: Callable[[CaptureResult], None],
+) -> list[CaptureResult]:
+    results: list[CaptureResult] = []
+    todo: list[str] = []
+    for url in dict.fromkeys(urls):
+        done = None if again else already_captured(home, case, url)
+        if done is not None:
+            results.append(done)
+            on_result(done)
+        else:
+            todo.append(url)
+    if not todo:
+        return results
+    staging = home.root / "staging"
+    staging.mkdir(exist_ok=True)
+    exif = ExifReader()
+    # One writer thread: SQLite takes one writer at a time, and exiftool is one kept-open process.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wb-capture-store")
+    gate = asyncio.Semaphore(max(1, concurrency))
+    try:
+        async with WebCollector(settings) as collector:
+
+            async def one(url: str) -> None:
+                async with gate:
+                    folder = Path(tempfile.mkdtemp(prefix="cap-", dir=staging))
+                    try:
+                        staged = await collector.capture(
+                            url, folder, actor, case.slug, home.custody.tool_version
+                        )
+                        loop = asyncio.get_running_loop()
+                        result = await loop.run_in_executor(
+                            writer, _store, home, case, staged, actor, via, exif
+                        )
+                    finally:
+                        shutil.rmtree(folder, ignore_errors=True)
+                results.append(result)
+                on_result(result)
+
+            await asyncio.gather(*(one(u) for u in todo))
+    finally:
+        writer.shutdown(wait=True)
+        exif.close()
+    return results
+
+
+def _store(
+    home: Home, case: Case, staged: StagedCapture, actor: str, via: str, exif: ExifReader
+) -> CaptureResult:
+    result = store_staged(home, case, staged, actor, via, exif)
+    for media in result.stored_media:
+        dedup.on_stored(home, case, media.item_id, media.sha256, media.mime)
+    return result
