@@ -1,0 +1,386 @@
+"""Which items a user may see, and the access log (CON-01, CON-04, AUD-01).
+
+Visibility is one SQL condition (``visible_clause``) used by every listing, count, search and
+lookup, so an item hidden from a user is not listed, not counted and not reachable by id:
+
+- the user must be a member of the item's case (admins count as members of every case);
+- items classified ``survivor_identifying`` and items tagged ``sexual violence`` (indirectly sourced
+  survivor material, CON-04) are seen only by users assigned to them, whatever their role.
+
+Assignments are rows of the ``tags`` table named ``assigned:<user id>`` (no schema change needed;
+they are never shown as tags). Every view, reveal and download is a custody event; refused lookups
+are logged as ``access.denied``. ``access_report`` answers "who viewed item X, when".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, exists, func, not_, or_, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from archive.custody import CustodyLog
+from archive.db import (
+    captures,
+    case_members,
+    flags,
+    item_artifacts,
+    items,
+    notes,
+    sightings,
+    tags,
+    utcnow,
+)
+from archive.home import Home, Transaction
+from archive.model import Classification, CustodyEvent, Role, Status
+from workbench.auth import AccessDenied, Account, Perm, account_by_name, can, is_member, require
+
+__all__ = [
+    "ACCESS_ACTIONS",
+    "ASSIGN_PREFIX",
+    "CONTENT_WARNINGS",
+    "Classification",
+    "SENSITIVE_TAG",
+    "ItemFilter",
+    "ItemRow",
+    "TagResult",
+    "access_report",
+    "assign",
+    "authorise",
+    "classify",
+    "find_visible",
+    "item_tags",
+    "list_items",
+    "log_access",
+    "open_item",
+    "tag_item",
+    "visible_clause",
+]
+
+SENSITIVE_TAG = "sexual violence"
+ASSIGN_PREFIX = "assigned:"
+CONTENT_WARNINGS = ("graphic violence", "sexual violence", "dead bodies", "children", "identifiable victims")
+ACCESS_ACTIONS = (
+    "item.viewed",
+    "media.revealed",
+    "media.downloaded",
+    "access.denied",
+    "export.item",
+    "export.created",
+)
+NOT_FOUND = "no such item, or you may not see it"
+PAGE_MAX = 200
+
+
+def _assigned(account: Account) -> ColumnElement[bool]:
+    return exists(
+        select(tags.c.item_id).where(
+            tags.c.item_id == items.c.id, tags.c.tag == f"{ASSIGN_PREFIX}{account.id}"
+        )
+    )
+
+
+def visible_clause(account: Account) -> ColumnElement[bool]:
+    """The SQL condition under which ``account`` may see a row of ``items``."""
+    if not account.active:
+        return items.c.id.is_(None)  # matches nothing
+    member: ColumnElement[bool] = true()
+    if account.role is not Role.ADMIN:
+        member = items.c.case_id.in_(
+            select(case_members.c.case_id).where(case_members.c.user_id == account.id)
+        )
+    sensitive = or_(
+        items.c.classification == Classification.SURVIVOR_IDENTIFYING.value,
+        exists(select(tags.c.item_id).where(tags.c.item_id == items.c.id, tags.c.tag == SENSITIVE_TAG)),
+    )
+    return and_(items.c.deleted_at.is_(None), member, or_(not_(sensitive), _assigned(account)))
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Gallery filters; every one is applied in SQL, after visibility."""
+
+    status: Sequence[str] = ()
+    platform: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    tags: Sequence[str] = ()
+    flag_labels: Sequence[str] = ()
+    item_ids: Sequence[str] | None = None  # e.g. the members of a near-duplicate cluster
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: str
+    case_id: int
+    sha256: str
+    kind: str
+    status: str
+    classification: str
+    title: str | None
+    created_at: datetime
+    tags: tuple[str, ...] = field(default=())
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+def _text_clause(text: str) -> ColumnElement[bool]:
+    """Full-text search (substring, case-insensitive) over titles, sightings, captures and notes."""
+    pat = _like(text)
+
+    def has(col: Any) -> ColumnElement[bool]:
+        return func.lower(cast(col, String)).like(pat, escape="\\")
+
+    in_sightings = exists(
+        select(sightings.c.id).where(
+            sightings.c.item_id == items.c.id,
+            or_(has(sightings.c.url), has(sightings.c.account), has(sightings.c.original_name)),
+        )
+    )
+    in_captures = exists(
+        select(sightings.c.id)
+        .join(captures, captures.c.id == sightings.c.capture_id)
+        .where(sightings.c.item_id == items.c.id, has(captures.c.record))
+    )
+    in_notes = exists(
+        select(notes.c.id).where(
+            notes.c.item_id == items.c.id, notes.c.deleted_at.is_(None), has(notes.c.body)
+        )
+    )
+    return or_(has(items.c.title), in_sightings, in_captures, in_notes)
+
+
+def _filter_clauses(f: ItemFilter) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if f.status:
+        out.append(items.c.status.in_(list(f.status)))
+    if f.platform:
+        out.append(
+            exists(
+                select(sightings.c.id).where(
+                    sightings.c.item_id == items.c.id, sightings.c.platform == f.platform
+                )
+            )
+        )
+    if f.since is not None:
+        out.append(items.c.created_at >= f.since)
+    if f.until is not None:
+        out.append(items.c.created_at <= f.until)
+    for tag in f.tags:
+        out.append(exists(select(tags.c.item_id).where(tags.c.item_id == items.c.id, tags.c.tag == tag)))
+    if f.flag_labels:
+        out.append(
+            exists(
+                select(flags.c.id)
+                .join(item_artifacts, item_artifacts.c.sha256 == flags.c.input_sha256)
+                .where(item_artifacts.c.item_id == items.c.id, flags.c.label.in_(list(f.flag_labels)))
+            )
+        )
+    if f.item_ids is not None:
+        out.append(items.c.id.in_(list(f.item_ids)))
+    if f.text and f.text.strip():
+        out.append(_text_clause(f.text.strip()))
+    return out
+
+
+def list_items(
+    conn: Connection,
+    account: Account,
+    case_id: int,
+    flt: ItemFilter | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[ItemRow], int]:
+    """One page of the items the account may see in a case, and how many there are in all."""
+    require(account, Perm.READ)
+    if not is_member(conn, account, case_id):
+        raise AccessDenied("you are not a member of this case")
+    where = and_(items.c.case_id == case_id, visible_clause(account), *_filter_clauses(flt or ItemFilter()))
+    total = int(conn.execute(select(func.count()).select_from(items).where(where)).scalar_one())
+    q = (
+        select(items)
+        .where(where)
+        .order_by(items.c.created_at.desc(), items.c.id)
+        .offset(max(0, offset))
+        .limit(max(1, min(limit, PAGE_MAX)))
+    )
+    rows = list(conn.execute(q).mappings())
+    tag_map = item_tags(conn, [r["id"] for r in rows])
+    return [_row(r, tag_map.get(r["id"], ())) for r in rows], total
+
+
+def _row(r: Any, item_tag_list: Sequence[str]) -> ItemRow:
+    return ItemRow(
+        id=r["id"],
+        case_id=r["case_id"],
+        sha256=r["sha256"],
+        kind=r["kind"],
+        status=r["status"],
+        classification=r["classification"],
+        title=r["title"],
+        created_at=r["created_at"],
+        tags=tuple(item_tag_list),
+    )
+
+
+def item_tags(conn: Connection, item_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Visible tags per item (assignments left out)."""
+    if not item_ids:
+        return {}
+    out: dict[str, list[str]] = {}
+    q = select(tags.c.item_id, tags.c.tag).where(tags.c.item_id.in_(list(item_ids))).order_by(tags.c.tag)
+    for item_id, tag in conn.execute(q):
+        if not str(tag).startswith(ASSIGN_PREFIX):
+            out.setdefault(item_id, []).append(tag)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def find_visible(conn: Connection, account: Account, item_id: str) -> ItemRow | None:
+    """The item if the account may see it, else None (same answer for absent and hidden)."""
+    if not can(account, Perm.READ):
+        return None
+    r = conn.execute(select(items).where(items.c.id == item_id, visible_clause(account))).mappings().first()
+    if r is None:
+        return None
+    return _row(r, item_tags(conn, [item_id]).get(item_id, ()))
+
+
+def authorise(home: Home, account: Account, item_id: str, perm: Perm, via: str = "app") -> ItemRow:
+    """The item if the account's role has ``perm`` and it may see the item; else a logged refusal.
+
+    The refusal is committed on its own so that it stays in the log; the user learns nothing about
+    whether a hidden item exists.
+    """
+    with home.reading() as conn:
+        allowed = can(account, perm)
+        row = find_visible(conn, account, item_id) if allowed else None
+    if row is not None:
+        return row
+    with home.transaction(account.name, via) as tx:
+        tx.event("access.denied", item_id=item_id[:32], details={"permission": perm.value})
+    raise AccessDenied(NOT_FOUND if allowed else f"the {account.role.value} role may not {perm.value}")
+
+
+def log_access(
+    home: Home, account: Account, item_id: str, action: str, via: str = "app", **fields: Any
+) -> ItemRow:
+    """Check visibility and log one access (``item.viewed``, ``media.revealed``, ``media.downloaded``).
+
+    A refused attempt is logged as ``access.denied`` and raises AccessDenied.
+    """
+    if action not in ACCESS_ACTIONS:
+        raise ValueError(f"unknown access action {action!r}")
+    row = authorise(home, account, item_id, Perm.READ, via)
+    with home.transaction(account.name, via) as tx:
+        tx.event(action, case_id=row.case_id, item_id=row.id, **fields)
+    return row
+
+
+def open_item(home: Home, account: Account, item_id: str, via: str = "app") -> ItemRow:
+    """The item, after the visibility check, with the view logged (AUD-01)."""
+    return log_access(home, account, item_id, "item.viewed", via)
+
+
+def access_report(home: Home, account: Account, item_id: str) -> list[CustodyEvent]:
+    """Who viewed, revealed, downloaded or exported the item, and when (admins and legal staff)."""
+    row = authorise(home, account, item_id, Perm.ACCESS_REPORT)
+    with home.reading() as conn:
+        return [e for e in CustodyLog.events(conn, item_id=row.id) if e.action in ACCESS_ACTIONS]
+
+
+@dataclass(frozen=True)
+class TagResult:
+    tag: str
+    prompt_classification: bool  # CON-04: tagging sexual violence asks the user to classify
+    classification: str
+
+
+def _norm_tag(tag: str) -> str:
+    clean = " ".join(tag.strip().lower().split())
+    if not clean or len(clean) > 64 or clean.startswith(ASSIGN_PREFIX):
+        raise ValueError("a tag is 1-64 characters and may not start with 'assigned:'")
+    return clean
+
+
+def _assign_row(tx: Transaction, item_id: str, user_id: int) -> None:
+    tag = f"{ASSIGN_PREFIX}{user_id}"
+    present = tx.conn.execute(select(tags.c.tag).where(tags.c.item_id == item_id, tags.c.tag == tag)).first()
+    if present is None:
+        tx.conn.execute(tags.insert().values(item_id=item_id, tag=tag, added_by=tx.actor, added_at=utcnow()))
+        tx.event("item.assigned", item_id=item_id, details={"user_id": user_id})
+
+
+def _set_classification(tx: Transaction, row: ItemRow, level: Classification) -> None:
+    if row.classification == level.value:
+        return
+    tx.conn.execute(items.update().where(items.c.id == row.id).values(classification=level.value))
+    tx.event(
+        "item.classified",
+        case_id=row.case_id,
+        item_id=row.id,
+        details={"before": row.classification, "after": level.value},
+    )
+
+
+def tag_item(home: Home, account: Account, item_id: str, tag: str, via: str = "app") -> TagResult:
+    """Add a tag. "sexual violence" assigns the tagger, raises public items to restricted and asks
+    for a classification, so the item leaves the gallery of unassigned users (CON-04)."""
+    clean = _norm_tag(tag)
+    row = authorise(home, account, item_id, Perm.ANNOTATE, via)
+    with home.transaction(account.name, via) as tx:
+        level = Classification(row.classification)
+        if clean == SENSITIVE_TAG:
+            _assign_row(tx, row.id, account.id)
+            if level is Classification.PUBLIC:
+                _set_classification(tx, row, Classification.RESTRICTED)
+                level = Classification.RESTRICTED
+        exists_ = tx.conn.execute(
+            select(tags.c.tag).where(tags.c.item_id == row.id, tags.c.tag == clean)
+        ).first()
+        if exists_ is None:
+            tx.conn.execute(
+                tags.insert().values(item_id=row.id, tag=clean, added_by=account.name, added_at=utcnow())
+            )
+            # Only the fixed warning categories are named in the log; free tags may hold personal text.
+            label = clean if clean in CONTENT_WARNINGS else "free"
+            tx.event("item.tagged", case_id=row.case_id, item_id=row.id, details={"tag": label})
+    return TagResult(clean, clean == SENSITIVE_TAG, level.value)
+
+
+def classify(home: Home, account: Account, item_id: str, level: str, via: str = "app") -> str:
+    """Set the item's classification; whoever marks it survivor-identifying stays assigned to it."""
+    try:
+        parsed = Classification(level)
+    except ValueError:
+        raise ValueError(
+            f"unknown classification {level!r}: use {', '.join(c.value for c in Classification)}"
+        ) from None
+    row = authorise(home, account, item_id, Perm.ANNOTATE, via)
+    with home.transaction(account.name, via) as tx:
+        if parsed is Classification.SURVIVOR_IDENTIFYING:
+            _assign_row(tx, row.id, account.id)
+        _set_classification(tx, row, parsed)
+    return parsed.value
+
+
+def assign(home: Home, account: Account, item_id: str, user_name: str, via: str = "app") -> None:
+    """Give a case member access to a sensitive item (by someone who can already see it)."""
+    row = authorise(home, account, item_id, Perm.ASSIGN, via)
+    with home.reading() as conn:
+        other = account_by_name(conn, user_name)
+        member = other is not None and is_member(conn, other, row.case_id)
+    if other is None or not member:
+        raise ValueError(f"{user_name!r} is not a member of this item's case")
+    with home.transaction(account.name, via) as tx:
+        _assign_row(tx, row.id, other.id)
+
+
+STATUS_VALUES = tuple(s.value for s in Status)
