@@ -22,21 +22,24 @@ from typing import Any
 from sqlalchemy import select, update
 
 from archive.custody import CustodyLog
-from archive.db import items, transfers, utc_text, utcnow
+from archive.db import items, transfers, users, utc_text, utcnow
 from archive.export import gather
 from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
 from archive.export.readme import readme_text
 from archive.home import Home
 from archive.model import CONFIDENCE_DEFINITIONS, Classification
+from workbench import auth
 
 __all__ = [
     "PROFILES",
     "RECIPIENT_TYPES",
     "ExportError",
+    "ExportRefused",
     "ExportRequest",
     "ExportResult",
     "export_package",
+    "list_transfers",
     "withheld_reason",
 ]
 
@@ -54,6 +57,10 @@ PUBLIC_OMITS = frozenset({"sidecar"})
 
 class ExportError(Exception):
     """The export cannot be made as asked; nothing was written or logged."""
+
+
+class ExportRefused(Exception):
+    """The acting user may not export from this case; the refusal is in the custody log."""
 
 
 @dataclass(frozen=True)
@@ -257,10 +264,29 @@ def _report(
     return None
 
 
+def _authorise(home: Home, req: ExportRequest, case_id: int) -> None:
+    """Once accounts exist, only a member of the case whose role may export can (refusals are logged)."""
+    with home.reading() as conn:
+        accounts_in_use = conn.execute(select(users.c.id).limit(1)).first() is not None
+        account = auth.account_by_name(conn, req.actor) if accounts_in_use else None
+        if not accounts_in_use:
+            return
+        if (
+            account is not None
+            and auth.can(account, auth.Perm.EXPORT)
+            and auth.is_member(conn, account, case_id)
+        ):
+            return
+    with home.transaction(req.actor, req.via) as tx:
+        error = auth.deny(tx, account, auth.Perm.EXPORT.value, case_id=case_id)
+    raise ExportRefused(str(error))
+
+
 def export_package(home: Home, req: ExportRequest) -> ExportResult:
     """Select, record the transfer, write the package, and log its hashes (see the module docstring)."""
     _check_request(req)
     case_id, chosen, withheld = _select(home, req)
+    _authorise(home, req, case_id)
     if not chosen:
         _log_blocked(home, req, case_id, withheld)
         return ExportResult(None, None, [], withheld)
@@ -300,3 +326,15 @@ def _log_blocked(home: Home, req: ExportRequest, case_id: int, withheld: list[di
                 item_id=w["id"],
                 details={"profile": req.profile, "recipient_type": req.recipient_type, "reason": w["reason"]},
             )
+
+
+def list_transfers(home: Home, case_slug: str | None = None) -> list[dict[str, Any]]:
+    """The transfer register (COC-03): every export, newest last, with its items and their hashes."""
+    from archive.db import cases
+
+    query = select(transfers, cases.c.slug).join(cases, cases.c.id == transfers.c.case_id)
+    if case_slug is not None:
+        query = query.where(cases.c.slug == case_slug)
+    with home.reading() as conn:
+        rows = [gather.jsonable(r) for r in conn.execute(query.order_by(transfers.c.at)).mappings()]
+    return rows

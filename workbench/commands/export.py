@@ -6,9 +6,17 @@ import argparse
 from pathlib import Path
 
 from archive.export.verify import verify_package
-from workbench import config
+from workbench import config, consent
 from workbench.clitools import Output, Registrar, UsageError, open_home
-from workbench.export import PROFILES, RECIPIENT_TYPES, ExportError, ExportRequest, export_package
+from workbench.export import (
+    PROFILES,
+    RECIPIENT_TYPES,
+    ExportError,
+    ExportRefused,
+    ExportRequest,
+    export_package,
+    list_transfers,
+)
 
 __all__ = ["register"]
 
@@ -29,6 +37,9 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
             result = export_package(home, req)
         except ExportError as exc:
             raise UsageError(str(exc)) from None
+        except ExportRefused as exc:
+            out.error(f"wb: refused: {exc}")
+            return 1
     for w in result.withheld:
         out.record(
             {"item_id": w["id"], "status": "withheld", "reason": w["reason"], "detail": w["detail"]},
@@ -79,6 +90,89 @@ def cmd_verify_package(args: argparse.Namespace, out: Output) -> int:
     return 0 if report.intact else 1
 
 
+def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        rows = list_transfers(home, args.case)
+    for t in rows:
+        sent = [i for i in t["items"] if "sha256" in i]
+        held = [i for i in t["items"] if "withheld" in i]
+        out.record(
+            t,
+            f"{t['at']} {t['id']} case {t['slug']} profile {t['profile']} to {t['recipient_type']} "
+            f"{t['recipient']!r} for {t['purpose']!r} by {t['authorised_by']}: {len(sent)} items "
+            f"({', '.join(i['item_id'] + ' ' + i['sha256'] for i in sent)}), {len(held)} withheld, "
+            f"manifest {t['manifest_sha256'] or '-'}",
+        )
+    return 0
+
+
+def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        try:
+            cid = consent.add_consent(
+                home,
+                config.actor(args.actor),
+                args.item_id,
+                args.subject,
+                args.scope or [],
+                given_on=args.given_on,
+                hide=args.hide or [],
+            )
+        except consent.ConsentError as exc:
+            raise UsageError(str(exc)) from None
+    out.record(
+        {"consent_id": cid, "item_id": args.item_id, "scopes": sorted(set(args.scope or []))},
+        f"consent {cid} recorded on {args.item_id}: {', '.join(args.scope or []) or 'no scope'}",
+    )
+    return 0
+
+
+def cmd_consent_withdraw(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        try:
+            ids = consent.withdraw_consent(
+                home, config.actor(args.actor), args.item_id, args.subject, on=args.on
+            )
+        except consent.ConsentError as exc:
+            raise UsageError(str(exc)) from None
+    out.record(
+        {"item_id": args.item_id, "withdrawn": ids},
+        f"consent withdrawn on {args.item_id}: every export of it is now blocked",
+    )
+    return 0
+
+
+def cmd_consent_list(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home, home.reading() as conn:
+        records = consent.list_consents(conn, args.item_id)
+    for rec in records:
+        out.record(
+            rec,
+            f"{rec['id']} {rec['subject']} given {rec['given_on'][:10]} scopes "
+            f"{', '.join(rec['scopes'])} withdrawn {(rec['withdrawn_on'] or '-')[:10]}",
+        )
+    out.record(
+        {"item_id": args.item_id, "state": consent.consent_state(records)}, consent.consent_state(records)
+    )
+    return 0
+
+
+def _register_consent(r: Registrar) -> None:
+    group = r.group("consent", "consent records of the people in an item (scopes, withdrawal)")
+    p = r.add("add", cmd_consent_add, "record a consent", group)
+    p.add_argument("item_id")
+    p.add_argument("--subject", required=True, help="a pseudonym such as P-001, never a name")
+    p.add_argument("--scope", action="append", choices=list(consent.SCOPES), help="a recipient type (repeat)")
+    p.add_argument("--hide", action="append", choices=list(consent.IDENTITY_OPTIONS), help="identity option")
+    p.add_argument("--given-on", help="YYYY-MM-DD (default: today)")
+    p = r.add("withdraw", cmd_consent_withdraw, "record a withdrawal: blocks every export of the item", group)
+    p.add_argument("item_id")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--on", help="YYYY-MM-DD (default: today)")
+    p = r.add("list", cmd_consent_list, "the consent records of an item", group)
+    p.add_argument("item_id")
+
+
 def register(r: Registrar) -> None:
     """Add export, verify-package and the other legal-staff subcommands."""
     p = r.add("export", cmd_export, "write an evidence package (BagIt) for a recipient")
@@ -94,3 +188,6 @@ def register(r: Registrar) -> None:
     p = r.add("verify-package", cmd_verify_package, "check an evidence package alone, with no database")
     p.add_argument("dir")
     p.add_argument("--key-id", help="the installation key id you expect (SHA-256 of the public key)")
+    p = r.add("transfers", cmd_transfers, "the transfer register: every export with recipient and hashes")
+    p.add_argument("--case")
+    _register_consent(r)

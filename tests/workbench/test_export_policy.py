@@ -1,0 +1,160 @@
+"""What may leave: classification against the profile, consent scope, withdrawal, and the register.
+
+Classification is set on the items table directly (the classify command belongs to the access
+workflow); everything else goes through the real `wb` CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+from archive.db import items
+from archive.home import Home
+from tests.conftest import RunWb, json_lines
+from tests.workbench.test_export_cli import make_photo
+from workbench.clitools import TOOL_VERSION
+
+
+def _setup(wb: RunWb, tmp_path: Path, n: int = 2) -> list[dict[str, object]]:
+    wb("init")
+    wb("case", "create", "demo", "--purpose", "document shelling")
+    photos = [make_photo(tmp_path / f"p{i}.jpg", (40 * i, 90, 200 - 30 * i)) for i in range(n)]
+    return json_lines(wb("ingest", "--case", "demo", "--json", *map(str, photos)).stdout)
+
+
+def _classify(wb_env: dict[str, str], item_id: str, level: str) -> None:
+    home = Home.open(Path(wb_env["WB_HOME"]), Path(wb_env["WB_KEY"]), TOOL_VERSION)
+    try:
+        with home.transaction("analyst-a") as tx:
+            tx.conn.execute(update(items).where(items.c.id == item_id).values(classification=level))
+            tx.event("item.classified", item_id=item_id, details={"after": level})
+    finally:
+        home.close()
+
+
+def _export(
+    wb: RunWb, out: Path, profile: str, rtype: str, *extra: str, check: int = 0
+) -> list[dict[str, object]]:
+    proc = wb(
+        "export",
+        "--case",
+        "demo",
+        "--profile",
+        profile,
+        "--recipient",
+        "Org X",
+        "--recipient-type",
+        rtype,
+        "--purpose",
+        "trial of X",
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+        check=check,
+    )
+    return json_lines(proc.stdout)
+
+
+def test_survivor_identifying_item_is_withheld_from_a_public_export(
+    wb: RunWb, wb_env, tmp_path: Path
+) -> None:
+    stored = _setup(wb, tmp_path)
+    secret, open_item = str(stored[0]["item_id"]), str(stored[1]["item_id"])
+    _classify(wb_env, secret, "survivor_identifying")
+    _classify(wb_env, open_item, "public")
+    out = tmp_path / "pkg"
+    lines = _export(wb, out, "public", "public")
+    assert {"item_id": secret, "status": "withheld", "reason": "classification"}.items() <= lines[0].items()
+    assert not (out / "data" / "items" / secret).exists()
+    assert (out / "data" / "items" / open_item / "original").is_dir()
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert [w["id"] for w in manifest["withheld"]] == [secret]
+    assert manifest["withheld"][0]["reason"] == "classification"
+    assert "survivor_identifying" in manifest["withheld"][0]["detail"]
+    assert secret not in (out / "data" / "items.csv").read_text(encoding="utf-8-sig")
+    # metadata sidecars (GPS, serials) stay home in a public package
+    assert not list((out / "data" / "items" / open_item).glob("files/sidecar-*"))
+    wb("verify-package", str(out))
+
+
+def test_consent_scope_blocks_media_and_withdrawal_blocks_everything(wb: RunWb, tmp_path: Path) -> None:
+    stored = _setup(wb, tmp_path, 1)
+    item = str(stored[0]["item_id"])
+    wb("consent", "add", item, "--subject", "P-001", "--scope", "court", "--scope", "un_mechanism")
+    lines = _export(wb, tmp_path / "media", "internal", "media", check=1)
+    assert lines[0]["reason"] == "consent_scope"
+    assert "court, un_mechanism" in str(lines[0]["detail"]) and "not media" in str(lines[0]["detail"])
+    assert not (tmp_path / "media").exists() or not any((tmp_path / "media").iterdir())
+    _export(wb, tmp_path / "court", "internal", "court")
+    wb("verify-package", str(tmp_path / "court"))
+    wb("consent", "withdraw", item, "--subject", "P-001")
+    for rtype in ("court", "un_mechanism", "internal"):
+        lines = _export(wb, tmp_path / f"after-{rtype}", "internal", rtype, check=1)
+        assert lines[0]["reason"] == "consent_withdrawn"
+    state = json_lines(wb("consent", "list", item, "--json").stdout)[-1]
+    assert state["state"] == "consent withdrawn"
+    actions = [e["action"] for e in json_lines(wb("log", item, "--json").stdout)]
+    assert actions.count("export.blocked") == 4 and "consent.withdrawn" in actions
+
+
+def test_transfer_register_lists_recipient_purpose_and_hashes(wb: RunWb, tmp_path: Path) -> None:
+    stored = _setup(wb, tmp_path)
+    _export(wb, tmp_path / "pkg", "internal", "partner")
+    register = json_lines(wb("transfers", "--case", "demo", "--json").stdout)
+    assert len(register) == 1
+    t: dict[str, Any] = register[0]
+    assert (t["recipient"], t["purpose"], t["recipient_type"], t["profile"]) == (
+        "Org X",
+        "trial of X",
+        "partner",
+        "internal",
+    )
+    assert {i["sha256"] for i in t["items"]} == {s["sha256"] for s in stored}
+    assert t["manifest_sha256"] and t["authorised_by"] == "analyst-a"
+    for s in stored:
+        timeline = json_lines(wb("log", str(s["item_id"]), "--json").stdout)
+        transfer: list[dict[str, Any]] = [e for e in timeline if e["action"] == "export.transfer"]
+        assert transfer and transfer[0]["details"]["transfer_id"] == t["id"]
+        assert "Org X" not in json.dumps(timeline)  # the recipient's name stays out of the log
+    human = wb("transfers").stdout
+    assert "Org X" in human and str(stored[0]["sha256"]) in human
+
+
+def test_once_accounts_exist_only_legal_members_may_export(wb: RunWb, wb_env, tmp_path: Path) -> None:
+    from workbench import auth
+
+    _setup(wb, tmp_path, 1)
+    home = Home.open(Path(wb_env["WB_HOME"]), Path(wb_env["WB_KEY"]), TOOL_VERSION)
+    try:
+        with home.transaction("boss") as tx:
+            boss = auth.add_user(tx, None, "boss", "admin", "correct horse battery")
+            auth.add_user(tx, boss, "analyst-a", "analyst", "correct horse battery")
+            auth.add_user(tx, boss, "legal-b", "legal", "correct horse battery")
+            auth.add_member(tx, boss, 1, "analyst-a")
+            auth.add_member(tx, boss, 1, "legal-b")
+    finally:
+        home.close()
+    proc = wb(
+        "export",
+        "--case",
+        "demo",
+        "--profile",
+        "internal",
+        "--recipient",
+        "Org X",
+        "--recipient-type",
+        "court",
+        "--purpose",
+        "p",
+        "--out",
+        str(tmp_path / "no"),
+        check=1,
+    )
+    assert "refused" in proc.stderr and not (tmp_path / "no").exists()
+    _export(wb, tmp_path / "yes", "internal", "court", "--as", "legal-b")
+    assert json_lines(wb("transfers", "--json").stdout)[0]["authorised_by"] == "legal-b"
