@@ -1,0 +1,210 @@
+"""Perceptual fingerprints of images: pHash (imagehash-compatible bits), dHash, PDQ, and robust views.
+
+One guarded decode per file (``detectors.imageio.open_image``), at reduced scale through
+``Image.draft`` for JPEG (decoding is the whole cost of perceptual hashing: a 12 MP JPEG decoded at
+1/4 or 1/8 scale is many times faster and changes a 64-bit pHash by 0-4 bits). From that one
+greyscale image come several *views*, each a 64-bit pHash:
+
+- ``phash``: the whole image, bit for bit what ``imagehash.phash`` gives on the same pixels
+  (DCT of the 32x32 LANCZOS reduction, low 8x8 block against its median; Zauner 2010,
+  hackerfactor "Looks like it").
+- ``phash_mirror``: the left-right mirror, so a flipped repost matches.
+- ``phash_trim``: the content box after removing uniform borders and screenshot chrome (status bars,
+  captions on a plain background), so a photo pasted into a screenshot matches.
+- ``phash_c80``/``phash_c64``: centre regions keeping 80% and 64% of the area, so a crop of one
+  image is compared with the middle of the other.
+
+PDQ (Facebook's 256-bit hash, via ``pdqhash``) is computed after a draft decode to at least 512 px;
+it is the second opinion that keeps precision when pHash views are close. Every fingerprint names
+its algorithm version so that stored values stay interpretable after a library upgrade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps
+
+from archive.model import Fingerprint
+from detectors.imageio import open_image
+
+__all__ = [
+    "ALGO_VERSION",
+    "PDQ_VERSION",
+    "VIEW_KINDS",
+    "ImageFingerprints",
+    "content_box",
+    "fingerprint_image",
+    "fingerprint_pil",
+    "hamming",
+    "phash_of",
+    "to_records",
+]
+
+# Bump the suffix whenever bits for the same pixels could change (resampling, drafting, views).
+ALGO_VERSION = "wb-phash/1 (imagehash-4.3 phash bits, draft L>=512px, LANCZOS 32x32)"
+PDQ_VERSION = "wb-pdq/1 (pdqhash 0.2, draft L>=512px)"
+DHASH_VERSION = "wb-dhash/1 (imagehash-4.3 dhash bits)"
+VIEW_KINDS = ("phash", "phash_mirror", "phash_trim", "phash_c80", "phash_c64")
+DRAFT_SIDE = 512
+U8 = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class ImageFingerprints:
+    """The fingerprints of one image. ``views`` maps a view kind to a 64-bit pHash."""
+
+    views: dict[str, int]
+    dhash: int
+    pdq: str  # 64 hex digits (256 bits)
+    pdq_quality: int
+    width: int
+    height: int
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits."""
+    return (a ^ b).bit_count()
+
+
+def _bits_to_int(bits: npt.NDArray[np.bool_]) -> int:
+    # imagehash's hex form reads the 8x8 block row by row, most significant bit first.
+    value = 0
+    for b in bits.flatten():
+        value = (value << 1) | int(b)
+    return value
+
+
+def _dct_rows(n: int = 32, keep: int = 8) -> npt.NDArray[np.float64]:
+    # The first ``keep`` rows of scipy.fftpack's unnormalised DCT-II matrix: 2 cos(pi k (2i+1) / 2n).
+    k = np.arange(keep)[:, None]
+    i = np.arange(n)[None, :]
+    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+
+
+_DCT8 = _dct_rows()
+
+
+def _phash_32(pixels: U8) -> int:
+    # Only the low 8x8 block of the 2-D DCT is needed: C8 . X . C8^T (same values as scipy's dct).
+    low = _DCT8 @ pixels.astype(np.float64) @ _DCT8.T
+    return _bits_to_int(low > np.median(low))
+
+
+def phash_of(gray: Image.Image) -> int:
+    """imagehash.phash bits of a greyscale Pillow image, as an int."""
+    return _phash_32(np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.uint8))
+
+
+def _dhash_of(gray: Image.Image) -> int:
+    px = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    return _bits_to_int(px[:, 1:] > px[:, :-1])
+
+
+def _centre(gray: Image.Image, keep_area: float) -> Image.Image:
+    w, h = gray.size
+    s = keep_area**0.5
+    cw, ch = max(1, round(w * s)), max(1, round(h * s))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return gray.crop((left, top, left + cw, top + ch))
+
+
+def _longest_run(mask: npt.NDArray[np.bool_]) -> tuple[int, int]:
+    """Start and end (exclusive) of the longest run of True."""
+    best, start, run_start = (0, len(mask)), -1, -1
+    best_len = -1
+    for i, v in enumerate(np.append(mask, False)):
+        if v and run_start < 0:
+            run_start = i
+        elif not v and run_start >= 0:
+            if i - run_start > best_len:
+                best_len, best = i - run_start, (run_start, i)
+            run_start = -1
+    del start
+    return best if best_len > 0 else (0, len(mask))
+
+
+def content_box(gray: Image.Image, tolerance: int = 10, fill: float = 0.6) -> tuple[int, int, int, int]:
+    """The box of the main picture inside uniform borders or screenshot chrome.
+
+    The background colour is taken from the image's outer edge (median). A row belongs to the
+    picture when most of its pixels differ from that colour; text in a status bar or caption fills
+    only a small part of its rows, so the longest run of picture rows skips it. Columns are then
+    found the same way inside that band.
+    """
+    px = np.asarray(gray, dtype=np.int16)
+    h, w = px.shape
+    edge = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
+    bg = int(np.median(edge))
+    differs = np.abs(px - bg) > tolerance
+    top, bottom = _longest_run(differs.mean(axis=1) >= fill)
+    band = differs[top:bottom]
+    left, right = _longest_run(band.mean(axis=0) >= fill) if band.size else (0, w)
+    return left, top, right, bottom
+
+
+def _trimmed(gray: Image.Image) -> Image.Image:
+    left, top, right, bottom = content_box(gray)
+    w, h = gray.size
+    # Too small a box is more likely a detail of the picture than the picture itself.
+    if (right - left) * (bottom - top) < 0.2 * w * h or right - left < 16 or bottom - top < 16:
+        return gray
+    return gray.crop((left, top, right, bottom))
+
+
+def fingerprint_pil(img: Image.Image) -> ImageFingerprints:
+    """All fingerprints of an already decoded image (a video frame, or a guarded decode)."""
+    gray = img if img.mode == "L" else img.convert("L")
+    mirror = ImageOps.mirror(gray)
+    views = {
+        "phash": phash_of(gray),
+        "phash_mirror": phash_of(mirror),
+        "phash_trim": phash_of(_trimmed(gray)),
+        "phash_c80": phash_of(_centre(gray, 0.8)),
+        "phash_c64": phash_of(_centre(gray, 0.64)),
+    }
+    arr = np.asarray(gray, dtype=np.uint8)
+    rgb = np.ascontiguousarray(np.stack([arr, arr, arr], axis=-1))
+    import pdqhash  # imported here: only fingerprinting needs it, not every `wb` start
+
+    pdq_bits, quality = pdqhash.compute(rgb)
+    pdq_hex = f"{_bits_to_int(np.asarray(pdq_bits, dtype=bool)):064x}"
+    return ImageFingerprints(
+        views=views,
+        dhash=_dhash_of(gray),
+        pdq=pdq_hex,
+        pdq_quality=int(quality),
+        width=gray.size[0],
+        height=gray.size[1],
+        versions={"phash": ALGO_VERSION, "pdq": PDQ_VERSION, "dhash": DHASH_VERSION},
+    )
+
+
+def fingerprint_image(data: bytes | BinaryIO, *, max_pixels: int | None = None) -> ImageFingerprints:
+    """Decode (guarded, drafted to >= 512 px for JPEG) and fingerprint. Raises ``ImageRefused``."""
+    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
+    img = open_image(data, draft=("L", (DRAFT_SIDE, DRAFT_SIDE)), **kwargs)
+    try:
+        img = ImageOps.exif_transpose(img) if _has_orientation(img) else img
+        return fingerprint_pil(img)
+    finally:
+        img.close()
+
+
+def _has_orientation(img: Image.Image) -> bool:
+    try:
+        return int(img.getexif().get(0x0112, 1)) not in (0, 1)
+    except Exception:  # a broken EXIF block must not stop fingerprinting
+        return False
+
+
+def to_records(sha256: str, fp: ImageFingerprints) -> list[Fingerprint]:
+    """Rows for the ``fingerprints`` table, one per kind, values in hex."""
+    rows = [Fingerprint(sha256, kind, f"{value:016x}", ALGO_VERSION) for kind, value in fp.views.items()]
+    rows.append(Fingerprint(sha256, "dhash", f"{fp.dhash:016x}", DHASH_VERSION))
+    rows.append(Fingerprint(sha256, "pdq", fp.pdq, f"{PDQ_VERSION} q={fp.pdq_quality}"))
+    return rows
