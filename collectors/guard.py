@@ -103,11 +103,11 @@ class Policy:
         """Spelling only (no DNS): scheme, userinfo, port, IP literals."""
         try:
             host, port = split_url(url)
+            ip = parse_host_ip(host)
         except GuardError as exc:
             return Decision(False, str(exc))
         if self.deny_all:
             return Decision(False, "no capture is running on this connection", host, port)
-        ip = parse_host_ip(host)
         if ip is not None:
             return self.check_address(host, port, ip)
         return Decision(True, None, host, port)
@@ -125,7 +125,10 @@ class Policy:
 
     def resolve_and_check(self, host: str, port: int) -> Decision:
         """Resolve ``host`` once and check every address; blocking (run it in a thread)."""
-        ip = parse_host_ip(host)
+        try:
+            ip = parse_host_ip(host)
+        except GuardError as exc:
+            return Decision(False, str(exc), host, port)
         if ip is not None:
             return self.check_address(host, port, ip)
         if self.deny_all:

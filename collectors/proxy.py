@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -41,16 +42,24 @@ class ProxyStats:
     budget_exceeded: bool = False
     addresses: dict[str, list[str]] = field(default_factory=dict)
 
-    def refuse(self, target: str, reason: str) -> None:
+    def refuse(self, target: str, reason: str, kind: str = "guard") -> None:
+        """Log a request not forwarded; ``kind`` is guard (policy), network or budget."""
         if len(self.refused) < MAX_LOGGED:
-            self.refused.append({"target": target[:500], "reason": reason[:300]})
+            self.refused.append({"target": target[:500], "reason": reason[:300], "kind": kind})
 
 
 class GuardProxy:
     """One proxy per capture (or a deny-all one for the browser's own traffic)."""
 
-    def __init__(self, policy: Policy, max_bytes: int = 200 << 20, max_connections: int = 48) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        max_bytes: int = 200 << 20,
+        max_connections: int = 48,
+        resolver: Callable[[str, int], Decision] | None = None,
+    ) -> None:
         self.policy = policy
+        self.resolver = resolver or policy.resolve_and_check
         self.max_bytes = max_bytes
         self.stats = ProxyStats()
         self._cache: dict[tuple[str, int], Decision] = {}
@@ -83,7 +92,7 @@ class GuardProxy:
         if key not in self._cache:
             try:
                 decision = await asyncio.wait_for(
-                    asyncio.to_thread(self.policy.resolve_and_check, host, port), RESOLVE_TIMEOUT
+                    asyncio.to_thread(self.resolver, host, port), RESOLVE_TIMEOUT
                 )
             except TimeoutError:
                 decision = Decision(False, f"{host}: name resolution timed out", host, port)
@@ -119,7 +128,7 @@ class GuardProxy:
 
     async def _admit(self, label: str, host: str, port: int, writer: asyncio.StreamWriter) -> Decision | None:
         if self.stats.budget_exceeded:
-            self.stats.refuse(label, "byte budget of the capture exhausted")
+            self.stats.refuse(label, "byte budget of the capture exhausted", "budget")
             await _reply(writer, 509, "capture byte budget exhausted")
             return None
         decision = await self.decide(host, port)
@@ -190,7 +199,7 @@ class GuardProxy:
                 asyncio.open_connection(decision.addresses[0], decision.port), CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as exc:
-            self.stats.refuse(label, f"cannot connect: {exc or type(exc).__name__}")
+            self.stats.refuse(label, f"cannot connect: {exc or type(exc).__name__}", "network")
             await _reply(writer, 502, "upstream unreachable")
             return None
 

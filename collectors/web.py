@@ -69,6 +69,12 @@ LAUNCH_FLAGS = (
     "--proxy-bypass-list=<-loopback>",
 )
 T = TypeVar("T")
+_REFUSED_BY_BROWSER = {
+    "ERR_TOO_MANY_REDIRECTS": "more than 20 redirects (redirect budget)",
+    "ERR_UNSAFE_REDIRECT": "redirect to a scheme other than http(s)",
+    "ERR_BLOCKED_BY_CLIENT": "refused by the capture guard",
+    "Download is starting": "the URL starts a download; downloads are refused",
+}
 
 
 @dataclass(frozen=True)
@@ -258,7 +264,7 @@ class WebCollector:
             _listen(context, page, recorder, events)
             cdp = await context.new_cdp_session(page)
             await self._load(page, cdp, staged, steps, proxy)
-            if staged.status != "refused":
+            if staged.status == "captured":
                 await self._collect(page, cdp, context, staged, steps, recorder)
         finally:
             await recorder.drain(10.0)
@@ -277,7 +283,9 @@ class WebCollector:
         )
         if proxy.stats.budget_exceeded and staged.status == "captured":
             staged.reason = "byte budget exceeded: the capture is incomplete"
-        if staged.status != "refused":
+        if proxy.stats.budget_exceeded and staged.status == "failed":
+            staged.reason = f"byte budget of {s.max_bytes} bytes exceeded; {staged.reason}"
+        if staged.status == "captured":
             await self._package(staged, steps, recorder)
 
     async def _load(
@@ -291,6 +299,7 @@ class WebCollector:
             s.page_timeout + 5,
         )
         chain: list[dict[str, Any]] = []
+        guard = None
         if response is not None:
             req = response.request.redirected_from
             while req is not None and len(chain) <= s.max_redirects:
@@ -304,23 +313,10 @@ class WebCollector:
                 response_headers=[[h["name"], h["value"]] for h in headers],
                 server_ip=_server_ip(await response.server_addr()),
             )
-            if any(h["name"].lower() == GUARD_HEADER for h in headers):
-                staged.status = "refused"
+            guard = next((h["value"] for h in headers if h["name"].lower() == GUARD_HEADER), None)
         staged.record["redirect_chain"] = chain
         staged.record["final_url"] = response.url if response is not None else page.url
-        refusals = proxy.stats.refused
-        if staged.status == "refused" or (
-            response is None and refusals and _is_main(refusals, page.url, staged.url)
-        ):
-            staged.status = "refused"
-            staged.reason = refusals[-1]["reason"] if refusals else "refused by the capture guard"
-        elif response is None:
-            staged.status = "failed"
-            staged.reason = next(
-                (x["reason"] for x in steps.done if x["step"] == "navigate"), "navigation failed"
-            )
-        else:
-            staged.status = "captured"
+        _verdict(staged, steps, proxy, response is not None, guard)
         if len(chain) > s.max_redirects:
             staged.status, staged.reason = "refused", f"more than {s.max_redirects} redirects"
 
@@ -440,6 +436,26 @@ def _transformations(recorder: Recorder) -> list[str]:
     if any(ex.status == 206 for ex in recorder.exchanges):
         out.append("range responses (206) are kept as the partial bodies the browser received")
     return out
+
+
+def _verdict(staged: StagedCapture, steps: Steps, proxy: GuardProxy, loaded: bool, guard: str | None) -> None:
+    """Captured, refused (the guard stopped the page itself) or failed (network, budget, time)."""
+    logged = proxy.stats.refused
+    main = [r for r in logged if r["kind"] == "guard"]
+    nav = next((x["reason"] for x in steps.done if x["step"] == "navigate" and x["reason"]), None)
+    if guard == "403" or (
+        not loaded and main and _is_main(main, str(staged.record["final_url"]), staged.url)
+    ):
+        staged.status = "refused"
+        staged.reason = main[-1]["reason"] if main else "refused by the capture guard"
+    elif nav and any(code in nav for code in _REFUSED_BY_BROWSER):
+        staged.status = "refused"
+        staged.reason = next(text for code, text in _REFUSED_BY_BROWSER.items() if code in nav)
+    elif guard is not None or not loaded:
+        staged.status = "failed"
+        staged.reason = logged[-1]["reason"] if logged else nav or "navigation failed"
+    else:
+        staged.status = "captured"
 
 
 def _server_ip(addr: Any) -> str | None:

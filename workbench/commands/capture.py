@@ -35,6 +35,7 @@ def register(r: Registrar) -> None:
     )
     p.add_argument("--again", action="store_true", help="capture URLs already captured in the case anew")
     p.add_argument("--timeout", type=float, default=120.0, help="time budget per capture in seconds")
+    p.add_argument("--max-mb", type=int, default=300, help="bytes one capture may receive, in MiB")
     p.add_argument("--storage-state", help="the case's browser profile (Playwright storage_state JSON)")
 
 

@@ -1,0 +1,93 @@
+"""WebCollector on pages served here: TLS certificate, dialogs, popups, downloads, cookie isolation,
+per-step status. One browser for the whole module."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from collectors.guard import Policy, parse_allow
+from collectors.web import CaptureSettings, StagedCapture, WebCollector
+from tests.collectors.webfixtures import Site, self_signed, serve
+
+__all__ = ["serve"]
+
+pytestmark = [pytest.mark.browser]
+
+Captures = dict[str, StagedCapture]
+
+
+@pytest.fixture(scope="module")
+def runs(
+    serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Captures, Site, bytes]:
+    root = tmp_path_factory.mktemp("web")
+    context, der = self_signed(root)
+    tls = serve(Site(), context)
+    tls.add("/secure", "<!doctype html><meta charset=utf-8><title>secure</title><p>over TLS</p>")
+    site = serve(Site())
+    site.add("/dialogs", "<title>d</title><script>alert('a');confirm('b');prompt('c')</script><p>after</p>")
+    site.add(
+        "/popups", "<title>p</title><script>for(let i=0;i<3;i++)window.open('/dialogs','_blank')</script>"
+    )
+    site.add("/set", "<title>set</title>", headers={"Set-Cookie": "session=case-a; Path=/"})
+    site.add("/echo", "<title>echo</title>")
+    allow = parse_allow([f"127.0.0.1:{tls.port}", f"127.0.0.1:{site.port}"])
+    settings = CaptureSettings(policy=Policy(allow), capture_timeout=60, page_timeout=20, scroll_steps=2)
+
+    async def go() -> Captures:
+        out: Captures = {}
+        async with WebCollector(settings) as collector:
+            for name, url in [
+                ("tls", tls.url("/secure")),
+                ("dialogs", site.url("/dialogs")),
+                ("popups", site.url("/popups")),
+                ("set", site.url("/set")),
+                ("echo", site.url("/echo")),
+            ]:
+                out[name] = await collector.capture(url, root / name, "analyst-a", "demo", "wb/test")
+        return out
+
+    return asyncio.run(go()), site, der
+
+
+def test_tls_certificate_is_the_one_served(runs: tuple[Captures, Site, bytes]) -> None:
+    captures, _, der = runs
+    cap = captures["tls"]
+    assert cap.status == "captured", cap.record["steps"]
+    cert = cap.record["tls_certificate"]
+    assert cert["sha256"] == hashlib.sha256(der).hexdigest()
+    stored = next(f for f in cap.files if f.role == "certificate")
+    assert Path(stored.path).read_bytes() == der
+
+
+def test_dialogs_dismissed_and_logged(runs: tuple[Captures, Site, bytes]) -> None:
+    cap = runs[0]["dialogs"]
+    assert cap.status == "captured"
+    assert [d["type"] for d in cap.record["dialogs"]] == ["alert", "confirm", "prompt"]
+
+
+def test_popups_closed_and_recorded(runs: tuple[Captures, Site, bytes]) -> None:
+    cap = runs[0]["popups"]
+    assert cap.status == "captured"
+    assert len(cap.record["popups"]) == 3
+
+
+def test_fresh_context_per_capture_no_cookie_carried(runs: tuple[Captures, Site, bytes]) -> None:
+    _, site, _ = runs
+    echo = [headers for path, headers in site.log if path == "/echo"]
+    assert echo and all("cookie" not in h for h in echo)
+
+
+def test_every_step_has_a_status_and_files_are_hashed(runs: tuple[Captures, Site, bytes]) -> None:
+    cap = runs[0]["set"]
+    names = [s["step"] for s in cap.record["steps"]]
+    for step in ("guard", "navigate", "screenshot", "html", "mhtml", "warc", "wacz"):
+        assert step in names
+    assert all(s["status"] in ("ok", "failed", "skipped", "refused") for s in cap.record["steps"])
+    for f in cap.files:
+        assert hashlib.sha256(Path(f.path).read_bytes()).hexdigest() == f.sha256
