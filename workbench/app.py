@@ -1,48 +1,89 @@
-"""The workbench app's first page: the cases in this archive home."""
+"""The workbench app: login, then the pages the account's role may use.
+
+Run with ``wb serve``. Every page calls library functions that check permissions server-side;
+the navigation below only decides what is offered, never what is allowed.
+"""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from archive.cases import list_cases
-from archive.home import Home, HomeError
+from archive.home import HomeError
+from archive.model import Role
 from archive.signing import SigningKeyError
-from workbench import config
-from workbench.clitools import TOOL_VERSION
+from workbench.auth import Account
+from workbench.pages import cases, common, gallery, item, login, settings_page
+from workbench.pages.common import Ctx
+
+__all__ = ["run"]
+
+PAGES: dict[str, tuple[Role, ...]] = {
+    "Gallery": (Role.ANALYST, Role.REVIEWER, Role.LEGAL, Role.ADMIN),
+    "Capture": (Role.ANALYST, Role.ADMIN),
+    "Review queue": (Role.ANALYST, Role.REVIEWER, Role.ADMIN),
+    "Legal view": (Role.LEGAL, Role.ADMIN),
+    "Cases": (Role.ANALYST, Role.REVIEWER, Role.LEGAL, Role.ADMIN),
+    "Settings": (Role.ANALYST, Role.REVIEWER, Role.LEGAL, Role.ADMIN),
+}
 
 
-@st.cache_resource
-def open_home() -> Home:
-    return Home.open(config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url())
+def _logout() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def _sidebar(ctx_home: object, account: Account) -> tuple[str, int | None]:
+    st.sidebar.text(f"Signed in: {account.name} ({account.role.value})")
+    st.sidebar.button("Log out", on_click=_logout, key="logout")
+    allowed = [p for p, roles in PAGES.items() if account.role in roles]
+    page = st.sidebar.radio("Page", allowed, key="nav", on_change=common.back)
+    cases_ = common.visible_cases(ctx_home, account)  # type: ignore[arg-type]
+    case = st.sidebar.selectbox(
+        "Case", cases_, format_func=lambda c: c.slug, key="case", on_change=common.back
+    )
+    return str(page), (case.id if case is not None else None)
+
+
+def _route(ctx: Ctx, page: str) -> None:
+    if item_id := st.session_state.get("item_id"):
+        item.render(ctx, str(item_id))
+        return
+    if page == "Gallery":
+        gallery.render(ctx)
+    elif page == "Cases":
+        cases.render(ctx)
+    elif page == "Settings":
+        settings_page.render(ctx)
+    else:
+        from workbench.pages import capture, legal, queue
+
+        {"Capture": capture.render, "Review queue": queue.render, "Legal view": legal.render}[page](ctx)
+
+
+def run() -> None:
+    """One run of the app for one browser session."""
+    try:
+        home = common.get_home()
+    except (HomeError, SigningKeyError):
+        st.error("The archive could not be opened. Check WB_HOME and WB_KEY on the server.")
+        return
+    account = common.current_account(home)
+    if account is None:
+        login.render(home)
+        return
+    # ?item=ID opens an item directly (still subject to the same visibility check).
+    wanted = st.query_params.get("item")
+    if wanted and st.session_state.get("query_item") != wanted:
+        st.session_state["query_item"] = wanted
+        common.open_item(str(wanted)[:64])
+    page, case_id = _sidebar(home, account)
+    case = next((c for c in common.visible_cases(home, account) if c.id == case_id), None)
+    _route(Ctx(home, account, case), page)
 
 
 def main() -> None:
     st.set_page_config(page_title="Verification workbench", layout="wide")
-    st.title("Verification workbench")
-    try:
-        home = open_home()
-    except (HomeError, SigningKeyError) as exc:
-        st.error("The archive could not be opened.")
-        st.code(str(exc))
-        return
-    with home.reading() as conn:
-        cases = list_cases(conn)
-    st.subheader("Cases")
-    if not cases:
-        st.info("No cases yet. Create one with `wb case create SLUG --purpose TEXT`.")
-        return
-    rows = [
-        {
-            "case": c.slug,
-            "purpose": c.purpose,
-            "reviews needed": c.review_policy,
-            "created (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"),
-        }
-        for c in cases
-    ]
-    # Untrusted text only ever goes through dataframe/text/code, never markdown.
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.navigation([st.Page(run, title="Verification workbench", default=True)], position="hidden").run()
 
 
 main()

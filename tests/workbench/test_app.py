@@ -1,0 +1,116 @@
+"""The app's pages, run headless with Streamlit's AppTest against a real archive home."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from archive.custody import CustodyLog
+from archive.db import items, judgements
+from archive.home import Home
+from tests.workbench.app_fixtures import PASSWORD, World, make_world
+from workbench import access, review
+
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
+
+
+@pytest.fixture
+def world(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("WB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WB_KEY", str(tmp_path / "keys" / "signing.key"))
+    yield make_world(home, reviews=2, n_items=3)
+
+
+def _texts(at: AppTest) -> str:
+    return "\n".join(str(t.value) for t in at.text)
+
+
+def login(name: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, at.exception
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_login_refuses_a_wrong_password(world: World) -> None:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_input(key="login_name").input("analyst")
+    at.text_input(key="login_password").input("wrong password!")
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Unknown user or wrong password."]
+    assert "Signed in" not in _texts(at)
+
+
+def test_gallery_lists_visible_items_with_blurred_thumbnails(world: World) -> None:
+    access.classify(world.home, world.analyst, world.items[0], "survivor_identifying")
+    at = login("reviewer")
+    texts = _texts(at)
+    assert "Signed in: reviewer (reviewer)" in texts
+    assert "2 items · page 1 of 1" in texts
+    assert world.items[0] not in texts and world.items[1] in texts
+    assert len(at.get("image")) == 2
+
+
+def test_search_box_filters_server_side(world: World) -> None:
+    at = login("analyst")
+    at.text_input(key="g_text").input("photo-2").run()
+    texts = _texts(at)
+    assert "1 items · page 1 of 1" in texts and world.items[2] in texts
+
+
+def test_item_page_logs_view_and_reveal(world: World) -> None:
+    at = login("analyst")
+    at.button(key=f"open_{world.items[1]}").click().run()
+    assert not at.exception, at.exception
+    assert f"Item {world.items[1]} · image · unverified" in _texts(at)
+    at.button(key="reveal").click().run()
+    assert at.button(key="reblur") is not None
+    with world.home.reading() as conn:
+        actions = [e.action for e in CustodyLog.events(conn, item_id=world.items[1])]
+    assert actions[-2:] == ["item.viewed", "media.revealed"]
+    at.button(key="back").click().run()  # navigation re-blurs
+    assert "revealed" not in at.session_state
+
+
+def test_judgement_form_records_a_review(world: World) -> None:
+    at = login("reviewer")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    at.selectbox(key="j_status").select("verified").run()
+    at.text_area(key="j_rationale").input("Matches the original upload").run()
+    at.text_input(key="sa_method").input("reverse image search").run()
+    at.button(key="j_submit").click().run()
+    assert not at.exception, at.exception
+    with world.home.reading() as conn:
+        rows = conn.execute(select(judgements.c.reviewer, judgements.c.status)).all()
+    assert [tuple(r) for r in rows] == [("reviewer", "verified")]
+    assert "Review state: awaiting independent review (1 of 2)" in _texts(at)
+
+
+def test_second_reviewer_sees_hidden_count_not_the_first_review(world: World) -> None:
+    review.submit_review(
+        world.home, world.reviewer, world.items[0], "verified", 4, "SECRET-RATIONALE-A", SOURCE
+    )
+    at = login("reviewer2")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    texts = _texts(at)
+    assert "1 earlier review(s) hidden" in texts and "SECRET-RATIONALE-A" not in texts
+
+
+def test_legal_user_has_no_judgement_form(world: World) -> None:
+    at = login("legal")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    assert "Read-only: your role does not record judgements." in _texts(at)
+    assert not [b for b in at.button if b.key == "j_submit"]
+    with world.home.reading() as conn:
+        assert (
+            conn.execute(select(items.c.status).where(items.c.id == world.items[0])).scalar_one()
+            == "unverified"
+        )

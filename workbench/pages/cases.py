@@ -1,0 +1,62 @@
+"""Cases: list, create (with a purpose and a review policy), members."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from archive.cases import CaseError, create_case
+from workbench import auth
+from workbench.auth import Perm, can
+from workbench.pages.common import Ctx, guard, table, visible_cases
+
+__all__ = ["render"]
+
+
+def _create(ctx: Ctx) -> None:
+    with st.form("new_case", clear_on_submit=True):
+        st.text("New case")
+        slug = st.text_input("Short name (a-z, 0-9, - and _)", key="c_slug")
+        purpose = st.text_area("Purpose (required: why this case collects)", key="c_purpose")
+        reviews = st.number_input("Independent reviews needed for 'verified'", 1, 10, 2, key="c_reviews")
+        if st.form_submit_button("Create case"):
+            with guard():
+                try:
+                    with ctx.home.transaction(ctx.account.name, "app") as tx:
+                        auth.require(ctx.account, Perm.MANAGE_CASES, tx=tx)
+                        create_case(tx, slug.strip(), purpose, int(reviews))
+                except CaseError as exc:
+                    raise ValueError(str(exc)) from None
+                st.rerun()
+
+
+def _members(ctx: Ctx) -> None:
+    cases = visible_cases(ctx.home, ctx.account)
+    if not cases:
+        return
+    with ctx.home.reading() as conn:
+        users = [u.name for u in auth.list_users(conn)]
+    with st.form("add_member"):
+        st.text("Add a member to a case")
+        case = st.selectbox("Case", cases, format_func=lambda c: c.slug, key="m_case")
+        user = st.selectbox("User", users, key="m_user")
+        if st.form_submit_button("Add member") and case is not None:
+            with guard(), ctx.home.transaction(ctx.account.name, "app") as tx:
+                auth.add_member(tx, ctx.account, case.id, user)
+
+
+def render(ctx: Ctx) -> None:
+    """Cases this account may open; admins create cases and manage members."""
+    st.header("Cases")
+    rows = []
+    for c in visible_cases(ctx.home, ctx.account):
+        with ctx.home.reading() as conn:
+            members = ", ".join(m.name for m in auth.list_members(conn, c.id))
+        rows.append(
+            {"case": c.slug, "purpose": c.purpose, "reviews needed": c.review_policy, "members": members}
+        )
+    table(rows, key="cases")
+    if can(ctx.account, Perm.MANAGE_CASES):
+        _create(ctx)
+        _members(ctx)
+    else:
+        st.text("Only admins create cases and add members.")

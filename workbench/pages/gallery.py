@@ -1,0 +1,143 @@
+"""The item gallery: server-side pagination and filters, blurred thumbnails with warnings as text."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import select
+
+from archive.db import flags, items, sightings, tags
+from archive.model import FlagLabel, Status
+from workbench import access, viewing
+from workbench.access import CONTENT_WARNINGS, ItemFilter, ItemRow
+from workbench.pages.common import Ctx, guard, open_item
+
+__all__ = ["render"]
+
+PAGE_SIZE = 24
+COLUMNS = 4
+
+
+def _choices(ctx: Ctx) -> tuple[list[str], list[str]]:
+    """Platforms and tags in use in the case (for the filter boxes)."""
+    assert ctx.case is not None
+    with ctx.home.reading() as conn:
+        in_case = select(items.c.id).where(items.c.case_id == ctx.case.id)
+        plats = conn.execute(
+            select(sightings.c.platform)
+            .distinct()
+            .where(sightings.c.item_id.in_(in_case), sightings.c.platform.is_not(None))
+        )
+        tag_rows = conn.execute(select(tags.c.tag).distinct().where(tags.c.item_id.in_(in_case)).limit(500))
+        used = [str(t[0]) for t in tag_rows if not str(t[0]).startswith(access.ASSIGN_PREFIX)]
+    return sorted(str(p[0]) for p in plats), sorted(set(CONTENT_WARNINGS) | set(used))
+
+
+def _day(d: Any, end: bool) -> datetime | None:
+    if not isinstance(d, date):
+        return None
+    return datetime.combine(d, time.max if end else time.min, tzinfo=UTC)
+
+
+def filters(ctx: Ctx, prefix: str = "g") -> ItemFilter:
+    """The filter widgets; returns the filter they describe."""
+    platforms, tag_choices = _choices(ctx)
+    text = st.text_input("Search captured text, captions and notes", key=f"{prefix}_text")
+    c1, c2, c3 = st.columns(3)
+    status = c1.multiselect("Status", [s.value for s in Status], key=f"{prefix}_status")
+    chosen_tags = c2.multiselect("Tags and content warnings", tag_choices, key=f"{prefix}_tags")
+    flag_labels = c3.multiselect(
+        "Automated indicators",
+        [FlagLabel.INDICATOR.value, FlagLabel.INCONCLUSIVE.value],
+        key=f"{prefix}_flags",
+    )
+    c4, c5, c6 = st.columns(3)
+    platform = c4.selectbox("Platform", ["(any)", *platforms], key=f"{prefix}_platform")
+    since = c5.date_input("Stored from", value=None, key=f"{prefix}_since")
+    until = c6.date_input("Stored until", value=None, key=f"{prefix}_until")
+    cluster_of = st.text_input("Near-duplicates of item (id)", key=f"{prefix}_cluster")
+    return ItemFilter(
+        status=status,
+        platform=None if platform == "(any)" else platform,
+        since=_day(since, False),
+        until=_day(until, True),
+        tags=chosen_tags,
+        flag_labels=flag_labels,
+        item_ids=_cluster_ids(ctx, cluster_of.strip()) if cluster_of.strip() else None,
+        text=text or None,
+    )
+
+
+def _cluster_ids(ctx: Ctx, item_id: str) -> list[str]:
+    """The item and its near-duplicates (from workbench.dedup), visible ones only."""
+    from workbench.pages.item_record import near_duplicates
+
+    found = near_duplicates(ctx, item_id)
+    return [item_id, *(m["item_id"] for m in found)]
+
+
+def thumb(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, px: int | None = None) -> None:
+    """A thumbnail, blurred and greyscale unless the user's settings allow otherwise."""
+    with ctx.home.reading() as conn:
+        shown = viewing.display_artifact(conn, row.id)
+    if shown is None:
+        st.text(f"[{row.kind}: no preview]")
+        return
+    blur = viewing.should_blur(vs, row.tags)
+    data = viewing.thumbnail_png(
+        ctx.home, shown[0], px or vs.thumb_px, vs.blur if blur else 0, vs.greyscale if blur else False
+    )
+    if data is None:
+        st.text("[preview unavailable]")
+    else:
+        st.image(data, width=px or vs.thumb_px)
+
+
+def _card(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> None:
+    thumb(ctx, row, vs)
+    warnings_ = [t for t in row.tags if t in CONTENT_WARNINGS]
+    if warnings_:
+        st.text("Warning: " + ", ".join(warnings_))
+    st.text(row.id)
+    st.text((row.title or "")[:60])
+    st.text(f"{row.status} · {row.classification}")
+    st.button("Open", key=f"open_{row.id}", on_click=open_item, args=(row.id,))
+
+
+def render(ctx: Ctx) -> None:
+    """Gallery of the current case."""
+    st.header("Items")
+    if ctx.case is None:
+        st.info("You are not a member of any case yet.")
+        return
+    flt = filters(ctx)
+    with ctx.home.reading() as conn:
+        vs = viewing.effective_settings(conn, ctx.account)
+    page = int(st.number_input("Page", min_value=1, value=1, step=1, key="g_page"))
+    with guard(), ctx.home.reading() as conn:
+        rows, total = access.list_items(
+            conn, ctx.account, ctx.case.id, flt, (page - 1) * PAGE_SIZE, PAGE_SIZE
+        )
+        st.text(f"{total} items · page {page} of {max(1, -(-total // PAGE_SIZE))}")
+        cols = st.columns(COLUMNS)
+        for n, row in enumerate(rows):
+            with cols[n % COLUMNS]:
+                _card(ctx, row, vs)
+
+
+def flagged_ids(ctx: Ctx, ids: list[str]) -> set[str]:
+    """Which of these items have an automated indicator."""
+    from archive.db import item_artifacts
+
+    if not ids:
+        return set()
+    with ctx.home.reading() as conn:
+        q = (
+            select(item_artifacts.c.item_id)
+            .distinct()
+            .join(flags, flags.c.input_sha256 == item_artifacts.c.sha256)
+            .where(item_artifacts.c.item_id.in_(ids), flags.c.label == FlagLabel.INDICATOR.value)
+        )
+        return {str(r[0]) for r in conn.execute(q)}

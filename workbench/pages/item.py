@@ -1,0 +1,132 @@
+"""The item page: blurred media with warnings, the record, reviews and the judgement form."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from archive.model import Classification
+from workbench import access, viewing
+from workbench.access import CONTENT_WARNINGS, ItemRow
+from workbench.auth import AccessDenied, Perm, can
+from workbench.pages import item_judgement, item_record
+from workbench.pages.common import Ctx, back, guard
+from workbench.pages.gallery import thumb
+
+__all__ = ["render"]
+
+
+def _load(ctx: Ctx, item_id: str) -> ItemRow | None:
+    """The item after the visibility check; the view is logged once per visit, not on every rerun."""
+    try:
+        if st.session_state.get("viewed_item") != item_id:
+            row = access.open_item(ctx.home, ctx.account, item_id)
+            st.session_state["viewed_item"] = item_id
+            return row
+        with ctx.home.reading() as conn:
+            return access.find_visible(conn, ctx.account, item_id)
+    except AccessDenied:
+        return None
+
+
+def _reveal(ctx: Ctx, row: ItemRow, sha: str) -> None:
+    with guard():
+        data = viewing.revealed_png(ctx.home, ctx.account, row.id, sha)
+        st.session_state["revealed"] = (row.id, sha)
+        st.session_state["reveals"] = int(st.session_state.get("reveals", 0)) + 1
+        st.session_state["revealed_png"] = data
+
+
+def _media(ctx: Ctx, row: ItemRow) -> None:
+    with ctx.home.reading() as conn:
+        vs = viewing.effective_settings(conn, ctx.account)
+        shown = viewing.display_artifact(conn, row.id)
+    warnings_ = [t for t in row.tags if t in CONTENT_WARNINGS]
+    if warnings_:
+        st.warning("Content warning")
+        st.text(", ".join(warnings_))
+    revealed = st.session_state.get("revealed")
+    if shown is not None and revealed == (row.id, shown[0]) and st.session_state.get("revealed_png"):
+        st.image(st.session_state["revealed_png"], width=640)
+        st.button("Blur again", key="reblur", on_click=lambda: st.session_state.pop("revealed", None))
+    else:
+        thumb(ctx, row, vs, px=384)
+        if shown is not None:
+            st.button("Reveal (logged)", key="reveal", on_click=_reveal, args=(ctx, row, shown[0]))
+    every = vs.reveal_reminder
+    count = int(st.session_state.get("reveals", 0))
+    if every and count and count % every == 0 and not st.session_state.get(f"reminded_{count}"):
+        st.info(f"You have revealed {count} items this session. Consider a short break.")
+        st.button(
+            "Dismiss",
+            key="dismiss_reminder",
+            on_click=lambda: st.session_state.update({f"reminded_{count}": True}),
+        )
+
+
+def _description(ctx: Ctx, row: ItemRow) -> None:
+    with ctx.home.reading() as conn:
+        current = viewing.description(conn, ctx.account, row.id)
+    st.text("Distinctive features (so that comparing needs no re-viewing):")
+    st.text(current or "(no description yet)")
+    if can(ctx.account, Perm.ANNOTATE):
+        with st.form("describe"):
+            text = st.text_area("New description", value=current, key="desc_text")
+            if st.form_submit_button("Save description"):
+                with guard():
+                    viewing.set_description(ctx.home, ctx.account, row.id, text)
+                    st.rerun()
+
+
+def _tags(ctx: Ctx, row: ItemRow) -> None:
+    st.text("Tags: " + (", ".join(row.tags) or "(none)"))
+    st.text(f"Classification: {row.classification}")
+    if not can(ctx.account, Perm.ANNOTATE):
+        return
+    c1, c2 = st.columns(2)
+    new_tag = c1.selectbox("Add content warning", ["", *CONTENT_WARNINGS], key="add_tag")
+    if c1.button("Add tag", key="add_tag_btn") and new_tag:
+        with guard():
+            result = access.tag_item(ctx.home, ctx.account, row.id, new_tag)
+            if result.prompt_classification:
+                st.session_state["prompt_classify"] = row.id
+            st.rerun()
+    if st.session_state.get("prompt_classify") == row.id:
+        st.warning("Tagged sexual violence: choose a classification. It is now at least restricted.")
+    levels = [c.value for c in Classification]
+    level = c2.selectbox("Classification", levels, index=levels.index(row.classification), key="classify")
+    if c2.button("Set classification", key="classify_btn") and level != row.classification:
+        with guard():
+            access.classify(ctx.home, ctx.account, row.id, level)
+            st.session_state.pop("prompt_classify", None)
+            st.rerun()
+
+
+def render(ctx: Ctx, item_id: str) -> None:
+    """One item."""
+    st.button("Back to the gallery", key="back", on_click=back)
+    row = _load(ctx, item_id)
+    if row is None:
+        st.error("No such item, or you may not see it.")
+        return
+    st.subheader("Item")
+    st.text(f"Item {row.id} · {row.kind} · {row.status}")
+    st.text(f"Title: {row.title or ''}")
+    left, right = st.columns([2, 3])
+    with left:
+        _media(ctx, row)
+        _description(ctx, row)
+        _tags(ctx, row)
+    with right:
+        tabs = st.tabs(["Judgement", "Record", "Custody", "Sightings", "Indicators", "Methodology"])
+        with tabs[0]:
+            item_judgement.render(ctx, row)
+        with tabs[1]:
+            item_record.record(ctx, row)
+        with tabs[2]:
+            item_record.custody(ctx, row)
+        with tabs[3]:
+            item_record.sightings_tab(ctx, row)
+        with tabs[4]:
+            item_record.indicators(ctx, row)
+        with tabs[5]:
+            item_judgement.methodology(ctx, row)

@@ -1,0 +1,163 @@
+"""Item page: review state, the reviews the user may see (blind until their own), the judgement and
+adjudication forms, and the methodology log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from archive.model import CONFIDENCE_DEFINITIONS, Confidence, Status
+from workbench import review
+from workbench.access import ItemRow
+from workbench.auth import Perm, can
+from workbench.pages.common import TIME, Ctx, guard, table
+
+__all__ = ["methodology", "render"]
+
+CHOOSABLE = [s.value for s in Status if s is not Status.DISPUTED]
+
+
+def _reviews(ctx: Ctx, row: ItemRow) -> review.ReviewView:
+    with ctx.home.reading() as conn:
+        view = review.reviews_for(conn, ctx.account, row.id)
+    st.text(f"Review state: {view.state}")
+    if view.hidden:
+        st.info("Earlier conclusions are hidden until you submit your own review.")
+        st.text(f"{view.hidden} earlier review(s) hidden")
+    for r in view.visible:
+        with st.container(border=True):
+            st.text(f"{r.kind} by {r.reviewer} at {r.created_at.strftime(TIME)}")
+            st.text(
+                f"status: {r.status} · confidence: {r.confidence} ({Confidence(r.confidence).name.lower()})"
+            )
+            st.text("rationale:")
+            st.text(r.rationale)
+            if any(r.strands.values()):
+                st.code(json.dumps(dict(r.strands), indent=2, ensure_ascii=False), language="json")
+    return view
+
+
+def _strand_inputs(name: str, label: str) -> dict[str, Any]:
+    st.text(label)
+    method = st.text_input("Method / tool", key=f"{name}_method")
+    links = st.text_area("Evidence links (one per line)", key=f"{name}_links", height=68)
+    note = st.text_area("Note", key=f"{name}_note", height=68)
+    out: dict[str, Any] = {
+        "method": method,
+        "note": note,
+        "evidence_links": [x.strip() for x in links.splitlines() if x.strip()],
+    }
+    return out
+
+
+def _geo_inputs() -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if st.checkbox("Add geolocation", key="geo_on"):
+        c1, c2, c3 = st.columns(3)
+        extra["geolocation"] = {
+            "lat": c1.number_input("Latitude (WGS84)", -90.0, 90.0, 0.0, format="%.6f", key="geo_lat"),
+            "lon": c2.number_input("Longitude (WGS84)", -180.0, 180.0, 0.0, format="%.6f", key="geo_lon"),
+            "radius_m": c3.number_input("Uncertainty radius (m)", 0.0, 1e7, 100.0, key="geo_r"),
+            "reference_imagery": [
+                {
+                    "source": st.text_input("Reference imagery source", key="geo_src"),
+                    "date": st.text_input("Reference imagery date", key="geo_date"),
+                }
+            ],
+        }
+    if st.checkbox("Add chronolocation", key="chrono_on"):
+        c1, c2, c3 = st.columns(3)
+        extra["chronolocation"] = {
+            "start": c1.text_input("From (ISO 8601)", key="chr_start"),
+            "end": c2.text_input("Until (ISO 8601)", key="chr_end"),
+            "timezone": c3.text_input("Time zone (e.g. Europe/Kyiv)", value="UTC", key="chr_tz"),
+        }
+    return extra
+
+
+def _form(ctx: Ctx, row: ItemRow, own: bool) -> None:
+    st.text("Your judgement" + (" (updates yours; the earlier one stays in the history)" if own else ""))
+    status = st.selectbox("Status", CHOOSABLE, key="j_status")
+    conf = st.radio(
+        "Confidence",
+        [c.value for c in Confidence],
+        index=2,
+        horizontal=True,
+        key="j_conf",
+        format_func=lambda v: f"{v} {Confidence(v).name.lower().replace('_', ' ')}",
+    )
+    table(
+        [
+            {"level": f"{c.value} {c.name.lower()}", "definition": d}
+            for c, d in CONFIDENCE_DEFINITIONS.items()
+        ],
+        key="conf_defs",
+    )
+    rationale = st.text_area("Rationale (required)", key="j_rationale")
+    strands = {
+        "source_analysis": _strand_inputs("sa", "Source analysis"),
+        "technical_analysis": _strand_inputs("ta", "Technical analysis"),
+        "content_analysis": {**_strand_inputs("ca", "Content analysis"), **_geo_inputs()},
+    }
+    if st.button("Submit judgement", key="j_submit", type="primary"):
+        with guard():
+            out = review.submit_review(ctx.home, ctx.account, row.id, status, conf, rationale, strands)
+            st.session_state["j_result"] = out.state
+            st.rerun()
+    if result := st.session_state.pop("j_result", None):
+        st.success("Judgement recorded")
+        st.text(f"Item is now: {result}")
+
+
+def _adjudicate(ctx: Ctx, row: ItemRow) -> None:
+    st.text("Adjudication: resolve the dispute (both reviews stay verbatim).")
+    status = st.selectbox("Resolved status", CHOOSABLE, key="a_status")
+    rationale = st.text_area("Adjudication rationale (required)", key="a_rationale")
+    if st.button("Adjudicate", key="a_submit"):
+        with guard():
+            review.adjudicate(ctx.home, ctx.account, row.id, status, rationale)
+            st.rerun()
+
+
+def render(ctx: Ctx, row: ItemRow) -> None:
+    """Review state, visible reviews and, for those allowed, the forms."""
+    view = _reviews(ctx, row)
+    if row.status == Status.DISPUTED.value and can(ctx.account, Perm.ADJUDICATE):
+        _adjudicate(ctx, row)
+    if can(ctx.account, Perm.JUDGE):
+        _form(ctx, row, view.own_submitted)
+    else:
+        st.text("Read-only: your role does not record judgements.")
+
+
+def methodology(ctx: Ctx, row: ItemRow) -> None:
+    """The steps another analyst can repeat (VER-07)."""
+    with ctx.home.reading() as conn:
+        steps = review.method_steps(conn, ctx.account, row.id)
+    table(
+        [
+            {
+                "#": n + 1,
+                "date": s.performed_at,
+                "tool": s.tool,
+                "query": s.query,
+                "result": s.result,
+                "by": s.author,
+            }
+            for n, s in enumerate(steps)
+        ],
+        key="steps",
+    )
+    if not can(ctx.account, Perm.ANNOTATE):
+        return
+    with st.form("method_step", clear_on_submit=True):
+        tool = st.text_input("Tool", key="m_tool")
+        query = st.text_input("Query / input", key="m_query")
+        result = st.text_area("Result", key="m_result")
+        when = st.text_input("Date (YYYY-MM-DD; today if empty)", key="m_date")
+        if st.form_submit_button("Add step"):
+            with guard():
+                review.add_method_step(ctx.home, ctx.account, row.id, tool, query, result, when)
+                st.rerun()

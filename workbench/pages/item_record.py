@@ -1,0 +1,205 @@
+"""Item page tabs: capture record, hashes, custody timeline, sightings and near-duplicates, indicators."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import select
+
+from archive.custody import CustodyLog
+from archive.db import artifacts, captures, flags, item_artifacts, sightings
+from workbench import access, viewing
+from workbench.access import ItemRow
+from workbench.pages.common import TIME, Ctx, open_item, table
+
+__all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
+
+
+def _artifacts(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
+    q = (
+        select(
+            item_artifacts.c.role,
+            artifacts.c.sha256,
+            artifacts.c.mime,
+            artifacts.c.size,
+            artifacts.c.operation,
+        )
+        .join(artifacts, artifacts.c.sha256 == item_artifacts.c.sha256)
+        .where(item_artifacts.c.item_id == row.id)
+        .order_by(item_artifacts.c.role)
+    )
+    with ctx.home.reading() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def record(ctx: Ctx, row: ItemRow) -> None:
+    """Item fields, files with their SHA-256, and the capture record as JSON text."""
+    table(
+        [
+            {"field": k, "value": str(v)}
+            for k, v in (
+                ("id", row.id),
+                ("sha256", row.sha256),
+                ("kind", row.kind),
+                ("status", row.status),
+                ("classification", row.classification),
+                ("stored", row.created_at.strftime(TIME)),
+            )
+        ],
+        key="record_fields",
+    )
+    st.text("Files (SHA-256 at collection):")
+    table(_artifacts(ctx, row), key="record_files")
+    with ctx.home.reading() as conn:
+        q = (
+            select(captures.c.id, captures.c.record)
+            .join(sightings, sightings.c.capture_id == captures.c.id)
+            .where(sightings.c.item_id == row.id)
+        )
+        recs = list(conn.execute(q))
+    for cap_id, rec in recs:
+        st.text(f"Capture record {cap_id}:")
+        st.code(json.dumps(rec, indent=2, ensure_ascii=False, sort_keys=True)[:100_000], language="json")
+
+
+def custody(ctx: Ctx, row: ItemRow) -> None:
+    """The item's custody timeline (a view of the one global hash chain)."""
+    with ctx.home.reading() as conn:
+        events = list(CustodyLog.events(conn, item_id=row.id))
+    table(
+        [
+            {
+                "position": e.seq,
+                "at": e.at.strftime(TIME),
+                "actor": e.actor,
+                "via": e.via,
+                "action": e.action,
+                "artifact": e.artifact_sha256 or "",
+                "event hash": e.event_hash,
+            }
+            for e in events
+        ],
+        key="custody",
+    )
+
+
+def near_duplicates(ctx: Ctx, item_id: str) -> list[dict[str, Any]]:
+    """Visible members of the item's near-duplicate cluster (workbench.dedup), earliest known marked."""
+    if ctx.case is None:
+        return []
+    try:
+        from workbench import dedup
+
+        found = dedup.clusters(ctx.home, ctx.case)
+    except Exception:  # stage boundary: near-duplicates are advisory; the page must still render
+        return []
+    with ctx.home.reading() as conn:
+        for cl in found:
+            ids = [m.item_id for m in cl.members]
+            if item_id not in ids:
+                continue
+            visible = {i for i in ids if access.find_visible(conn, ctx.account, i) is not None}
+            earliest = (
+                cl.earliest_known if cl.earliest_known and cl.earliest_known["item_id"] in visible else None
+            )
+            return [
+                {
+                    "item_id": m.item_id,
+                    "distance": m.distance,
+                    "match": m.match,
+                    "decision": m.decision,
+                    "cluster": cl.cluster_id,
+                    "kind": cl.kind,
+                    "earliest known": bool(earliest and earliest["item_id"] == m.item_id),
+                }
+                for m in cl.members
+                if m.item_id in visible and m.item_id != item_id
+            ]
+    return []
+
+
+def sightings_tab(ctx: Ctx, row: ItemRow) -> None:
+    """Sightings as a table and a timeline; near-duplicates with the earliest known."""
+    with ctx.home.reading() as conn:
+        q = select(sightings).where(sightings.c.item_id == row.id).order_by(sightings.c.seen_at)
+        seen = [dict(r) for r in conn.execute(q).mappings()]
+    rows = [
+        {
+            "seen (UTC)": s["seen_at"].strftime(TIME),
+            "posted (UTC)": s["posted_at"].strftime(TIME) if s["posted_at"] else "",
+            "source": s["source"],
+            "platform": s["platform"] or "",
+            "account": s["account"] or "",
+            "url": s["url"] or "",
+            "file name": s["original_name"] or "",
+        }
+        for s in seen
+    ]
+    table(rows, key="sightings")
+    if len(seen) > 1:
+        import pandas as pd
+
+        st.scatter_chart(
+            pd.DataFrame({"time": [s["posted_at"] or s["seen_at"] for s in seen], "sighting": 1}),
+            x="time",
+            y="sighting",
+            height=160,
+        )
+    if st.button("Find near-duplicates", key="find_near"):
+        st.session_state["near"] = (row.id, near_duplicates(ctx, row.id))
+    near = st.session_state.get("near")
+    if near and near[0] == row.id:
+        table(near[1], key="near_table")
+        for m in near[1]:
+            st.button(
+                f"Open {m['item_id']}", key=f"near_{m['item_id']}", on_click=open_item, args=(m["item_id"],)
+            )
+
+
+def _flags(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
+    q = (
+        select(flags)
+        .join(item_artifacts, item_artifacts.c.sha256 == flags.c.input_sha256)
+        .where(item_artifacts.c.item_id == row.id)
+        .order_by(flags.c.id)
+    )
+    with ctx.home.reading() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def indicators(ctx: Ctx, row: ItemRow) -> None:
+    """Machine output, labelled "automated indicator" and kept apart from human confidence."""
+    found = _flags(ctx, row)
+    st.text("Automated indicators (machine output; never a verification status or a confidence):")
+    table(
+        [
+            {
+                "automated indicator": f["label"],
+                "detector": f"{f['detector']} {f['version']}",
+                "score": f["score"],
+                "threshold": f["threshold"],
+                "explanation": f["explanation"],
+                "reason": f["reason"] or "",
+            }
+            for f in found
+        ],
+        key="flags",
+    )
+    revealed = st.session_state.get("revealed")
+    for f in found:
+        if not f["heatmap_sha256"]:
+            continue
+        st.text(f"Heatmap from {f['detector']}:")
+        # A heatmap shows the media's content: it follows the same blur as the media itself.
+        sharp = bool(revealed and revealed[0] == row.id)
+        with ctx.home.reading() as conn:
+            vs = viewing.effective_settings(conn, ctx.account)
+        data = viewing.thumbnail_png(
+            ctx.home, f["heatmap_sha256"], 384, 0 if sharp else vs.blur, not sharp and vs.greyscale
+        )
+        if data is None:
+            st.text("[heatmap unavailable]")
+        else:
+            st.image(data, width=384)

@@ -1,0 +1,91 @@
+"""Viewing settings (per user, protective defaults), admin minimums and accounts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench import auth, viewing
+from workbench.access import CONTENT_WARNINGS
+from workbench.auth import Perm, can
+from workbench.pages.common import Ctx, guard, table
+
+__all__ = ["render"]
+
+
+def _own(ctx: Ctx) -> None:
+    with ctx.home.reading() as conn:
+        vs = viewing.effective_settings(conn, ctx.account)
+        mins = viewing.get_minimums(conn)
+    with st.form("viewing"):
+        st.text("Your viewing settings (they never change anyone else's)")
+        blur = st.slider("Blur strength", 0, 100, vs.blur, key="v_blur")
+        grey = st.checkbox("Greyscale", vs.greyscale, key="v_grey")
+        mute = st.checkbox("Start videos muted", vs.mute, key="v_mute")
+        px = st.select_slider("Thumbnail size", viewing.THUMB_SIZES, vs.thumb_px, key="v_px")
+        auto = st.multiselect("Show unblurred in lists", CONTENT_WARNINGS, list(vs.auto_reveal), key="v_auto")
+        remind = st.number_input(
+            "Break reminder after N reveals (0: never)", 0, 1000, vs.reveal_reminder, key="v_rem"
+        )
+        if st.form_submit_button("Save my settings"):
+            with guard():
+                viewing.set_user_settings(
+                    ctx.home,
+                    ctx.account,
+                    {
+                        "blur": blur,
+                        "greyscale": grey,
+                        "mute": mute,
+                        "thumb_px": px,
+                        "auto_reveal": auto,
+                        "reveal_reminder": remind,
+                    },
+                )
+                st.rerun()
+    st.text(
+        f"Admin minimums: blur at least {mins.min_blur}; always blurred: {', '.join(mins.always_blur) or '-'}"
+    )
+
+
+def _minimums(ctx: Ctx) -> None:
+    with ctx.home.reading() as conn:
+        mins = viewing.get_minimums(conn)
+    with st.form("minimums"):
+        st.text("Minimums for everyone (admins)")
+        min_blur = st.slider("Minimum blur strength", 0, 100, mins.min_blur, key="n_blur")
+        force = st.checkbox("Force greyscale", mins.force_greyscale, key="n_grey")
+        always = st.multiselect("Always blur", CONTENT_WARNINGS, list(mins.always_blur), key="n_always")
+        if st.form_submit_button("Save minimums"):
+            with guard():
+                viewing.set_minimums(ctx.home, ctx.account, viewing.Minimums(min_blur, force, tuple(always)))
+                st.rerun()
+
+
+def _accounts(ctx: Ctx) -> None:
+    with ctx.home.reading() as conn:
+        users = auth.list_users(conn)
+    table([{"user": u.name, "role": u.role.value, "active": u.active} for u in users], key="users")
+    with st.form("add_user", clear_on_submit=True):
+        st.text("Add an account")
+        name = st.text_input("User name", key="u_name")
+        role = st.selectbox("Role", [r.value for r in auth.Role], key="u_role")
+        password = st.text_input("Initial password (10+ characters)", type="password", key="u_pw")
+        if st.form_submit_button("Add account"):
+            with guard(), ctx.home.transaction(ctx.account.name, "app") as tx:
+                auth.add_user(tx, ctx.account, name.strip(), role, password)
+    with st.form("set_role"):
+        st.text("Change a role (audited)")
+        who = st.selectbox("User", [u.name for u in users], key="r_user")
+        role = st.selectbox("New role", [r.value for r in auth.Role], key="r_role")
+        if st.form_submit_button("Change role"):
+            with guard(), ctx.home.transaction(ctx.account.name, "app") as tx:
+                auth.set_role(tx, ctx.account, who, role)
+
+
+def render(ctx: Ctx) -> None:
+    """Settings page."""
+    st.header("Settings")
+    _own(ctx)
+    if can(ctx.account, Perm.SET_MINIMUMS):
+        _minimums(ctx)
+    if can(ctx.account, Perm.MANAGE_USERS):
+        _accounts(ctx)

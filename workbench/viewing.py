@@ -1,0 +1,251 @@
+"""Survivor-safe viewing (SEN-01..04): blurred greyscale thumbnails, warnings, per-user settings.
+
+- Every list, thumbnail and preview is blurred and greyscale unless the user's settings say
+  otherwise for all of the item's warning categories, and no admin minimum forbids it.
+- Images are decoded only through ``detectors.imageio.open_image`` (dimension guard first) and
+  re-encoded as PNG: the browser never receives the stored bytes of an image as they were captured.
+- Thumbnails are cached in ``home.index_dir / "thumbs"`` (rebuildable, so not custody artifacts).
+- Settings live in ``users.settings["viewing"]``; admin minimums in the ``settings`` table under
+  ``viewing_minimums``. One user's settings never affect another's.
+- A "distinctive features" description (``notes`` kind ``description``) is shown beside blurred
+  media so that comparing needs no re-viewing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from PIL import ImageFilter
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from archive.db import artifacts, item_artifacts, notes, settings, users, utcnow
+from archive.home import Home
+from detectors.imageio import ImageRefused, open_image
+from workbench.access import CONTENT_WARNINGS, NOT_FOUND, authorise, find_visible
+from workbench.auth import AccessDenied, Account, Perm, require
+
+__all__ = [
+    "CONTENT_WARNINGS",
+    "Minimums",
+    "ViewSettings",
+    "description",
+    "display_artifact",
+    "effective_settings",
+    "get_minimums",
+    "revealed_png",
+    "set_description",
+    "set_minimums",
+    "set_user_settings",
+    "should_blur",
+    "thumbnail_png",
+]
+
+THUMB_SIZES = (128, 192, 256, 384)
+REVEAL_MAX_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """A user's viewing settings; the defaults protect."""
+
+    blur: int = 70  # strength 0-100
+    greyscale: bool = True
+    mute: bool = True
+    thumb_px: int = 192
+    auto_reveal: tuple[str, ...] = ()  # warning categories shown unblurred in lists
+    reveal_reminder: int = 10  # a break reminder after this many reveals in a session (0: never)
+
+
+@dataclass(frozen=True)
+class Minimums:
+    """What an admin imposes on everyone."""
+
+    min_blur: int = 30
+    force_greyscale: bool = False
+    always_blur: tuple[str, ...] = ("sexual violence",)
+
+
+def _clean_settings(raw: dict[str, Any]) -> ViewSettings:
+    d = ViewSettings()
+    try:
+        blur = int(raw.get("blur", d.blur))
+        thumb = int(raw.get("thumb_px", d.thumb_px))
+        reminder = int(raw.get("reveal_reminder", d.reveal_reminder))
+    except (TypeError, ValueError):
+        raise ValueError("blur, thumb_px and reveal_reminder are whole numbers") from None
+    auto = tuple(sorted({str(c) for c in raw.get("auto_reveal", ()) if str(c) in CONTENT_WARNINGS}))
+    return ViewSettings(
+        blur=min(100, max(0, blur)),
+        greyscale=bool(raw.get("greyscale", d.greyscale)),
+        mute=bool(raw.get("mute", d.mute)),
+        thumb_px=min(THUMB_SIZES, key=lambda s: abs(s - thumb)),
+        auto_reveal=auto,
+        reveal_reminder=max(0, min(1000, reminder)),
+    )
+
+
+def get_minimums(conn: Connection) -> Minimums:
+    """The admin minimums (defaults when none were set)."""
+    row = conn.execute(select(settings.c.value).where(settings.c.key == "viewing_minimums")).first()
+    raw = dict(row[0]) if row is not None and isinstance(row[0], dict) else {}
+    d = Minimums()
+    return Minimums(
+        min_blur=min(100, max(0, int(raw.get("min_blur", d.min_blur)))),
+        force_greyscale=bool(raw.get("force_greyscale", d.force_greyscale)),
+        always_blur=tuple(c for c in raw.get("always_blur", d.always_blur) if c in CONTENT_WARNINGS),
+    )
+
+
+def effective_settings(conn: Connection, account: Account) -> ViewSettings:
+    """The user's own settings, raised to the admin minimums."""
+    row = conn.execute(select(users.c.settings).where(users.c.id == account.id)).first()
+    own = _clean_settings(dict((row[0] or {}).get("viewing", {})) if row is not None else {})
+    mins = get_minimums(conn)
+    return ViewSettings(
+        blur=max(own.blur, mins.min_blur),
+        greyscale=own.greyscale or mins.force_greyscale,
+        mute=own.mute,
+        thumb_px=own.thumb_px,
+        auto_reveal=tuple(c for c in own.auto_reveal if c not in mins.always_blur),
+        reveal_reminder=own.reveal_reminder,
+    )
+
+
+def set_user_settings(home: Home, account: Account, values: dict[str, Any]) -> ViewSettings:
+    """Store the user's own viewing settings (only their own)."""
+    clean = _clean_settings(values)
+    with home.transaction(account.name, "app") as tx:
+        row = tx.conn.execute(select(users.c.settings).where(users.c.id == account.id)).first()
+        current = dict(row[0] or {}) if row is not None else {}
+        current["viewing"] = {**asdict(clean), "auto_reveal": list(clean.auto_reveal)}
+        tx.conn.execute(users.update().where(users.c.id == account.id).values(settings=current))
+        tx.event("settings.changed", details={"user_id": account.id, "scope": "viewing"})
+    return clean
+
+
+def set_minimums(home: Home, account: Account, mins: Minimums) -> None:
+    """Admins set the minimums that override every user's settings."""
+    with home.transaction(account.name, "app") as tx:
+        require(account, Perm.SET_MINIMUMS, tx=tx)
+        value = {**asdict(mins), "always_blur": [c for c in mins.always_blur if c in CONTENT_WARNINGS]}
+        tx.conn.execute(settings.delete().where(settings.c.key == "viewing_minimums"))
+        tx.conn.execute(settings.insert().values(key="viewing_minimums", value=value))
+        tx.event("settings.changed", details={"scope": "viewing_minimums"})
+
+
+def should_blur(vs: ViewSettings, item_tags: tuple[str, ...] | list[str]) -> bool:
+    """Blur unless every warning on the item is one the user chose to auto-reveal."""
+    warnings_ = [t for t in item_tags if t in CONTENT_WARNINGS]
+    if not warnings_ or not vs.auto_reveal:
+        return True
+    return not all(t in vs.auto_reveal for t in warnings_)
+
+
+def display_artifact(conn: Connection, item_id: str) -> tuple[str, str] | None:
+    """(sha256, mime) of the picture that stands for the item: the original if it is an image,
+    else a screenshot; None when there is nothing to picture."""
+    q = (
+        select(item_artifacts.c.sha256, item_artifacts.c.role, artifacts.c.mime)
+        .join(artifacts, artifacts.c.sha256 == item_artifacts.c.sha256)
+        .where(item_artifacts.c.item_id == item_id, artifacts.c.removed_at.is_(None))
+    )
+    rows = list(conn.execute(q))
+    for wanted in ("original", "screenshot", "media"):
+        for sha, role, mime in rows:
+            if role == wanted and str(mime).startswith("image/"):
+                return str(sha), str(mime)
+    return None
+
+
+def _radius(blur: int, px: int) -> float:
+    return blur / 100 * px / 10
+
+
+def _render(home: Home, sha256: str, px: int, blur: int, grey: bool) -> bytes | None:
+    try:
+        with home.blobs.open(sha256) as stream:
+            img = open_image(stream, draft=("RGB", (px * 2, px * 2)))
+    except (ImageRefused, OSError):
+        return None
+    img.thumbnail((px, px))
+    img = img.convert("L" if grey else "RGB")
+    if blur > 0:
+        img = img.filter(ImageFilter.GaussianBlur(_radius(blur, px)))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def thumbnail_png(home: Home, sha256: str, px: int, blur: int, grey: bool) -> bytes | None:
+    """A PNG thumbnail (blurred and greyscale as asked), cached; None when it cannot be decoded."""
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        raise ValueError("not a SHA-256")
+    cache = home.index_dir / "thumbs"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"{sha256}-{px}-{blur}-{int(grey)}.png"
+    if path.is_file():
+        return path.read_bytes()
+    data = _render(home, sha256, px, blur, grey)
+    if data is not None:
+        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    return data
+
+
+def revealed_png(home: Home, account: Account, item_id: str, sha256: str) -> bytes | None:
+    """The unblurred picture, re-encoded and at most 1600 px, after the check; logged as a reveal."""
+    row = authorise(home, account, item_id, Perm.READ)
+    with home.reading() as conn:
+        linked = conn.execute(
+            select(item_artifacts.c.sha256).where(
+                item_artifacts.c.item_id == row.id, item_artifacts.c.sha256 == sha256
+            )
+        ).first()
+    if linked is None:
+        raise AccessDenied(NOT_FOUND)
+    with home.transaction(account.name, "app") as tx:
+        tx.event("media.revealed", case_id=row.case_id, item_id=row.id, artifact_sha256=sha256)
+    return _render(home, sha256, REVEAL_MAX_SIDE, 0, False)
+
+
+def description(conn: Connection, account: Account, item_id: str) -> str:
+    """The latest "distinctive features" description of the item ('' when none)."""
+    if find_visible(conn, account, item_id) is None:
+        raise AccessDenied(NOT_FOUND)
+    q = (
+        select(notes.c.body)
+        .where(notes.c.item_id == item_id, notes.c.kind == "description", notes.c.deleted_at.is_(None))
+        .order_by(notes.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(q).first()
+    return str((row[0] or {}).get("text", "")) if row is not None else ""
+
+
+def set_description(home: Home, account: Account, item_id: str, text: str) -> int:
+    """Record a new description (earlier ones stay in the notes table)."""
+    body = text.strip()[:5000]
+    row = authorise(home, account, item_id, Perm.ANNOTATE)
+    with home.transaction(account.name, "app") as tx:
+        inserted = tx.conn.execute(
+            notes.insert().values(
+                item_id=row.id,
+                kind="description",
+                author=account.name,
+                body={"text": body},
+                created_at=utcnow(),
+            )
+        ).inserted_primary_key
+        assert inserted is not None
+        nid = int(inserted[0])
+        tx.event(
+            "note.added", case_id=row.case_id, item_id=row.id, details={"note_id": nid, "kind": "description"}
+        )
+    return nid
