@@ -40,6 +40,7 @@ class IngestResult:
     item_id: str | None = None
     mime: str | None = None
     size: int | None = None
+    note: str | None = None  # e.g. the declared type disagreeing with the content
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +70,9 @@ class Ingestor:
             self._discard(put)
             return IngestResult(incoming.name, "refused", "empty file (0 bytes)", put.sha256)
         mime = sniff(put.head)
+        if (refusal := _type_refusal(incoming, mime)) is not None:
+            self._discard(put)
+            return IngestResult(incoming.name, "refused", refusal, put.sha256, None, mime, put.size)
         sidecar = self._sidecar(put) if self.exif is not None else None
         with self.home.transaction(actor, via) as tx:
             result = self._record(tx, case, incoming, put, mime, sidecar)
@@ -157,7 +161,9 @@ class Ingestor:
                 after_sha256=side.sha256,
                 details={"operation": "metadata-sidecar"},
             )
-        return IngestResult(incoming.name, "stored", None, put.sha256, item_id, mime, put.size)
+        return IngestResult(
+            incoming.name, "stored", None, put.sha256, item_id, mime, put.size, _mismatch(declared, mime)
+        )
 
     def _new_item(
         self,
@@ -207,6 +213,42 @@ class Ingestor:
                 details=_jsonable(details),
             )
         )
+
+
+_MEDIA_EXTENSIONS = frozenset(
+    "jpg jpeg png gif webp heic heif avif tif tiff bmp mp4 mov m4v webm mkv avi mp3 wav ogg m4a flac".split()
+)
+
+
+def _type_refusal(incoming: IncomingFile, mime: str) -> str | None:
+    """A name that claims media over bytes that are not media at all is refused, naming both."""
+    declared = _declared_type(incoming)
+    if declared in _MEDIA_EXTENSIONS and kind_of(mime) not in ("image", "video", "audio"):
+        return f"named as .{declared} but the content is {mime}: not a media file"
+    return None
+
+
+_EXPECTED = {
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "heic": "image/heic",
+    "tif": "image/tiff",
+    "tiff": "image/tiff",
+    "pdf": "application/pdf",
+    "zip": "application/zip",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+}
+
+
+def _mismatch(declared: str | None, mime: str) -> str | None:
+    expected = _EXPECTED.get(declared or "")
+    if expected is not None and expected != mime:
+        return f"declared .{declared} but the content is {mime}"
+    return None
 
 
 def _declared_type(incoming: IncomingFile) -> str | None:

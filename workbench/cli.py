@@ -79,7 +79,8 @@ def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
                 out.error(f"{result.path}: refused: {result.reason}")
             out.record(
                 data,
-                f"{result.status:9} {result.sha256 or '-':64} {result.item_id or '-'} {result.path}",
+                f"{result.status:9} {result.sha256 or '-':64} {result.item_id or '-'} {result.path}"
+                + (f"  [{result.note}]" if result.note else ""),
             )
     if not out.as_json:
         out.record(

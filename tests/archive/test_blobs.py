@@ -1,0 +1,61 @@
+"""The write-once store: hashed while written, never overwritten, same contract in memory and on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from archive.blobs import BlobStore, BlobTooLarge, LocalBlobStore, MemoryBlobStore
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    return LocalBlobStore(tmp_path / "blobs") if request.param == "local" else MemoryBlobStore()
+
+
+def test_put_names_the_blob_by_its_sha256(store: BlobStore) -> None:
+    data = os.urandom(3 * (1 << 20) + 17)
+    result = store.put(io.BytesIO(data))
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.size == len(data) and result.created
+    with store.open(result.sha256) as fh:
+        assert fh.read() == data
+
+
+def test_second_put_of_same_bytes_stores_nothing_new(store: BlobStore) -> None:
+    first = store.put(io.BytesIO(b"evidence"))
+    second = store.put(io.BytesIO(b"evidence"))
+    assert first.sha256 == second.sha256 and not second.created
+    assert list(store.hashes()) == [first.sha256]
+
+
+def test_a_stream_over_the_limit_is_refused_and_leaves_nothing(store: BlobStore) -> None:
+    with pytest.raises(BlobTooLarge):
+        store.put(io.BytesIO(b"x" * 100), limit=99)
+    assert list(store.hashes()) == []
+
+
+def test_rehash_reports_changed_and_missing_blobs(store: BlobStore) -> None:
+    sha = store.put(io.BytesIO(b"abc")).sha256
+    assert store.rehash(sha) == sha
+    store.delete(sha)
+    assert store.rehash(sha) is None
+
+
+def test_local_blobs_are_read_only_and_leave_no_temp_files(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    sha = store.put(io.BytesIO(b"abc")).sha256
+    mode = store.path(sha).stat().st_mode
+    assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_names_that_are_not_hashes_are_never_paths(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    with pytest.raises(ValueError):
+        store.path("../../etc/passwd")
