@@ -1,0 +1,104 @@
+"""Ingest throughput against the floor of plain SHA-256 + copy of the same files, in the same run.
+
+    .venv/bin/python bench/ingest.py [--mb 1024] [--dir /tmp]
+
+Mixed files: many small photos-sized files and a few large video-sized ones (random bytes behind real
+JPEG/MP4 signatures, so type sniffing and exiftool do their normal work). Both sides fsync each file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from archive.cases import create_case  # noqa: E402
+from archive.home import Home  # noqa: E402
+from workbench.clitools import TOOL_VERSION  # noqa: E402
+from workbench.pipeline import ingest_paths  # noqa: E402
+
+HEADERS = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00")
+
+
+def make_files(folder: Path, total_mb: int, seed: int = 1) -> list[Path]:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    budget = total_mb << 20
+    paths = []
+    block = os.urandom(1 << 20)
+    i = 0
+    while budget > 0:
+        big = i % 25 == 24
+        size = min(budget, rng.randint(30, 80) << 20 if big else rng.randint(100_000, 4_000_000))
+        path = folder / f"f{i:05d}.{'mp4' if big else 'jpg'}"
+        with path.open("wb") as fh:
+            fh.write(HEADERS[1] if big else HEADERS[0])
+            left = size
+            while left > 0:
+                chunk = block[: min(left, len(block))]
+                fh.write(i.to_bytes(8, "big") + chunk[8:])
+                left -= len(chunk)
+        paths.append(path)
+        budget -= size
+        i += 1
+    return paths
+
+
+def baseline(paths: list[Path], out: Path) -> float:
+    out.mkdir()
+    start = time.perf_counter()
+    for path in paths:
+        digest = hashlib.sha256()
+        with path.open("rb") as src, (out / path.name).open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+    return time.perf_counter() - start
+
+
+def ours(paths: list[Path], root: Path) -> float:
+    home = Home.init(root / "home", root / "key" / "signing.key", TOOL_VERSION)
+    with home.transaction("bench") as tx:
+        case = create_case(tx, "bench", "benchmark")
+    start = time.perf_counter()
+    results = list(ingest_paths(home, case, [str(p) for p in paths], "bench"))
+    elapsed = time.perf_counter() - start
+    assert all(r.status == "stored" for r in results), [r for r in results if r.status != "stored"][:3]
+    home.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mb", type=int, default=1024, help="total size of the mixed files (MiB)")
+    parser.add_argument("--dir", default=tempfile.gettempdir())
+    args = parser.parse_args()
+    free = shutil.disk_usage(args.dir).free
+    if free < 3.5 * (args.mb << 20):
+        sys.exit(f"need {3.5 * args.mb:.0f} MiB free in {args.dir}, have {free >> 20} MiB")
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        work = Path(tmp)
+        paths = make_files(work / "in", args.mb)
+        total = sum(p.stat().st_size for p in paths)
+        base = baseline(paths, work / "copy")
+        shutil.rmtree(work / "copy")
+        mine = ours(paths, work)
+    mb = total / (1 << 20)
+    print(f"files: {len(paths)}, {mb:.0f} MiB")
+    print(f"floor (sha256 + copy + fsync): {mb / base:8.1f} MiB/s {len(paths) / base:8.1f} files/s")
+    print(f"wb ingest (store, sidecar, db):{mb / mine:8.1f} MiB/s {len(paths) / mine:8.1f} files/s")
+    print(f"ratio wb / floor: {base / mine:.2f}")
+
+
+if __name__ == "__main__":
+    main()
