@@ -6,12 +6,16 @@ the navigation below only decides what is offered, never what is allowed.
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from archive.home import HomeError
 from archive.model import Role
 from archive.signing import SigningKeyError
+from workbench import config
 from workbench.auth import Account
+from workbench.jobs import Worker
 from workbench.pages import cases, common, gallery, item, login, settings_page
 from workbench.pages.common import Ctx
 
@@ -60,6 +64,14 @@ def _route(ctx: Ctx, page: str) -> None:
         {"Capture": capture.render, "Review queue": queue.render, "Legal view": legal.render}[page](ctx)
 
 
+@st.cache_resource
+def _worker(root: str) -> Worker | None:
+    """One job worker per app process and home (WB_JOBS_WORKER=0 turns it off, e.g. in AppTest)."""
+    if os.environ.get("WB_JOBS_WORKER", "1") == "0":
+        return None
+    return Worker(common.get_home(), config.key_path()).start()
+
+
 def run() -> None:
     """One run of the app for one browser session."""
     try:
@@ -67,6 +79,7 @@ def run() -> None:
     except (HomeError, SigningKeyError):
         st.error("The archive could not be opened. Check WB_HOME and WB_KEY on the server.")
         return
+    _worker(str(home.root))
     account = common.current_account(home)
     if account is None:
         login.render(home)

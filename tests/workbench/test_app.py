@@ -13,7 +13,7 @@ from archive.custody import CustodyLog
 from archive.db import items, judgements
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from workbench import access, review
+from workbench import access, jobs, review, viewing
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
@@ -23,6 +23,7 @@ SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}
 def world(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("WB_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("WB_KEY", str(tmp_path / "keys" / "signing.key"))
+    monkeypatch.setenv("WB_JOBS_WORKER", "0")  # jobs are run by the test itself
     yield make_world(home, reviews=2, n_items=3)
 
 
@@ -114,3 +115,65 @@ def test_legal_user_has_no_judgement_form(world: World) -> None:
             conn.execute(select(items.c.status).where(items.c.id == world.items[0])).scalar_one()
             == "unverified"
         )
+
+
+def _go(at: AppTest, page: str) -> AppTest:
+    at.sidebar.radio(key="nav").set_value(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_cases_page_lets_an_admin_create_a_case(world: World) -> None:
+    at = _go(login("admin"), "Cases")
+    at.text_input(key="c_slug").input("second")
+    at.text_area(key="c_purpose").input("Document shelling of a market")
+    at.button(key="FormSubmitter:new_case-Create case").click().run()
+    assert not at.exception, at.exception
+    cases = at.dataframe[0].value
+    assert list(cases["case"]) == ["demo", "second"]
+
+
+def test_cases_page_offers_no_creation_to_analysts(world: World) -> None:
+    at = _go(login("analyst"), "Cases")
+    assert "Only admins create cases and add members." in _texts(at)
+
+
+def test_settings_page_saves_own_viewing_settings(world: World) -> None:
+    at = _go(login("analyst"), "Settings")
+    at.multiselect(key="v_auto").set_value(["dead bodies"])
+    at.button(key="FormSubmitter:viewing-Save my settings").click().run()
+    with world.home.reading() as conn:
+        assert viewing.effective_settings(conn, world.analyst).auto_reveal == ("dead bodies",)
+        assert viewing.effective_settings(conn, world.reviewer).auto_reveal == ()
+
+
+def test_capture_page_queues_a_capture_job(world: World) -> None:
+    at = _go(login("analyst"), "Capture")
+    at.text_area(key="cap_urls").input("https://example.org/post/1\n\nhttps://example.org/post/2")
+    at.button(key="FormSubmitter:capture_urls-Capture").click().run()
+    assert not at.exception, at.exception
+    queued = jobs.list_jobs(world.home, world.case.id)
+    assert [(j["kind"], j["status"], j["params"]["urls"]) for j in queued] == [
+        ("capture", "queued", ["https://example.org/post/1", "https://example.org/post/2"])
+    ]
+
+
+def test_queue_page_lists_disputed_items(world: World) -> None:
+    review.submit_review(world.home, world.reviewer, world.items[0], "verified", 4, "A", SOURCE)
+    review.submit_review(world.home, world.reviewer2, world.items[0], "inconclusive", 2, "B")
+    review.submit_review(world.home, world.reviewer2, world.items[1], "inconclusive", 2, "B")
+    at = _go(login("reviewer"), "Review queue")
+    texts = _texts(at)
+    assert any(t.startswith(f"{world.items[0]} · disputed") for t in texts.splitlines())
+    assert any(t.startswith(f"{world.items[1]} · in_progress") for t in texts.splitlines())
+
+
+def test_legal_view_lists_verified_items_and_the_access_report(world: World) -> None:
+    for who in (world.reviewer, world.reviewer2):
+        review.submit_review(world.home, who, world.items[2], "verified", 4, "ok", SOURCE)
+    access.open_item(world.home, world.analyst, world.items[2])
+    at = _go(login("legal"), "Legal view")
+    assert "1 verified items" in _texts(at)
+    at.button(key=f"l_rep_{world.items[2]}").click().run()
+    report = at.dataframe[-1].value
+    assert list(zip(report["who"], report["action"], strict=True)) == [("analyst", "item.viewed")]

@@ -1,14 +1,72 @@
-"""Placeholder, filled in step 3."""
+"""Capture: URLs or file uploads, run as background jobs with progress."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench.pages.common import Ctx
+from workbench import jobs
+from workbench.pages.common import Ctx, guard, open_item, table
 
 __all__ = ["render"]
 
+MAX_URLS = 100
+
+
+def _urls(ctx: Ctx) -> None:
+    assert ctx.case is not None
+    with st.form("capture_urls", clear_on_submit=True):
+        text = st.text_area("URLs to capture, one per line", key="cap_urls")
+        if st.form_submit_button("Capture"):
+            urls = [u.strip() for u in text.splitlines() if u.strip()][:MAX_URLS]
+            with guard():
+                if not urls:
+                    raise ValueError("give at least one URL")
+                jobs.submit(ctx.home, ctx.account, "capture", ctx.case.id, {"urls": urls})
+                st.success("Capture queued")
+
+
+def _uploads(ctx: Ctx) -> None:
+    assert ctx.case is not None
+    with st.form("upload", clear_on_submit=True):
+        files = st.file_uploader(
+            "Files (photos, videos, documents, zips)", accept_multiple_files=True, key="up"
+        )
+        if st.form_submit_button("Upload") and files:
+            with guard():
+                params = jobs.save_uploads(ctx.home, [(f.name, f.getvalue()) for f in files])
+                jobs.submit(ctx.home, ctx.account, "upload", ctx.case.id, params)
+                st.success("Upload queued")
+
+
+@st.fragment(run_every="2s")
+def _jobs(ctx: Ctx) -> None:
+    """The case's recent jobs, refreshed every two seconds without blocking the page."""
+    assert ctx.case is not None
+    for job in jobs.list_jobs(ctx.home, ctx.case.id, limit=10):
+        with st.container(border=True):
+            st.text(f"{job['kind']} · {job['status']} · by {job['actor']} · {job['id'][:8]}")
+            st.progress(float(job["progress"]))
+            results = (job["result"] or {}).get("results", [])
+            if error := (job["result"] or {}).get("error"):
+                st.text(f"error: {error}")
+            table([{k: str(v or "") for k, v in r.items()} for r in results], key=f"job_{job['id']}")
+            for r in results:
+                if r.get("item_id"):
+                    st.button(
+                        f"Open {r['item_id']}",
+                        key=f"jo_{job['id']}_{r['item_id']}",
+                        on_click=open_item,
+                        args=(r["item_id"],),
+                    )
+
 
 def render(ctx: Ctx) -> None:
-    """Not yet."""
-    st.header("capture")
+    """Capture page."""
+    st.header("Capture")
+    if ctx.case is None:
+        st.info("Choose a case first.")
+        return
+    _urls(ctx)
+    _uploads(ctx)
+    st.subheader("Jobs")
+    _jobs(ctx)

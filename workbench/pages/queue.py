@@ -1,14 +1,42 @@
-"""Placeholder, filled in step 3."""
+"""The reviewer queue: items awaiting an independent review, disputed items, items with indicators."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from workbench.pages.common import Ctx
+from workbench import access, review
+from workbench.access import ItemFilter, ItemRow
+from workbench.pages.common import Ctx, guard, open_item
 
 __all__ = ["render"]
 
 
+def _section(ctx: Ctx, title: str, rows: list[ItemRow], total: int, prefix: str) -> None:
+    st.subheader(f"{title} ({total})")
+    if not rows:
+        st.text("(none)")
+    for row in rows:
+        c1, c2 = st.columns([4, 1])
+        c1.text(f"{row.id} · {row.status} · {(row.title or '')[:60]}")
+        c2.button("Open", key=f"{prefix}_{row.id}", on_click=open_item, args=(row.id,))
+
+
 def render(ctx: Ctx) -> None:
-    """Not yet."""
-    st.header("queue")
+    """Queue page."""
+    st.header("Review queue")
+    if ctx.case is None:
+        st.info("Choose a case first.")
+        return
+    with guard(), ctx.home.reading() as conn:
+        waiting, _ = access.list_items(
+            conn, ctx.account, ctx.case.id, ItemFilter(status=["in_progress"]), 0, 200
+        )
+        mine = [r for r in waiting if not review.reviews_for(conn, ctx.account, r.id).own_submitted]
+        _section(ctx, "Awaiting your independent review", mine, len(mine), "q_wait")
+        disputed, n = access.list_items(
+            conn, ctx.account, ctx.case.id, ItemFilter(status=["disputed"]), 0, 50
+        )
+        _section(ctx, "Disputed: awaiting adjudication", disputed, n, "q_disp")
+        flt = ItemFilter(status=["unverified", "in_progress"], flag_labels=["indicator"])
+        flagged, n = access.list_items(conn, ctx.account, ctx.case.id, flt, 0, 50)
+        _section(ctx, "With automated indicators", flagged, n, "q_flag")

@@ -1,0 +1,71 @@
+"""Background jobs: queued with a permission check, run in-process or by the worker's child process."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from archive.db import items
+from archive.home import Home
+from tests.workbench.app_fixtures import World, make_png, make_world
+from workbench import jobs
+from workbench.auth import AccessDenied
+
+
+@pytest.fixture
+def world(home: Home) -> World:
+    return make_world(home, reviews=1, n_items=0)
+
+
+def test_upload_job_stores_files_with_their_names_and_progress(world: World) -> None:
+    w = world
+    params = jobs.save_uploads(w.home, [("../../etc/passwd.png", make_png(1)), ("b.png", make_png(2))])
+    job_id = jobs.submit(w.home, w.analyst, "upload", w.case.id, params)
+    assert jobs.get_job(w.home, job_id)["status"] == "queued"  # type: ignore[index]
+    done = jobs.run_job(w.home)
+    assert done is not None and done["status"] == "done" and done["progress"] == 1.0
+    results = done["result"]["results"]
+    assert [(r["name"], r["status"]) for r in results] == [
+        ("../../etc/passwd.png", "stored"),
+        ("b.png", "stored"),
+    ]
+    with w.home.reading() as conn:
+        titles = sorted(str(t) for (t,) in conn.execute(select(items.c.title)))
+    assert titles == ["../../etc/passwd.png", "b.png"]  # kept as text, never used as a path
+    assert not (w.home.index_dir / "uploads" / params["folder"]).exists()
+
+
+def test_jobs_need_the_role_and_the_case(world: World) -> None:
+    with pytest.raises(AccessDenied):
+        jobs.submit(world.home, world.legal, "capture", world.case.id, {"urls": ["https://example.org/"]})
+    with pytest.raises(AccessDenied):
+        jobs.submit(world.home, world.outsider, "upload", world.case.id, {"folder": "x", "files": []})
+
+
+def test_a_failing_job_is_recorded_as_failed(world: World) -> None:
+    job_id = jobs.submit(
+        world.home,
+        world.analyst,
+        "upload",
+        world.case.id,
+        {"folder": "missing", "files": [{"n": 0, "name": "x"}]},
+    )
+    done = jobs.run_job(world.home, job_id)
+    assert done is not None and done["status"] == "failed" and "FileNotFoundError" in done["result"]["error"]
+
+
+def test_worker_runs_jobs_in_a_child_process(world: World, tmp_path: Path) -> None:
+    params = jobs.save_uploads(world.home, [("c.png", make_png(3))])
+    job_id = jobs.submit(world.home, world.analyst, "upload", world.case.id, params)
+    worker = jobs.Worker(world.home, tmp_path / "keys" / "signing.key", poll_s=0.2).start()
+    try:
+        deadline = time.monotonic() + 120
+        while (job := jobs.get_job(world.home, job_id)) and job["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.3)
+    finally:
+        worker.stop()
+    assert job is not None and job["status"] == "done", job

@@ -1,0 +1,282 @@
+"""Background jobs: captures, uploads and analyses run outside the page, with progress (the ``jobs`` table).
+
+``submit`` queues a job after the permission check. A ``Worker`` thread (one per app process) claims
+queued jobs and runs each in its own subprocess (``python -m workbench.jobs JOB_ID``), so a browser or
+decoder that hangs or crashes takes down neither the UI nor the other jobs; the child has a time limit.
+Claiming is a conditional UPDATE, so two workers never run the same job; the child runs the job its
+worker claimed. ``run_job`` claims and runs in-process (tests, scripts).
+
+Handlers report progress with ``set_progress`` and return a JSON result (ids and statuses).
+Kinds: ``upload`` (files saved by the app under ``index/uploads/JOB_ID/N``, names kept only as
+metadata), ``capture`` (URLs, through ``workbench.capture``), ``analyse`` (``workbench.analysis``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+
+from archive.cases import list_cases
+from archive.db import jobs, utcnow
+from archive.home import Home
+from archive.model import Case, IncomingFile
+from workbench.auth import Account, Perm, require_case
+
+__all__ = [
+    "JOB_TIMEOUT_S",
+    "Worker",
+    "get_job",
+    "list_jobs",
+    "run_job",
+    "save_uploads",
+    "set_progress",
+    "submit",
+]
+
+JOB_TIMEOUT_S = 1800
+MAX_UPLOAD_BYTES = 2 << 30
+KIND_PERMS = {"upload": Perm.CAPTURE, "capture": Perm.CAPTURE, "analyse": Perm.JUDGE}
+
+
+def submit(home: Home, account: Account, kind: str, case_id: int, params: dict[str, Any]) -> str:
+    """Queue a job (after the role and membership check); returns its id."""
+    if kind not in KIND_PERMS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    job_id = uuid.uuid4().hex
+    with home.reading() as conn:
+        require_case(conn, account, KIND_PERMS[kind], case_id)
+    with home.transaction(account.name, "app") as tx:
+        now = utcnow()
+        tx.conn.execute(
+            jobs.insert().values(
+                id=job_id, kind=kind, case_id=case_id, actor=account.name, params=params,
+                status="queued", progress=0.0, result={}, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        tx.event("job.queued", case_id=case_id, details={"job_id": job_id, "kind": kind})
+    return job_id
+
+
+def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Write uploaded bytes under index/uploads/<random>/<n>; the given names are kept as metadata only."""
+    folder = home.index_dir / "uploads" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    listed = []
+    for n, (name, data) in enumerate(files):
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ValueError(f"upload {n + 1} is larger than {MAX_UPLOAD_BYTES} bytes")
+        (folder / str(n)).write_bytes(data)
+        listed.append({"name": name[:500], "n": n})
+    return {"folder": folder.name, "files": listed}
+
+
+def get_job(home: Home, job_id: str) -> dict[str, Any] | None:
+    with home.reading() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def list_jobs(home: Home, case_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest jobs of a case."""
+    q = select(jobs).where(jobs.c.case_id == case_id).order_by(jobs.c.created_at.desc()).limit(limit)
+    with home.reading() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def set_progress(home: Home, job_id: str, progress: float, **fields: Any) -> None:
+    with home.db.begin() as conn:
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(progress=min(1.0, max(0.0, progress)), updated_at=utcnow(), **fields)
+        )
+
+
+def _claim(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
+    """Take one queued job (or the named one); None when there is none or another worker took it."""
+    with home.db.begin() as conn:
+        q = select(jobs).where(jobs.c.status == "queued").order_by(jobs.c.created_at).limit(1)
+        if job_id is not None:
+            q = select(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued")
+        row = conn.execute(q).mappings().first()
+        if row is None:
+            return None
+        done = conn.execute(
+            jobs.update()
+            .where(jobs.c.id == row["id"], jobs.c.status == "queued")
+            .values(status="running", updated_at=utcnow())
+        )
+        return dict(row) if done.rowcount == 1 else None
+
+
+def _case(home: Home, case_id: int) -> Case:
+    with home.reading() as conn:
+        return next(c for c in list_cases(conn) if c.id == case_id)
+
+
+def _opener(path: Path) -> Callable[[], BinaryIO]:
+    def open_() -> BinaryIO:
+        return path.open("rb")
+
+    return open_
+
+
+def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
+    from archive.ingest import Ingestor
+    from archive.metadata import ExifReader
+    from workbench import dedup
+
+    folder = home.index_dir / "uploads" / str(job["params"]["folder"])
+    files = job["params"]["files"]
+    results = []
+    reader = ExifReader()
+    try:
+        ingestor = Ingestor(home, reader)
+        for k, f in enumerate(files):
+            path = folder / str(int(f["n"]))
+            offer = IncomingFile(
+                name=str(f["name"]),
+                open=_opener(path),
+                size=path.stat().st_size,
+                source={"uploaded_via": "app"},
+            )
+            r = ingestor.ingest(case, offer, job["actor"], "app")
+            if r.status != "refused" and r.item_id and r.sha256 and r.mime:
+                dedup.on_stored(home, case, r.item_id, r.sha256, r.mime)
+            results.append({"name": r.path, "status": r.status, "reason": r.reason, "item_id": r.item_id})
+            set_progress(home, job["id"], (k + 1) / max(1, len(files)))
+    finally:
+        reader.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"results": results}
+
+
+def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
+    from collectors.guard import Policy
+    from collectors.web import CaptureSettings
+    from workbench.capture import capture_urls
+
+    urls = [str(u) for u in job["params"]["urls"]][:500]
+    done: list[dict[str, Any]] = []
+
+    def step(r: Any) -> None:
+        done.append({"url": r.url, "status": r.status, "reason": r.reason, "item_id": r.item_id})
+        set_progress(home, job["id"], len(done) / max(1, len(urls)))
+
+    capture_urls(
+        home,
+        case,
+        urls,
+        job["actor"],
+        CaptureSettings(policy=Policy.from_settings()),
+        via="app",
+        on_result=step,
+    )
+    return {"results": done}
+
+
+def _analyse(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
+    from workbench.analysis import analyse_items
+
+    ids = [str(i) for i in job["params"].get("item_ids", [])]
+    out = []
+    for n, (item_id, _analysis) in enumerate(analyse_items(home, case, ids, job["actor"], "app")):
+        out.append({"item_id": item_id, "status": "analysed"})
+        set_progress(home, job["id"], (n + 1) / max(1, len(ids) or n + 1))
+    return {"results": out}
+
+
+HANDLERS: dict[str, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {
+    "upload": _upload,
+    "capture": _capture,
+    "analyse": _analyse,
+}
+
+
+def run_job(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
+    """Claim and run one queued job in this process; returns the finished job row (None: nothing to do)."""
+    job = _claim(home, job_id)
+    return None if job is None else _execute(home, job)
+
+
+def _execute(home: Home, job: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        result = HANDLERS[job["kind"]](home, job, _case(home, int(job["case_id"])))
+        set_progress(home, job["id"], 1.0, status="done", result=result)
+    except Exception as exc:  # stage boundary: a failed job is recorded as data, the worker goes on
+        set_progress(
+            home, job["id"], 0.0, status="failed", result={"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        )
+    return get_job(home, job["id"])
+
+
+class Worker:
+    """Runs queued jobs one at a time, each in a child process, from a daemon thread."""
+
+    def __init__(self, home: Home, key_path: Path, poll_s: float = 1.0) -> None:
+        self.home = home
+        self.key_path = key_path
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="wb-jobs", daemon=True)
+
+    def start(self) -> Worker:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            job = _claim(self.home)
+            if job is None:
+                self._stop.wait(self.poll_s)
+                continue
+            self._run_child(str(job["id"]))
+
+    def _run_child(self, job_id: str) -> None:
+        env = dict(os.environ, WB_HOME=str(self.home.root), WB_KEY=str(self.key_path))
+        cmd = [sys.executable, "-m", "workbench.jobs", job_id]
+        try:
+            subprocess.run(cmd, env=env, timeout=JOB_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            set_progress(self.home, job_id, 0.0, status="failed", result={"error": "time limit reached"})
+        job = get_job(self.home, job_id)
+        if job is not None and job["status"] in ("queued", "running"):
+            # The child died before finishing (crash, kill): record it rather than retry forever.
+            set_progress(
+                self.home, job_id, 0.0, status="failed", result={"error": "worker process ended early"}
+            )
+
+
+def _main(argv: list[str]) -> int:
+    from workbench import config
+    from workbench.clitools import TOOL_VERSION
+
+    home = Home.open(config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url())
+    try:
+        with home.reading() as conn:
+            row = (
+                conn.execute(select(jobs).where(jobs.c.id == argv[0], jobs.c.status == "running"))
+                .mappings()
+                .first()
+            )
+        job = _execute(home, dict(row)) if row is not None else None
+    finally:
+        home.close()
+    return 0 if job is not None and job["status"] == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
