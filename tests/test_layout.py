@@ -1,0 +1,51 @@
+"""The layout's one rule: imports flow workbench -> collectors, detectors -> archive.model."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+OURS = ("archive", "collectors", "detectors", "workbench")
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in OURS}
+
+
+def allowed(package: str, name: str) -> bool:
+    top = name.split(".")[0]
+    if package == "workbench":
+        return True
+    if package == "archive":
+        return top == "archive"
+    # collectors and detectors: themselves, and of the archive only its records
+    return top == package or name == "archive" or name.startswith("archive.model")
+
+
+@pytest.mark.parametrize("package", ["archive", "collectors", "detectors"])
+def test_imports_flow_one_way(package: str) -> None:
+    wrong = [
+        f"{path.relative_to(REPO)} imports {name}"
+        for path in sorted((REPO / package).rglob("*.py"))
+        for name in sorted(imports_of(path))
+        if not allowed(package, name)
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("package", OURS)
+def test_each_package_declares_its_exports(package: str) -> None:
+    init = REPO / package / "__init__.py"
+    assert "__all__" in init.read_text(encoding="utf-8")
+    assert (REPO / package / "py.typed").exists()
