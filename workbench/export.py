@@ -28,8 +28,8 @@ from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
 from archive.export.readme import readme_text
 from archive.home import Home
-from archive.model import CONFIDENCE_DEFINITIONS, Classification
-from workbench import auth
+from archive.model import Classification
+from workbench import auth, reports
 
 __all__ = [
     "PROFILES",
@@ -224,7 +224,7 @@ def _package(
         size = int(checkpoint["tree_size"])
         events = gather.item_events(conn, ids, size)
         leaves = CustodyLog.leaves(conn)[:size]
-    report_pdf = _report(home, req, manifest, chosen, events) if req.report else None
+    report_pdf = _report(home, manifest, chosen, events, withheld) if req.report else None
     spec = PackageInput(
         manifest=manifest,
         records=chosen,
@@ -234,9 +234,7 @@ def _package(
         public_key_pem=home.signer.verifier.pem(),
         leaves=leaves,
         open_blob=home.blobs.open,
-        confidence_scale={
-            str(int(k)): f"{k.name.replace('_', ' ').lower()}: {v}" for k, v in CONFIDENCE_DEFINITIONS.items()
-        },
+        confidence_scale=reports.confidence_scale(),
         readme=readme_text(manifest, home.signer.verifier.key_id),
         report_pdf=report_pdf,
         info={"External-Identifier": manifest["transfer_id"], "Bag-Group-Identifier": req.case_slug},
@@ -255,13 +253,23 @@ def _package(
 
 def _report(
     home: Home,
-    req: ExportRequest,
-    manifest: dict[str, Any],
+    manifest: Mapping[str, Any],
     chosen: list[dict[str, Any]],
     events: list[dict[str, Any]],
-) -> bytes | None:
-    """The case report for the package (step 3 of the plan)."""
-    return None
+    withheld: list[dict[str, str]],
+) -> bytes:
+    """The case report that travels in the package (its hash is logged after packaging)."""
+    scope = {
+        "Case": str(manifest["case"]),
+        "Transfer": str(manifest["transfer_id"]),
+        "Profile": str(manifest["profile"]),
+        "Recipient type": str(manifest["recipient_type"]),
+        "Authorised by": str(manifest["authorised_by"]),
+    }
+    _, pdf = reports.make_report(
+        home, f"Evidence package report: {manifest['case']}", scope, chosen, events, withheld
+    )
+    return pdf
 
 
 def _authorise(home: Home, req: ExportRequest, case_id: int) -> None:

@@ -20,6 +20,7 @@ from PIL import Image
 from archive.db import flags, items, judgements, notes, tags, utcnow
 from archive.home import Home
 from tests.conftest import RunWb, json_lines
+from tests.workbench.test_export_cli import make_runner
 from workbench.clitools import TOOL_VERSION
 
 CAPTION = "Харків — خاركيف — ґ"
@@ -94,8 +95,11 @@ def annotate(wb_env: dict[str, str], item_id: str, sha: str) -> None:
         home.close()
 
 
-@pytest.fixture
-def reported(wb: RunWb, wb_env: dict[str, str], tmp_path: Path) -> tuple[Path, dict[str, Any], RunWb]:
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], RunWb]:
+    tmp_path = tmp_path_factory.mktemp("report")
+    wb = make_runner(tmp_path)
+    wb_env = {"WB_HOME": str(tmp_path / "home"), "WB_KEY": str(tmp_path / "keys" / "signing.key")}
     wb("init")
     wb("case", "create", "demo", "--purpose", "p")
     stored = json_lines(

@@ -226,3 +226,24 @@ def test_an_unexpected_key_is_named(package) -> None:
     bag, run, _ = package
     proc = run("verify-package", str(bag), "--key-id", "0" * 64, check=1)
     assert "the key is not the one you expected" in proc.stdout
+
+
+def test_package_report_hash_is_in_the_custody_log(package) -> None:
+    from sqlalchemy import select
+
+    from archive.db import custody_events
+    from archive.home import Home
+    from workbench.clitools import TOOL_VERSION
+
+    bag = package[0]
+    root = bag.parent
+    sha = hashlib.sha256((bag / "data" / "report.pdf").read_bytes()).hexdigest()
+    home = Home.open(root / "home", root / "keys" / "signing.key", TOOL_VERSION)
+    try:
+        with home.reading() as conn:
+            logged = conn.execute(
+                select(custody_events.c.artifact_sha256).where(custody_events.c.action == "report.generated")
+            ).all()
+    finally:
+        home.close()
+    assert [r.artifact_sha256 for r in logged] == [sha]

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from archive.export.verify import verify_package
-from workbench import config, consent
+from workbench import config, consent, redact, reports
 from workbench.clitools import Output, Registrar, UsageError, open_home
 from workbench.export import (
     PROFILES,
@@ -88,6 +88,48 @@ def cmd_verify_package(args: argparse.Namespace, out: Output) -> int:
         f"events and their proofs checked, {report.items} items, {len(report.problems)} problems",
     )
     return 0 if report.intact else 1
+
+
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    if bool(args.item_id) == bool(args.case):
+        raise UsageError("give either ITEM_ID or --case SLUG")
+    with open_home(args) as home:
+        try:
+            report_id, sha = reports.write_report(
+                home, config.actor(args.actor), Path(args.out), item_id=args.item_id, case_slug=args.case
+            )
+        except reports.ReportError as exc:
+            raise UsageError(str(exc)) from None
+    out.record(
+        {"report_id": report_id, "out": args.out, "sha256": sha},
+        f"report {report_id} written to {args.out} (SHA-256 {sha}, recorded in the custody log)",
+    )
+    return 0
+
+
+def cmd_redact(args: argparse.Namespace, out: Output) -> int:
+    if not args.faces and not args.box:
+        raise UsageError("say what to redact: --faces, --box x,y,w,h, or both")
+    with open_home(args) as home:
+        try:
+            boxes = [redact.parse_box(b) for b in args.box or []]
+            result = redact.redact_item(
+                home, config.actor(args.actor), args.item_id, faces=args.faces, boxes=boxes
+            )
+        except redact.RedactError as exc:
+            raise UsageError(str(exc)) from None
+    out.record(
+        {
+            "item_id": result.item_id,
+            "parent_sha256": result.parent_sha256,
+            "sha256": result.sha256,
+            "boxes": [list(b) for b in result.boxes],
+            "faces_found": result.faces_found,
+        },
+        f"redacted copy {result.sha256} of {result.parent_sha256} ({len(result.boxes)} boxes, "
+        f"{result.faces_found} faces found); the original is unchanged",
+    )
+    return 0
 
 
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
@@ -188,6 +230,14 @@ def register(r: Registrar) -> None:
     p = r.add("verify-package", cmd_verify_package, "check an evidence package alone, with no database")
     p.add_argument("dir")
     p.add_argument("--key-id", help="the installation key id you expect (SHA-256 of the public key)")
+    p = r.add("report", cmd_report, "a PDF report of an item or a case (its hash enters the custody log)")
+    p.add_argument("item_id", nargs="?")
+    p.add_argument("--case")
+    p.add_argument("--out", required=True, help="the PDF file to write (must not exist)")
+    p = r.add("redact", cmd_redact, "make a redacted copy of a picture (faces and boxes filled, no metadata)")
+    p.add_argument("item_id")
+    p.add_argument("--faces", action="store_true", help="find faces with OpenCV's detector")
+    p.add_argument("--box", action="append", metavar="X,Y,W,H", help="a box to fill, in pixels (repeat)")
     p = r.add("transfers", cmd_transfers, "the transfer register: every export with recipient and hashes")
     p.add_argument("--case")
     _register_consent(r)
