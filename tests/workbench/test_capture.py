@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ __all__ = ["serve"]
 pytestmark = [pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
+PAGES = REPO / "tests" / "collectors" / "pages"
 
 
 def page_html(site: Site) -> str:
@@ -60,10 +62,10 @@ class Env:
             raise AssertionError(f"wb {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> contextlib.closing[sqlite3.Connection]:
         conn = sqlite3.connect(self.root / "home" / "archive.sqlite3")
         conn.row_factory = sqlite3.Row
-        return conn
+        return contextlib.closing(conn)
 
     def blob(self, sha: str) -> Path:
         return self.root / "home" / "blobs" / sha[:2] / sha[2:4] / sha
@@ -78,6 +80,8 @@ def captured(
     site.add("/photo.jpg", gps_jpeg(), "image/jpeg")
     site.add("/clip.webm", webm(), "video/webm")
     site.add("/lazy.png", png((10, 200, 10)), "image/png")
+    social = (PAGES / "mastodon_status.html").read_text("utf-8")  # reconstructed page, see that file
+    site.add("/@jon/111999888777666555", social)
     site.add("/r1", b"", status=302, headers={"Location": "/r2"})
     site.add("/r2", b"", status=302, headers={"Location": "/page.html"})
     env = Env(tmp_path_factory.mktemp("capture"), site)
@@ -91,6 +95,7 @@ def captured(
         "--concurrency",
         "2",
         site.url("/r1"),
+        site.url("/@jon/111999888777666555"),
         f"http://127.0.0.1:{site.port + 1 if site.port < 65535 else 1}/x",
         check=1,
     )
@@ -99,7 +104,7 @@ def captured(
 
 def test_capture_stores_page_representations_and_record(captured: tuple[Env, list[dict[str, Any]]]) -> None:
     env, lines = captured
-    ok = next(x for x in lines if x["status"] == "captured")
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
     roles = {a["role"] for a in ok["artifacts"]}
     assert {"screenshot", "html", "mhtml", "text", "warc", "wacz", "record", "manifest", "media"} <= roles
     assert ok["final_url"] == env.site.url("/page.html") != ok["requested_url"]
@@ -139,7 +144,7 @@ def test_capture_stores_page_representations_and_record(captured: tuple[Env, lis
 
 def test_embedded_media_archived_byte_for_byte_with_gps(captured: tuple[Env, list[dict[str, Any]]]) -> None:
     env, lines = captured
-    ok = next(x for x in lines if x["status"] == "captured")
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
     media = {a["sha256"] for a in ok["artifacts"] if a["role"] == "media"}
     for path in ("/photo.jpg", "/clip.webm", "/lazy.png"):
         assert hashlib.sha256(env.site.routes[path][2]).hexdigest() in media, path
@@ -156,7 +161,7 @@ def test_embedded_media_archived_byte_for_byte_with_gps(captured: tuple[Env, lis
 
 def test_page_text_keeps_arabic_and_ukrainian(captured: tuple[Env, list[dict[str, Any]]]) -> None:
     env, lines = captured
-    ok = next(x for x in lines if x["status"] == "captured")
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
     text_sha = next(a["sha256"] for a in ok["artifacts"] if a["role"] == "text")
     text = env.blob(text_sha).read_text("utf-8")
     assert UKRAINIAN in text and ARABIC in text
@@ -164,7 +169,7 @@ def test_page_text_keeps_arabic_and_ukrainian(captured: tuple[Env, list[dict[str
 
 def test_wacz_passes_wacz_validate(captured: tuple[Env, list[dict[str, Any]]]) -> None:
     env, lines = captured
-    ok = next(x for x in lines if x["status"] == "captured")
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
     wacz = env.blob(next(a["sha256"] for a in ok["artifacts"] if a["role"] == "wacz"))
     tool = Path(sys.executable).parent / "wacz"
     proc = subprocess.run([str(tool), "validate", "-f", str(wacz)], capture_output=True, text=True)
@@ -182,7 +187,7 @@ def test_manifest_checks_and_a_flipped_byte_is_named(
     captured: tuple[Env, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     env, lines = captured
-    ok = next(x for x in lines if x["status"] == "captured")
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
     manifest = env.blob(next(a["sha256"] for a in ok["artifacts"] if a["role"] == "manifest"))
     check = subprocess.run(
         ["sha256sum", "-c", str(manifest)], cwd=env.root / "home", capture_output=True, text=True
@@ -202,7 +207,7 @@ def test_manifest_checks_and_a_flipped_byte_is_named(
 
 def test_resume_skips_and_again_adds_capture_and_sighting(captured: tuple[Env, list[dict[str, Any]]]) -> None:
     env, lines = captured
-    ok = next(x for x in lines if x["status"] == "captured")
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
     again = json.loads(env.wb("capture", "--case", "demo", "--json", env.site.url("/r1")).stdout)
     assert again["capture_id"] == ok["capture_id"] and "skipped" in again["reason"]
     fresh = json.loads(env.wb("capture", "--case", "demo", "--json", "--again", env.site.url("/r1")).stdout)
@@ -210,3 +215,22 @@ def test_resume_skips_and_again_adds_capture_and_sighting(captured: tuple[Env, l
     with env.db() as conn:
         caps = conn.execute("select capture_id from sightings where item_id = ?", (ok["item_id"],)).fetchall()
     assert {ok["capture_id"], fresh["capture_id"]} <= {r["capture_id"] for r in caps}
+
+
+def test_post_context_is_kept_apart_from_the_collector(captured: tuple[Env, list[dict[str, Any]]]) -> None:
+    """CAP-05: the source account and the capturing analyst are different fields; caption byte-identical."""
+    env, lines = captured
+    social = next(x for x in lines if "/@jon/" in x["url"])
+    assert social["status"] == "captured" and social["post"]["platform"] == "mastodon"
+    assert social["post"]["caption"] == "Road closed at the checkpoint."
+    with env.db() as conn:
+        sighting = conn.execute(
+            "select account, platform, posted_at from sightings where capture_id = ? and item_id = ?",
+            (social["capture_id"], social["item_id"]),
+        ).fetchone()
+        record = json.loads(
+            conn.execute("select record from captures where id = ?", (social["capture_id"],)).fetchone()[0]
+        )
+    assert sighting["account"] == "jon@social.example" and sighting["platform"] == "mastodon"
+    assert sighting["posted_at"].startswith("2024-03-02T12:30:00")
+    assert record["collector_id"] == "analyst-a" != sighting["account"]
