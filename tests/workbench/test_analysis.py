@@ -79,7 +79,7 @@ def test_wb_analyse_json_has_the_interface_shape(tmp_path: Path, wb: RunWb) -> N
     (row,) = json_lines(wb("analyse", "--json", str(f)).stdout)
     assert len(str(row["sha256"])) == 64
     names = set()
-    for flag in row["flags"]:  # type: ignore[attr-defined]
+    for flag in row["flags"]:
         assert INTERFACE_KEYS <= set(flag)
         assert flag["explanation"]
         names.add(flag["detector"])
@@ -113,7 +113,7 @@ def test_wb_detect_stores_flags_with_custody_and_keeps_status(tmp_path: Path, wb
             heatmaps = conn.execute(select(artifacts).where(artifacts.c.operation.like("heatmap:%"))).all()
     finally:
         home.close()
-    assert len(stored) == len(row["flags"])  # type: ignore[arg-type]
+    assert len(stored) == len(row["flags"])
     recorded = [e for e in events if e.action == "flag.recorded"]
     assert len(recorded) == len(stored)
     assert status == "unverified"

@@ -1,0 +1,55 @@
+"""Error level analysis, shown as a lens: where a re-save at a fixed quality changes the image most.
+
+Krawetz, "A Picture's Worth" (2007). ELA highlights edges, texture and regions saved at another
+quality alike, so it is never scored: it is a picture for a person, with its limits written out.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import ClassVar
+
+from archive.model import Flag, FlagLabel
+from detectors.base import Subject, make_flag
+from detectors.forensics import heatmap_png
+
+__all__ = ["ElaLens"]
+
+QUALITY = 90
+
+
+class ElaLens:
+    name: ClassVar[str] = "ela"
+    version: ClassVar[str] = "1.0"
+    needs_pixels: ClassVar[bool] = True
+    default: ClassVar[bool] = True
+    summary: ClassVar[str] = "error level analysis heatmap (a lens for a person, never a score)"
+    quality: ClassVar[str] = "not scored, so no error rate applies; see docs/detectors.md"
+
+    def detect(self, subject: Subject) -> list[Flag]:
+        import numpy as np
+        from PIL import Image
+
+        img = subject.image()
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=QUALITY)
+        again = Image.open(io.BytesIO(buf.getvalue()))
+        diff = np.abs(np.asarray(img, dtype=np.int16) - np.asarray(again, dtype=np.int16)).max(axis=2)
+        top = float(np.percentile(diff, 99.5)) or 1.0
+        text = (
+            f"Error level analysis: the image was re-saved as JPEG at quality {QUALITY} and the "
+            "difference is shown as a heatmap. Bright areas changed more. Edges, fine texture and "
+            "areas saved at a different quality all look bright, so a bright patch is a reason to look "
+            "closer, not evidence of editing; recompression, resizing and screenshots flatten or "
+            "scramble the picture. No score is given because ELA has no reliable error rate."
+        )
+        return [
+            make_flag(
+                self,
+                subject,
+                text,
+                label=FlagLabel.INFORMATION,
+                heatmap=heatmap_png(diff / top),
+                details={"quality": QUALITY, "p99_5_error": top},
+            )
+        ]
