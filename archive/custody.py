@@ -198,10 +198,10 @@ class CustodyLog:
         if current is not None and current.get("tree_size", 0) >= record["tree_size"]:
             return
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".witness-")
+        # No fsync: after a power cut an older (or unreadable, hence ignored) witness is still a
+        # genuine checkpoint, and an fsync here would double the cost of every small ingest.
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(dict(record), out, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
         os.replace(tmp, path)
 
     # -- reading -------------------------------------------------------------------------------
