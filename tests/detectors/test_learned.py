@@ -27,7 +27,6 @@ def tiny_model(folder: Path, labels: dict[int, str] | None = None) -> Path:
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        num_labels=len(labels),
         id2label=labels,
         label2id={v: k for k, v in labels.items()},
     )
