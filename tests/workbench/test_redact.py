@@ -1,0 +1,141 @@
+"""`wb redact`: solid fill where the face was, no metadata in the copy, the original untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.ExifTags import IFD
+
+from detectors.faces import cascade_path
+from tests.conftest import RunWb, json_lines
+from tests.workbench.test_export_cli import make_runner
+from workbench.redact import RedactError, parse_box
+
+
+def photo_with_gps_and_serial(path: Path) -> Path:
+    """Noise (so every pixel differs) with a bright 'face' square, camera make/model/serial and GPS."""
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 255, (120, 160, 3)).astype(np.uint8)
+    pixels[30:70, 50:90] = (230, 190, 160)
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS 5D"
+    exif.get_ifd(IFD.Exif)[0xA431] = "SN123456789"
+    exif.get_ifd(IFD.GPSInfo).update({1: "N", 2: (50.0, 0.0, 0.0), 3: "E", 4: (36.0, 14.0, 0.0)})
+    Image.fromarray(pixels).save(path, "JPEG", exif=exif, quality=95)
+    return path
+
+
+def exif_tags(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["exiftool", "-j", "-G1", "-a", str(path)], capture_output=True, check=True, text=True
+    )
+    tags: dict[str, Any] = json.loads(out.stdout)[0]
+    return tags
+
+
+def blob(home: Path, sha: str) -> Path:
+    found = [p for p in (home / "blobs").rglob(sha) if p.is_file()]
+    assert len(found) == 1
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunWb, Path]:
+    root = tmp_path_factory.mktemp("redact")
+    return make_runner(root), root
+
+
+@pytest.fixture(scope="module")
+def item(env: tuple[RunWb, Path]) -> dict[str, Any]:
+    wb, tmp_path = env
+    wb("init")
+    wb("case", "create", "demo", "--purpose", "p")
+    src = photo_with_gps_and_serial(tmp_path / "face.jpg")
+    assert any("GPS" in k for k in exif_tags(src)) and "ExifIFD:SerialNumber" in exif_tags(src)
+    return json_lines(wb("ingest", "--case", "demo", "--json", str(src)).stdout)[0]
+
+
+def test_box_is_filled_uniformly_metadata_is_gone_and_the_original_is_untouched(
+    env: tuple[RunWb, Path], item: dict[str, Any]
+) -> None:
+    wb, root = env
+    home = root / "home"
+    original = blob(home, str(item["sha256"]))
+    result = json_lines(wb("redact", str(item["item_id"]), "--box", "50,30,40,40", "--json").stdout)[0]
+    assert result["parent_sha256"] == item["sha256"] and result["boxes"] == [[50, 30, 40, 40]]
+    copy = blob(home, str(result["sha256"]))
+    pixels = np.asarray(Image.open(copy).convert("RGB"))
+    region = pixels[30:70, 50:90]
+    assert (region == 0).all()  # replaced, not blurred: one value everywhere
+    assert not (pixels[0:30] == 0).all()  # the rest of the picture is still there
+    tags = exif_tags(copy)
+    assert not [k for k in tags if "GPS" in k or "Serial" in k or k.endswith((":Make", ":Model"))]
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == item["sha256"]
+    timeline = json_lines(wb("log", str(item["item_id"]), "--json").stdout)
+    redacted = [e for e in timeline if e["action"] == "artifact.redacted"]
+    assert redacted and redacted[0]["before_sha256"] == item["sha256"]
+    assert redacted[0]["after_sha256"] == result["sha256"]
+    wb("verify")
+
+
+def test_the_redacted_copy_travels_in_a_partner_package(
+    env: tuple[RunWb, Path], item: dict[str, Any], tmp_path: Path
+) -> None:
+    wb = env[0]
+    result = json_lines(wb("redact", str(item["item_id"]), "--box", "0,0,10,10", "--json").stdout)[0]
+    out = tmp_path / "pkg"
+    wb(
+        "export",
+        "--case",
+        "demo",
+        "--profile",
+        "internal",
+        "--recipient",
+        "Org",
+        "--recipient-type",
+        "partner",
+        "--purpose",
+        "p",
+        "--out",
+        str(out),
+    )
+    record = json.loads((out / "data" / "items" / str(item["item_id"]) / "record.json").read_text())
+    redacted = [a for a in record["artifacts"] if a["role"] == "redacted" and a["sha256"] == result["sha256"]]
+    assert redacted[0]["operation"] == "redaction" and redacted[0]["parent_sha256"] == item["sha256"]
+    assert redacted[0]["parameters"]["boxes"] == [[0, 0, 10, 10]]
+    assert record["files"][result["sha256"]].startswith(f"data/items/{item['item_id']}/files/redacted-")
+
+
+def test_faces_without_a_detector_model_is_a_clear_error_or_finds_boxes(
+    env: tuple[RunWb, Path], item: dict[str, Any]
+) -> None:
+    wb = env[0]
+    # The opencv-python-headless 5 wheel ships no cascade files; Debian's opencv-data does.
+    if cascade_path() is None:
+        proc = wb("redact", str(item["item_id"]), "--faces", check=2)
+        assert "no face detector model" in proc.stderr
+    else:
+        proc = wb("redact", str(item["item_id"]), "--faces", "--box", "1,1,5,5", "--json")
+        assert json_lines(proc.stdout)[0]["faces_found"] >= 0
+
+
+@pytest.mark.parametrize("bad", ["1,2,3", "a,b,c,d", "-1,0,5,5", "0,0,0,5"])
+def test_bad_boxes_are_refused(bad: str) -> None:
+    with pytest.raises(RedactError):
+        parse_box(bad)
+
+
+def test_a_box_outside_the_picture_redacts_nothing_and_says_so(
+    env: tuple[RunWb, Path], item: dict[str, Any]
+) -> None:
+    wb = env[0]
+    proc = wb("redact", str(item["item_id"]), "--box", "5000,5000,10,10", check=2)
+    assert "nothing to redact" in proc.stderr
