@@ -1,4 +1,9 @@
-"""Start the Streamlit app on 127.0.0.1 with safe settings."""
+"""Start the Streamlit app on 127.0.0.1 with safe settings.
+
+``streamlit run`` is pointed at ``workbench/asgi.py``, whose ``st.App`` adds the security headers and
+the authenticated file route; ``APP_PLAIN`` (the bare page script) is the fallback should the ASGI
+form ever stop working (``WB_PLAIN_STREAMLIT=1``).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,15 @@ from pathlib import Path
 
 __all__ = ["serve", "streamlit_args"]
 
-APP = Path(__file__).with_name("app.py")
+APP = Path(__file__).with_name("asgi.py")
+APP_PLAIN = Path(__file__).with_name("app.py")
 
 
 def streamlit_args(port: int) -> list[str]:
     """Bound to loopback, no usage statistics, no error details shown to users."""
     return [
         "run",
-        str(APP),
+        str(APP_PLAIN if os.environ.get("WB_PLAIN_STREAMLIT") == "1" else APP),
         "--server.address",
         "127.0.0.1",
         "--server.port",
@@ -30,6 +36,8 @@ def streamlit_args(port: int) -> list[str]:
         "none",
         "--global.developmentMode",
         "false",
+        "--client.toolbarMode",
+        "minimal",
     ]
 
 

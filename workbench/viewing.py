@@ -13,9 +13,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import os
+import secrets
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,11 +35,14 @@ from workbench.auth import AccessDenied, Account, Perm, require
 
 __all__ = [
     "CONTENT_WARNINGS",
+    "check_file_token",
+    "file_token",
     "Minimums",
     "ViewSettings",
     "description",
     "display_artifact",
     "effective_settings",
+    "original_artifact",
     "get_minimums",
     "revealed_png",
     "set_description",
@@ -162,6 +169,21 @@ def display_artifact(conn: Connection, item_id: str) -> tuple[str, str] | None:
     return None
 
 
+def original_artifact(conn: Connection, item_id: str) -> tuple[str, str, int] | None:
+    """(sha256, mime, size) of the item's original file."""
+    q = (
+        select(artifacts.c.sha256, artifacts.c.mime, artifacts.c.size)
+        .join(item_artifacts, item_artifacts.c.sha256 == artifacts.c.sha256)
+        .where(
+            item_artifacts.c.item_id == item_id,
+            item_artifacts.c.role == "original",
+            artifacts.c.removed_at.is_(None),
+        )
+    )
+    row = conn.execute(q).first()
+    return (str(row[0]), str(row[1]), int(row[2])) if row is not None else None
+
+
 def _radius(blur: int, px: int) -> float:
     return blur / 100 * px / 10
 
@@ -213,6 +235,33 @@ def revealed_png(home: Home, account: Account, item_id: str, sha256: str) -> byt
     with home.transaction(account.name, "app") as tx:
         tx.event("media.revealed", case_id=row.case_id, item_id=row.id, artifact_sha256=sha256)
     return _render(home, sha256, REVEAL_MAX_SIDE, 0, False)
+
+
+# Download links: the page (which knows the logged-in account) signs a short-lived token that the
+# file route checks; the route re-checks visibility and logs the download. The key lives only in
+# this process's memory, so links die with the server.
+_TOKEN_KEY = secrets.token_bytes(32)
+TOKEN_TTL_S = 600
+
+
+def file_token(account: Account, item_id: str, sha256: str, now: float | None = None) -> str:
+    """A token that lets this account fetch this file of this item for ten minutes."""
+    expires = int((now or time.time()) + TOKEN_TTL_S)
+    payload = f"{account.id}.{item_id}.{sha256}.{expires}"
+    mac = hmac.new(_TOKEN_KEY, payload.encode(), hashlib.sha256).hexdigest()
+    return f"{payload}.{mac}"
+
+
+def check_file_token(token: str, now: float | None = None) -> tuple[int, str, str] | None:
+    """(account id, item id, sha256) when the token is genuine and fresh, else None."""
+    parts = token.split(".")
+    if len(parts) != 5:
+        return None
+    payload, mac = ".".join(parts[:4]), parts[4]
+    good = hmac.new(_TOKEN_KEY, payload.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(good, mac) or not parts[3].isdigit() or int(parts[3]) < (now or time.time()):
+        return None
+    return int(parts[0]), parts[1], parts[2]
 
 
 def description(conn: Connection, account: Account, item_id: str) -> str:

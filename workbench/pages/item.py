@@ -14,6 +14,8 @@ from workbench.pages.gallery import thumb
 
 __all__ = ["render"]
 
+VIDEO_INLINE_MAX = 200 << 20
+
 
 def _load(ctx: Ctx, item_id: str) -> ItemRow | None:
     """The item after the visibility check; the view is logged once per visit, not on every rerun."""
@@ -52,6 +54,7 @@ def _media(ctx: Ctx, row: ItemRow) -> None:
         thumb(ctx, row, vs, px=384)
         if shown is not None:
             st.button("Reveal (logged)", key="reveal", on_click=_reveal, args=(ctx, row, shown[0]))
+    _video_and_download(ctx, row, vs)
     every = vs.reveal_reminder
     count = int(st.session_state.get("reveals", 0))
     if every and count and count % every == 0 and not st.session_state.get(f"reminded_{count}"):
@@ -61,6 +64,47 @@ def _media(ctx: Ctx, row: ItemRow) -> None:
             key="dismiss_reminder",
             on_click=lambda: st.session_state.update({f"reminded_{count}": True}),
         )
+
+
+def _video_and_download(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> None:
+    """Video plays only after a reveal, muted by default, never autoplaying; downloads go through the
+    logged, authenticated file route."""
+    with ctx.home.reading() as conn:
+        original = viewing.original_artifact(conn, row.id)
+    if original is None:
+        return
+    sha, mime, size = original
+    if mime.startswith("video/"):
+        if st.session_state.get("revealed") == (row.id, sha):
+            if size <= VIDEO_INLINE_MAX:
+                st.video(ctx.home.blobs.path(sha), format=mime, muted=vs.mute, autoplay=False)
+            st.button(
+                "Blur again", key="reblur_video", on_click=lambda: st.session_state.pop("revealed", None)
+            )
+        else:
+            st.text("[video hidden: reveal to play; starts muted]")
+            st.button(
+                "Reveal video (logged)", key="reveal_video", on_click=_reveal_video, args=(ctx, row, sha)
+            )
+    origin = _origin()
+    if origin:
+        token = viewing.file_token(ctx.account, row.id, sha)
+        st.link_button("Download original (logged)", f"{origin}/api/file/{token}")
+
+
+def _origin() -> str | None:
+    try:
+        url = str(st.context.url or "")
+    except Exception:  # AppTest and old runtimes have no request context
+        return None
+    parts = url.split("/")
+    return "/".join(parts[:3]) if url.startswith(("http://", "https://")) and len(parts) >= 3 else None
+
+
+def _reveal_video(ctx: Ctx, row: ItemRow, sha: str) -> None:
+    with guard():
+        access.log_access(ctx.home, ctx.account, row.id, "media.revealed", artifact_sha256=sha)
+        st.session_state["revealed"] = (row.id, sha)
 
 
 def _description(ctx: Ctx, row: ItemRow) -> None:

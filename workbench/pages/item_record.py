@@ -16,6 +16,8 @@ from workbench.pages.common import TIME, Ctx, open_item, table
 
 __all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
 
+SIDECAR_MAX = 200_000
+
 
 def _artifacts(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
     q = (
@@ -59,6 +61,11 @@ def record(ctx: Ctx, row: ItemRow) -> None:
             .where(sightings.c.item_id == row.id)
         )
         recs = list(conn.execute(q))
+    for a in _artifacts(ctx, row):
+        if a["role"] == "sidecar" and a["size"] <= SIDECAR_MAX:
+            st.text("Embedded metadata (exiftool sidecar):")
+            with ctx.home.blobs.open(a["sha256"]) as fh:
+                st.code(fh.read(SIDECAR_MAX).decode("utf-8", "replace"), language="json")
     for cap_id, rec in recs:
         st.text(f"Capture record {cap_id}:")
         st.code(json.dumps(rec, indent=2, ensure_ascii=False, sort_keys=True)[:100_000], language="json")
