@@ -13,6 +13,8 @@ greyscale image come several *views*, each a 64-bit pHash:
   captions on a plain background), so a photo pasted into a screenshot matches.
 - ``phash_c80``/``phash_c64``: centre regions keeping 80% and 64% of the area, so a crop of one
   image is compared with the middle of the other.
+- ``phash_w85_IJ``: nine windows of 85% of each side (left/centre/right x top/middle/bottom),
+  so an off-centre crop of one image meets the window of the other that it resembles.
 
 PDQ (Facebook's 256-bit hash, via ``pdqhash``) is computed after a draft decode to at least 512 px;
 it is the second opinion that keeps precision when pHash views are close. Every fingerprint names
@@ -45,11 +47,14 @@ __all__ = [
 ]
 
 # Bump the suffix whenever bits for the same pixels could change (resampling, drafting, views).
-ALGO_VERSION = "wb-phash/1 (imagehash-4.3 phash bits, draft L>=512px, LANCZOS 32x32)"
-PDQ_VERSION = "wb-pdq/1 (pdqhash 0.2, draft L>=512px)"
-DHASH_VERSION = "wb-dhash/1 (imagehash-4.3 dhash bits)"
-VIEW_KINDS = ("phash", "phash_mirror", "phash_trim", "phash_c80", "phash_c64")
+ALGO_VERSION = "wb-phash/3 imagehash4.3-bits draft512 work512 w85x9"  # <= 64 chars
+PDQ_VERSION = "wb-pdq/2 pdqhash0.2 draft512 work512"
+DHASH_VERSION = "wb-dhash/2 imagehash4.3-bits work512"
+WINDOW_SCALE = 0.85
+WINDOW_KINDS = tuple(f"phash_w85_{i}{j}" for i in range(3) for j in range(3))
+VIEW_KINDS = ("phash", "phash_mirror", "phash_trim", "phash_c80", "phash_c64", *WINDOW_KINDS)
 DRAFT_SIDE = 512
+WORK_SIDE = 512
 U8 = npt.NDArray[np.uint8]
 
 
@@ -113,6 +118,25 @@ def _centre(gray: Image.Image, keep_area: float) -> Image.Image:
     return gray.crop((left, top, left + cw, top + ch))
 
 
+def _reduced(gray: Image.Image, side: int) -> Image.Image:
+    """Box-averaged by a whole factor until the longer side is at most ``side`` (fast, no ringing)."""
+    factor = -(-max(gray.size) // side)
+    return gray.reduce(factor) if factor > 1 else gray
+
+
+def _windows(gray: Image.Image) -> dict[str, int]:
+    # Windows are hashed from a 128 px reduction: nine more 32x32 resizes cost little from there.
+    small = _reduced(gray, 128)
+    w, h = small.size
+    cw, ch = max(1, round(w * WINDOW_SCALE)), max(1, round(h * WINDOW_SCALE))
+    out = {}
+    for i, ox in enumerate((0.0, 0.5, 1.0)):
+        for j, oy in enumerate((0.0, 0.5, 1.0)):
+            left, top = round((w - cw) * ox), round((h - ch) * oy)
+            out[f"phash_w85_{i}{j}"] = phash_of(small.crop((left, top, left + cw, top + ch)))
+    return out
+
+
 def _longest_run(mask: npt.NDArray[np.bool_]) -> tuple[int, int]:
     """Start and end (exclusive) of the longest run of True."""
     best, start, run_start = (0, len(mask)), -1, -1
@@ -159,29 +183,39 @@ def _trimmed(gray: Image.Image) -> Image.Image:
 def fingerprint_pil(img: Image.Image) -> ImageFingerprints:
     """All fingerprints of an already decoded image (a video frame, or a guarded decode)."""
     gray = img if img.mode == "L" else img.convert("L")
-    mirror = ImageOps.mirror(gray)
+    # The whole-image pHash is exactly imagehash's on the decoded pixels. One further reduction
+    # (box average by a whole factor) serves every other view and PDQ: resizing the full decode
+    # again for each view cost more than the decode itself.
+    px32 = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.uint8)
+    work = _reduced(gray, WORK_SIDE)
     views = {
-        "phash": phash_of(gray),
-        "phash_mirror": phash_of(mirror),
-        "phash_trim": phash_of(_trimmed(gray)),
-        "phash_c80": phash_of(_centre(gray, 0.8)),
-        "phash_c64": phash_of(_centre(gray, 0.64)),
+        "phash": _phash_32(px32),
+        # LANCZOS is symmetric: the mirror of the 32x32 reduction is the reduction of the mirror.
+        "phash_mirror": _phash_32(np.ascontiguousarray(px32[:, ::-1])),
+        "phash_trim": phash_of(_trimmed(work)),
+        "phash_c80": phash_of(_centre(work, 0.8)),
+        "phash_c64": phash_of(_centre(work, 0.64)),
+        **_windows(work),
     }
-    arr = np.asarray(gray, dtype=np.uint8)
-    rgb = np.ascontiguousarray(np.stack([arr, arr, arr], axis=-1))
-    import pdqhash  # imported here: only fingerprinting needs it, not every `wb` start
-
-    pdq_bits, quality = pdqhash.compute(rgb)
-    pdq_hex = f"{_bits_to_int(np.asarray(pdq_bits, dtype=bool)):064x}"
+    pdq_hex, quality = _pdq(work)
     return ImageFingerprints(
         views=views,
-        dhash=_dhash_of(gray),
+        dhash=_dhash_of(work),
         pdq=pdq_hex,
-        pdq_quality=int(quality),
+        pdq_quality=quality,
         width=gray.size[0],
         height=gray.size[1],
         versions={"phash": ALGO_VERSION, "pdq": PDQ_VERSION, "dhash": DHASH_VERSION},
     )
+
+
+def _pdq(gray: Image.Image) -> tuple[str, int]:
+    import pdqhash  # imported here: only fingerprinting needs it, not every `wb` start
+
+    arr = np.asarray(gray, dtype=np.uint8)
+    rgb = np.ascontiguousarray(np.stack([arr, arr, arr], axis=-1))
+    bits, quality = pdqhash.compute(rgb)
+    return f"{_bits_to_int(np.asarray(bits, dtype=bool)):064x}", int(quality)
 
 
 def fingerprint_image(data: bytes | BinaryIO, *, max_pixels: int | None = None) -> ImageFingerprints:

@@ -43,6 +43,7 @@ __all__ = [
 INDEX_FORMAT = "wb-neardup-index/1"
 Codes = npt.NDArray[np.uint64]
 
+WINDOWS = tuple(f"phash_w85_{i}{j}" for i in range(3) for j in range(3))
 # (query view, stored view) -> (match kind, penalty in bits). Centre regions compared with whole
 # images are weaker evidence than whole images, so they pay a penalty before meeting a threshold.
 VIEW_PAIRS: dict[tuple[str, str], tuple[str, int]] = {
@@ -60,6 +61,8 @@ VIEW_PAIRS: dict[tuple[str, str], tuple[str, int]] = {
     ("phash_c64", "phash_c80"): ("cropped", 3),
     ("phash_c80", "phash_c64"): ("cropped", 3),
     ("phash_c64", "phash_c64"): ("cropped", 3),
+    **{(w, "phash"): ("cropped", 0) for w in WINDOWS},
+    **{("phash", w): ("cropped", 0) for w in WINDOWS},
     ("phash", "frame"): ("video_frame", 0),
     ("phash_mirror", "frame"): ("video_frame_mirrored", 0),
     ("phash_trim", "frame"): ("video_frame", 0),

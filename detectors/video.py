@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 KIND = "video_keyframes"
-ALGO_VERSION = "wb-video/1 (opencv shot change 16x16 MAD>12, 5 samples/s, force 10 s, phash)"
+ALGO_VERSION = "wb-video/1 opencv cut16x16>12 5fps force10s phash"
 SAMPLES_PER_SECOND = 5.0
 CUT_THRESHOLD = 12.0  # mean absolute difference (0-255) between successive 16x16 thumbnails
 FORCE_EVERY = 10.0
