@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Request as PwRequest
 from sqlalchemy import select
 
 from archive.custody import CustodyLog
@@ -229,7 +230,18 @@ def test_unassigned_user_cannot_find_a_survivor_identifying_item(setup: Setup, p
 
 def test_hostile_title_caption_and_exif_run_no_script_and_call_no_one(setup: Setup, page: Page) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    elsewhere: list[str] = []
+
+    def on_dialog(d: Dialog) -> None:
+        dialogs.append(d.message)
+        d.dismiss()
+
+    def on_request(r: PwRequest) -> None:
+        if not r.url.startswith((setup.base, "data:", "blob:")):
+            elsewhere.append(r.url)
+
+    page.on("dialog", on_dialog)
+    page.on("request", on_request)
     login(page, setup.base, "analyst", PASSWORD)
     wait_idle(page)
     _open(page, setup.hostile_item)
@@ -242,6 +254,7 @@ def test_hostile_title_caption_and_exif_run_no_script_and_call_no_one(setup: Set
     assert page.locator("b:text('bold')").count() == 0  # shown as text, not HTML
     assert dialogs == []
     assert setup.canary.hits == []
+    assert elsewhere == []  # no third party, no canary: nothing but the app itself
 
 
 def test_served_pages_carry_the_content_security_policy(setup: Setup, page: Page) -> None:
