@@ -108,16 +108,20 @@ async def _capture_all(
     # One writer thread: SQLite takes one writer at a time, and exiftool is one kept-open process.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wb-capture-store")
     gate = asyncio.Semaphore(max(1, concurrency))
+    # At most one staged capture per browser slot waits for the writer, so staging stays bounded.
+    backlog = asyncio.Semaphore(2 * max(1, concurrency))
     try:
         async with WebCollector(settings) as collector:
 
             async def one(url: str) -> None:
-                async with gate:
+                async with backlog:
                     folder = Path(tempfile.mkdtemp(prefix="cap-", dir=staging))
                     try:
-                        staged = await collector.capture(
-                            url, folder, actor, case.slug, home.custody.tool_version
-                        )
+                        async with gate:
+                            staged = await collector.capture(
+                                url, folder, actor, case.slug, home.custody.tool_version
+                            )
+                        # Stored outside the gate: the next page loads while this one is written.
                         loop = asyncio.get_running_loop()
                         result = await loop.run_in_executor(
                             writer, _store, home, case, staged, actor, via, exif
