@@ -61,6 +61,12 @@ def _clean(value: Any) -> str:
     return "".join(ch if ch.isprintable() or ch == "\n" else f"\\u{ord(ch):04x}" for ch in text)
 
 
+def _needs_shaping(text: str) -> bool:
+    """Scripts that join or reorder (Hebrew, Arabic, Indic, Myanmar ...) need HarfBuzz; Latin and
+    Cyrillic do not, and shaping costs ~10x per line, so it is switched on only where needed."""
+    return any(ord(ch) >= 0x0590 and not 0x2000 <= ord(ch) <= 0x2BFF for ch in text)
+
+
 class _Report(FPDF):
     footer_text = ""
 
@@ -86,7 +92,6 @@ def _document(data: ReportData) -> _Report:
             pdf.add_font(family, "B", str(FONT_DIR / (bold if (FONT_DIR / bold).is_file() else regular)))
             names.append(family)
     pdf.set_fallback_fonts(names)
-    pdf.set_text_shaping(True, direction="ltr")
     pdf.set_title(_clean(data.title))
     pdf.set_creator("wb (investigation verification workbench)")
     pdf.alias_nb_pages()
@@ -99,15 +104,23 @@ class _Writer:
     def __init__(self, pdf: _Report) -> None:
         self.pdf = pdf
 
+    def _lines(self, text: str, height: float) -> None:
+        shaped = _needs_shaping(text)
+        if shaped:
+            self.pdf.set_text_shaping(True, direction="ltr")
+        self.pdf.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
+        if shaped:
+            self.pdf.set_text_shaping(False)
+
     def heading(self, text: str, size: int = 13) -> None:
         self.pdf.ln(2)
         self.pdf.set_font("NotoSans", "B", size)
-        self.pdf.multi_cell(0, LINE + 2, _clean(text), new_x="LMARGIN", new_y="NEXT")
+        self._lines(_clean(text), LINE + 2)
         self.pdf.set_font("NotoSans", "", 9)
 
     def text(self, text: Any, bold: bool = False, size: int = 9) -> None:
         self.pdf.set_font("NotoSans", "B" if bold else "", size)
-        self.pdf.multi_cell(0, LINE, _clean(text), new_x="LMARGIN", new_y="NEXT")
+        self._lines(_clean(text), LINE)
         self.pdf.set_font("NotoSans", "", 9)
 
     def field(self, label: str, value: Any) -> None:
@@ -116,7 +129,7 @@ class _Writer:
     def hash(self, label: str, sha: str | None) -> None:
         """A label line, then the full SHA-256 on its own line in a monospace font (never wrapped)."""
         self.pdf.set_font("NotoSans", "", 8)
-        self.pdf.multi_cell(0, LINE - 1, _clean(label), new_x="LMARGIN", new_y="NEXT")
+        self._lines(_clean(label), LINE - 1)
         self.pdf.set_font("Mono", "", 7.5)
         self.pdf.cell(0, LINE - 1, sha or "-", new_x="LMARGIN", new_y="NEXT")
         self.pdf.set_font("NotoSans", "", 9)
