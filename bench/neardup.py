@@ -291,6 +291,7 @@ def speed_index(size: int) -> None:
         idx.add([int(c)])
     print(f"insert one code: {(time.perf_counter() - t0) / 1000 * 1e3:.3f} ms (mean of 1000)")
     _speed_views(codes)
+    _speed_persisted_insert()
 
 
 def _speed_views(codes: np.ndarray) -> None:
@@ -309,6 +310,31 @@ def _speed_views(codes: np.ndarray) -> None:
         views.query(query, 12)
     took = (time.perf_counter() - t0) / 10 * 1e3
     print(f"one image query ({per} views) against {n_img} images x {per} views: {took:.2f} ms")
+
+
+def _speed_persisted_insert() -> None:
+    """Insert one image (all its views) into a saved index of 10k images, with the fsynced append."""
+    from detectors.fingerprint import VIEW_KINDS
+
+    rng = np.random.default_rng(5)
+    idx = NearDupIndex()
+    for i in range(10_000):
+        idx.add(
+            f"{i:064x}",
+            {k: int(c) for k, c in zip(VIEW_KINDS, rng.integers(0, 2**62, len(VIEW_KINDS)), strict=True)},
+        )
+    with tempfile.TemporaryDirectory(prefix="bench-neardup-ix-") as tmp:
+        idx.save(Path(tmp))
+        t = []
+        for i in range(50):
+            views = {
+                k: int(c) for k, c in zip(VIEW_KINDS, rng.integers(0, 2**62, len(VIEW_KINDS)), strict=True)
+            }
+            t0 = time.perf_counter()
+            idx.add(f"new{i}", views)
+            idx.flush(Path(tmp))
+            t.append(time.perf_counter() - t0)
+    print(f"insert one image ({len(VIEW_KINDS)} views), fsynced append: {statistics.median(t) * 1e3:.2f} ms")
 
 
 def speed_cluster(size: int) -> None:

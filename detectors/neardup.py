@@ -7,8 +7,9 @@ recall in trials. Without faiss, a numpy popcount over the same codes gives the 
 ``NearDupIndex`` keeps several *views* per reference (a file's SHA-256, or a video keyframe) and
 compares only meaningful pairs of views: a query's mirror against a stored whole image, a trimmed
 content box against a trimmed one, a centre region against a whole image. The codes are persisted to
-a folder the caller gives (``codes.npy`` + ``entries.json``); the folder is a cache that the caller
-rebuilds from its stored fingerprints whenever ``load`` returns None.
+a folder the caller gives (``views.jsonl``, one line per addition, appended and fsynced, so an
+insert costs one short write); the folder is a cache that the caller rebuilds from its stored
+fingerprints whenever ``load`` returns None.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ __all__ = [
     "cluster_codes",
 ]
 
-INDEX_FORMAT = "wb-neardup-index/1"
+INDEX_FORMAT = "wb-neardup-index/2"
+META = "meta.json"
+LOG = "views.jsonl"
 Codes = npt.NDArray[np.uint64]
 
 WINDOWS = tuple(f"phash_w85_{i}{j}" for i in range(3) for j in range(3))
@@ -175,6 +178,8 @@ class NearDupIndex:
         self.index = HammingIndex(use_faiss)
         self.entries: list[Entry] = []
         self.refs: set[str] = set()
+        self._lines: list[str] = []  # the persisted form, one line per add
+        self._pending: list[str] = []  # added since the last save or flush
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -185,6 +190,9 @@ class NearDupIndex:
         self.index.add([views[n] for n in names])
         self.entries.extend(Entry(ref, n, t) for n in names)
         self.refs.add(ref)
+        line = json.dumps([ref, t, {n: f"{views[n]:016x}" for n in names}]) + "\n"
+        self._lines.append(line)
+        self._pending.append(line)
 
     def query(self, views: dict[str, int], radius: int, exclude: str | None = None) -> list[Match]:
         """Best match per stored reference (per frame time for videos) within ``radius``."""
@@ -207,33 +215,43 @@ class NearDupIndex:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the index atomically (temp files + rename) into ``folder``."""
+        """Write the whole index atomically (temp file + rename) into ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic(folder / "codes.npy", lambda f: np.save(f, self.index.codes()))
-        meta = {"format": INDEX_FORMAT, "count": len(self.entries)}
-        entries = [[e.ref, e.view, e.t] for e in self.entries]
-        _atomic(
-            folder / "entries.json",
-            lambda f: f.write(json.dumps({"meta": meta, "entries": entries}).encode()),
-        )
+        _atomic(folder / META, lambda f: f.write(json.dumps({"format": INDEX_FORMAT}).encode()))
+        _atomic(folder / LOG, lambda f: f.write("".join(self._lines).encode()))
+        self._pending = []
+
+    def flush(self, folder: Path) -> None:
+        """Append what was added since the last save or flush (one line per ``add``, fsynced)."""
+        if not (folder / META).exists() or not (folder / LOG).exists():
+            self.save(folder)
+            return
+        with (folder / LOG).open("ab") as f:
+            f.write("".join(self._pending).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        self._pending = []
 
     @classmethod
     def load(cls, folder: Path, use_faiss: bool | None = None) -> NearDupIndex | None:
-        """The saved index, or None when it is missing, unreadable or inconsistent (rebuild then)."""
+        """The saved index, or None when it is missing, unreadable or torn (rebuild then)."""
         try:
-            doc = json.loads((folder / "entries.json").read_text())
-            codes = np.load(folder / "codes.npy", allow_pickle=False)
+            meta = json.loads((folder / META).read_text())
+            lines = (folder / LOG).read_text().splitlines(keepends=True)
         except (OSError, ValueError):
             return None
-        if not isinstance(doc, dict) or doc.get("meta", {}).get("format") != INDEX_FORMAT:
-            return None
-        raw = doc.get("entries")
-        if not isinstance(raw, list) or len(raw) != len(codes) or codes.dtype != np.uint64:
+        if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
             return None
         idx = cls(use_faiss)
-        idx.index.add(codes)
-        idx.entries = [Entry(str(r), str(v), None if t is None else float(t)) for r, v, t in raw]
-        idx.refs = {e.ref for e in idx.entries}
+        try:
+            for line in lines:
+                ref, t, views = json.loads(line)
+                idx.add(
+                    str(ref), {str(k): int(v, 16) for k, v in views.items()}, None if t is None else float(t)
+                )
+        except (ValueError, TypeError, AttributeError):
+            return None  # a torn last line after a crash, or a damaged file
+        idx._pending = []
         return idx
 
 

@@ -108,7 +108,7 @@ def on_stored(home: Home, case: Case, item_id: str, sha256: str, mime: str) -> N
     if not _current(known):
         rows = fingerprint_file(home.blobs.path(sha256), mime, sha256)
         _write(home, sha256, rows)
-    case_index(home, case)  # loads, and rebuilds or extends from the table when it lags
+    _index_one(home, case, sha256)
 
 
 def _current(known: dict[str, str]) -> bool:
@@ -178,22 +178,58 @@ def _index_folder(home: Home, case: Case) -> Path:
     return home.index_dir / f"neardup-case-{case.id}"
 
 
+# Indexes loaded in this process, by folder: a long `wb ingest` appends to one instead of re-reading.
+_LOADED: dict[str, NearDupIndex] = {}
+
+
+def _loaded(folder: Path) -> NearDupIndex | None:
+    idx = _LOADED.get(str(folder))
+    if idx is not None and not (folder / "views.jsonl").exists():
+        idx = None  # the folder was removed under us: the cache is no proof of what is on disk
+    if idx is None:
+        idx = NearDupIndex.load(folder)
+        if idx is not None:
+            _LOADED[str(folder)] = idx
+    return idx
+
+
 def case_index(home: Home, case: Case) -> tuple[NearDupIndex, dict[str, str]]:
-    """The case's index (loaded, extended or rebuilt so that it matches the table) and sha -> item."""
+    """The case's index, checked against the table (extended, or rebuilt when it holds more) and
+    the case's SHA-256 -> item id."""
     folder = _index_folder(home, case)
     with home.reading() as conn:
         shas = case_items(conn, case.id)
         prints = _fingerprints_of(conn, shas)
     wanted = {s for s, kinds in prints.items() if video.KIND in kinds or "phash" in kinds}
-    idx = NearDupIndex.load(folder)
+    idx = _loaded(folder)
     if idx is None or not idx.refs <= wanted:
-        idx = NearDupIndex()  # lost, damaged, or holds deleted items: rebuild from the table
+        idx = NearDupIndex()  # lost, damaged, or holding deleted items: rebuild from the table
+        for sha in sorted(wanted):
+            _add(idx, sha, prints[sha])
+        idx.save(folder)
+        _LOADED[str(folder)] = idx
+        return idx, shas
     missing = sorted(wanted - idx.refs)
     for sha in missing:
         _add(idx, sha, prints[sha])
-    if missing or not (folder / "entries.json").exists():
-        idx.save(folder)
+    if missing:
+        idx.flush(folder)
     return idx, shas
+
+
+def _index_one(home: Home, case: Case, sha256: str) -> None:
+    """Add one file to the case's index: one short append, not a pass over the case."""
+    folder = _index_folder(home, case)
+    idx = _loaded(folder)
+    if idx is None:
+        case_index(home, case)
+        return
+    if sha256 in idx.refs:
+        return
+    with home.reading() as conn:
+        kinds = _fingerprints_of(conn, [sha256]).get(sha256, {})
+    _add(idx, sha256, kinds)
+    idx.flush(folder)
 
 
 def level(distance: int, duplicate: int, related: int) -> str | None:

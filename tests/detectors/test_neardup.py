@@ -72,7 +72,13 @@ def test_index_persists_and_a_damaged_folder_reads_as_lost(tmp_path: Path) -> No
     assert again is not None
     assert again.entries == idx.entries and again.refs == idx.refs
     assert [m.ref for m in again.query({"phash": 1}, 0)] == ["a" * 64]
-    (tmp_path / "ix" / "entries.json").write_text("{not json")
+    idx.add("c" * 64, {"phash": 4})
+    idx.flush(tmp_path / "ix")  # incremental: one appended line
+    again = NearDupIndex.load(tmp_path / "ix")
+    assert again is not None and again.refs == {"a" * 64, "b" * 64, "c" * 64}
+    with (tmp_path / "ix" / "views.jsonl").open("a") as f:
+        f.write('["d", null, {"phash": "00')  # a write torn by a crash
+    assert NearDupIndex.load(tmp_path / "ix") is None
     assert NearDupIndex.load(tmp_path / "ix") is None
     assert NearDupIndex.load(tmp_path / "missing") is None
 
