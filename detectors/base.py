@@ -60,6 +60,7 @@ class Subject:
     _image: Any = None
     _refused: str | None = None
     _sha256: str | None = None
+    _gray: Any = None
 
     @property
     def sha256(self) -> str:
@@ -91,7 +92,11 @@ class Subject:
         """Luminance as float32, the array OpenCV and numpy work on (never decoded by OpenCV)."""
         import numpy as np
 
-        return np.asarray(self.image().convert("L"), dtype=np.float32)
+        if self._gray is None:  # cached: every pixel detector of a run reads the same array
+            self._gray = np.asarray(self.image().convert("L"), dtype=np.float32)
+            self._gray.flags.writeable = False  # shared by every detector of the run
+        gray: np.ndarray[Any, Any] = self._gray
+        return gray
 
     def setting(self, detector: str, key: str, default: Any = None) -> Any:
         """A detector's setting from ``settings[detector][key]``."""

@@ -17,9 +17,9 @@ from detectors.forensics import heatmap_png
 
 __all__ = ["CopyMove", "find_copy_move"]
 
-MAX_SIDE = 1600
+MAX_SIDE = 1280
 UPSCALE = 2.0
-NFEATURES = 8000
+NFEATURES = 4000
 MIN_SHIFT = 24
 RATIO = 0.6
 BIN = 8

@@ -39,8 +39,10 @@ def _diffs(gray: Any) -> tuple[Any, Any]:
     edges are large and would otherwise decide the phase of any window they cross."""
     import numpy as np
 
-    dh = np.minimum(np.abs(np.diff(gray, axis=1)), CLIP)
-    dv = np.minimum(np.abs(np.diff(gray, axis=0)), CLIP)
+    dh = np.abs(np.diff(gray, axis=1))
+    np.minimum(dh, CLIP, out=dh)
+    dv = np.abs(np.diff(gray, axis=0))
+    np.minimum(dv, CLIP, out=dv)
     return dh, dv
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from archive.model import Flag, FlagLabel
 from detectors.base import MAX_EXPLANATION_WORDS, Subject, word_count
-from detectors.forensics.copymove import CopyMove
+from detectors.forensics.copymove import CopyMove, Finding, _chained, _is_lattice
 from detectors.forensics.ela import ElaLens
 from detectors.forensics.ghost import JpegGhost
 from detectors.forensics.jpeg_grid import JpegGrid, grid_phases
@@ -55,7 +55,20 @@ def test_repeated_texture_is_not_flagged_as_copy_move() -> None:
     arr += rng.normal(0, 2, arr.shape)  # a camera's noise differs between the repeats
     flag = only(CopyMove().detect(Subject(encode(np.clip(arr, 0, 255).astype(np.uint8)))))
     assert flag.label != FlagLabel.INDICATOR
-    assert flag.details.get("lattice_suppressed") is True
+    assert flag.details["inliers"] < 8 or flag.details.get("lattice_suppressed") is True
+
+
+def test_three_repeats_of_one_shift_are_a_lattice() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 50, (30, 2)).astype(np.float32)
+    shift = np.array([100.0, 0.0], np.float32)
+    src = np.vstack([a, a + shift])  # A->B and B->C: the middle copy is both target and source
+    dst = src + shift
+    finding = Finding((100.0, 0.0), len(src), src, dst, False, 1.0)
+    assert _chained(finding)
+    single = Finding((100.0, 0.0), len(a), a, a + shift, False, 1.0)
+    assert not _chained(single)
+    assert _is_lattice((100.0, 0.0), 30, [((100.0, 0.0), np.arange(30)), ((200.0, 0.0), np.arange(15))])
 
 
 def test_ela_is_a_lens_with_a_heatmap_and_no_score() -> None:

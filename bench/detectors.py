@@ -1,0 +1,325 @@
+"""Manipulation and AI-generation detectors: quality on the corpus and a synthetic set, and speed.
+
+    .venv/bin/python bench/detectors.py quality --size 14      # photos used for the synthetic set
+    .venv/bin/python bench/detectors.py speed                   # 12 MP and 2 MP JPEG, one core
+
+Quality sets (all read from ../shared/corpus, nothing copied):
+- ``noso``: corpus/manipulated, forged ``*_mod*.png`` (masks ``*_gt.png``) against their originals.
+- ``untouched``: corpus/photos_exif without photos whose EXIF names Photoshop/Lightroom and without
+  the 8x8 ``exiftool__`` images; negatives only (false-positive rate).
+- ``synthetic``: made here from the untouched JPEGs (resized to <= 2048 px): a copy-move and a splice
+  from another photo (donor saved at JPEG quality 70 on a shifted grid) per photo, every variant and
+  a control saved at quality 92. Masks are known.
+- ``c2pa_ai``: declared AI source (C2PA or signatures) against the rest.
+AUC is reported with n and a 95% bootstrap interval (1000 resamples). Rule-based detectors are
+scored 1 for "indicator", 0.5 for "inconclusive", else 0. Speed: per detector and for the default
+suite, one thread, against a plain Pillow decode of the same file measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from archive.model import Flag, FlagLabel  # noqa: E402
+from detectors.base import Subject, registry  # noqa: E402
+from detectors.metaread import read_meta  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+LOCALISING = ("copy_move", "jpeg_grid", "noise", "jpeg_ghost")
+Sample = dict[str, Any]
+
+
+def _score(flag: Flag) -> float:
+    if flag.score is not None:
+        return float(flag.score)
+    return {FlagLabel.INDICATOR: 1.0, FlagLabel.INCONCLUSIVE: 0.5}.get(flag.label, 0.0)
+
+
+def _positive(flag: Flag) -> bool:
+    return flag.label == FlagLabel.INDICATOR
+
+
+def untouched_photos() -> list[Path]:
+    out = []
+    for path in sorted((CORPUS / "photos_exif").iterdir()):
+        if path.name.startswith("exiftool__"):
+            continue
+        meta = read_meta(path.read_bytes())
+        tools = f"{meta.software or ''} {' '.join(meta.xmp_values('xmp:CreatorTool'))}".lower()
+        if "photoshop" in tools or "lightroom" in tools:
+            continue
+        out.append(path)
+    return out
+
+
+def _jpeg(arr: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _load(path: Path, max_side: int = 2048) -> np.ndarray | None:
+    try:
+        opened = Image.open(path)
+        opened.draft("RGB", (max_side, max_side))
+        img = opened.convert("RGB")
+    except Exception:
+        return None
+    img.thumbnail((max_side, max_side))
+    return np.asarray(img)
+
+
+def synthetic(photos: list[Path], rng: np.random.Generator) -> list[Sample]:
+    """Copy-move and splice positives, with a re-saved control per photo (all saved at quality 92)."""
+    arrays = [(p, a) for p in photos if p.suffix.lower() in (".jpg", ".jpeg") and (a := _load(p)) is not None]
+    out: list[Sample] = []
+    for i, (path, arr) in enumerate(arrays):
+        h, w = arr.shape[:2]
+        rh, rw = h // 5, w // 5
+        out.append(
+            {"name": f"syn_control:{path.name}", "data": _jpeg(arr, 92), "label": 0, "set": "synthetic"}
+        )
+        y0, x0 = int(rng.integers(0, h // 2 - rh)), int(rng.integers(0, w // 2 - rw))
+        y1, x1 = int(rng.integers(h // 2, h - rh)), int(rng.integers(w // 2, w - rw))
+        cm = arr.copy()
+        cm[y1 : y1 + rh, x1 : x1 + rw] = arr[y0 : y0 + rh, x0 : x0 + rw]
+        mask = np.zeros((h, w), bool)
+        mask[y1 : y1 + rh, x1 : x1 + rw] = True
+        out.append(
+            {
+                "name": f"syn_copymove:{path.name}",
+                "data": _jpeg(cm, 92),
+                "label": 1,
+                "mask": mask,
+                "set": "synthetic",
+            }
+        )
+        donor = np.asarray(Image.open(io.BytesIO(_jpeg(arrays[(i + 1) % len(arrays)][1], 70))).convert("RGB"))
+        dy, dx = int(rng.integers(1, 8)), int(rng.integers(1, 8))
+        ys, xs = min(rh, donor.shape[0] - dy), min(rw, donor.shape[1] - dx)
+        sp = arr.copy()
+        sp[y1 : y1 + ys, x0 : x0 + xs] = donor[dy : dy + ys, dx : dx + xs]
+        smask = np.zeros((h, w), bool)
+        smask[y1 : y1 + ys, x0 : x0 + xs] = True
+        out.append(
+            {
+                "name": f"syn_splice:{path.name}",
+                "data": _jpeg(sp, 92),
+                "label": 1,
+                "mask": smask,
+                "set": "synthetic",
+            }
+        )
+    return out
+
+
+def corpus_sets(photos: list[Path]) -> list[Sample]:
+    out: list[Sample] = []
+    for path in sorted((CORPUS / "manipulated").glob("noso__*.png")):
+        if path.name.endswith("_gt.png"):
+            continue
+        forged = "_mod" in path.name
+        sample: Sample = {
+            "name": f"noso:{path.name}",
+            "data": path.read_bytes(),
+            "label": int(forged),
+            "set": "noso",
+        }
+        if forged:
+            sample["mask"] = np.asarray(Image.open(path.with_name(path.stem + "_gt.png")).convert("L")) > 127
+        out.append(sample)
+    for path in photos:
+        out.append(
+            {"name": f"untouched:{path.name}", "data": path.read_bytes(), "label": 0, "set": "untouched"}
+        )
+    for path in sorted((CORPUS / "c2pa_ai").iterdir()):
+        out.append({"name": f"c2pa_ai:{path.name}", "data": path.read_bytes(), "label": -1, "set": "c2pa_ai"})
+    return out
+
+
+def auc(pos: list[float], neg: list[float]) -> float | None:
+    if not pos or not neg:
+        return None
+    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def bootstrap(
+    pos: list[float], neg: list[float], rng: np.random.Generator, rounds: int = 1000
+) -> tuple[float, float]:
+    vals = []
+    for _ in range(rounds):
+        bp = list(rng.choice(pos, len(pos)))
+        bn = list(rng.choice(neg, len(neg)))
+        if (v := auc(bp, bn)) is not None:
+            vals.append(v)
+    return float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
+
+
+_HEAT_LEVEL: int | None = None
+
+
+def pixel_f1(flag: Flag, mask: np.ndarray) -> float | None:
+    """F1 of the heatmap (above the colour of 0.5) against the mask, at the mask's size."""
+    import cv2
+
+    global _HEAT_LEVEL
+    png = flag.details.get("heatmap_png")
+    if not isinstance(png, bytes):
+        return 0.0
+    if _HEAT_LEVEL is None:
+        probe = cv2.applyColorMap(np.full((1, 1), 128, np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1]
+        _HEAT_LEVEL = int(np.asarray(Image.fromarray(probe).convert("L"))[0, 0])
+    heat = Image.open(io.BytesIO(png)).convert("L").resize((mask.shape[1], mask.shape[0]))
+    pred = np.asarray(heat) >= _HEAT_LEVEL
+    tp = float((pred & mask).sum())
+    if tp == 0:
+        return 0.0
+    precision, recall = tp / float(pred.sum()), tp / float(mask.sum())
+    return 2 * precision * recall / (precision + recall)
+
+
+def run_all(samples: list[Sample], names: list[str]) -> dict[str, list[tuple[Sample, Flag]]]:
+    reg = registry()
+    classes = reg.classes()
+    results: dict[str, list[tuple[Sample, Flag]]] = {n: [] for n in names}
+    for sample in samples:
+        subject = Subject(sample["data"])
+        for name in names:
+            try:
+                flags = classes[name]().detect(subject)
+            except Exception as exc:
+                print(f"  {name} failed on {sample['name']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            if name == "c2pa":
+                flags = [f for f in flags if f.details.get("fact") in ("source_type", "presence")][-1:]
+            results[name].extend((sample, f) for f in flags[:1])
+    return results
+
+
+def summarise(name: str, rows: list[tuple[Sample, Flag]], rng: np.random.Generator) -> dict[str, Any]:
+    out: dict[str, Any] = {"detector": name}
+    for set_name in ("noso", "synthetic"):
+        sel = [(s, f) for s, f in rows if s["set"] == set_name]
+        pos = [_score(f) for s, f in sel if s["label"] == 1]
+        neg = [_score(f) for s, f in sel if s["label"] == 0]
+        value = auc(pos, neg)
+        entry: dict[str, Any] = {"n_pos": len(pos), "n_neg": len(neg), "auc": value}
+        if value is not None and len(set(pos + neg)) > 1:
+            entry["auc_ci95"] = bootstrap(pos, neg, rng)
+        flagged_pos = sum(_positive(f) for s, f in sel if s["label"] == 1)
+        flagged_neg = sum(_positive(f) for s, f in sel if s["label"] == 0)
+        entry["recall"] = flagged_pos / len(pos) if pos else None
+        entry["precision"] = flagged_pos / (flagged_pos + flagged_neg) if flagged_pos + flagged_neg else None
+        if name in LOCALISING:
+            f1s = [pixel_f1(f, s["mask"]) for s, f in sel if s["label"] == 1 and "mask" in s]
+            entry["pixel_f1"] = float(np.mean([v for v in f1s if v is not None])) if f1s else None
+        out[set_name] = entry
+    neg_rows = [f for s, f in rows if s["set"] == "untouched"]
+    out["untouched_fpr"] = sum(_positive(f) for f in neg_rows) / len(neg_rows) if neg_rows else None
+    out["untouched_n"] = len(neg_rows)
+    ai = [(s, f) for s, f in rows if s["set"] == "c2pa_ai"]
+    out["c2pa_ai_indicators"] = [s["name"].split(":", 1)[1] for s, f in ai if _positive(f)]
+    return out
+
+
+def cmd_quality(args: argparse.Namespace) -> None:
+    rng = np.random.default_rng(1)
+    photos = untouched_photos()
+    samples = corpus_sets(photos) + synthetic(photos[: args.size], rng)
+    names = [n for n in registry().names() if n != "learned" and (n != "jpeg_ghost" or not args.quick)]
+    print(f"{len(samples)} samples; untouched photos: {len(photos)}; detectors: {', '.join(names)}")
+    results = run_all(samples, names)
+    summary = [summarise(n, results[n], rng) for n in names]
+    for row in summary:
+        print(json.dumps(row, default=lambda v: round(v, 3) if isinstance(v, float) else str(v)))
+    if args.out:
+        Path(args.out).write_text(json.dumps(summary, indent=1, default=str))
+
+
+def _timed(fn: Any, repeat: int = 2) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cmd_speed(args: argparse.Namespace) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    src = max(untouched_photos(), key=lambda p: p.stat().st_size if p.suffix.lower() == ".jpg" else 0)
+    base = np.asarray(Image.open(src).convert("RGB"))
+    reg = registry()
+    suite = [d.name for d in reg.suite({})]
+    for label, (w, h) in (("12MP", (4000, 3000)), ("2MP", (1632, 1224))):
+        data = _jpeg(np.asarray(Image.fromarray(base).resize((w, h), Image.Resampling.LANCZOS)), 90)
+        decode = _timed(lambda d=data: Image.open(io.BytesIO(d)).convert("RGB").load())
+        print(
+            f"{label} JPEG ({len(data) // 1024} KiB) from {src.name}; baseline Pillow decode {decode:.3f} s"
+        )
+        total = 0.0
+        for name, cls in reg.classes().items():
+            if name == "learned":
+                continue
+
+            def once(c: Any = cls, d: bytes = data) -> None:
+                c().detect(Subject(d))
+
+            secs = _timed(once, 1 if name == "jpeg_ghost" else args.repeat)
+            total += secs if name in suite else 0.0
+            note = "" if name in suite else "  [off by default]"
+            print(f"  {name:16} {secs:7.3f} s  ({secs / decode:5.1f}x decode){note}")
+
+        def whole(d: bytes = data) -> None:
+            subject = Subject(d)
+            for det in reg.suite({}):
+                det.detect(subject)
+
+        suite_secs = _timed(whole, args.repeat)
+        print(
+            f"  default suite (one shared decode) {suite_secs:.3f} s ({suite_secs / decode:.1f}x decode); "
+            f"sum of separate runs {total:.3f} s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("quality")
+    q.add_argument("--size", type=int, default=14, help="untouched photos used to make the synthetic set")
+    q.add_argument("--quick", action="store_true", help="leave out the slow JPEG ghost")
+    q.add_argument("--out", help="write the summary as JSON here")
+    s = sub.add_parser("speed")
+    s.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    if not CORPUS.exists():
+        sys.exit(f"{CORPUS} is absent: the benchmark reads the shared corpus beside the checkout")
+    free = shutil.disk_usage(Path(__file__).resolve().parent).free
+    if free < 500 * 1024 * 1024:
+        sys.exit(f"only {free // (1024 * 1024)} MB free: the benchmark needs 500 MB of working space")
+    cmd_quality(args) if args.command == "quality" else cmd_speed(args)
+
+
+if __name__ == "__main__":
+    main()
