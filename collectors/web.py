@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,6 @@ from playwright.async_api import (
     CDPSession,
     Page,
     Playwright,
-    Route,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -41,7 +40,7 @@ from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
 from collectors.recorder import Recorder, StagedFile, certificate_facts, stage, whole_media
 from collectors.warc import Resource, build_wacz, write_warc
-from collectors.webpage import page_facts, screenshot, scroll_page
+from collectors.webpage import listen, page_facts, route_guard, screenshot, scroll_page
 
 __all__ = ["CHROMIUM", "LAUNCH_FLAGS", "CaptureSettings", "StagedCapture", "WebCollector"]
 
@@ -259,9 +258,9 @@ class WebCollector:
             storage_state=s.storage_state,
         )
         try:
-            await context.route("**/*", _route_guard(s.policy, events["refused"]))
+            await context.route("**/*", route_guard(s.policy, events["refused"]))
             page = await context.new_page()
-            _listen(context, page, recorder, events)
+            listen(context, page, recorder, events)
             cdp = await context.new_cdp_session(page)
             await self._load(page, cdp, staged, steps, proxy)
             if staged.status == "captured":
@@ -466,50 +465,3 @@ def _is_main(refusals: list[dict[str, str]], page_url: str, url: str) -> bool:
     return bool(refusals) and (
         page_url in ("about:blank", "chrome-error://chromewebdata/") or page_url == url
     )
-
-
-def _route_guard(policy: Policy, log: list[dict[str, str]]) -> Callable[[Route], Awaitable[None]]:
-    async def guard(route: Route) -> None:
-        url = route.request.url
-        if url.startswith(("data:", "blob:")):
-            await route.continue_()
-            return
-        decision = policy.check_url(url)
-        if decision.allowed:
-            await route.continue_()
-        else:
-            if len(log) < 200:
-                log.append({"target": url[:500], "reason": (decision.reason or "refused")[:300]})
-            await route.abort("blockedbyclient")
-
-    return guard
-
-
-def _listen(
-    context: BrowserContext, page: Page, recorder: Recorder, events: dict[str, list[dict[str, str]]]
-) -> None:
-    page.on("requestfinished", recorder.on_finished)
-    page.on("requestfailed", recorder.on_failed)
-
-    def dialog(d: Any) -> None:
-        events["dialogs"].append({"type": d.type, "message": d.message[:500]})
-        asyncio.ensure_future(_quietly(d.dismiss()))
-
-    def popup(p: Page) -> None:
-        if p is page:
-            return
-        events["popups"].append({"url": p.url[:2000]})
-        asyncio.ensure_future(_quietly(p.close()))
-
-    def download(d: Any) -> None:
-        events["downloads"].append({"url": d.url[:2000], "status": "refused (downloads are not accepted)"})
-        asyncio.ensure_future(_quietly(d.cancel()))
-
-    page.on("dialog", dialog)
-    page.on("download", download)
-    context.on("page", popup)
-
-
-async def _quietly(work: Awaitable[Any]) -> None:
-    with contextlib.suppress(PlaywrightError):
-        await work

@@ -1,13 +1,20 @@
-"""Small steps run inside the captured page: scrolling for lazy media, facts, the capped screenshot."""
+"""The captured page's wiring and small steps: route guard, event listeners (dialogs, popups, downloads),
+scrolling for lazy media, facts, the capped screenshot."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from playwright.async_api import BrowserContext, Page, Route
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 
-__all__ = ["page_facts", "scroll_page", "screenshot"]
+from collectors.guard import Policy
+from collectors.recorder import Recorder
+
+__all__ = ["listen", "page_facts", "route_guard", "scroll_page", "screenshot"]
 
 MAX_TEXT = 5_000_000
 
@@ -65,3 +72,54 @@ async def screenshot(page: Page, max_height: int) -> tuple[bytes, dict[str, Any]
     else:
         png = await page.screenshot(full_page=True, type="png", animations="disabled")
     return png, info
+
+
+def route_guard(policy: Policy, log: list[dict[str, str]]) -> Callable[[Route], Awaitable[None]]:
+    """The second layer: refuse bad schemes and inside IP literals before Chromium sends anything."""
+
+    async def guard(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")):
+            await route.continue_()
+            return
+        decision = policy.check_url(url)
+        if decision.allowed:
+            await route.continue_()
+        else:
+            if len(log) < 200:
+                log.append(
+                    {"target": url[:500], "reason": (decision.reason or "refused")[:300], "kind": "guard"}
+                )
+            await route.abort("blockedbyclient")
+
+    return guard
+
+
+def listen(
+    context: BrowserContext, page: Page, recorder: Recorder, events: dict[str, list[dict[str, str]]]
+) -> None:
+    page.on("requestfinished", recorder.on_finished)
+    page.on("requestfailed", recorder.on_failed)
+
+    def dialog(d: Any) -> None:
+        events["dialogs"].append({"type": d.type, "message": d.message[:500]})
+        asyncio.ensure_future(_quietly(d.dismiss()))
+
+    def popup(p: Page) -> None:
+        if p is page:
+            return
+        events["popups"].append({"url": p.url[:2000]})
+        asyncio.ensure_future(_quietly(p.close()))
+
+    def download(d: Any) -> None:
+        events["downloads"].append({"url": d.url[:2000], "status": "refused (downloads are not accepted)"})
+        asyncio.ensure_future(_quietly(d.cancel()))
+
+    page.on("dialog", dialog)
+    page.on("download", download)
+    context.on("page", popup)
+
+
+async def _quietly(work: Awaitable[Any]) -> None:
+    with contextlib.suppress(PlaywrightError):
+        await work

@@ -92,14 +92,7 @@ async def _capture_all(
     on_result: Callable[[CaptureResult], None],
 ) -> list[CaptureResult]:
     results: list[CaptureResult] = []
-    todo: list[str] = []
-    for url in dict.fromkeys(urls):
-        done = None if again else already_captured(home, case, url)
-        if done is not None:
-            results.append(done)
-            on_result(done)
-        else:
-            todo.append(url)
+    todo = _to_capture(home, case, urls, again, results, on_result)
     if not todo:
         return results
     staging = home.root / "staging"
@@ -136,6 +129,26 @@ async def _capture_all(
         writer.shutdown(wait=True)
         exif.close()
     return results
+
+
+def _to_capture(
+    home: Home,
+    case: Case,
+    urls: list[str],
+    again: bool,
+    results: list[CaptureResult],
+    on_result: Callable[[CaptureResult], None],
+) -> list[str]:
+    """Resume: report URLs already captured in the case, return the ones to capture (once each)."""
+    todo: list[str] = []
+    for url in dict.fromkeys(urls):
+        done = None if again else already_captured(home, case, url)
+        if done is not None:
+            results.append(done)
+            on_result(done)
+        else:
+            todo.append(url)
+    return todo
 
 
 def _store(

@@ -166,7 +166,8 @@ def _page(
         page_files.append(StagedFile(role, home.blobs.path(put.sha256), put.sha256, put.size, mime))
     for f in page_files:
         art.record(tx.conn, puts[f.sha256], f.mime)
-    canon = canonical_url(str(staged.post.get("canonical_url") or staged.final_url or staged.url))
+    # From the URL the browser ended on, never from the page's claim (<link rel=canonical> is content).
+    canon = canonical_url(staged.final_url or staged.url)
     item_id = _find_page(tx, case, canon)
     if item_id is None:
         item_id = _new_item(tx, case, _primary(page_files), PAGE_KIND, staged.record.get("title"))
@@ -226,40 +227,47 @@ def _media(
                 details={"capture_id": capture_id},
             )
         else:
-            item_id = _new_item(tx, case, f.sha256, kind_of(mime), None)
-            art.link(tx.conn, item_id, f.sha256, "original", f.mime)
-            tx.event(
-                "item.captured",
-                case_id=case.id,
-                item_id=item_id,
-                artifact_sha256=f.sha256,
-                after_sha256=f.sha256,
-                details={"capture_id": capture_id, "kind": kind_of(mime)},
-            )
-            if f.sha256 in sidecars:
-                side = art.store_derived(
-                    tx.conn,
-                    home.blobs,
-                    sidecars[f.sha256],
-                    "application/json",
-                    parent_sha256=f.sha256,
-                    operation="metadata-sidecar",
-                    parameters={"tool": "exiftool"},
-                )
-                art.link(tx.conn, item_id, side.sha256, "sidecar")
-                tx.event(
-                    "artifact.derived",
-                    case_id=case.id,
-                    item_id=item_id,
-                    artifact_sha256=side.sha256,
-                    before_sha256=f.sha256,
-                    after_sha256=side.sha256,
-                    details={"operation": "metadata-sidecar"},
-                )
+            item_id = _new_media_item(tx, home, case, capture_id, f, mime, sidecars.get(f.sha256))
         _sighting(
             tx, item_id, f.url or "", capture_id, staged, {"kind": "media", "page_url": staged.final_url}
         )
         result.stored_media.append(StoredMedia(item_id, f.sha256, mime))
+
+
+def _new_media_item(
+    tx: Transaction, home: Home, case: Case, capture_id: str, f: StagedFile, mime: str, sidecar: bytes | None
+) -> str:
+    item_id = _new_item(tx, case, f.sha256, kind_of(mime), None)
+    art.link(tx.conn, item_id, f.sha256, "original", f.mime)
+    tx.event(
+        "item.captured",
+        case_id=case.id,
+        item_id=item_id,
+        artifact_sha256=f.sha256,
+        after_sha256=f.sha256,
+        details={"capture_id": capture_id, "kind": kind_of(mime)},
+    )
+    if sidecar is not None:
+        side = art.store_derived(
+            tx.conn,
+            home.blobs,
+            sidecar,
+            "application/json",
+            parent_sha256=f.sha256,
+            operation="metadata-sidecar",
+            parameters={"tool": "exiftool"},
+        )
+        art.link(tx.conn, item_id, side.sha256, "sidecar")
+        tx.event(
+            "artifact.derived",
+            case_id=case.id,
+            item_id=item_id,
+            artifact_sha256=side.sha256,
+            before_sha256=f.sha256,
+            after_sha256=side.sha256,
+            details={"operation": "metadata-sidecar"},
+        )
+    return item_id
 
 
 def _primary(files: list[StagedFile]) -> str:

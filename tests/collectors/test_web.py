@@ -36,6 +36,15 @@ def runs(
     )
     site.add("/set", "<title>set</title>", headers={"Set-Cookie": "session=case-a; Path=/"})
     site.add("/echo", "<title>echo</title>")
+    canary = serve(Site())  # stands in for an internal service: never allow-listed
+    c = canary.port
+    site.add(
+        "/sneaky",
+        "<title>s</title><script>try{new WebSocket('ws://127.0.0.1:PORT/ws')}catch(e){}"
+        "navigator.sendBeacon('http://127.0.0.1:PORT/beacon','x');fetch('http://localhost:PORT/f').catch(()=>0);"
+        "var i=new Image();i.src='http://[::ffff:127.0.0.1]:PORT/i'</script>"
+        "<iframe src='http://0x7f000001:PORT/if'></iframe>".replace("PORT", str(c)),
+    )
     allow = parse_allow([f"127.0.0.1:{tls.port}", f"127.0.0.1:{site.port}"])
     settings = CaptureSettings(policy=Policy(allow), capture_timeout=60, page_timeout=20, scroll_steps=2)
 
@@ -48,11 +57,14 @@ def runs(
                 ("popups", site.url("/popups")),
                 ("set", site.url("/set")),
                 ("echo", site.url("/echo")),
+                ("sneaky", site.url("/sneaky")),
             ]:
                 out[name] = await collector.capture(url, root / name, "analyst-a", "demo", "wb/test")
         return out
 
-    return asyncio.run(go()), site, der
+    captures = asyncio.run(go())
+    captures["sneaky"].record["canary_log"] = list(canary.log)
+    return captures, site, der
 
 
 def test_tls_certificate_is_the_one_served(runs: tuple[Captures, Site, bytes]) -> None:
@@ -91,3 +103,15 @@ def test_every_step_has_a_status_and_files_are_hashed(runs: tuple[Captures, Site
     assert all(s["status"] in ("ok", "failed", "skipped", "refused") for s in cap.record["steps"])
     for f in cap.files:
         assert hashlib.sha256(Path(f.path).read_bytes()).hexdigest() == f.sha256
+
+
+def test_websocket_beacon_and_disguised_addresses_never_reach_an_internal_port(
+    runs: tuple[Captures, Site, bytes],
+) -> None:
+    cap = runs[0]["sneaky"]
+    assert cap.status == "captured"
+    assert cap.record["canary_log"] == []
+    refused = [r["target"] for r in cap.record["refused_requests"]]
+    assert any(t.startswith("CONNECT 127.0.0.1:") for t in refused)  # the WebSocket, as a tunnel
+    assert any(t.endswith("/beacon") for t in refused)
+    assert all("google" not in t for t in refused)  # the browser's own calls never enter a capture
