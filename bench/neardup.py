@@ -313,7 +313,7 @@ def _speed_views(codes: np.ndarray) -> None:
 
 
 def _speed_persisted_insert() -> None:
-    """Insert one image (all its views) into a saved index of 10k images, with the fsynced append."""
+    """Insert one image (all its views) into a saved index of 10k images, with the appended to its folder."""
     from detectors.fingerprint import VIEW_KINDS
 
     rng = np.random.default_rng(5)
@@ -334,7 +334,7 @@ def _speed_persisted_insert() -> None:
             idx.add(f"new{i}", views)
             idx.flush(Path(tmp))
             t.append(time.perf_counter() - t0)
-    print(f"insert one image ({len(VIEW_KINDS)} views), fsynced append: {statistics.median(t) * 1e3:.2f} ms")
+    print(f"insert one image ({len(VIEW_KINDS)} views), append to disk: {statistics.median(t) * 1e3:.2f} ms")
 
 
 def speed_cluster(size: int) -> None:

@@ -14,7 +14,6 @@ The per-case index in ``home.index_dir`` is a cache: when it is missing or disag
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,11 +293,6 @@ def edges(
             if key not in found or m.distance < found[key][0]:
                 found[key] = (m.distance, m.kind)
     return [(a, b, d, k) for (a, b), (d, k) in sorted(found.items())], shas
-
-
-def dumps_frames(frames: list[tuple[float, int]]) -> str:
-    """Serialise (time, code) pairs the way ``video`` stores them (kept here for tests)."""
-    return json.dumps([[round(t, 3), f"{c:016x}"] for t, c in frames])
 
 
 # -- clusters, decisions, earliest known ---------------------------------------------------------
