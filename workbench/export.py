@@ -51,8 +51,9 @@ PROFILES: Mapping[str, str] = {
     "public": Classification.PUBLIC.value,
 }
 RECIPIENT_TYPES = ("internal", "court", "un_mechanism", "partner", "media", "public")
-# Roles left out of a public package: metadata sidecars carry GPS positions and device serials.
-PUBLIC_OMITS = frozenset({"sidecar"})
+# Roles left out of partner and public packages: metadata sidecars carry GPS positions and serials.
+SHARED_OMITS = frozenset({"sidecar"})
+REDACTED_PROFILES = frozenset({"partner", "public"})
 
 
 class ExportError(Exception):
@@ -102,6 +103,12 @@ def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str
         return "classification", (
             f"classified {item['classification']}, above what the {profile} profile may carry ({ceiling})"
         )
+    if profile in REDACTED_PROFILES and not any(a["role"] == "redacted" for a in record["artifacts"]):
+        for consent in record["consents"]:
+            if (consent.get("identity_options") or {}).get("hide_face"):
+                return "needs_redaction", (
+                    f"consent of {consent['subject']} asks to hide the face: make a redacted copy (wb redact)"
+                )
     needed = {recipient_type} | ({"public"} if profile == "public" else set())
     needed.discard("internal")
     for consent in record["consents"]:
@@ -156,11 +163,19 @@ def _select(home: Home, req: ExportRequest) -> tuple[int, list[dict[str, Any]], 
 
 
 def _trim(record: dict[str, Any], profile: str) -> dict[str, Any]:
-    if profile != "public":
+    """Partner and public packages: no metadata sidecars, and the latest redacted copy in place of
+    the original when one exists (the original's hash stays in the record)."""
+    if profile not in REDACTED_PROFILES:
         return record
-    kept = [a for a in record["artifacts"] if a["role"] not in PUBLIC_OMITS]
-    omitted = [a["sha256"] for a in record["artifacts"] if a["role"] in PUBLIC_OMITS]
-    return {**record, "artifacts": kept, "omitted_for_profile": omitted}
+    kept = [a for a in record["artifacts"] if a["role"] not in SHARED_OMITS]
+    omitted = [a["sha256"] for a in record["artifacts"] if a["role"] in SHARED_OMITS]
+    redacted = [a for a in kept if a["role"] == "redacted" and not a.get("removed_at")]
+    trimmed = {**record, "artifacts": kept, "omitted_for_profile": omitted}
+    if redacted:
+        trimmed["shared_copy"] = {
+            k: redacted[-1][k] for k in ("sha256", "mime", "parent_sha256", "operation")
+        }
+    return trimmed
 
 
 def _record_transfer(

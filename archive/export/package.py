@@ -5,6 +5,7 @@ Layout of ``data/``::
     manifest.json                 the transfer: recipient type, profile, included and withheld items
     items.csv, items.json         court-style item tables; schema/ holds their JSON Schema and mapping
     items/<id>/original/<sha256>.<ext>   the original, byte for byte
+    items/<id>/shared/<sha256>.png       instead, for partner/public profiles: the redacted copy
     items/<id>/files/<role>-<sha256>.<ext>  screenshots, WACZ, HTML, sidecars, redacted copies ...
     items/<id>/record.json        captures, sightings, judgements, flags, tags, notes, consents
     custody/events.jsonl          the stored custody rows of these items (hash-chained fields)
@@ -85,9 +86,9 @@ def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
     rows = []
     originals: dict[str, str] = {}
     for record in spec.records:
-        path = _write_item(bag, record, spec.open_blob)
+        path, sha = _write_item(bag, record, spec.open_blob)
         originals[record["item"]["sha256"]] = "data/" + path
-        rows.append(tables.item_row(record, "data/" + path))
+        rows.append(tables.item_row(record, "data/" + path, sha))
     bag.add_bytes("items.csv", tables.items_csv(rows))
     bag.add_json("items.json", tables.items_document(rows, spec.withheld))
     bag.add_json(f"schema/items-{tables.SCHEMA_VERSION}.schema.json", tables.items_schema())
@@ -104,25 +105,38 @@ def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
     return bag.finish(info), originals
 
 
-def _write_item(bag: BagWriter, record: Mapping[str, Any], open_blob: Callable[[str], BinaryIO]) -> str:
+def _write_item(
+    bag: BagWriter, record: Mapping[str, Any], open_blob: Callable[[str], BinaryIO]
+) -> tuple[str, str]:
+    """Write one item's files and record; returns the main file's path and SHA-256.
+
+    The main file is the original, or, when the profile asks for it (``shared_copy``), a redacted
+    copy in its place; the original's hash is still in the record and the custody events.
+    """
     item = record["item"]
     item_id = item["id"]
     files: dict[str, str] = {}
-    mime = next((a["mime"] for a in record["artifacts"] if a["sha256"] == item["sha256"]), "")
-    main = original_path(item_id, item["sha256"], mime)
-    with open_blob(item["sha256"]) as stream:
+    shared = record.get("shared_copy")
+    if shared:
+        main_sha = shared["sha256"]
+        main = f"items/{item_id}/shared/{main_sha}.{extension_for(shared['mime'])}"
+    else:
+        main_sha = item["sha256"]
+        mime = next((a["mime"] for a in record["artifacts"] if a["sha256"] == main_sha), "")
+        main = original_path(item_id, main_sha, mime)
+    with open_blob(main_sha) as stream:
         bag.add_stream(main, stream)
-    files[item["sha256"]] = "data/" + main
+    files[main_sha] = "data/" + main
     for art in record["artifacts"]:
         sha = art["sha256"]
-        if sha in files or art.get("removed_at"):
+        if sha in files or art.get("removed_at") or (shared and sha == item["sha256"]):
             continue
         rel = f"items/{item_id}/files/{art['role']}-{sha}.{extension_for(art['mime'], art['role'])}"
         with open_blob(sha) as stream:
             bag.add_stream(rel, stream)
         files[sha] = "data/" + rel
     bag.add_json(f"items/{item_id}/record.json", {**record, "files": files})
-    return main
+    return main, main_sha
 
 
 def _write_custody(bag: BagWriter, spec: PackageInput) -> None:

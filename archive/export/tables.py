@@ -42,7 +42,9 @@ FIELD_MAPPING: Mapping[str, str] = {
     "status": "Verification status given by people (never by a machine)",
     "confidence": "Confidence of the latest judgement on the 1-5 scale defined in the report",
     "reviewers": "People who reviewed the item, separated by '; '",
-    "file": "Path of the original inside this package (data/...)",
+    "file": "Path of the item's file inside this package (data/...)",
+    "file_sha256": "SHA-256 of that file: the original's, or the redacted copy's when one is shared instead",
+    "file_is": "original, or redacted copy (derived from the original; see the item's record.json)",
 }
 COLUMNS: Sequence[str] = tuple(FIELD_MAPPING)
 
@@ -83,7 +85,7 @@ def _language(record: Mapping[str, Any]) -> str:
     return ""
 
 
-def item_row(record: Mapping[str, Any], file: str) -> dict[str, Any]:
+def item_row(record: Mapping[str, Any], file: str, file_sha256: str | None = None) -> dict[str, Any]:
     """Court-style fields of one gathered item record."""
     item = record["item"]
     date, basis = _date(record)
@@ -102,6 +104,8 @@ def item_row(record: Mapping[str, Any], file: str) -> dict[str, Any]:
         "confidence": None if latest is None else int(latest["confidence"]),
         "reviewers": "; ".join(dict.fromkeys(j["reviewer"] for j in record["judgements"])),
         "file": file,
+        "file_sha256": file_sha256 or item["sha256"],
+        "file_is": "original" if (file_sha256 or item["sha256"]) == item["sha256"] else "redacted copy",
     }
 
 
@@ -133,6 +137,8 @@ def items_schema() -> dict[str, Any]:
     props: dict[str, Any] = {c: {**text, "description": FIELD_MAPPING[c]} for c in COLUMNS}
     props["confidence"] = {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
     props["sha256"] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    props["file_sha256"] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    props["file_is"] = {"enum": ["original", "redacted copy"]}
     props["date_basis"] = {"enum": ["posted_at", "first_seen", "archived"]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

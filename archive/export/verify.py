@@ -234,23 +234,30 @@ def _check_custody(
 
 
 def _check_items(root: Path, report: PackageReport, events: list[dict[str, Any]]) -> None:
-    """Each original's bytes hash to its recorded SHA-256, and the custody log names that hash."""
+    """Each item's file hashes to its recorded SHA-256, and the custody log names that hash.
+
+    A shared redacted copy must also be tied to its original by a logged derivation (before/after).
+    """
     doc = _load_json(root, "data/items.json", report)
     if not isinstance(doc, dict):
         return
     logged = {(e.get("item_id"), e.get("artifact_sha256")) for e in events}
+    derived = {(e.get("item_id"), e.get("before_sha256"), e.get("after_sha256")) for e in events}
     for row in doc.get("items", []):
         report.items += 1
         item_id, sha, rel = str(row.get("id")), str(row.get("sha256")), str(row.get("file"))
+        file_sha = str(row.get("file_sha256") or sha)
         path = _inside(root, rel)
         if path is None or not rel.startswith("data/"):
             report.add("item", item_id, f"file path {rel!r} is not inside the payload")
         elif not path.is_file():
-            report.add("item", item_id, f"original {rel} is missing")
-        elif _sha256_file(path) != sha:
-            report.add("item", item_id, f"original {rel} does not hash to the item's SHA-256 {sha}")
+            report.add("item", item_id, f"file {rel} is missing")
+        elif _sha256_file(path) != file_sha:
+            report.add("item", item_id, f"file {rel} does not hash to the recorded SHA-256 {file_sha}")
         if (item_id, sha) not in logged:
             report.add("item", item_id, f"no custody event of this item names its SHA-256 {sha}")
+        if file_sha != sha and (item_id, sha, file_sha) not in derived:
+            report.add("item", item_id, f"no custody event derives the shared copy {file_sha} from {sha}")
 
 
 def verify_package(folder: Path, expected_key_id: str | None = None) -> PackageReport:

@@ -139,3 +139,27 @@ def test_a_box_outside_the_picture_redacts_nothing_and_says_so(
     wb = env[0]
     proc = wb("redact", str(item["item_id"]), "--box", "5000,5000,10,10", check=2)
     assert "nothing to redact" in proc.stderr
+
+
+def test_partner_package_needs_and_then_ships_the_redacted_copy(
+    env: tuple[RunWb, Path], tmp_path: Path
+) -> None:
+    wb = env[0]
+    src = photo_with_gps_and_serial(tmp_path / "second.jpg")
+    Image.open(src).rotate(180).save(src, "JPEG", quality=90)  # other bytes, so a new item
+    item = json_lines(wb("ingest", "--case", "demo", "--json", str(src)).stdout)[0]
+    item_id, original = str(item["item_id"]), str(item["sha256"])
+    wb("consent", "add", item_id, "--subject", "P-002", "--scope", "partner", "--hide", "face")
+    args = ["--case", "demo", "--items", item_id, "--profile", "partner", "--recipient", "Org"]
+    args += ["--recipient-type", "partner", "--purpose", "p", "--json"]
+    blocked = json_lines(wb("export", *args, "--out", str(tmp_path / "a"), check=1).stdout)
+    assert blocked[0]["reason"] == "needs_redaction"
+    copy = json_lines(wb("redact", item_id, "--box", "50,30,40,40", "--json").stdout)[0]["sha256"]
+    wb("export", *args, "--out", str(tmp_path / "b"))
+    bag = tmp_path / "b"
+    shipped = {p.name.split(".")[0] for p in (bag / "data" / "items" / item_id).rglob("*.*")}
+    assert copy in shipped and original not in shipped
+    row = json.loads((bag / "data" / "items.json").read_text())["items"][0]
+    assert (row["sha256"], row["file_sha256"], row["file_is"]) == (original, copy, "redacted copy")
+    assert not list(bag.rglob("sidecar-*"))  # metadata sidecars stay home in partner packages
+    wb("verify-package", str(bag))
