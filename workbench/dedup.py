@@ -33,6 +33,7 @@ from detectors.neardup import Match, NearDupIndex, UnionFind
 __all__ = [
     "DUPLICATE_THRESHOLD",
     "RELATED_THRESHOLD",
+    "STATUS_KIND",
     "Cluster",
     "DecisionError",
     "Hit",

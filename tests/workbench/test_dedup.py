@@ -164,3 +164,17 @@ def test_cli_dedup_similar_and_confirm(wb: RunWb, tmp_path: Path) -> None:
     again = json_lines(wb("dedup", "--case", "demo", "--json").stdout)[0]
     assert {m["decision"] for m in again["members"]} == {"anchor", "confirmed"}
     wb("dedup", "--case", "demo", "--duplicate-threshold", "20", "--related-threshold", "10", check=2)
+
+
+def test_a_bomb_is_recorded_as_refused_not_decoded(home: Home, tmp_path: Path) -> None:
+    from tests.detectors.test_fingerprint import bomb_png
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bomb_png(29_000, 29_000))
+    case = new_case(home)
+    ids = ingest(home, case, bomb)
+    assert ids["bomb"]
+    with home.reading() as conn:
+        rows = {r.kind: r.value for r in conn.execute(select(fingerprints.c.kind, fingerprints.c.value))}
+    assert list(rows) == [dedup.STATUS_KIND] and rows[dedup.STATUS_KIND].startswith("refused:")
+    assert dedup.clusters(home, case) == []
