@@ -249,6 +249,7 @@ class WebCollector:
             "downloads": [],
             "refused": [],
         }
+        opened = time.monotonic()
         context = await self._browser.new_context(
             proxy={"server": proxy.url, "bypass": "<-loopback>"},
             service_workers="block",
@@ -262,14 +263,17 @@ class WebCollector:
             page = await context.new_page()
             listen(context, page, recorder, events)
             cdp = await context.new_cdp_session(page)
+            steps.add("open_context", "ok", None, opened)
             await self._load(page, cdp, staged, steps, proxy)
             if staged.status == "captured":
                 await self._collect(page, cdp, context, staged, steps, recorder)
         finally:
+            closing = time.monotonic()
             await recorder.drain(10.0)
             with contextlib.suppress(PlaywrightError):
                 await context.close()
             await proxy.close()
+            steps.add("close_context", "ok", None, closing)
         staged.record.update(
             dialogs=events["dialogs"],
             popups=events["popups"],

@@ -18,16 +18,22 @@ __all__ = ["listen", "page_facts", "route_guard", "scroll_page", "screenshot"]
 
 MAX_TEXT = 5_000_000
 
-_SCROLL = """async (steps) => {
+_SCROLL = """async ([steps, settle]) => {
   const pause = (ms) => new Promise((r) => setTimeout(r, ms));
   let done = 0;
-  for (; done < steps; done++) {
-    const before = window.scrollY;
-    window.scrollBy(0, window.innerHeight);
-    await pause(120);
-    if (window.scrollY === before) break;
+  if (document.documentElement.scrollHeight > window.innerHeight) {
+    for (; done < steps; done++) {
+      const before = window.scrollY;
+      window.scrollBy(0, window.innerHeight);
+      await pause(60);
+      if (window.scrollY === before) break;
+    }
+    window.scrollTo(0, 0);
   }
-  window.scrollTo(0, 0);
+  // Wait (bounded) for images and media still loading, instead of a fixed network-idle pause.
+  const pending = [...document.images].filter((i) => !i.complete && i.src).map(
+    (i) => new Promise((r) => { i.addEventListener("load", r); i.addEventListener("error", r); }));
+  await Promise.race([Promise.all(pending), pause(settle)]);
   return done;
 }"""
 
@@ -41,14 +47,10 @@ _FACTS = """(limit) => ({
 })"""
 
 
-async def scroll_page(page: Page, steps: int) -> int:
-    """Scroll a screen at a time (at most ``steps``) so lazy media load, then back to the top."""
-    done = int(await page.evaluate(_SCROLL, steps))
-    try:
-        await page.wait_for_load_state("networkidle", timeout=3000)
-    except PlaywrightError:
-        pass  # a page that never goes quiet still gets captured; the scroll itself was recorded
-    return done
+async def scroll_page(page: Page, steps: int, settle_ms: int = 2000) -> int:
+    """Scroll a screen at a time (at most ``steps``) so lazy media load, then back to the top; wait at
+    most ``settle_ms`` for images still loading."""
+    return int(await page.evaluate(_SCROLL, [steps, settle_ms]))
 
 
 async def page_facts(page: Page) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "hostile" / "make_public_corpus.py"
@@ -48,6 +50,39 @@ def free_pair() -> int:
     raise RuntimeError("no free pair of ports")
 
 
+def _marked_processes(mark: str) -> list[int]:
+    """Processes still alive that inherited this run's marker (an orphaned Chromium would)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if f"WB_HOSTILE_RUN={mark}".encode() in fh.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _records(db: Path) -> dict[str, dict[str, object]]:
+    """Per requested URL: how many dialogs and popups the capture record logged."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("select requested_url, record from captures").fetchall()
+    finally:
+        conn.close()
+    out: dict[str, dict[str, object]] = {}
+    for url, text in rows:
+        rec = json.loads(text)
+        out[url] = {
+            "dialogs": len(rec.get("dialogs") or []),
+            "popups": len(rec.get("popups") or []),
+            "screenshot": rec.get("screenshot"),
+        }
+    return out
+
+
 def main(work: Path, lo_up: bool) -> dict[str, object]:
     if lo_up:
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -60,8 +95,10 @@ def main(work: Path, lo_up: bool) -> dict[str, object]:
     try:
         assert server.stdout is not None
         server.stdout.readline()  # the server prints one line when both ports listen
+        mark = uuid.uuid4().hex
         env = dict(
             os.environ,
+            WB_HOSTILE_RUN=mark,
             WB_HOME=str(work / "home"),
             WB_KEY=str(work / "key"),
             WB_USER="analyst-h",
@@ -82,6 +119,9 @@ def main(work: Path, lo_up: bool) -> dict[str, object]:
             timeout=600,
         )
         seconds = time.monotonic() - start
+        time.sleep(0.5)
+        orphans = _marked_processes(mark)
+        records = _records(work / "home" / "archive.sqlite3")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/__canary", timeout=10) as resp:  # noqa: S310
             hits = json.loads(resp.read())
         verify = subprocess.run([*wb, "verify"], env=env, capture_output=True, text=True)
@@ -96,6 +136,8 @@ def main(work: Path, lo_up: bool) -> dict[str, object]:
         "verify_exit": verify.returncode,
         "verify": verify.stdout[-2000:],
         "seconds": round(seconds, 1),
+        "orphans": orphans,
+        "records": records,
     }
 
 

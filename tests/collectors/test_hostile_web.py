@@ -78,3 +78,10 @@ def test_ran_inside_a_loopback_only_namespace_where_possible(outcome: dict[str, 
     if not _namespace_works():
         pytest.skip("unshare -rn does not work on this machine; the other tests ran without a namespace")
     assert outcome["namespaced"]
+
+
+def test_dialogs_and_popups_logged_and_no_browser_left_behind(outcome: dict[str, Any]) -> None:
+    records = {url.split("/", 3)[3]: rec for url, rec in outcome["records"].items()}
+    assert records["dialogs"]["dialogs"] == 3
+    assert records["popups"]["popups"] >= 1  # Chromium's popup blocker may stop some of the 20
+    assert outcome["orphans"] == []
