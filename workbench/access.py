@@ -84,12 +84,15 @@ def _assigned(account: Account) -> ColumnElement[bool]:
     )
 
 
-def visible_clause(account: Account) -> ColumnElement[bool]:
-    """The SQL condition under which ``account`` may see a row of ``items``."""
+def visible_clause(account: Account, *, member_checked: bool = False) -> ColumnElement[bool]:
+    """The SQL condition under which ``account`` may see a row of ``items``.
+
+    ``member_checked``: the caller has already checked membership of the one case it queries.
+    """
     if not account.active:
         return items.c.id.is_(None)  # matches nothing
     member: ColumnElement[bool] = true()
-    if account.role is not Role.ADMIN:
+    if account.role is not Role.ADMIN and not member_checked:
         member = items.c.case_id.in_(
             select(case_members.c.case_id).where(case_members.c.user_id == account.id)
         )
@@ -203,12 +206,20 @@ def list_items(
     require(account, Perm.READ)
     if not is_member(conn, account, case_id):
         raise AccessDenied("you are not a member of this case")
-    where = and_(items.c.case_id == case_id, visible_clause(account), *_filter_clauses(flt or ItemFilter()))
+    rest = and_(visible_clause(account, member_checked=True), *_filter_clauses(flt or ItemFilter()))
+    where = and_(items.c.case_id == case_id, rest)
     total = int(conn.execute(select(func.count()).select_from(items).where(where)).scalar_one())
+    # SQLite would pick the (case_id, sha256) index and sort the whole case for one page (~0.3 s at
+    # 100k items); "case_id + 0" keeps it on the primary key, read newest first, stopping at the page.
+    in_case = (
+        (items.c.case_id + 0) == case_id if conn.dialect.name == "sqlite" else items.c.case_id == case_id
+    )
     q = (
         select(items)
-        .where(where)
-        .order_by(items.c.created_at.desc(), items.c.id)
+        .where(and_(in_case, rest))
+        # Item ids begin with their creation time in milliseconds (archive.ingest.new_item_id), so the
+        # primary key gives newest-first order without sorting the whole case.
+        .order_by(items.c.id.desc())
         .offset(max(0, offset))
         .limit(max(1, min(limit, PAGE_MAX)))
     )

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import select
 
-from archive.db import flags, items, sightings, tags
+from archive.db import flags, items, sightings
 from archive.model import FlagLabel, Status
 from workbench import access, viewing
 from workbench.access import CONTENT_WARNINGS, ItemFilter, ItemRow
@@ -20,19 +20,20 @@ PAGE_SIZE = 24
 COLUMNS = 4
 
 
-def _choices(ctx: Ctx) -> tuple[list[str], list[str]]:
-    """Platforms and tags in use in the case (for the filter boxes)."""
-    assert ctx.case is not None
-    with ctx.home.reading() as conn:
-        in_case = select(items.c.id).where(items.c.case_id == ctx.case.id)
-        plats = conn.execute(
+@st.cache_data(ttl=60, show_spinner=False)
+def _platforms(home_root: str, case_id: int) -> list[str]:
+    """Platforms seen in the case (cached for a minute: a scan of the case's sightings)."""
+    from workbench.pages.common import get_home
+
+    home = get_home()
+    with home.reading() as conn:
+        in_case = select(items.c.id).where(items.c.case_id == case_id)
+        rows = conn.execute(
             select(sightings.c.platform)
             .distinct()
             .where(sightings.c.item_id.in_(in_case), sightings.c.platform.is_not(None))
         )
-        tag_rows = conn.execute(select(tags.c.tag).distinct().where(tags.c.item_id.in_(in_case)).limit(500))
-        used = [str(t[0]) for t in tag_rows if not str(t[0]).startswith(access.ASSIGN_PREFIX)]
-    return sorted(str(p[0]) for p in plats), sorted(set(CONTENT_WARNINGS) | set(used))
+        return sorted(str(p[0]) for p in rows)
 
 
 def _day(d: Any, end: bool) -> datetime | None:
@@ -43,11 +44,16 @@ def _day(d: Any, end: bool) -> datetime | None:
 
 def filters(ctx: Ctx, prefix: str = "g") -> ItemFilter:
     """The filter widgets; returns the filter they describe."""
-    platforms, tag_choices = _choices(ctx)
+    assert ctx.case is not None
+    platforms = _platforms(str(ctx.home.root), ctx.case.id)
     text = st.text_input("Search captured text, captions and notes", key=f"{prefix}_text")
     c1, c2, c3 = st.columns(3)
     status = c1.multiselect("Status", [s.value for s in Status], key=f"{prefix}_status")
-    chosen_tags = c2.multiselect("Tags and content warnings", tag_choices, key=f"{prefix}_tags")
+    # Only the fixed warning categories are offered (plus any tag typed): listing the case's tags
+    # would reveal tags of items this user may not see.
+    chosen_tags = c2.multiselect(
+        "Tags and content warnings", list(CONTENT_WARNINGS), key=f"{prefix}_tags", accept_new_options=True
+    )
     flag_labels = c3.multiselect(
         "Automated indicators",
         [FlagLabel.INDICATOR.value, FlagLabel.INCONCLUSIVE.value],
