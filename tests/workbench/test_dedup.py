@@ -13,6 +13,7 @@ from archive.cases import create_case
 from archive.db import custody_events, fingerprints, sightings
 from archive.home import Home
 from archive.model import Case
+from detectors import fingerprint as fp
 from tests.conftest import RunWb, json_lines
 from tests.detectors.test_fingerprint import jpeg, scene
 from workbench import dedup
@@ -178,3 +179,22 @@ def test_a_bomb_is_recorded_as_refused_not_decoded(home: Home, tmp_path: Path) -
         rows = {r.kind: r.value for r in conn.execute(select(fingerprints.c.kind, fingerprints.c.value))}
     assert list(rows) == [dedup.STATUS_KIND] and rows[dedup.STATUS_KIND].startswith("refused:")
     assert dedup.clusters(home, case) == []
+
+
+def test_fingerprints_of_an_older_algorithm_are_made_again(home: Home, tmp_path: Path) -> None:
+    files = make_files(tmp_path / "in")
+    case = new_case(home)
+    ids = ingest(home, case, files["original"], files["copy"])
+    with home.db.begin() as conn:
+        conn.execute(
+            update(fingerprints)
+            .where(fingerprints.c.kind == "phash")
+            .values(algo_version="wb-phash/0 old", value="0" * 16)
+        )
+    (cluster,) = dedup.clusters(home, case)
+    assert {m.item_id for m in cluster.members} == set(ids.values())
+    with home.reading() as conn:
+        versions = {
+            r.algo_version for r in conn.execute(select(fingerprints).where(fingerprints.c.kind == "phash"))
+        }
+    assert versions == {fp.ALGO_VERSION}
