@@ -24,13 +24,40 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
 
-__all__ = ["ARTIFACTS", "CHROMIUM", "Canary", "app_server", "free_port", "login", "shot"]
+__all__ = ["ARTIFACTS", "CHROMIUM", "Canary", "LocalSite", "app_server", "free_port", "login", "shot"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class LocalSite:
+    """A tiny web page with one photo, served on 127.0.0.1, to be captured through the app."""
+
+    def __init__(self, page: bytes, photo: bytes) -> None:
+        files = {"/post.html": (page, "text/html; charset=utf-8"), "/photo.png": (photo, "image/png")}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body, kind = files.get(self.path.split("?")[0], (b"not found", "text/plain"))
+                self.send_response(200 if self.path.split("?")[0] in files else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Canary:
@@ -59,10 +86,13 @@ class Canary:
 
 
 @contextmanager
-def app_server(home: Path, key: Path) -> Iterator[str]:
-    """`streamlit run` on the ASGI launcher, as `wb serve` starts it; yields the base URL."""
+def app_server(home: Path, key: Path, capture_allow: str = "") -> Iterator[str]:
+    """`streamlit run` on the ASGI launcher, as `wb serve` starts it, with its job worker; yields the
+    base URL. ``capture_allow`` lets captures reach a local test site (HOST:PORT)."""
     port = free_port()
-    env = dict(os.environ, WB_HOME=str(home), WB_KEY=str(key), WB_JOBS_WORKER="0")
+    env = dict(
+        os.environ, WB_HOME=str(home), WB_KEY=str(key), WB_JOBS_WORKER="1", WB_CAPTURE_ALLOW=capture_allow
+    )
     log = (home.parent / "streamlit.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", *streamlit_args(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))  # fmt: skip

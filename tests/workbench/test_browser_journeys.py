@@ -23,7 +23,7 @@ from archive.ingest import Ingestor
 from archive.metadata import ExifReader
 from archive.model import IncomingFile
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
-from tests.workbench.browser_server import CHROMIUM, Canary, app_server, login, shot, wait_idle
+from tests.workbench.browser_server import CHROMIUM, Canary, LocalSite, app_server, login, shot, wait_idle
 from workbench import access, review
 from workbench.auth import AccessDenied
 from workbench.clitools import TOOL_VERSION
@@ -42,6 +42,7 @@ class Setup:
     hostile_item: str
     secret_item: str
     noisy_item: str
+    site: LocalSite
 
 
 def _noisy_png() -> bytes:
@@ -95,6 +96,11 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("browser")
     home = Home.init(root / "home", root / "keys" / "signing.key", TOOL_VERSION)
     canary = Canary()
+    site = LocalSite(
+        b"<html><head><title>Market shelling, 3 March</title><meta property='og:title' content='Market'>"
+        b"</head><body><p>Caption: smoke over the market</p><img src='/photo.png'></body></html>",
+        _noisy_png(),
+    )
     try:
         w = make_world(home, reviews=2, n_items=5)
         hostile = _hostile_item(home, w, canary.port)
@@ -103,12 +109,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         review.submit_review(home, w.analyst, w.items[1], "verified", 4, "ANALYST-RATIONALE-SECRET", SOURCE)
         for who in (w.reviewer, w.reviewer2):
             review.submit_review(home, who, w.items[2], "verified", 4, "agreed", SOURCE)
-        with app_server(root / "home", root / "keys" / "signing.key") as base, sync_playwright() as pw:
+        allow = f"127.0.0.1:{site.port}"
+        with app_server(root / "home", root / "keys" / "signing.key", allow) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM)
-            yield Setup(w, base, browser, canary, hostile, w.items[4], noisy)
+            yield Setup(w, base, browser, canary, hostile, w.items[4], noisy, site)
             browser.close()
     finally:
         canary.close()
+        site.close()
         home.close()
 
 
@@ -280,3 +288,31 @@ def test_download_link_serves_sniffed_type_with_nosniff_and_is_logged(setup: Set
     with w.home.reading() as conn:
         downloads = [e.actor for e in CustodyLog.events(conn, item_id=item) if e.action == "media.downloaded"]
     assert downloads == ["analyst"]
+
+
+def test_analyst_captures_a_local_page_in_the_background(setup: Setup, page: Page) -> None:
+    url = f"http://127.0.0.1:{setup.site.port}/post.html"
+    login(page, setup.base, "analyst", PASSWORD)
+    page.get_by_test_id("stSidebar").get_by_text("Capture").click()
+    page.locator(".st-key-cap_urls textarea").fill(url)
+    page.get_by_role("button", name="Capture", exact=True).click()
+    expect(page.get_by_text("Capture queued")).to_be_visible(timeout=30_000)
+    shot(page, "12-capture-queued")
+    # The jobs list refreshes itself every two seconds while the worker's child process captures.
+    expect(page.get_by_text("capture · done", exact=False)).to_be_visible(timeout=180_000)
+    wait_idle(page)
+    shot(page, "13-capture-done")
+    open_button = page.locator("[class*='st-key-jo_'] button").first
+    item_id = open_button.inner_text().split()[1]
+    open_button.click()
+    expect(page.get_by_text("Reveal (logged)")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    shot(page, "14-captured-item-blurred")
+    page.locator(".st-key-reveal button").click()
+    expect(page.locator(".st-key-reblur button")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    shot(page, "15-captured-item-revealed")
+    with setup.world.home.reading() as conn:
+        actions = [e.action for e in CustodyLog.events(conn, item_id=item_id)]
+    assert "item.viewed" in actions
+    assert actions[-1] == "media.revealed"

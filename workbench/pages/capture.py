@@ -51,13 +51,12 @@ def _jobs(ctx: Ctx) -> None:
                 st.text(f"error: {error}")
             table([{k: str(v or "") for k, v in r.items()} for r in results], key=f"job_{job['id']}")
             for r in results:
-                if r.get("item_id"):
-                    st.button(
-                        f"Open {r['item_id']}",
-                        key=f"jo_{job['id']}_{r['item_id']}",
-                        on_click=open_item,
-                        args=(r["item_id"],),
-                    )
+                # Inside a fragment a click reruns only the fragment: go to the item with a full rerun.
+                if r.get("item_id") and st.button(
+                    f"Open {r['item_id']}", key=f"jo_{job['id']}_{r['item_id']}"
+                ):
+                    open_item(str(r["item_id"]))
+                    st.rerun(scope="app")
 
 
 def render(ctx: Ctx) -> None:
