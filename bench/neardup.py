@@ -297,13 +297,15 @@ def speed_index(size: int) -> None:
 def _speed_views(codes: np.ndarray) -> None:
     """A whole image query: every view of the query against every view of the stored images."""
     from detectors.fingerprint import VIEW_KINDS
-    from detectors.neardup import Entry
 
     per = len(VIEW_KINDS)
     n_img = len(codes) // per
     views = NearDupIndex()
-    views.index.add(codes[: n_img * per])
-    views.entries = [Entry(str(i), v) for i in range(n_img) for v in VIEW_KINDS]
+    grid = codes[: n_img * per].reshape(n_img, per)
+    for col, kind in enumerate(VIEW_KINDS):
+        views.by_view[kind] = HammingIndex()
+        views.by_view[kind].add(grid[:, col])
+        views.view_refs[kind] = [(str(i), None) for i in range(n_img)]
     query = {k: int(codes[7 * per + n]) for n, k in enumerate(VIEW_KINDS)}
     t0 = time.perf_counter()
     for _ in range(10):

@@ -179,10 +179,17 @@ class Match:
 
 
 class NearDupIndex:
-    """Views of many references in one Hamming index, searched by meaningful view pairs."""
+    """Views of many references, one Hamming index per view kind, searched by meaningful view pairs.
+
+    Keeping each stored view kind in its own index means a query view is compared only with the
+    stored views it pairs with (the nine crop windows, for example, only with a whole image), not
+    with every stored code.
+    """
 
     def __init__(self, use_faiss: bool | None = None) -> None:
-        self.index = HammingIndex(use_faiss)
+        self.use_faiss = use_faiss
+        self.by_view: dict[str, HammingIndex] = {}
+        self.view_refs: dict[str, list[tuple[str, float | None]]] = {}
         self.entries: list[Entry] = []
         self.refs: set[str] = set()
         self._lines: list[str] = []  # the persisted form, one line per add
@@ -194,7 +201,12 @@ class NearDupIndex:
     def add(self, ref: str, views: dict[str, int], t: float | None = None) -> None:
         """Add one reference's views (or one video frame's, with its time)."""
         names = sorted(views)
-        self.index.add([views[n] for n in names])
+        for n in names:
+            if n not in self.by_view:
+                self.by_view[n] = HammingIndex(self.use_faiss)
+                self.view_refs[n] = []
+            self.by_view[n].add([views[n]])
+            self.view_refs[n].append((ref, t))
         self.entries.extend(Entry(ref, n, t) for n in names)
         self.refs.add(ref)
         line = json.dumps([ref, t, {n: f"{views[n]:016x}" for n in names}]) + "\n"
@@ -203,20 +215,21 @@ class NearDupIndex:
 
     def query(self, views: dict[str, int], radius: int, exclude: str | None = None) -> list[Match]:
         """Best match per stored reference (per frame time for videos) within ``radius``."""
-        names = sorted(views)
-        hits = self.index.range_many([views[n] for n in names], radius + MAX_PENALTY)
         best: dict[tuple[str, float | None], Match] = {}
-        for qview, found in zip(names, hits, strict=True):
-            for pos, dist in found:
-                entry = self.entries[pos]
-                pair = VIEW_PAIRS.get((qview, entry.view))
-                if pair is None or entry.ref == exclude:
-                    continue
-                kind, penalty = pair
-                total = dist + penalty
-                key = (entry.ref, entry.t)
-                if total <= radius and (key not in best or total < best[key].distance):
-                    best[key] = Match(entry.ref, total, kind, entry.t)
+        for sview, index in self.by_view.items():
+            pairs = [(q, *VIEW_PAIRS[(q, sview)]) for q in sorted(views) if (q, sview) in VIEW_PAIRS]
+            if not pairs:
+                continue
+            hits = index.range_many([views[q] for q, _k, _p in pairs], radius + MAX_PENALTY)
+            refs = self.view_refs[sview]
+            for (_q, kind, penalty), found in zip(pairs, hits, strict=True):
+                for pos, dist in found:
+                    ref, t = refs[pos]
+                    total = dist + penalty
+                    if ref == exclude or total > radius:
+                        continue
+                    if (ref, t) not in best or total < best[(ref, t)].distance:
+                        best[(ref, t)] = Match(ref, total, kind, t)
         return sorted(best.values(), key=lambda m: (m.distance, m.ref, m.t or 0.0))
 
     # -- persistence ---------------------------------------------------------------------------
