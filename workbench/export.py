@@ -28,8 +28,8 @@ from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
 from archive.export.readme import readme_text
 from archive.home import Home
-from archive.model import Classification
-from workbench import auth, reports
+from archive.model import CONFIDENCE_DEFINITIONS, Classification
+from workbench import auth
 
 __all__ = [
     "PROFILES",
@@ -38,6 +38,7 @@ __all__ = [
     "ExportRefused",
     "ExportRequest",
     "ExportResult",
+    "confidence_scale",
     "export_package",
     "list_transfers",
     "withheld_reason",
@@ -249,7 +250,7 @@ def _package(
         public_key_pem=home.signer.verifier.pem(),
         leaves=leaves,
         open_blob=home.blobs.open,
-        confidence_scale=reports.confidence_scale(),
+        confidence_scale=confidence_scale(),
         readme=readme_text(manifest, home.signer.verifier.key_id),
         report_pdf=report_pdf,
         info={"External-Identifier": manifest["transfer_id"], "Bag-Group-Identifier": req.case_slug},
@@ -266,6 +267,13 @@ def _package(
     return manifest_sha, report_sha
 
 
+def confidence_scale() -> dict[str, str]:
+    """The confidence scale with its definitions, as it travels with every export (VER-03)."""
+    return {
+        str(int(k)): f"{k.name.replace('_', ' ').lower()}: {v}" for k, v in CONFIDENCE_DEFINITIONS.items()
+    }
+
+
 def _report(
     home: Home,
     manifest: Mapping[str, Any],
@@ -274,6 +282,8 @@ def _report(
     withheld: list[dict[str, str]],
 ) -> bytes:
     """The case report that travels in the package (its hash is logged after packaging)."""
+    from workbench import reports  # fpdf and its fonts load only when a package is made
+
     scope = {
         "Case": str(manifest["case"]),
         "Transfer": str(manifest["transfer_id"]),
@@ -314,7 +324,19 @@ def export_package(home: Home, req: ExportRequest) -> ExportResult:
         _log_blocked(home, req, case_id, withheld)
         return ExportResult(None, None, [], withheld)
     manifest = _record_transfer(home, req, case_id, chosen, withheld)
-    manifest_sha, report_sha = _package(home, req, manifest, chosen, withheld)
+    try:
+        manifest_sha, report_sha = _package(home, req, manifest, chosen, withheld)
+    except Exception as exc:  # stage boundary: the transfer was recorded, so its failure must be too
+        with home.transaction(req.actor, req.via) as tx:
+            tx.event(
+                "export.failed",
+                case_id=case_id,
+                details={"transfer_id": manifest["transfer_id"], "error": type(exc).__name__},
+            )
+        raise ExportError(
+            f"the package could not be written ({exc}); transfer {manifest['transfer_id']} is logged "
+            f"as failed and {req.out} may hold a partial package: delete it"
+        ) from exc
     with home.transaction(req.actor, req.via) as tx:
         tx.conn.execute(
             update(transfers)

@@ -22,11 +22,11 @@ from archive.db import items, utc_text, utcnow
 from archive.export import gather
 from archive.export.report import ReportData, Thumbnail, render_report
 from archive.home import Home
-from archive.model import CONFIDENCE_DEFINITIONS
 from detectors.imageio import ImageRefused, open_image
 from workbench.access import CONTENT_WARNINGS
+from workbench.export import confidence_scale
 
-__all__ = ["ReportError", "confidence_scale", "make_report", "thumbnails", "write_report"]
+__all__ = ["ReportError", "make_report", "thumbnails", "write_report"]
 
 THUMB_SIDE = 320
 THUMB_MAX_BYTES = 256 << 20
@@ -34,12 +34,6 @@ THUMB_MAX_BYTES = 256 << 20
 
 class ReportError(Exception):
     """The report cannot be made as asked."""
-
-
-def confidence_scale() -> dict[str, str]:
-    return {
-        str(int(k)): f"{k.name.replace('_', ' ').lower()}: {v}" for k, v in CONFIDENCE_DEFINITIONS.items()
-    }
 
 
 def _sensitive(record: Mapping[str, Any]) -> list[str]:

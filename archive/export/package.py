@@ -93,6 +93,7 @@ def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
     bag.add_json("items.json", tables.items_document(rows, spec.withheld))
     bag.add_json(f"schema/items-{tables.SCHEMA_VERSION}.schema.json", tables.items_schema())
     bag.add_json("schema/field-mapping.json", dict(tables.FIELD_MAPPING))
+    bag.add_json("schema/custody-event-1.schema.json", tables.custody_event_schema())
     bag.add_json("confidence-scale.json", dict(spec.confidence_scale))
     _write_custody(bag, spec)
     bag.add_json(

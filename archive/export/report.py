@@ -34,6 +34,7 @@ FALLBACKS = (
     ("NotoSansDevanagari", "NotoSansDevanagari-Regular.ttf", "NotoSansDevanagari-Bold.ttf"),
 )
 LINE = 5.0
+PAGES_ALIAS = "{pages-total}"  # wide enough for any page count (fpdf2 reserves its width)
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,16 @@ class ReportData:
     withheld: Sequence[Mapping[str, Any]] = ()
 
 
+TEXT_LIMIT = 6000
+
+
 def _clean(value: Any) -> str:
-    """Evidence text may hold control characters; show them as visible escapes."""
+    """Evidence text may hold control characters (shown as escapes) and be huge (cut, and said so)."""
     text = "" if value is None else str(value)
+    if len(text) > TEXT_LIMIT:
+        text = (
+            text[:TEXT_LIMIT] + f" [... {len(text) - TEXT_LIMIT} more characters in the item's record.json]"
+        )
     return "".join(ch if ch.isprintable() or ch == "\n" else f"\\u{ord(ch):04x}" for ch in text)
 
 
@@ -74,7 +82,7 @@ class _Report(FPDF):
         self.set_y(-12)
         self.set_font("NotoSans", "", 7)
         self.set_text_color(90, 90, 90)
-        self.cell(0, 5, f"{self.footer_text} · page {self.page_no()}/{{nb}}", align="C")
+        self.cell(0, 5, f"{self.footer_text} · page {self.page_no()}/{PAGES_ALIAS}", align="C")
         self.set_text_color(0, 0, 0)
 
 
@@ -94,7 +102,7 @@ def _document(data: ReportData) -> _Report:
     pdf.set_fallback_fonts(names)
     pdf.set_title(_clean(data.title))
     pdf.set_creator("wb (investigation verification workbench)")
-    pdf.alias_nb_pages()
+    pdf.alias_nb_pages(PAGES_ALIAS)
     return pdf
 
 

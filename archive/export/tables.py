@@ -18,6 +18,7 @@ __all__ = [
     "FIELD_MAPPING",
     "SCHEMA_ID",
     "SCHEMA_VERSION",
+    "custody_event_schema",
     "item_row",
     "items_csv",
     "items_document",
@@ -166,5 +167,52 @@ def items_schema() -> dict[str, Any]:
                     "properties": {"id": text, "reason": text, "detail": text},
                 },
             },
+        },
+    }
+
+
+def custody_event_schema() -> dict[str, Any]:
+    """JSON Schema of one line of custody/events.jsonl: the stored, hash-chained fields of an event."""
+    sha = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+    maybe_sha = {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:wb:schema:custody-event:1",
+        "title": "A custody event as stored (event_hash = SHA-256 of the canonical JSON of the other fields)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "seq",
+            "event_id",
+            "at",
+            "actor",
+            "via",
+            "action",
+            "case_id",
+            "item_id",
+            "artifact_sha256",
+            "before_sha256",
+            "after_sha256",
+            "details",
+            "tool_version",
+            "prev_hash",
+            "event_hash",
+        ],
+        "properties": {
+            "seq": {"type": "integer", "minimum": 1, "description": "position in the installation's log"},
+            "event_id": {"type": "string"},
+            "at": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ"},
+            "actor": {"type": "string"},
+            "via": {"type": "string"},
+            "action": {"type": "string"},
+            "case_id": {"type": ["integer", "null"]},
+            "item_id": {"type": ["string", "null"]},
+            "artifact_sha256": maybe_sha,
+            "before_sha256": maybe_sha,
+            "after_sha256": maybe_sha,
+            "details": {"type": "string", "description": "canonical JSON text: ids, hashes, action names"},
+            "tool_version": {"type": "string"},
+            "prev_hash": sha,
+            "event_hash": sha,
         },
     }

@@ -123,6 +123,19 @@ def test_package_validates_with_bagit_sha256sum_and_our_verifier(package) -> Non
         assert hashlib.sha256(original.read_bytes()).hexdigest() == sha
 
 
+def test_tables_and_custody_lines_follow_their_published_schemas(package) -> None:
+    import jsonschema
+
+    schemas = package[0] / "data" / "schema"
+    items_schema = json.loads(next(schemas.glob("items-*.schema.json")).read_text())
+    jsonschema.validate(json.loads((package[0] / "data" / "items.json").read_text()), items_schema)
+    event_schema = json.loads((schemas / "custody-event-1.schema.json").read_text())
+    lines = (package[0] / "data" / "custody" / "events.jsonl").read_text().splitlines()
+    assert lines
+    for line in lines:
+        jsonschema.validate(json.loads(line), event_schema)
+
+
 def test_out_folder_that_is_not_empty_is_refused(package, tmp_path: Path) -> None:
     _, run, _ = package
     (tmp_path / "full").mkdir()

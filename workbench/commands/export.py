@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from archive.export.verify import verify_package
-from workbench import config, consent, redact, reports
+from workbench import config, consent
 from workbench.clitools import Output, Registrar, UsageError, open_home
 from workbench.export import (
     PROFILES,
@@ -91,6 +91,8 @@ def cmd_verify_package(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    from workbench import reports  # fpdf and fonts: loaded only when a report is asked for
+
     if bool(args.item_id) == bool(args.case):
         raise UsageError("give either ITEM_ID or --case SLUG")
     with open_home(args) as home:
@@ -108,6 +110,8 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_redact(args: argparse.Namespace, out: Output) -> int:
+    from workbench import redact  # OpenCV, numpy and exiftool: loaded only when asked for
+
     if not args.faces and not args.box:
         raise UsageError("say what to redact: --faces, --box x,y,w,h, or both")
     with open_home(args) as home:
