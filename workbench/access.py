@@ -69,8 +69,9 @@ ACCESS_ACTIONS = (
     "media.revealed",
     "media.downloaded",
     "access.denied",
-    "export.item",
-    "export.created",
+    "export.transfer",  # workbench.export: one per item sent out
+    "export.withheld",
+    "export.blocked",
 )
 NOT_FOUND = "no such item, or you may not see it"
 PAGE_MAX = 200

@@ -177,3 +177,34 @@ def test_legal_view_lists_verified_items_and_the_access_report(world: World) -> 
     at.button(key=f"l_rep_{world.items[2]}").click().run()
     report = at.dataframe[-1].value
     assert list(zip(report["who"], report["action"], strict=True)) == [("analyst", "item.viewed")]
+
+
+def test_item_page_shows_warning_label_id_and_metadata_while_blurred(world: World) -> None:
+    access.tag_item(world.home, world.analyst, world.items[0], "dead bodies")
+    at = login("analyst")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    assert [w.value for w in at.warning] == ["Content warning"]
+    texts = _texts(at)
+    assert "dead bodies" in texts and f"Item {world.items[0]}" in texts and "Title: photo-0.png" in texts
+    assert at.button(key="reveal") is not None and "revealed" not in at.session_state
+    record = next(d.value for d in at.dataframe if "field" in d.value.columns)  # readable, not revealed
+    assert world.items[0] in list(record["value"])
+
+
+def test_analyses_are_queued_as_a_background_job(world: World) -> None:
+    at = login("reviewer")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    at.button(key="analyse").click().run()
+    assert not at.exception, at.exception
+    queued = jobs.list_jobs(world.home, world.case.id)
+    assert [(j["kind"], j["params"]) for j in queued] == [("analyse", {"item_ids": [world.items[0]]})]
+
+
+def test_serve_binds_loopback_without_usage_stats_or_error_details() -> None:
+    from workbench.serve import streamlit_args
+
+    args = streamlit_args(8599)
+    flags = dict(zip(args[2::2], args[3::2], strict=True))
+    assert args[1].endswith("asgi.py")
+    assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8599"
+    assert flags["--browser.gatherUsageStats"] == "false" and flags["--client.showErrorDetails"] == "false"

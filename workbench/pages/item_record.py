@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from archive.custody import CustodyLog
 from archive.db import artifacts, captures, flags, item_artifacts, sightings
-from workbench import access, viewing
+from workbench import access, jobs, viewing
 from workbench.access import ItemRow
-from workbench.pages.common import TIME, Ctx, open_item, table
+from workbench.auth import Perm, can
+from workbench.pages.common import TIME, Ctx, guard, open_item, table
 
 __all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
 
@@ -179,6 +180,10 @@ def _flags(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
 def indicators(ctx: Ctx, row: ItemRow) -> None:
     """Machine output, labelled "automated indicator" and kept apart from human confidence."""
     found = _flags(ctx, row)
+    if can(ctx.account, Perm.JUDGE) and st.button("Run automated analyses (background job)", key="analyse"):
+        with guard():
+            jobs.submit(ctx.home, ctx.account, "analyse", row.case_id, {"item_ids": [row.id]})
+            st.success("Analysis queued: results appear here when the job is done.")
     st.text("Automated indicators (machine output; never a verification status or a confidence):")
     table(
         [
