@@ -321,7 +321,6 @@ class UnionFind:
 def cluster_codes(codes: Codes, radius: int, use_faiss: bool | None = None) -> npt.NDArray[np.int64]:
     """Cluster label (smallest member position) per code: transitive closure of distance <= radius."""
     idx = HammingIndex(use_faiss)
-    idx.add(codes)
     parent = np.arange(len(codes), dtype=np.int64)
 
     def find(i: int) -> int:
@@ -332,6 +331,8 @@ def cluster_codes(codes: Codes, radius: int, use_faiss: bool | None = None) -> n
 
     step = 4096
     for start in range(0, len(codes), step):
+        # Each chunk is searched against itself and the chunks before it: every pair once, not twice.
+        idx.add(codes[start : start + step])
         chunk = idx.range_many(codes[start : start + step], radius)
         for offset, hits in enumerate(chunk):
             a = start + offset

@@ -101,3 +101,11 @@ def test_union_find_names_groups_after_their_smallest_member() -> None:
     uf.union("b", "c")
     uf.union("x", "y")
     assert {k: sorted(v) for k, v in uf.groups().items()} == {"b": ["b", "c", "d"], "x": ["x", "y"]}
+
+
+def test_clustering_links_codes_in_different_chunks() -> None:
+    codes = random_codes(9000, seed=9)
+    codes[8500] = np.uint64(flip(int(codes[10]), [3, 7]))  # far apart in insertion order
+    labels = cluster_codes(codes, radius=2)
+    assert labels[8500] == labels[10] == 10
+    assert len(set(labels.tolist())) == 8999
