@@ -335,7 +335,9 @@ def submit_review(
             "judgement.recorded",
             case_id=row.case_id,
             item_id=row.id,
-            details={"judgement_id": jid, "kind": "review", "status": parsed.value, "confidence": int(conf)},
+            # No status or confidence here: the custody log is readable by other reviewers (wb log),
+            # and an independent review must stay blind until its reader has submitted their own.
+            details={"judgement_id": jid, "kind": "review"},
         )
         item_status, state = _apply_status(tx, row.id, row.case_id, jid)
     return Outcome(jid, item_status, state)

@@ -137,3 +137,18 @@ def test_method_steps_keep_their_order(world: World) -> None:
     with w.home.reading() as conn:
         steps = review.method_steps(conn, w.analyst, w.items[0])
     assert [s.tool for s in steps] == ["tool0", "tool1", "tool2"]
+
+
+def test_custody_log_does_not_leak_a_pending_review(world: World) -> None:
+    from archive.custody import CustodyLog
+
+    w, item = world, world.items[0]
+    review.submit_review(w.home, w.reviewer, item, "false_or_misleading", 4, "A", SOURCE)
+    with w.home.reading() as conn:
+        events = [
+            e
+            for e in CustodyLog.events(conn, item_id=item)
+            if e.action.startswith(("judgement", "item.status"))
+        ]
+    assert [e.action for e in events] == ["judgement.recorded", "item.status_changed"]
+    assert "false_or_misleading" not in repr([dict(e.details) for e in events])
