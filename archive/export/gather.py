@@ -44,12 +44,9 @@ def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
     return [jsonable(r) for r in conn.execute(query).mappings()]
 
 
-def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
-    """The item row and everything linked to it; raises KeyError for an unknown id."""
-    row = conn.execute(select(items).where(items.c.id == item_id)).mappings().first()
-    if row is None:
-        raise KeyError(item_id)
-    linked = _rows(
+def _linked_artifacts(conn: Connection, item_id: str) -> list[dict[str, Any]]:
+    """The item's artifacts with their role, in the order they were linked."""
+    return _rows(
         conn,
         select(
             item_artifacts.c.role,
@@ -66,6 +63,14 @@ def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
         .where(item_artifacts.c.item_id == item_id)
         .order_by(item_artifacts.c.added_at, item_artifacts.c.role),
     )
+
+
+def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
+    """The item row and everything linked to it; raises KeyError for an unknown id."""
+    row = conn.execute(select(items).where(items.c.id == item_id)).mappings().first()
+    if row is None:
+        raise KeyError(item_id)
+    linked = _linked_artifacts(conn, item_id)
     hashes = sorted({a["sha256"] for a in linked} | {row["sha256"]})
     seen = _rows(conn, select(sightings).where(sightings.c.item_id == item_id).order_by(sightings.c.id))
     capture_ids = sorted({s["capture_id"] for s in seen if s["capture_id"]})
