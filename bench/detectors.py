@@ -234,6 +234,10 @@ def summarise(name: str, rows: list[tuple[Sample, Flag]], rng: np.random.Generat
     neg_rows = [f for s, f in rows if s["set"] == "untouched"]
     out["untouched_fpr"] = sum(_positive(f) for f in neg_rows) / len(neg_rows) if neg_rows else None
     out["untouched_n"] = len(neg_rows)
+    out["untouched_flagged"] = [
+        s["name"].split(":", 1)[1] for s, f in rows if s["set"] == "untouched" and _positive(f)
+    ]
+    out["false_positives"] = [s["name"] for s, f in rows if s["label"] == 0 and _positive(f)]
     ai = [(s, f) for s, f in rows if s["set"] == "c2pa_ai"]
     out["c2pa_ai_indicators"] = [s["name"].split(":", 1)[1] for s, f in ai if _positive(f)]
     return out

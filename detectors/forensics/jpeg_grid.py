@@ -21,8 +21,9 @@ WINDOW = 64
 CLIP = 3.0
 MIN_GLOBAL_STRENGTH = 0.08
 MIN_LOCAL_STRENGTH = 0.25
-BAND = (0.04, 0.12)
-THRESHOLD = 0.08
+CLUSTER_FULL = 20  # windows in the largest misaligned cluster that give score 1.0
+BAND = (0.3, 0.5)
+THRESHOLD = 0.5
 QUALITY_NOTE = "measured error rates: see docs/detectors.md"
 
 
@@ -99,10 +100,12 @@ class JpegGrid:
         strong = ls >= MIN_LOCAL_STRENGTH
         off = strong & ((lx != gx) | (ly != gy))
         off = off & (_neighbours(off) >= 1)  # isolated windows are mostly texture noise
-        score = float(off.sum() / max(1, strong.sum()))
+        largest = _largest_cluster(off)
+        score = min(1.0, largest / CLUSTER_FULL)
         heat = np.where(strong, 0.3, 0.0) + np.where(off, 0.7, 0.0)
         text = _explain(gx, gy, score)
         details = {
+            "largest_cluster_windows": largest,
             "grid_offset": [gx, gy],
             "strength": round(strength, 4),
             "windows": int(strong.sum()),
@@ -119,6 +122,19 @@ class JpegGrid:
             details=details,
         )
         return [flag]
+
+
+def _largest_cluster(mask: Any) -> int:
+    """Windows in the largest 8-connected group of misaligned windows."""
+    import cv2
+    import numpy as np
+
+    if not mask.any():
+        return 0
+    count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
+    return int(stats[1:, cv2.CC_STAT_AREA].max()) if count > 1 else 0
 
 
 def _neighbours(mask: Any) -> Any:
@@ -140,8 +156,8 @@ def _explain(gx: int, gy: int, score: float) -> str:
         else "The grid is aligned with the image's corner. "
     )
     return (
-        f"JPEG grid: {crop}Score {score:.2f} is the share of strongly gridded windows (64x64) whose "
-        "own grid, with a neighbour agreeing, disagrees with the image's; a pasted region keeps its "
+        f"JPEG grid: {crop}Score {score:.2f} measures the largest connected patch of 64x64 windows whose "
+        f"own grid disagrees with the image's ({CLUSTER_FULL} windows give 1.0); a pasted region keeps its "
         f"own grid. High scores can also come from resampling, strong texture or double compression; "
         f"low scores do not exclude editing (re-saving erases grids). {QUALITY_NOTE}. Not proof."
     )
