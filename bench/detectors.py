@@ -243,6 +243,32 @@ def summarise(name: str, rows: list[tuple[Sample, Flag]], rng: np.random.Generat
     return out
 
 
+def c2pa_agreement() -> tuple[int, int, list[str]]:
+    """Our C2PA presence and state against the values measured in corpus/manifest.csv."""
+    import csv
+
+    from detectors.provenance import C2paDetector
+
+    agree, total, wrong = 0, 0, []
+    with (CORPUS / "manifest.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["file"].startswith("c2pa_ai/")]
+    for row in rows:
+        truth = row["ground_truth"]
+        if not truth.startswith("c2pa="):
+            continue
+        expected = truth.split(";")[1].split("=")[1].strip() if "c2pa=present" in truth else "absent"
+        facts = {
+            f.details.get("fact"): f
+            for f in C2paDetector().detect(Subject((CORPUS / row["file"]).read_bytes()))
+        }
+        got = str(facts["signature"].details["state"]) if "signature" in facts else "absent"
+        total += 1
+        agree += got == expected
+        if got != expected:
+            wrong.append(f"{row['file']}: expected {expected}, got {got}")
+    return agree, total, wrong
+
+
 def cmd_quality(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(1)
     photos = untouched_photos()
@@ -253,6 +279,8 @@ def cmd_quality(args: argparse.Namespace) -> None:
     summary = [summarise(n, results[n], rng) for n in names]
     for row in summary:
         print(json.dumps(row, default=lambda v: round(v, 3) if isinstance(v, float) else str(v)))
+    agree, total, wrong = c2pa_agreement()
+    print(f"c2pa state agrees with manifest.csv on {agree}/{total} files; {wrong}")
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=1, default=str))
 

@@ -60,7 +60,7 @@ def read_meta(data: bytes) -> Meta:
         img = Image.open(io.BytesIO(data))
     except Exception:  # not an image Pillow knows: XMP may still have been found
         return meta
-    meta.fmt = img.format
+    meta.fmt = "JPEG" if img.format == "MPO" else img.format  # MPO is a JPEG with appended pictures
     meta.image = img
     _read_exif(img, meta)
     for key, value in (img.info or {}).items():

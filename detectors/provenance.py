@@ -94,6 +94,8 @@ def _mime(subject: Subject) -> str | None:
         return "image/avif" if head[8:12] == b"avif" else "image/heic"
     if head[4:8] == b"ftyp":
         return "video/mp4"
+    if head.startswith(b"\xff\xd8\xff"):  # JPEG, including MPO (Pillow's name for multi-picture JPEG)
+        return "image/jpeg"
     fmt = subject.format()
     return _MIME.get(fmt or "")
 
