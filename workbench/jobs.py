@@ -8,7 +8,8 @@ worker claimed. ``run_job`` claims and runs in-process (tests, scripts).
 
 Handlers report progress with ``set_progress`` and return a JSON result (ids and statuses).
 Kinds: ``upload`` (files saved by the app under ``index/uploads/JOB_ID/N``, names kept only as
-metadata), ``capture`` (URLs, through ``workbench.capture``), ``analyse`` (``workbench.analysis``).
+metadata), ``capture`` (URLs, through ``workbench.capture``), ``analyse`` (``workbench.analysis``),
+``export`` (an evidence package of items the requester can see, through ``workbench.export``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = [
 
 JOB_TIMEOUT_S = 1800
 MAX_UPLOAD_BYTES = 2 << 30
-KIND_PERMS = {"upload": Perm.CAPTURE, "capture": Perm.CAPTURE, "analyse": Perm.JUDGE}
+KIND_PERMS = {"upload": Perm.CAPTURE, "capture": Perm.CAPTURE, "analyse": Perm.JUDGE, "export": Perm.EXPORT}
 
 
 def submit(home: Home, account: Account, kind: str, case_id: int, params: dict[str, Any]) -> str:
@@ -195,10 +196,34 @@ def _analyse(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     return {"results": out}
 
 
+def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
+    """An evidence package of the given items into ``exports/JOB_ID`` in the home (workbench.export)."""
+    from workbench.export import ExportRequest, export_package
+
+    p = job["params"]
+    out = home.root / "exports" / str(job["id"])
+    req = ExportRequest(
+        case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
+        recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]), out=out, actor=job["actor"],
+        item_ids=[str(i) for i in p["item_ids"]], via="app",
+    )  # fmt: skip
+    res = export_package(home, req)
+    withheld = [{"item_id": w.get("id") or w.get("item_id"), "status": "withheld", "reason": w.get("reason")}
+                for w in res.withheld]  # fmt: skip
+    return {
+        "transfer_id": res.transfer_id,
+        "out": str(res.out) if res.out else None,
+        "manifest_sha256": res.manifest_sha256,
+        "included": len(res.included),
+        "results": withheld,
+    }
+
+
 HANDLERS: dict[str, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {
     "upload": _upload,
     "capture": _capture,
     "analyse": _analyse,
+    "export": _export,
 }
 
 

@@ -69,3 +69,18 @@ def test_worker_runs_jobs_in_a_child_process(world: World, tmp_path: Path) -> No
     finally:
         worker.stop()
     assert job is not None and job["status"] == "done", job
+
+
+def test_export_job_packages_only_the_named_items(home: Home) -> None:
+    from tests.workbench.app_fixtures import make_world as world_with_items
+
+    w = world_with_items(home, reviews=1, n_items=2)
+    params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",
+              "purpose": "case file", "item_ids": [w.items[0]]}  # fmt: skip
+    with pytest.raises(AccessDenied):
+        jobs.submit(home, w.analyst, "export", w.case.id, params)
+    job_id = jobs.submit(home, w.legal, "export", w.case.id, params)
+    done = jobs.run_job(home, job_id)
+    assert done is not None and done["status"] == "done", done
+    assert done["result"]["included"] == 1
+    assert (home.root / "exports" / job_id).is_dir()

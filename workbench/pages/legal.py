@@ -4,13 +4,43 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import access
+from workbench import access, jobs
 from workbench.access import ItemFilter
+from workbench.export import PROFILES, RECIPIENT_TYPES
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
 
 __all__ = ["render"]
 
 PAGE = 50
+
+
+def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
+    """Export the verified items listed on this page (only items this user can see) as a package."""
+    assert ctx.case is not None
+    with st.form("l_export"):
+        st.text(f"Export the {len(item_ids)} verified items on this page as an evidence package")
+        profile = st.selectbox("Profile", list(PROFILES), key="x_profile")
+        recipient_type = st.selectbox("Recipient type", list(RECIPIENT_TYPES), key="x_rtype")
+        recipient = st.text_input("Recipient", key="x_recipient")
+        purpose = st.text_input("Purpose", key="x_purpose")
+        if st.form_submit_button("Export (background job)"):
+            with guard():
+                if not recipient.strip() or not purpose.strip():
+                    raise ValueError("give the recipient and the purpose")
+                params = {
+                    "profile": profile,
+                    "recipient": recipient,
+                    "recipient_type": recipient_type,
+                    "purpose": purpose,
+                    "item_ids": item_ids,
+                }
+                jobs.submit(ctx.home, ctx.account, "export", ctx.case.id, params)
+                st.success("Export queued")
+    for job in jobs.list_jobs(ctx.home, ctx.case.id, limit=5):
+        if job["kind"] == "export":
+            res = job["result"] or {}
+            line = f"export {job['id'][:8]} · {job['status']} · {res.get('included', 0)} items"
+            st.text(f"{line} · {res.get('out') or res.get('error') or ''}")
 
 
 def render(ctx: Ctx) -> None:
@@ -31,6 +61,8 @@ def render(ctx: Ctx) -> None:
         c2.button("Open", key=f"l_open_{row.id}", on_click=open_item, args=(row.id,))
         if c3.button("Who viewed it", key=f"l_rep_{row.id}"):
             st.session_state["l_report"] = row.id
+    if rows:
+        _export_form(ctx, [r.id for r in rows])
     target = st.session_state.get("l_report")
     if target:
         st.subheader("Access report")
