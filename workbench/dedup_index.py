@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 STATUS_KIND = "status"
+RETRY = "retry"  # the algo_version of a failure: tried again the next time the file is stored
 
 
 def media_kind(mime: str) -> str | None:
@@ -47,8 +48,13 @@ def media_kind(mime: str) -> str | None:
 
 
 def fingerprint_file(path: Path, mime: str, sha256: str) -> list[Fingerprint]:
-    """Fingerprint rows for a file; a refusal becomes a ``status`` row naming the reason."""
+    """Fingerprint rows for a file; a refusal or failure becomes a ``status`` row naming the reason.
+
+    A refusal (over the limits, not decodable) is final for this algorithm version; a failure
+    (anything unexpected) is recorded as data and tried again the next time the file is stored.
+    """
     kind = media_kind(mime)
+    version = video.ALGO_VERSION if kind == "video" else fp.ALGO_VERSION
     try:
         if kind == "image":
             with path.open("rb") as stream:
@@ -56,7 +62,9 @@ def fingerprint_file(path: Path, mime: str, sha256: str) -> list[Fingerprint]:
         if kind == "video":
             return video.to_records(sha256, video.keyframes(path))
     except (ImageRefused, video.VideoRefused) as exc:
-        return [Fingerprint(sha256, STATUS_KIND, f"refused: {exc}", fp.ALGO_VERSION)]
+        return [Fingerprint(sha256, STATUS_KIND, f"refused: {exc}"[:1000], version)]
+    except Exception as exc:  # stage boundary: one file's failure must not stop an ingest
+        return [Fingerprint(sha256, STATUS_KIND, f"failed: {type(exc).__name__}: {exc}"[:1000], RETRY)]
     return []
 
 
@@ -82,8 +90,9 @@ def fingerprint_and_index(home: Home, case: Case, sha256: str, mime: str) -> Non
 
 
 def is_current(known: dict[str, str]) -> bool:
+    """Whether the stored rows (kind -> algorithm version) need no new fingerprinting."""
     if STATUS_KIND in known:
-        return True
+        return known[STATUS_KIND] in (fp.ALGO_VERSION, video.ALGO_VERSION)
     if "phash" in known:
         return known["phash"] == fp.ALGO_VERSION
     return video.KIND in known and known[video.KIND] == video.ALGO_VERSION

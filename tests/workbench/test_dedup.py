@@ -198,3 +198,23 @@ def test_fingerprints_of_an_older_algorithm_are_made_again(home: Home, tmp_path:
             r.algo_version for r in conn.execute(select(fingerprints).where(fingerprints.c.kind == "phash"))
         }
     assert versions == {fp.ALGO_VERSION}
+
+
+def test_an_unexpected_failure_is_recorded_and_retried(tmp_path: Path) -> None:
+    from workbench import dedup_index
+
+    # A folder where a file should be: reading fails with an error no decoder expects.
+    rows = dedup_index.fingerprint_file(tmp_path, "image/jpeg", "ab" * 32)
+    assert [r.kind for r in rows] == [dedup_index.STATUS_KIND]
+    assert rows[0].value.startswith("failed: ")
+    assert not dedup_index.is_current({r.kind: r.algo_version for r in rows})
+    refused = dedup_index.fingerprint_file(
+        _write_bytes(tmp_path / "t.jpg", b"\xff\xd8\xff" + b"0" * 99), "image/jpeg", "cd" * 32
+    )
+    assert refused[0].value.startswith("refused: ")
+    assert dedup_index.is_current({r.kind: r.algo_version for r in refused})
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
