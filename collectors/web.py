@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
@@ -153,6 +154,21 @@ class Steps:
         return any(s["step"] == name and s["status"] != "ok" for s in self.done)
 
 
+def clock_sync() -> str:
+    """Whether the workstation's clock is NTP-synchronised (BP-6), as systemd reports it."""
+    try:
+        out = subprocess.run(
+            ["timedatectl", "show", "--property=NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return {"yes": "synchronized", "no": "not synchronized"}.get(out, "unknown")
+
+
 def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -165,6 +181,7 @@ class WebCollector:
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._quiet: GuardProxy | None = None
+        self._clock = "unknown"
 
     async def __aenter__(self) -> WebCollector:
         self._pw = await async_playwright().start()
@@ -177,6 +194,8 @@ class WebCollector:
             proxy={"server": self._quiet.url, "bypass": "<-loopback>"},
             handle_sigint=False,
         )
+
+        self._clock = await asyncio.to_thread(clock_sync)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -214,6 +233,8 @@ class WebCollector:
             "launch_flags": list(LAUNCH_FLAGS),
             "viewport": {"width": self.settings.viewport[0], "height": self.settings.viewport[1]},
             "network_profile": self.settings.network_profile,
+            "clock_sync": self._clock,
+            "browser_background_blocked": len(self.background_refusals),
             "budgets": self.settings.as_record(),
         }
         staged = StagedCapture(url, "failed", None, folder, record)

@@ -99,7 +99,9 @@ def captured(
         f"http://127.0.0.1:{site.port + 1 if site.port < 65535 else 1}/x",
         check=1,
     )
-    return env, [json.loads(x) for x in proc.stdout.splitlines()]
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [x["status"] for x in lines].count("captured") == 2, (lines, proc.stderr)
+    return env, lines
 
 
 def test_capture_stores_page_representations_and_record(captured: tuple[Env, list[dict[str, Any]]]) -> None:
