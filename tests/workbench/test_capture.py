@@ -236,3 +236,36 @@ def test_post_context_is_kept_apart_from_the_collector(captured: tuple[Env, list
     assert sighting["account"] == "jon@social.example" and sighting["platform"] == "mastodon"
     assert sighting["posted_at"].startswith("2024-03-02T12:30:00")
     assert record["collector_id"] == "analyst-a" != sighting["account"]
+
+
+def test_url_file_with_comments_resumes_without_a_browser(
+    captured: tuple[Env, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    env, lines = captured
+    ok = next(x for x in lines if x["status"] == "captured" and x["url"].endswith("/r1"))
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"# today's list\n\n{env.site.url('/r1')}\n", encoding="utf-8")
+    proc = env.wb("capture", "--case", "demo", "--file", str(urls))
+    assert "skipped" in proc.stdout and ok["item_id"] in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "1 captured, 0 refused, 0 failed"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("capture", "--case", "no-such-case", "http://127.0.0.1:9/"),
+        ("capture", "--case", "demo"),
+        ("capture", "--case", "demo", "--allow", "not-a-pair", "http://127.0.0.1:9/"),
+        ("capture", "--case", "demo", "--concurrency", "0", "http://127.0.0.1:9/"),
+    ],
+)
+def test_usage_errors_exit_2_and_change_nothing(
+    captured: tuple[Env, list[dict[str, Any]]], args: tuple[str, ...]
+) -> None:
+    env, _ = captured
+    with env.db() as conn:
+        before = conn.execute("select count(*) from captures").fetchone()[0]
+    proc = env.wb(*args, check=2)
+    assert proc.stderr.strip()
+    with env.db() as conn:
+        assert conn.execute("select count(*) from captures").fetchone()[0] == before
