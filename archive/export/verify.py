@@ -48,6 +48,7 @@ class PackageReport:
     events: int = 0
     items: int = 0
     problems: list[PackageProblem] = field(default_factory=list)
+    hashed: dict[str, str] = field(default_factory=dict, repr=False)  # each file is read once
 
     @property
     def intact(self) -> bool:
@@ -104,7 +105,8 @@ def _check_listed(root: Path, manifest: str, listed: dict[str, str], report: Pac
             report.add("file", rel, f"listed in {manifest} but missing")
         else:
             report.files += 1
-            if _sha256_file(path) != expected:
+            report.hashed[rel] = _sha256_file(path)
+            if report.hashed[rel] != expected:
                 report.add("file", rel, f"SHA-256 differs from {manifest}: the content was changed")
 
 
@@ -259,7 +261,7 @@ def _check_items(root: Path, report: PackageReport, events: list[dict[str, Any]]
             report.add("item", item_id, f"file path {rel!r} is not inside the payload")
         elif not path.is_file():
             report.add("item", item_id, f"file {rel} is missing")
-        elif _sha256_file(path) != file_sha:
+        elif (report.hashed.get(rel) or _sha256_file(path)) != file_sha:
             report.add("item", item_id, f"file {rel} does not hash to the recorded SHA-256 {file_sha}")
         if (item_id, sha) not in logged:
             report.add("item", item_id, f"no custody event before the export names its SHA-256 {sha}")
