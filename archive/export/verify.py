@@ -27,6 +27,7 @@ __all__ = ["PackageProblem", "PackageReport", "verify_package"]
 CHUNK = 1 << 20
 MANIFEST_LINE = re.compile(r"^([0-9a-fA-F]{64})[ \t]+\*?(.+)$")
 SHA = re.compile(r"^[0-9a-f]{64}$")
+TEXT_LIMIT = 1 << 30  # manifests, custody lines, proofs and tables of even very large packages fit
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class PackageReport:
         self.problems.append(PackageProblem(kind, ref, problem))
 
 
+class TooLarge(ValueError):
+    """A package file the verifier must parse is over its size limit (a hostile package?)."""
+
+
+def _read_capped(path: Path, limit: int = TEXT_LIMIT) -> str:
+    """The text of a file the verifier parses, refusing files over ``limit`` bytes."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"over {limit >> 20} MiB: too large to be one of our package files")
+    return data.decode("utf-8", errors="replace")
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -85,7 +99,12 @@ def _read_manifest(root: Path, name: str, report: PackageReport) -> dict[str, st
         report.add("bag", name, "manifest is missing")
         return {}
     listed: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    try:
+        text = _read_capped(path)
+    except (OSError, TooLarge) as exc:
+        report.add("bag", name, f"unreadable: {exc}")
+        return {}
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         match = MANIFEST_LINE.match(line)
@@ -137,7 +156,7 @@ def _check_bag(root: Path, report: PackageReport) -> dict[str, str]:
 
 def _load_json(root: Path, rel: str, report: PackageReport) -> Any:
     try:
-        return json.loads((root / rel).read_text(encoding="utf-8"))
+        return json.loads(_read_capped(root / rel))
     except FileNotFoundError:
         report.add("custody" if rel.startswith("data/custody") else "bag", rel, "missing")
     except (OSError, ValueError) as exc:
@@ -150,7 +169,7 @@ def _check_checkpoint(
 ) -> tuple[int, bytes] | None:
     cp = _load_json(root, "data/custody/checkpoint.json", report)
     try:
-        verifier = Verifier.from_pem((root / "data/custody/public_key.pem").read_bytes())
+        verifier = Verifier.from_pem(_read_capped(root / "data/custody/public_key.pem", 1 << 16).encode())
     except (OSError, ValueError, SigningKeyError) as exc:
         report.add("checkpoint", "data/custody/public_key.pem", f"public key unusable: {exc}")
         return None
@@ -182,7 +201,12 @@ def _events(root: Path, report: PackageReport) -> list[dict[str, Any]]:
         report.add("custody", "data/custody/events.jsonl", "missing")
         return []
     events = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = _read_capped(path)
+    except (OSError, TooLarge) as exc:
+        report.add("custody", "data/custody/events.jsonl", f"unreadable: {exc}")
+        return []
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
