@@ -11,7 +11,7 @@ import hashlib
 
 from sqlalchemy import and_, select
 
-from archive.db import artifacts, item_artifacts, items, sightings, utcnow
+from archive.db import artifacts, fingerprints, item_artifacts, items, sightings, utcnow
 from archive.home import Home
 
 __all__ = ["DeletionError", "delete_item"]
@@ -55,6 +55,8 @@ def delete_item(
         orphans = _orphaned_blobs(tx.conn, item_id)
         for sha in orphans:
             tx.conn.execute(artifacts.update().where(artifacts.c.sha256 == sha).values(removed_at=now))
+            # A perceptual hash describes the picture: it goes with the content.
+            tx.conn.execute(fingerprints.delete().where(fingerprints.c.artifact_sha256 == sha))
             tx.event(
                 "artifact.removed",
                 case_id=row["case_id"],

@@ -14,11 +14,14 @@ def test_delete_needs_a_second_person_removes_content_and_keeps_a_verifiable_tom
 ) -> None:
     wb("init")
     wb("case", "create", "alpha", "--purpose", "erasure test")
-    photo = jpeg_with_exif(tmp_path / "survivor.jpg")
+    photo = jpeg_with_exif(tmp_path / "survivor.jpg", size=(160, 120))
     keep = tmp_path / "other.txt"
     keep.write_text("unrelated evidence\n")
     lines = json_lines(wb("ingest", "--case", "alpha", "--json", str(photo), str(keep)).stdout)
     item, sha = str(lines[0]["item_id"]), str(lines[0]["sha256"])
+    pre = sqlite3.connect(Path(wb_env["WB_HOME"]) / "archive.sqlite3")
+    assert pre.execute("SELECT count(*) FROM fingerprints WHERE artifact_sha256=?", (sha,)).fetchone()[0] > 0
+    pre.close()
     home = Path(wb_env["WB_HOME"])
     blob = home / "blobs" / sha[:2] / sha[2:4] / sha
 
@@ -46,6 +49,9 @@ def test_delete_needs_a_second_person_removes_content_and_keeps_a_verifiable_tom
         and row[5] is None
     )
     assert conn.execute("SELECT original_name FROM sightings WHERE item_id=?", (item,)).fetchone() == (None,)
+    assert conn.execute("SELECT count(*) FROM fingerprints WHERE artifact_sha256=?", (sha,)).fetchone() == (
+        0,
+    )
     sidecars = conn.execute("SELECT removed_at FROM artifacts WHERE parent_sha256=?", (sha,)).fetchall()
     assert sidecars and all(r[0] for r in sidecars)
     events = [e["action"] for e in json_lines(wb("log", item, "--json").stdout)]
