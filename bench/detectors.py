@@ -333,6 +333,31 @@ def cmd_speed(args: argparse.Namespace) -> None:
         )
 
 
+def _fmt(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return "-" if value is None else f"{value:.2f}"
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    """The quality summary (from --out) as a markdown table for docs/detectors.md."""
+    rows = json.loads(Path(args.summary).read_text())
+    print(
+        "| detector | noso AUC (4+/3-) [95% CI] | noso P / R | synthetic AUC (18+/9-) [95% CI] "
+        "| synthetic P / R | pixel F1 noso / synth | FPR untouched (n=20) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = [r["detector"]]
+        for key in ("noso", "synthetic"):
+            e = r[key]
+            ci = e.get("auc_ci95")
+            cells.append(f"{_fmt(e, 'auc')}" + (f" [{float(ci[0]):.2f}, {float(ci[1]):.2f}]" if ci else ""))
+            cells.append(f"{_fmt(e, 'precision')} / {_fmt(e, 'recall')}")
+        cells.append(f"{_fmt(r['noso'], 'pixel_f1')} / {_fmt(r['synthetic'], 'pixel_f1')}")
+        cells.append(_fmt(r, "untouched_fpr"))
+        print("| " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,6 +367,8 @@ def main() -> None:
     q.add_argument("--size", type=int, default=14, help="untouched photos used to make the synthetic set")
     q.add_argument("--quick", action="store_true", help="leave out the slow JPEG ghost")
     q.add_argument("--out", help="write the summary as JSON here")
+    t = sub.add_parser("table")
+    t.add_argument("summary", help="JSON written by quality --out")
     s = sub.add_parser("speed")
     s.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
@@ -350,7 +377,7 @@ def main() -> None:
     free = shutil.disk_usage(Path(__file__).resolve().parent).free
     if free < 500 * 1024 * 1024:
         sys.exit(f"only {free // (1024 * 1024)} MB free: the benchmark needs 500 MB of working space")
-    cmd_quality(args) if args.command == "quality" else cmd_speed(args)
+    {"quality": cmd_quality, "speed": cmd_speed, "table": cmd_table}[args.command](args)
 
 
 if __name__ == "__main__":
