@@ -23,7 +23,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from collectors.warc import Exchange
 
-__all__ = ["Recorder", "StagedFile", "certificate_facts"]
+__all__ = ["Recorder", "StagedFile", "certificate_facts", "stage", "transformations", "whole_media"]
 
 MEDIA_TYPES = ("image/", "video/", "audio/")
 MAX_FAILED_LOGGED = 200
@@ -197,3 +197,20 @@ def certificate_facts(names: list[str]) -> dict[str, Any]:
     except ValueError as exc:
         facts["parse_error"] = str(exc)[:200]
     return facts
+
+
+def transformations(recorder: Recorder) -> list[str]:
+    """What the WARC rebuilt from these exchanges does not hold verbatim (BP-8)."""
+    out = [
+        "WARC rebuilt from browser-reported exchanges: bodies are as Chromium decoded them; "
+        "Content-Encoding and Transfer-Encoding headers dropped and Content-Length recomputed",
+        "HTTP status lines written as HTTP/1.1 whatever protocol was used on the wire",
+        "redirect responses kept without bodies",
+    ]
+    if "h2" in recorder.http_versions:
+        out.append("some exchanges were HTTP/2 (pseudo-headers dropped from WARC request records)")
+    if any(ex.note for ex in recorder.exchanges):
+        out.append("some response bodies were left out (over budget or unavailable): see each record")
+    if any(ex.status == 206 for ex in recorder.exchanges):
+        out.append("range responses (206) are kept as the partial bodies the browser received")
+    return out

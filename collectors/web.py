@@ -16,6 +16,7 @@ after 20 hops (ERR_TOO_MANY_REDIRECTS); the record keeps the chain.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import subprocess
@@ -39,7 +40,7 @@ from playwright.async_api import Error as PlaywrightError
 from collectors.guard import Policy
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
-from collectors.recorder import Recorder, StagedFile, certificate_facts, stage, whole_media
+from collectors.recorder import Recorder, StagedFile, certificate_facts, stage, transformations, whole_media
 from collectors.warc import Resource, build_wacz, write_warc
 from collectors.webpage import listen, page_facts, route_guard, screenshot, scroll_page
 
@@ -357,18 +358,18 @@ class WebCollector:
         await steps.run("scroll", scroll_page(page, s.scroll_steps), 30)
         facts = await steps.run("page_facts", page_facts(page), 20) or {}
         rec.update(title=facts.get("title", ""), user_agent=facts.get("user_agent", ""))
+        html = await steps.run("html", page.content(), 20)
+        post: asyncio.Future[dict[str, Any] | None] | None = None
+        if html is not None:
+            staged.files.append(stage(folder, "page.html", html.encode("utf-8"), "html", "text/html"))
+            # Post context is parsed in a thread while the browser renders the screenshot.
+            final = str(rec.get("final_url") or staged.url)
+            post = asyncio.ensure_future(steps.run("post", asyncio.to_thread(extract_post, final, html), 30))
         shot = await steps.run("screenshot", screenshot(page, s.screenshot_max_height), 60)
         if shot is not None:
             png, info = shot
             rec["screenshot"] = info
             staged.files.append(stage(folder, "screenshot.png", png, "screenshot", "image/png"))
-        html = await steps.run("html", page.content(), 20)
-        if html is not None:
-            staged.files.append(stage(folder, "page.html", html.encode("utf-8"), "html", "text/html"))
-            post = await steps.run(
-                "post", asyncio.to_thread(extract_post, rec.get("final_url") or staged.url, html), 30
-            )
-            staged.post = post or {}
         text = facts.get("text")
         if isinstance(text, str):
             staged.files.append(stage(folder, "page.txt", text.encode("utf-8"), "text", "text/plain"))
@@ -376,6 +377,13 @@ class WebCollector:
         if snap is not None:
             mhtml = str(snap.get("data", "")).encode("utf-8")
             staged.files.append(stage(folder, "page.mhtml", mhtml, "mhtml", "multipart/related"))
+        if post is not None:
+            staged.post = await post or {}
+        if any(str(v).startswith("blob:") for v in facts.get("videos") or []):
+            rec["media_notes_page"] = [
+                "a video played from a blob: URL (Media Source Extensions): the platform served it in "
+                "pieces; the pieces are stored as the browser received them"
+            ]
         await self._certificate(cdp, staged, steps)
         await recorder.drain(20.0)
         await steps.run("media", self._media(context, staged, recorder), 120)
@@ -392,7 +400,7 @@ class WebCollector:
         staged.record["tls_certificate"] = facts or None
         staged.record["tls_errors_ignored"] = True
         if facts:
-            der = __import__("base64").b64decode(facts["der_base64"])
+            der = base64.b64decode(facts["der_base64"])
             staged.files.append(
                 stage(staged.folder, "certificate.der", der, "certificate", "application/pkix-cert")
             )
@@ -413,7 +421,7 @@ class WebCollector:
 
     async def _package(self, staged: StagedCapture, steps: Steps, recorder: Recorder) -> None:
         rec = staged.record
-        rec["transformations"] = _transformations(recorder)
+        rec["transformations"] = transformations(recorder)
         rec["exchanges"] = len(recorder.exchanges)
         resources = [
             Resource(f"urn:wb:{f.role}:{f.sha256}", f.mime, f.path.read_bytes())
@@ -444,22 +452,6 @@ class WebCollector:
         )
         if wsha is not None:
             staged.files.append(StagedFile("wacz", wacz, wsha, wacz.stat().st_size, "application/wacz"))
-
-
-def _transformations(recorder: Recorder) -> list[str]:
-    out = [
-        "WARC rebuilt from browser-reported exchanges: bodies are as Chromium decoded them; "
-        "Content-Encoding and Transfer-Encoding headers dropped and Content-Length recomputed",
-        "HTTP status lines written as HTTP/1.1 whatever protocol was used on the wire",
-        "redirect responses kept without bodies",
-    ]
-    if "h2" in recorder.http_versions:
-        out.append("some exchanges were HTTP/2 (pseudo-headers dropped from WARC request records)")
-    if any(ex.note for ex in recorder.exchanges):
-        out.append("some response bodies were left out (over budget or unavailable): see each record")
-    if any(ex.status == 206 for ex in recorder.exchanges):
-        out.append("range responses (206) are kept as the partial bodies the browser received")
-    return out
 
 
 def _verdict(staged: StagedCapture, steps: Steps, proxy: GuardProxy, loaded: bool, guard: str | None) -> None:

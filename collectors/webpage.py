@@ -44,6 +44,7 @@ _FACTS = """(limit) => ({
   height: Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,
                    document.body ? document.body.scrollHeight : 0),
   width: document.documentElement ? document.documentElement.scrollWidth : 0,
+  videos: [...document.querySelectorAll("video")].slice(0, 100).map((v) => v.currentSrc || v.src || ""),
 })"""
 
 
