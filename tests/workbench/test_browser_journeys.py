@@ -203,7 +203,7 @@ def test_legal_browses_verified_items_and_cannot_change_anything(setup: Setup, p
     w = setup.world
     login(page, setup.base, "legal", PASSWORD)
     page.get_by_test_id("stSidebar").get_by_text("Legal view").click()
-    expect(page.get_by_text("1 verified items")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("1 verified items", exact=True)).to_be_visible(timeout=30_000)
     shot(page, "07-legal-verified")
     page.locator(f".st-key-l_open_{w.items[2]} button").click()
     expect(page.get_by_text("Read-only: your role does not record judgements.")).to_be_visible(timeout=30_000)
