@@ -10,7 +10,7 @@ import os
 
 import streamlit as st
 
-from archive.home import HomeError
+from archive.home import Home, HomeError
 from archive.model import Role
 from archive.signing import SigningKeyError
 from workbench import config
@@ -36,12 +36,12 @@ def _logout() -> None:
         del st.session_state[key]
 
 
-def _sidebar(ctx_home: object, account: Account) -> tuple[str, int | None]:
+def _sidebar(home: Home, account: Account) -> tuple[str, int | None]:
     st.sidebar.text(f"Signed in: {account.name} ({account.role.value})")
     st.sidebar.button("Log out", on_click=_logout, key="logout")
     allowed = [p for p, roles in PAGES.items() if account.role in roles]
     page = st.sidebar.radio("Page", allowed, key="nav", on_change=common.back)
-    cases_ = common.visible_cases(ctx_home, account)  # type: ignore[arg-type]
+    cases_ = common.visible_cases(home, account)
     case = st.sidebar.selectbox(
         "Case", cases_, format_func=lambda c: c.slug, key="case", on_change=common.back
     )

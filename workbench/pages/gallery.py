@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import select
 
-from archive.db import flags, items, sightings
+from archive.db import items, sightings
 from archive.model import FlagLabel, Status
 from workbench import access, viewing
 from workbench.access import CONTENT_WARNINGS, ItemFilter, ItemRow
@@ -131,19 +131,3 @@ def render(ctx: Ctx) -> None:
         for n, row in enumerate(rows):
             with cols[n % COLUMNS]:
                 _card(ctx, row, vs)
-
-
-def flagged_ids(ctx: Ctx, ids: list[str]) -> set[str]:
-    """Which of these items have an automated indicator."""
-    from archive.db import item_artifacts
-
-    if not ids:
-        return set()
-    with ctx.home.reading() as conn:
-        q = (
-            select(item_artifacts.c.item_id)
-            .distinct()
-            .join(flags, flags.c.input_sha256 == item_artifacts.c.sha256)
-            .where(item_artifacts.c.item_id.in_(ids), flags.c.label == FlagLabel.INDICATOR.value)
-        )
-        return {str(r[0]) for r in conn.execute(q)}
