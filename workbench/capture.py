@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import and_, select
@@ -111,9 +112,7 @@ async def _capture_all(
                     folder = Path(tempfile.mkdtemp(prefix="cap-", dir=staging))
                     try:
                         async with gate:
-                            staged = await collector.capture(
-                                url, folder, actor, case.slug, home.custody.tool_version
-                            )
+                            staged = await _guarded(collector, url, folder, actor, case, home)
                         # Stored outside the gate: the next page loads while this one is written.
                         loop = asyncio.get_running_loop()
                         result = await loop.run_in_executor(
@@ -129,6 +128,25 @@ async def _capture_all(
         writer.shutdown(wait=True)
         exif.close()
     return results
+
+
+async def _guarded(
+    collector: WebCollector, url: str, folder: Path, actor: str, case: Case, home: Home
+) -> StagedCapture:
+    """Stage boundary: an unexpected error (a browser crash) fails this URL, not the whole run."""
+    try:
+        return await collector.capture(url, folder, actor, case.slug, home.custody.tool_version)
+    except Exception as exc:  # recorded as the capture's reason and stored as a failed capture
+        reason = f"capture error: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        record = {
+            "requested_url": url,
+            "started_at": now,
+            "ended_at": now,
+            "status": "failed",
+            "reason": reason,
+        }
+        return StagedCapture(url, "failed", reason, folder, record)
 
 
 def _to_capture(
