@@ -37,3 +37,11 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
     .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
     echo "$stamp" > .venv/.installed
 fi
+
+# pywb replays our WACZ files in the tests; it lives in its own venv because it pins an older
+# cryptography than the app needs.
+if [ ! -x .venv-pywb/bin/wayback ]; then
+    echo "setup: installing pywb into .venv-pywb (replay checks only)"
+    "$PY" -m venv .venv-pywb
+    .venv-pywb/bin/pip install -q pywb==2.10.0
+fi
