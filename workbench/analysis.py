@@ -35,6 +35,7 @@ from detectors.imageio import MAX_PIXELS, MAX_SIDE, ImageRefused, probe
 __all__ = ["Analysis", "Limits", "analyse_bytes", "analyse_items", "load_settings", "run_suite", "store"]
 
 MAX_INPUT_BYTES = 500 * 1024 * 1024
+MIN_SIDE = 64  # pixel statistics on smaller images are noise
 SETTINGS_KEY = "detectors"
 
 
@@ -178,8 +179,10 @@ def run_suite(data: bytes, settings_: Mapping[str, Any], only: list[str] | None 
     flags: list[Flag] = []
     for det in registry().suite(settings_, only):
         try:
-            if det.needs_pixels:
-                subject.image()
+            if det.needs_pixels and min(subject.image().size) < MIN_SIDE:
+                why = f"the image is {subject.image().size[0]}x{subject.image().size[1]} pixels, too small"
+                flags.append(not_analysed(det.name, det.version, subject.sha256, why))
+                continue
             flags.extend(det.detect(subject))
         except ImageRefused as exc:
             flags.append(not_analysed(det.name, det.version, subject.sha256, str(exc)))

@@ -24,7 +24,10 @@ MIN_LOCAL_STRENGTH = 0.25
 CLUSTER_FULL = 20  # windows in the largest misaligned cluster that give score 1.0
 BAND = (0.3, 0.5)
 THRESHOLD = 0.5
-QUALITY_NOTE = "measured error rates: see docs/detectors.md"
+QUALITY_NOTE = (
+    "Measured (bench/detectors.py): AUC 0.53 on 27 synthetic edits (recall 0.11); the NoSo corpus PNGs "
+    "carry no grid; 1 of 20 untouched photos flagged"
+)
 
 
 def _phase_strength(sums: Any) -> tuple[Any, Any]:
@@ -86,8 +89,8 @@ class JpegGrid:
         import numpy as np
 
         gray = subject.gray()
-        gx, gy, strength = grid_phases(gray)
-        if strength < MIN_GLOBAL_STRENGTH or min(gray.shape) < 2 * WINDOW:
+        gx, gy, strength = grid_phases(gray) if min(gray.shape) >= 2 * WINDOW else (0, 0, 0.0)
+        if strength < MIN_GLOBAL_STRENGTH:
             text = (
                 "JPEG grid: no 8x8 compression grid was found (the image was never JPEG-compressed, "
                 "was resized afterwards, or is too small), so this test does not apply. That says "

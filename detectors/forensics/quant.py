@@ -118,7 +118,10 @@ CHROMA = [
     99,
     99,
 ] + [99] * 32
-QUALITY_NOTE = "measured error rates: see docs/detectors.md"
+QUALITY_NOTE = (
+    "Measured (bench/detectors.py): 3 of 20 untouched corpus camera photos flagged (phones and cameras "
+    "that write standard tables)"
+)
 
 
 def _scaled(base: list[int], quality: int) -> list[int]:
@@ -168,6 +171,6 @@ class QuantTables:
             f"Quantisation tables: {what}; "
             + (f"EXIF names {camera[:60]}. " if camera else "no camera is named in EXIF. ")
             + "Nothing here contradicts the file's own claims, which does not show it is unedited: "
-            "tables are easily copied."
+            f"tables are easily copied. {QUALITY_NOTE}."
         )
         return [make_flag(self, subject, text, label=FlagLabel.NO_INDICATION, details=details)]

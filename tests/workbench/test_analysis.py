@@ -126,3 +126,12 @@ def test_wb_detect_unknown_case_is_a_usage_error(wb: RunWb) -> None:
     wb("init")
     proc = wb("detect", "--case", "nope", check=2)
     assert "nope" in proc.stderr
+
+
+def test_tiny_images_are_not_analysed_by_pixel_detectors() -> None:
+    from workbench.analysis import run_suite
+
+    flags = {f.detector: f for f in run_suite(jpeg_bytes((8, 8)), {})}
+    for name in ("ela", "jpeg_grid", "copy_move", "noise"):
+        assert flags[name].label == FlagLabel.NOT_ANALYSED and "too small" in (flags[name].reason or "")
+    assert flags["c2pa"].label == FlagLabel.INFORMATION
