@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 
 from archive.custody import CustodyLog
-from archive.db import items, transfers, users, utc_text, utcnow
+from archive.db import custody_events, items, transfers, users, utc_text, utcnow
 from archive.export import gather
 from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
@@ -41,6 +44,7 @@ __all__ = [
     "confidence_scale",
     "export_package",
     "list_transfers",
+    "register_hash",
     "withheld_reason",
 ]
 
@@ -186,21 +190,27 @@ def _record_transfer(
     transfer_id = uuid.uuid4().hex
     at = utcnow()
     included = [{"item_id": r["item"]["id"], "sha256": r["item"]["sha256"]} for r in chosen]
-    common = {"transfer_id": transfer_id, "profile": req.profile, "recipient_type": req.recipient_type}
+    row = {
+        "id": transfer_id,
+        "case_id": case_id,
+        "recipient": req.recipient,
+        "recipient_type": req.recipient_type,
+        "purpose": req.purpose,
+        "profile": req.profile,
+        "items": [*included, *({"item_id": w["id"], "withheld": w["reason"]} for w in withheld)],
+        "authorised_by": req.actor,
+        "at": at,
+    }
+    # The register row's hash goes into the log, so the recipient and purpose text (kept out of the
+    # log) cannot be changed afterwards unseen.
+    common = {
+        "transfer_id": transfer_id,
+        "profile": req.profile,
+        "recipient_type": req.recipient_type,
+        "register_sha256": register_hash(row),
+    }
     with home.transaction(req.actor, req.via) as tx:
-        tx.conn.execute(
-            transfers.insert().values(
-                id=transfer_id,
-                case_id=case_id,
-                recipient=req.recipient,
-                recipient_type=req.recipient_type,
-                purpose=req.purpose,
-                profile=req.profile,
-                items=[*included, *({"item_id": w["id"], "withheld": w["reason"]} for w in withheld)],
-                authorised_by=req.actor,
-                at=at,
-            )
-        )
+        tx.conn.execute(transfers.insert().values(**row))
         for entry in included:
             tx.event(
                 "export.transfer",
@@ -373,13 +383,51 @@ def _log_blocked(home: Home, req: ExportRequest, case_id: int, withheld: list[di
             )
 
 
+REGISTER_FIELDS = (
+    "id",
+    "case_id",
+    "recipient",
+    "recipient_type",
+    "purpose",
+    "profile",
+    "items",
+    "authorised_by",
+    "at",
+)
+
+
+def register_hash(row: Mapping[Any, Any]) -> str:
+    """SHA-256 of a transfer register row's canonical JSON (times as fixed-form UTC text)."""
+    values = gather.jsonable({k: row[k] for k in REGISTER_FIELDS})
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _logged_register_hash(conn: Connection, transfer_id: str) -> str | None:
+    query = select(custody_events.c.details).where(
+        custody_events.c.action.in_(["export.transfer", "export.withheld"]),
+        custody_events.c.details.contains(transfer_id),
+    )
+    for (text,) in conn.execute(query.limit(5)):
+        details = json.loads(text)
+        if details.get("transfer_id") == transfer_id:
+            return str(details.get("register_sha256") or "") or None
+    return None
+
+
 def list_transfers(home: Home, case_slug: str | None = None) -> list[dict[str, Any]]:
-    """The transfer register (COC-03): every export, newest last, with its items and their hashes."""
+    """The transfer register (COC-03): every export, oldest first, with its items and their hashes.
+
+    ``register_intact`` says whether the row still hashes to what its custody events recorded.
+    """
     from archive.db import cases
 
     query = select(transfers, cases.c.slug).join(cases, cases.c.id == transfers.c.case_id)
     if case_slug is not None:
         query = query.where(cases.c.slug == case_slug)
     with home.reading() as conn:
-        rows = [gather.jsonable(r) for r in conn.execute(query.order_by(transfers.c.at)).mappings()]
+        rows = []
+        for r in conn.execute(query.order_by(transfers.c.at)).mappings():
+            logged = _logged_register_hash(conn, r["id"])
+            rows.append({**gather.jsonable(r), "register_intact": logged == register_hash(r)})
     return rows

@@ -122,6 +122,22 @@ def test_transfer_register_lists_recipient_purpose_and_hashes(wb: RunWb, tmp_pat
         assert "Org X" not in json.dumps(timeline)  # the recipient's name stays out of the log
     human = wb("transfers").stdout
     assert "Org X" in human and str(stored[0]["sha256"]) in human
+    assert t["register_intact"] is True
+
+
+def test_a_changed_register_row_is_reported(wb: RunWb, wb_env, tmp_path: Path) -> None:
+    from archive.db import transfers
+
+    _setup(wb, tmp_path, 1)
+    _export(wb, tmp_path / "pkg", "internal", "court")
+    home = Home.open(Path(wb_env["WB_HOME"]), Path(wb_env["WB_KEY"]), TOOL_VERSION)
+    try:
+        with home.transaction("someone") as tx:
+            tx.conn.execute(update(transfers).values(recipient="Somebody else"))
+    finally:
+        home.close()
+    proc = wb("transfers", check=1)
+    assert "REGISTER ROW CHANGED" in proc.stdout and "no longer matches its custody events" in proc.stderr
 
 
 def test_once_accounts_exist_only_legal_members_may_export(wb: RunWb, wb_env, tmp_path: Path) -> None:

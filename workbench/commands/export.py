@@ -139,6 +139,7 @@ def cmd_redact(args: argparse.Namespace, out: Output) -> int:
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         rows = list_transfers(home, args.case)
+    changed = [t["id"] for t in rows if not t["register_intact"]]
     for t in rows:
         sent = [i for i in t["items"] if "sha256" in i]
         held = [i for i in t["items"] if "withheld" in i]
@@ -147,9 +148,12 @@ def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
             f"{t['at']} {t['id']} case {t['slug']} profile {t['profile']} to {t['recipient_type']} "
             f"{t['recipient']!r} for {t['purpose']!r} by {t['authorised_by']}: {len(sent)} items "
             f"({', '.join(i['item_id'] + ' ' + i['sha256'] for i in sent)}), {len(held)} withheld, "
-            f"manifest {t['manifest_sha256'] or '-'}",
+            f"manifest {t['manifest_sha256'] or '-'}"
+            + ("" if t["register_intact"] else " REGISTER ROW CHANGED SINCE IT WAS LOGGED"),
         )
-    return 0
+    for transfer_id in changed:
+        out.error(f"wb: transfer {transfer_id}: the register row no longer matches its custody events")
+    return 1 if changed else 0
 
 
 def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
