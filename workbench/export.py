@@ -94,14 +94,18 @@ class ExportResult:
 
 
 def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str) -> tuple[str, str] | None:
-    """Why an item may not leave in this export, as (reason code, explanation), or None."""
+    """Why an item may not leave in this export, as (reason code, explanation), or None.
+
+    The explanation travels in the package's manifest, so it names consent records by id, never by
+    the subject's pseudonym.
+    """
     item = record["item"]
     if item.get("deleted_at"):
         return "deleted", "the item was deleted"
     for consent in record["consents"]:
         if consent.get("withdrawn_on"):
             return "consent_withdrawn", (
-                f"consent of {consent['subject']} was withdrawn on {consent['withdrawn_on'][:10]}"
+                f"a consent record (id {consent['id']}) was withdrawn on {consent['withdrawn_on'][:10]}"
             )
     ceiling = PROFILES[profile]
     if RANK.get(item["classification"], len(RANK)) > RANK[ceiling]:
@@ -112,7 +116,8 @@ def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str
         for consent in record["consents"]:
             if (consent.get("identity_options") or {}).get("hide_face"):
                 return "needs_redaction", (
-                    f"consent of {consent['subject']} asks to hide the face: make a redacted copy (wb redact)"
+                    f"a consent record (id {consent['id']}) asks to hide the face: "
+                    "make a redacted copy (wb redact)"
                 )
     needed = {recipient_type} | ({"public"} if profile == "public" else set())
     needed.discard("internal")
@@ -121,7 +126,7 @@ def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str
         if missing:
             covers = ", ".join(consent.get("scopes") or []) or "nothing"
             return "consent_scope", (
-                f"consent of {consent['subject']} covers {covers}; not {', '.join(sorted(missing))}"
+                f"a consent record (id {consent['id']}) covers {covers}; not {', '.join(sorted(missing))}"
             )
     return None
 
