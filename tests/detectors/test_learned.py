@@ -42,7 +42,7 @@ def settings_for(folder: Path) -> dict[str, object]:
 @pytest.mark.model
 def test_tiny_model_flag_names_model_hash_and_says_no_rates_supplied(tmp_path: Path) -> None:
     folder = tiny_model(tmp_path / "model")
-    (flag,) = LearnedClassifier().detect(Subject(encode(textured(64, 48)), settings_for(folder)))
+    (flag,) = LearnedClassifier().detect(Subject(encode(textured(96, 96)), settings_for(folder)))
     expected = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     assert flag.model_sha256 == expected
     assert flag.score is not None and 0.0 <= flag.score <= 1.0
@@ -56,14 +56,14 @@ def test_card_error_rates_go_into_the_explanation(tmp_path: Path) -> None:
     folder = tiny_model(tmp_path / "model")
     card = {"test_set": "Vendor holdout 2025", "false_positive_rate": 0.04, "auc": 0.91}
     (folder / "wb_card.json").write_text(json.dumps(card))
-    (flag,) = LearnedClassifier().detect(Subject(encode(textured(64, 48)), settings_for(folder)))
+    (flag,) = LearnedClassifier().detect(Subject(encode(textured(96, 96)), settings_for(folder)))
     assert "Vendor holdout 2025" in flag.explanation and "false positive rate 0.04" in flag.explanation
 
 
 @pytest.mark.model
 def test_labels_that_do_not_say_which_is_fake_are_refused_clearly(tmp_path: Path) -> None:
     folder = tiny_model(tmp_path / "model", {0: "cat", 1: "dog"})
-    (flag,) = run_suite(encode(textured(64, 48)), settings_for(folder), only=["learned"])
+    (flag,) = run_suite(encode(textured(96, 96)), settings_for(folder), only=["learned"])
     assert flag.label == FlagLabel.NOT_ANALYSED and flag.score is None
     assert "learned.positive_labels" in (flag.reason or "")
 
@@ -71,14 +71,14 @@ def test_labels_that_do_not_say_which_is_fake_are_refused_clearly(tmp_path: Path
 @pytest.mark.model
 def test_tiny_model_runs_inside_the_limited_subprocess(tmp_path: Path) -> None:
     folder = tiny_model(tmp_path / "model")
-    result = analyse_bytes(encode(textured(64, 48)), settings_for(folder), only=["learned"])
+    result = analyse_bytes(encode(textured(96, 96)), settings_for(folder), only=["learned"])
     (flag,) = result.flags
     assert flag.label != FlagLabel.NOT_ANALYSED, flag.reason
     assert flag.model_sha256 == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
 
 def test_missing_folder_gives_a_clear_message_not_a_hub_error(tmp_path: Path) -> None:
-    (flag,) = run_suite(encode(textured(64, 48)), settings_for(tmp_path / "absent"), only=["learned"])
+    (flag,) = run_suite(encode(textured(96, 96)), settings_for(tmp_path / "absent"), only=["learned"])
     assert flag.label == FlagLabel.NOT_ANALYSED and flag.score is None
     assert "does not exist" in (flag.reason or "")
     assert "repo" not in (flag.reason or "").lower()
@@ -90,11 +90,11 @@ def test_broken_folder_gives_a_clear_message(tmp_path: Path) -> None:
     (folder / "config.json").write_text("{not json")
     (folder / "preprocessor_config.json").write_text("{}")
     (folder / "model.safetensors").write_bytes(b"garbage")
-    (flag,) = run_suite(encode(textured(64, 48)), settings_for(folder), only=["learned"])
+    (flag,) = run_suite(encode(textured(96, 96)), settings_for(folder), only=["learned"])
     assert flag.label == FlagLabel.NOT_ANALYSED
     assert "config.json is unreadable" in (flag.reason or "")
 
 
 def test_learned_is_off_by_default() -> None:
-    flags = run_suite(encode(textured(64, 48)), {})
+    flags = run_suite(encode(textured(96, 96)), {})
     assert "learned" not in {f.detector for f in flags}
