@@ -27,6 +27,7 @@ from archive.db import items
 from archive.home import Home
 from archive.metadata import ExifReader, MetadataError
 from detectors.faces import FaceDetectorUnavailable, find_faces
+from detectors.faces import backend as face_backend
 from detectors.imageio import ImageRefused, open_image
 
 __all__ = ["FILL", "RedactError", "Redaction", "parse_box", "redact_item"]
@@ -140,7 +141,7 @@ def redact_item(
         "fill": "solid #" + bytes(FILL).hex(),
         "boxes": [list(b) for b in chosen],
         "faces_found": n_faces,
-        "face_detector": "opencv haar frontalface_default + profileface" if faces else None,
+        "face_detector": f"opencv {face_backend()}" if faces else None,
         "face_padding": FACE_PADDING if faces else None,
         "oriented": "EXIF orientation applied before redaction",
         "metadata": "none: re-encoded as PNG from pixels only",
