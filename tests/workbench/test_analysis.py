@@ -135,3 +135,10 @@ def test_tiny_images_are_not_analysed_by_pixel_detectors() -> None:
     for name in ("ela", "jpeg_grid", "copy_move", "noise"):
         assert flags[name].label == FlagLabel.NOT_ANALYSED and "too small" in (flags[name].reason or "")
     assert flags["c2pa"].label == FlagLabel.INFORMATION
+
+
+def test_wb_analyse_unknown_detector_is_a_usage_error(tmp_path: Path, wb: RunWb) -> None:
+    f = tmp_path / "photo.jpg"
+    f.write_bytes(jpeg_bytes())
+    proc = wb("analyse", "--only", "no_such_detector", str(f), check=2)
+    assert "no_such_detector" in proc.stderr

@@ -19,6 +19,11 @@ __all__ = ["register"]
 
 
 def _limits(args: argparse.Namespace) -> Limits:
+    unknown = sorted(set(args.only or []) - set(registry().names()))
+    if unknown:
+        raise UsageError(f"unknown detector(s): {', '.join(unknown)} (see `wb detectors`)")
+    if args.time_limit <= 0 or args.memory_limit < 256:
+        raise UsageError("--time-limit must be positive and --memory-limit at least 256 MB")
     return Limits(seconds=args.time_limit, memory_mb=args.memory_limit)
 
 
@@ -37,6 +42,7 @@ def _show(out: Output, name: str, analysis: Analysis) -> None:
 
 def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
     settings_ = load_settings(None)
+    limits = _limits(args)
     failed = 0
     for name in args.files:
         path = Path(name)
@@ -47,7 +53,7 @@ def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
             out.error(f"{name}: cannot read: {exc.strerror}")
             failed += 1
             continue
-        analysis = analyse_bytes(data, settings_, args.only or None, _limits(args))
+        analysis = analyse_bytes(data, settings_, args.only or None, limits)
         failed += any(f.label == FlagLabel.NOT_ANALYSED for f in analysis.flags)
         _show(out, name, analysis)
     return 1 if failed else 0
@@ -55,11 +61,12 @@ def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_detect(args: argparse.Namespace, out: Output) -> int:
     failed = 0
+    limits = _limits(args)
     with open_home(args) as home:
         case = find_case(home, args.case)
         seen = []
         for item_id, analysis in analyse_items(
-            home, case, args.items, config.actor(args.actor), "cli", args.only or None, _limits(args)
+            home, case, args.items, config.actor(args.actor), "cli", args.only or None, limits
         ):
             seen.append(item_id)
             failed += any(f.label == FlagLabel.NOT_ANALYSED for f in analysis.flags)
