@@ -11,7 +11,7 @@ import hashlib
 
 from sqlalchemy import and_, select
 
-from archive.db import artifacts, fingerprints, item_artifacts, items, sightings, utcnow
+from archive.db import artifacts, fingerprints, item_artifacts, items, sightings, users, utcnow
 from archive.home import Home
 
 __all__ = ["DeletionError", "delete_item"]
@@ -30,6 +30,7 @@ def delete_item(
     if not approved_by.strip() or approved_by == actor:
         raise DeletionError("a deletion needs approval by a second person (--approved-by another user)")
     with home.transaction(actor, via) as tx:
+        _check_approver(tx.conn, approved_by)
         row = tx.conn.execute(select(items).where(items.c.id == item_id)).mappings().first()
         if row is None:
             raise DeletionError(f"no item {item_id!r}")
@@ -99,3 +100,12 @@ def _orphaned_blobs(conn, item_id: str) -> list[str]:  # type: ignore[no-untyped
         )
     }
     return sorted(mine - live_elsewhere)
+
+
+def _check_approver(conn, approved_by: str) -> None:  # type: ignore[no-untyped-def]
+    """Once the installation has accounts, the approver must be an active legal or admin account."""
+    if conn.execute(select(users.c.id).limit(1)).first() is None:
+        return
+    row = conn.execute(select(users.c.role, users.c.active).where(users.c.name == approved_by)).first()
+    if row is None or not row.active or row.role not in ("legal", "admin"):
+        raise DeletionError(f"{approved_by!r} is not an active legal or admin account: approval needs one")

@@ -46,11 +46,12 @@ def wb(wb_env: dict[str, str]) -> RunWb:
     """Run `wb` as a user would, in its own process."""
 
     def run(
-        *args: str, check: int | None = 0, env: dict[str, str] | None = None
+        *args: str, check: int | None = 0, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "workbench.cli", *args],
             env=env or wb_env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=600,

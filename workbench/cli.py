@@ -159,15 +159,30 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
 # -- plumbing ------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(default: object) -> argparse.ArgumentParser:
+    """--home, --as and --json; ``default`` is SUPPRESS for the copies on subcommands."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="archive home (default: $WB_HOME or ~/.local/share/wb)")
-    common.add_argument("--as", dest="actor", help="who acts (default: $WB_USER or the login name)")
-    common.add_argument("--json", action="store_true", help="print JSON Lines")
-    parser = argparse.ArgumentParser(
-        prog="wb", description=__doc__, parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter
+    common.add_argument(
+        "--home", default=default, help="archive home (default: $WB_HOME or ~/.local/share/wb)"
     )
-    r = Registrar(parser.add_subparsers(dest="command", required=True), common)
+    common.add_argument(
+        "--as", dest="actor", default=default, help="who acts (default: $WB_USER or the login name)"
+    )
+    common.add_argument(
+        "--json", action="store_true", default=False if default is None else default, help="print JSON Lines"
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wb",
+        description=__doc__,
+        parents=[_common(None)],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # The flags work before or after the subcommand; after it they must not reset what came before.
+    r = Registrar(parser.add_subparsers(dest="command", required=True), _common(argparse.SUPPRESS))
     r.add("init", cmd_init, "create the archive home and signing key (idempotent)")
     case = r.group("case", "cases")
     p = r.add("create", cmd_case_create, "create a case", case)

@@ -66,3 +66,17 @@ def test_delete_needs_a_second_person_removes_content_and_keeps_a_verifiable_tom
     assert again["status"] == "refused" and "deleted from the case on" in str(again["reason"])
     assert not blob.exists()
     wb("verify")
+
+
+def test_with_accounts_the_approver_must_be_a_legal_or_admin_account(wb: RunWb, tmp_path: Path) -> None:
+    wb("init")
+    wb("case", "create", "alpha", "--purpose", "erasure test")
+    f = tmp_path / "a.txt"
+    f.write_text("statement\n")
+    item = str(json_lines(wb("ingest", "--case", "alpha", "--json", str(f)).stdout)[0]["item_id"])
+    for name, role in (("analyst-a", "admin"), ("rev-c", "reviewer"), ("legal-b", "legal")):
+        wb("user", "add", name, "--role", role, "--password-stdin", input="a long enough passphrase 123\n")
+    refused = wb("delete", item, "--reason", "retention", "--approved-by", "rev-c", check=2)
+    assert "legal or admin" in refused.stderr
+    wb("delete", item, "--reason", "retention", "--approved-by", "legal-b")
+    wb("verify")
