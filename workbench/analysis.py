@@ -122,7 +122,7 @@ def analyse_bytes(
     sha = Subject(data).sha256
     if why := _guard(data):
         return Analysis(sha, _all_not_analysed(sha, settings_, only, why))
-    request = json.dumps({"settings": settings_, "only": only})
+    request = json.dumps({"settings": settings_, "only": only, "memory_mb": limits.memory_mb})
     env = dict(
         os.environ,
         WB_ANALYSIS_REQUEST=request,
@@ -139,7 +139,6 @@ def analyse_bytes(
             capture_output=True,
             timeout=limits.seconds,
             env=env,
-            preexec_fn=_limit_memory(limits.memory_mb),  # noqa: PLW1509 - no threads started yet
         )
     except subprocess.TimeoutExpired:
         why = f"the analysis exceeded its time limit of {limits.seconds:g} s"
@@ -154,12 +153,11 @@ def analyse_bytes(
     return _parse(sha, proc.stdout)
 
 
-def _limit_memory(megabytes: int) -> Any:
-    def apply() -> None:
-        limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
+def _limit_memory(megabytes: int) -> None:
+    """Cap this (child) process's address space. Set by the child itself rather than through
+    ``preexec_fn``, which is unsafe when the parent has threads (the app's job runner does)."""
+    limit = megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _parse(sha: str, stdout: bytes) -> Analysis:
@@ -197,6 +195,7 @@ def run_suite(data: bytes, settings_: Mapping[str, Any], only: list[str] | None 
 
 def _child() -> int:
     request = json.loads(os.environ.get("WB_ANALYSIS_REQUEST", "{}"))
+    _limit_memory(int(request.get("memory_mb") or Limits().memory_mb))
     data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     flags = run_suite(data, request.get("settings") or {}, request.get("only"))
     out = []
