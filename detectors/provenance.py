@@ -87,10 +87,10 @@ _MIME = {
 
 C2PA_QUALITY = "corpus c2pa_ai: presence and state matched the corpus manifest on 16 of 16 files"
 AI_QUALITY = (
-    "Measured (bench/detectors.py): 0 of 20 untouched corpus photos flagged; the corpus holds no "
+    "Measured (bench/indicators.py): 0 of 20 untouched corpus photos flagged; the corpus holds no "
     "generator-labelled files, so recall is unmeasured"
 )
-TRACES_QUALITY = "Measured (bench/detectors.py): 4 of 20 untouched corpus photos show such traces"
+TRACES_QUALITY = "Measured (bench/indicators.py): 4 of 20 untouched corpus photos show such traces"
 
 
 def _mime(subject: Subject) -> str | None:

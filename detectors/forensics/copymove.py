@@ -28,7 +28,7 @@ SATURATION = 40.0
 BAND = (0.2, 0.4)
 THRESHOLD = 0.3
 QUALITY_NOTE = (
-    "Measured (bench/detectors.py): AUC 0.67 on 7 NoSo corpus images (recall 0.75; a genuinely repeated "
+    "Measured (bench/indicators.py): AUC 0.67 on 7 NoSo corpus images (recall 0.75; a genuinely repeated "
     "logo was flagged) and 0.67 on 27 synthetic edits (recall 0.33); 1 of 20 untouched photos flagged"
 )
 

@@ -26,7 +26,7 @@ MAX_PIXELS = 4_000_000
 BAND = (0.04, 0.10)
 THRESHOLD = 0.07
 QUALITY_NOTE = (
-    "Measured (bench/detectors.py): no useful power, AUC 0.42 on 7 NoSo corpus images and 0.51 on 27 "
+    "Measured (bench/indicators.py): no useful power, AUC 0.42 on 7 NoSo corpus images and 0.51 on 27 "
     "synthetic edits; 3 of 20 untouched photos flagged"
 )
 

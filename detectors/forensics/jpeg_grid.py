@@ -25,7 +25,7 @@ CLUSTER_FULL = 20  # windows in the largest misaligned cluster that give score 1
 BAND = (0.3, 0.5)
 THRESHOLD = 0.5
 QUALITY_NOTE = (
-    "Measured (bench/detectors.py): AUC 0.53 on 27 synthetic edits (recall 0.11); the NoSo corpus PNGs "
+    "Measured (bench/indicators.py): AUC 0.53 on 27 synthetic edits (recall 0.11); the NoSo corpus PNGs "
     "carry no grid; 1 of 20 untouched photos flagged"
 )
 

@@ -23,7 +23,7 @@ RATIO = 2.0
 BAND = (0.15, 0.3)  # set so that no untouched corpus photo reaches "indicator" (docs/detectors.md)
 THRESHOLD = 0.3
 QUALITY_NOTE = (
-    "Measured (bench/detectors.py): no useful power, AUC 0.46 on 7 NoSo corpus images and 0.57 on 27 "
+    "Measured (bench/indicators.py): no useful power, AUC 0.46 on 7 NoSo corpus images and 0.57 on 27 "
     "synthetic edits; 0 of 20 untouched photos flagged at a threshold set on those same photos"
 )
 

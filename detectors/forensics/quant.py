@@ -119,7 +119,7 @@ CHROMA = [
     99,
 ] + [99] * 32
 QUALITY_NOTE = (
-    "Measured (bench/detectors.py): 3 of 20 untouched corpus camera photos flagged (phones and cameras "
+    "Measured (bench/indicators.py): 3 of 20 untouched corpus camera photos flagged (phones and cameras "
     "that write standard tables)"
 )
 

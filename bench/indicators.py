@@ -1,7 +1,7 @@
 """Manipulation and AI-generation detectors: quality on the corpus and a synthetic set, and speed.
 
-    .venv/bin/python bench/detectors.py quality --size 14      # photos used for the synthetic set
-    .venv/bin/python bench/detectors.py speed                   # 12 MP and 2 MP JPEG, one core
+    .venv/bin/python bench/indicators.py quality --size 14      # photos used for the synthetic set
+    .venv/bin/python bench/indicators.py speed                   # 12 MP and 2 MP JPEG, one core
 
 Quality sets (all read from ../shared/corpus, nothing copied):
 - ``noso``: corpus/manipulated, forged ``*_mod*.png`` (masks ``*_gt.png``) against their originals.
