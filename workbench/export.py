@@ -423,7 +423,8 @@ def _logged_register_hash(conn: Connection, transfer_id: str) -> str | None:
 def list_transfers(home: Home, case_slug: str | None = None) -> list[dict[str, Any]]:
     """The transfer register (COC-03): every export, oldest first, with its items and their hashes.
 
-    ``register_intact`` says whether the row still hashes to what its custody events recorded.
+    ``register_intact`` says whether the row still hashes to what its custody events recorded (None
+    when they recorded no hash: transfers made before register hashing).
     """
     from archive.db import cases
 
@@ -434,5 +435,6 @@ def list_transfers(home: Home, case_slug: str | None = None) -> list[dict[str, A
         rows = []
         for r in conn.execute(query.order_by(transfers.c.at)).mappings():
             logged = _logged_register_hash(conn, r["id"])
-            rows.append({**gather.jsonable(r), "register_intact": logged == register_hash(r)})
+            intact = None if logged is None else logged == register_hash(r)
+            rows.append({**gather.jsonable(r), "register_intact": intact})
     return rows

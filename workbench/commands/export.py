@@ -136,10 +136,16 @@ def cmd_redact(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _register_note(intact: bool | None) -> str:
+    if intact is None:
+        return " (no register hash in the log)"
+    return "" if intact else " REGISTER ROW CHANGED SINCE IT WAS LOGGED"
+
+
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         rows = list_transfers(home, args.case)
-    changed = [t["id"] for t in rows if not t["register_intact"]]
+    changed = [t["id"] for t in rows if t["register_intact"] is False]
     for t in rows:
         sent = [i for i in t["items"] if "sha256" in i]
         held = [i for i in t["items"] if "withheld" in i]
@@ -148,8 +154,7 @@ def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
             f"{t['at']} {t['id']} case {t['slug']} profile {t['profile']} to {t['recipient_type']} "
             f"{t['recipient']!r} for {t['purpose']!r} by {t['authorised_by']}: {len(sent)} items "
             f"({', '.join(i['item_id'] + ' ' + i['sha256'] for i in sent)}), {len(held)} withheld, "
-            f"manifest {t['manifest_sha256'] or '-'}"
-            + ("" if t["register_intact"] else " REGISTER ROW CHANGED SINCE IT WAS LOGGED"),
+            f"manifest {t['manifest_sha256'] or '-'}" + _register_note(t["register_intact"]),
         )
     for transfer_id in changed:
         out.error(f"wb: transfer {transfer_id}: the register row no longer matches its custody events")
