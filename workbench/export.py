@@ -32,7 +32,7 @@ from archive.export.package import PackageInput, write_package
 from archive.export.readme import readme_text
 from archive.home import Home
 from archive.model import CONFIDENCE_DEFINITIONS, Classification
-from workbench import auth
+from workbench import access, auth
 
 __all__ = [
     "PROFILES",
@@ -153,6 +153,11 @@ def _select(home: Home, req: ExportRequest) -> tuple[int, list[dict[str, Any]], 
         except CaseError as exc:
             raise ExportError(str(exc)) from None
         query = select(items.c.id).where(items.c.case_id == case.id)
+        if conn.execute(select(users.c.id).limit(1)).first() is not None:
+            # Items the exporter may not see (survivor-identifying, unassigned) are left out silently,
+            # not listed as withheld: listing them would reveal that they exist (CON-01).
+            account = auth.account_by_name(conn, req.actor)
+            query = query.where(access.visible_clause(account) if account else items.c.id.is_(None))
         if req.item_ids:
             query = query.where(items.c.id.in_(list(req.item_ids)))
         else:

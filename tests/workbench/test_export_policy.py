@@ -173,3 +173,58 @@ def test_once_accounts_exist_only_legal_members_may_export(wb: RunWb, wb_env, tm
     assert "refused" in proc.stderr and not (tmp_path / "no").exists()
     _export(wb, tmp_path / "yes", "internal", "court", "--as", "legal-b")
     assert json_lines(wb("transfers", "--json").stdout)[0]["authorised_by"] == "legal-b"
+
+
+def test_an_exporter_never_sees_nor_exports_a_survivor_item_they_are_not_assigned(
+    wb: RunWb, wb_env: dict[str, str], tmp_path: Path
+) -> None:
+    lines = _setup(wb, tmp_path)
+    hidden, shown = str(lines[0]["item_id"]), str(lines[1]["item_id"])
+    _classify(wb_env, hidden, "survivor_identifying")
+    for name, role in (("analyst-a", "admin"), ("legal-b", "legal")):
+        wb("user", "add", name, "--role", role, "--password-stdin", input="a long enough passphrase 123\n")
+    wb("member", "add", "--case", "demo", "legal-b")
+    env = dict(wb_env, WB_USER="legal-b")
+    out = tmp_path / "bag"
+    proc = wb(
+        "export",
+        "--case",
+        "demo",
+        "--profile",
+        "internal",
+        "--recipient",
+        "Org X",
+        "--recipient-type",
+        "court",
+        "--purpose",
+        "trial",
+        "--out",
+        str(out),
+        "--json",
+        env=env,
+    )
+    text = proc.stdout + "".join(
+        p.read_text(errors="replace") for p in out.rglob("*") if p.suffix in (".json", ".csv", ".txt")
+    )
+    assert shown in text
+    assert hidden not in text
+    refused = wb(
+        "export",
+        "--case",
+        "demo",
+        "--items",
+        hidden,
+        "--profile",
+        "internal",
+        "--recipient",
+        "Org X",
+        "--recipient-type",
+        "court",
+        "--purpose",
+        "trial",
+        "--out",
+        str(tmp_path / "bag2"),
+        env=env,
+        check=None,
+    )
+    assert refused.returncode != 0 and hidden in refused.stderr and "not items of case" in refused.stderr
