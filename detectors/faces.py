@@ -117,6 +117,6 @@ def find_faces(img: Image.Image, min_side: int = 20) -> list[Box]:
     if kind == "yunet" and model is not None:
         return sorted(set(_yunet(img, model)))
     raise FaceDetectorUnavailable(
-        "no face detector model: OpenCV 5 has no Haar cascade classes and no YuNet model is set "
+        "no face detector model: this OpenCV has no Haar cascades and no YuNet model is set "
         "(WB_FACE_MODEL=/path/to/face_detection_yunet.onnx); draw the boxes by hand with --box"
     )
