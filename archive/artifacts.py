@@ -11,8 +11,9 @@ from sqlalchemy.engine import Connection
 
 from archive.blobs import BlobStore, PutResult
 from archive.db import artifacts, item_artifacts, utcnow
+from archive.home import Transaction
 
-__all__ = ["link", "record", "store_derived"]
+__all__ = ["attach_derived", "link", "record", "store_derived"]
 
 
 def record(
@@ -78,4 +79,34 @@ def store_derived(
     """Store a working copy made from a parent (sidecar, thumbnail, heatmap, redaction)."""
     put = blobs.put(io.BytesIO(data))
     record(conn, put, mime, parent_sha256=parent_sha256, operation=operation, parameters=parameters)
+    return put
+
+
+def attach_derived(
+    tx: Transaction,
+    blobs: BlobStore,
+    data: bytes,
+    mime: str,
+    *,
+    case_id: int,
+    item_id: str,
+    parent_sha256: str,
+    operation: str,
+    role: str,
+    parameters: Mapping[str, Any] | None = None,
+) -> PutResult:
+    """Store a working copy, link it to its item in ``role``, and log the derivation."""
+    put = store_derived(
+        tx.conn, blobs, data, mime, parent_sha256=parent_sha256, operation=operation, parameters=parameters
+    )
+    link(tx.conn, item_id, put.sha256, role)
+    tx.event(
+        "artifact.derived",
+        case_id=case_id,
+        item_id=item_id,
+        artifact_sha256=put.sha256,
+        before_sha256=parent_sha256,
+        after_sha256=put.sha256,
+        details={"operation": operation},
+    )
     return put

@@ -142,24 +142,17 @@ class Ingestor:
             )
         item_id = self._new_item(tx, case, put, mime, incoming, declared)
         if sidecar is not None:
-            side = art.store_derived(
-                tx.conn,
+            art.attach_derived(
+                tx,
                 self.home.blobs,
                 sidecar,
                 "application/json",
-                parent_sha256=put.sha256,
-                operation="metadata-sidecar",
-                parameters={"tool": "exiftool"},
-            )
-            art.link(tx.conn, item_id, side.sha256, "sidecar")
-            tx.event(
-                "artifact.derived",
                 case_id=case.id,
                 item_id=item_id,
-                artifact_sha256=side.sha256,
-                before_sha256=put.sha256,
-                after_sha256=side.sha256,
-                details={"operation": "metadata-sidecar"},
+                parent_sha256=put.sha256,
+                operation="metadata-sidecar",
+                role="sidecar",
+                parameters={"tool": "exiftool"},
             )
         return IngestResult(
             incoming.name, "stored", None, put.sha256, item_id, mime, put.size, _mismatch(declared, mime)

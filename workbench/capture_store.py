@@ -248,24 +248,17 @@ def _new_media_item(
         details={"capture_id": capture_id, "kind": kind_of(mime)},
     )
     if sidecar is not None:
-        side = art.store_derived(
-            tx.conn,
+        art.attach_derived(
+            tx,
             home.blobs,
             sidecar,
             "application/json",
-            parent_sha256=f.sha256,
-            operation="metadata-sidecar",
-            parameters={"tool": "exiftool"},
-        )
-        art.link(tx.conn, item_id, side.sha256, "sidecar")
-        tx.event(
-            "artifact.derived",
             case_id=case.id,
             item_id=item_id,
-            artifact_sha256=side.sha256,
-            before_sha256=f.sha256,
-            after_sha256=side.sha256,
-            details={"operation": "metadata-sidecar"},
+            parent_sha256=f.sha256,
+            operation="metadata-sidecar",
+            role="sidecar",
+            parameters={"tool": "exiftool"},
         )
     return item_id
 
