@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 
 from archive.cases import list_cases
-from archive.db import jobs, utcnow
+from archive.db import items, jobs, sightings, utcnow
 from archive.home import Home
 from archive.model import Case, IncomingFile
 from workbench.auth import Account, Perm, require_case
@@ -52,14 +52,28 @@ def submit(home: Home, account: Account, kind: str, case_id: int, params: dict[s
     """Queue a job (after the role and membership check); returns its id."""
     if kind not in KIND_PERMS:
         raise ValueError(f"unknown job kind {kind!r}")
-    job_id = uuid.uuid4().hex
     with home.reading() as conn:
         require_case(conn, account, KIND_PERMS[kind], case_id)
-    with home.transaction(account.name, "app") as tx:
+    return _queue(home, account.name, kind, case_id, params)
+
+
+def _follow_up_analysis(home: Home, job: dict[str, Any], results: list[dict[str, Any]]) -> str | None:
+    """Every picture or video a job stored is analysed next, in the background (never a verdict)."""
+    ids = [str(r["item_id"]) for r in results if r.get("status") == "stored" and r.get("item_id")]
+    if not ids:
+        return None
+    return _queue(
+        home, str(job["actor"]), "analyse", int(job["case_id"]), {"item_ids": ids, "after": job["id"]}
+    )
+
+
+def _queue(home: Home, actor: str, kind: str, case_id: int, params: dict[str, Any]) -> str:
+    job_id = uuid.uuid4().hex
+    with home.transaction(actor, "app") as tx:
         now = utcnow()
         tx.conn.execute(
             jobs.insert().values(
-                id=job_id, kind=kind, case_id=case_id, actor=account.name, params=params,
+                id=job_id, kind=kind, case_id=case_id, actor=actor, params=params,
                 status="queued", progress=0.0, result={}, created_at=now, updated_at=now,
             )
         )  # fmt: skip
@@ -158,7 +172,7 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     finally:
         reader.close()
         shutil.rmtree(folder, ignore_errors=True)
-    return {"results": results}
+    return {"results": results, "analysis_job": _follow_up_analysis(home, job, results)}
 
 
 def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
@@ -170,7 +184,15 @@ def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     done: list[dict[str, Any]] = []
 
     def step(r: Any) -> None:
-        done.append({"url": r.url, "status": r.status, "reason": r.reason, "item_id": r.item_id})
+        done.append(
+            {
+                "url": r.url,
+                "status": r.status,
+                "reason": r.reason,
+                "item_id": r.item_id,
+                "capture_id": r.capture_id,
+            }
+        )
         set_progress(home, job["id"], len(done) / max(1, len(urls)))
 
     capture_urls(
@@ -182,7 +204,26 @@ def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         via="app",
         on_result=step,
     )
-    return {"results": done}
+    return {"results": done, "analysis_job": _follow_up_analysis(home, job, _media_of(home, done))}
+
+
+def _media_of(home: Home, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pictures and videos that this job's new captures stored (a skipped URL brought nothing new)."""
+    capture_ids = [
+        str(d["capture_id"])
+        for d in done
+        if d["status"] == "captured" and d.get("capture_id") and not d["reason"]
+    ]
+    if not capture_ids:
+        return []
+    query = (
+        select(sightings.c.item_id)
+        .join(items, items.c.id == sightings.c.item_id)
+        .where(sightings.c.capture_id.in_(capture_ids), items.c.kind.in_(("image", "video")))
+        .distinct()
+    )
+    with home.reading() as conn:
+        return [{"status": "stored", "item_id": r.item_id} for r in conn.execute(query)]
 
 
 def _analyse(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:

@@ -84,3 +84,26 @@ def test_export_job_packages_only_the_named_items(home: Home) -> None:
     assert done is not None and done["status"] == "done", done
     assert done["result"]["included"] == 1
     assert (home.root / "exports" / job_id).is_dir()
+
+
+def test_stored_uploads_are_analysed_next_in_the_background(world: World) -> None:
+    from archive.db import flags
+
+    w = world
+    params = jobs.save_uploads(
+        w.home, [("a.png", make_png(3)), ("copy.png", make_png(3)), ("c.png", make_png(4))]
+    )
+    jobs.submit(w.home, w.analyst, "upload", w.case.id, params)
+    upload = jobs.run_job(w.home)
+    assert upload is not None and upload["status"] == "done"
+    follow_up = upload["result"]["analysis_job"]
+    queued = jobs.get_job(w.home, follow_up)
+    assert queued is not None and queued["kind"] == "analyse" and queued["status"] == "queued"
+    stored = [r["item_id"] for r in upload["result"]["results"] if r["status"] == "stored"]
+    assert queued["params"]["item_ids"] == stored and len(stored) == 2  # the exact duplicate is a sighting
+    analysed = jobs.run_job(w.home)
+    assert analysed is not None and analysed["id"] == follow_up and analysed["status"] == "done"
+    with w.home.reading() as conn:
+        shas = {s for (s,) in conn.execute(select(items.c.sha256).where(items.c.id.in_(stored)))}
+        flagged = {s for (s,) in conn.execute(select(flags.c.input_sha256).distinct())}
+    assert shas <= flagged
