@@ -13,6 +13,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from archive.custody import HASHED_FIELDS
+
 __all__ = [
     "COLUMNS",
     "FIELD_MAPPING",
@@ -181,23 +183,7 @@ def custody_event_schema() -> dict[str, Any]:
         "title": "A custody event as stored (event_hash = SHA-256 of the canonical JSON of the other fields)",
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "seq",
-            "event_id",
-            "at",
-            "actor",
-            "via",
-            "action",
-            "case_id",
-            "item_id",
-            "artifact_sha256",
-            "before_sha256",
-            "after_sha256",
-            "details",
-            "tool_version",
-            "prev_hash",
-            "event_hash",
-        ],
+        "required": [*HASHED_FIELDS, "event_hash"],
         "properties": {
             "seq": {"type": "integer", "minimum": 1, "description": "position in the installation's log"},
             "event_id": {"type": "string"},
