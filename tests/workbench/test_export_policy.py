@@ -186,24 +186,8 @@ def test_an_exporter_never_sees_nor_exports_a_survivor_item_they_are_not_assigne
     wb("member", "add", "--case", "demo", "legal-b")
     env = dict(wb_env, WB_USER="legal-b")
     out = tmp_path / "bag"
-    proc = wb(
-        "export",
-        "--case",
-        "demo",
-        "--profile",
-        "internal",
-        "--recipient",
-        "Org X",
-        "--recipient-type",
-        "court",
-        "--purpose",
-        "trial",
-        "--out",
-        str(out),
-        "--json",
-        env=env,
-    )
-    text = proc.stdout + "".join(
+    exported = _export(wb, out, "internal", "court", "--as", "legal-b")
+    text = json.dumps(exported) + "".join(
         p.read_text(errors="replace") for p in out.rglob("*") if p.suffix in (".json", ".csv", ".txt")
     )
     assert shown in text
