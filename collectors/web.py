@@ -37,6 +37,8 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from collectors.downloads import ROLE as DOWNLOAD
+from collectors.downloads import Quarantine
 from collectors.guard import Policy
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
@@ -74,7 +76,7 @@ _REFUSED_BY_BROWSER = {
     "ERR_TOO_MANY_REDIRECTS": "more than 20 redirects (redirect budget)",
     "ERR_UNSAFE_REDIRECT": "redirect to a scheme other than http(s)",
     "ERR_BLOCKED_BY_CLIENT": "refused by the capture guard",
-    "Download is starting": "the URL starts a download; downloads are refused",
+    "Download is starting": "the URL starts a download, which did not arrive",
 }
 
 
@@ -265,17 +267,13 @@ class WebCollector:
         proxy = GuardProxy(s.policy, max_bytes=s.max_bytes)
         await proxy.start()
         recorder = Recorder(max_body=s.max_response_bytes)
-        events: dict[str, list[dict[str, str]]] = {
-            "dialogs": [],
-            "popups": [],
-            "downloads": [],
-            "refused": [],
-        }
+        quarantine = Quarantine(staged.folder, max_bytes=s.max_response_bytes)
+        events: dict[str, list[dict[str, str]]] = {"dialogs": [], "popups": [], "refused": []}
         opened = time.monotonic()
         context = await self._browser.new_context(
             proxy={"server": proxy.url, "bypass": "<-loopback>"},
             service_workers="block",
-            accept_downloads=False,
+            accept_downloads=True,
             ignore_https_errors=True,
             viewport={"width": s.viewport[0], "height": s.viewport[1]},
             storage_state=s.storage_state,
@@ -283,12 +281,23 @@ class WebCollector:
         try:
             await context.route("**/*", route_guard(s.policy, events["refused"]))
             page = await context.new_page()
-            listen(context, page, recorder, events)
+            listen(context, page, recorder, events, quarantine.on_download)
             cdp = await context.new_cdp_session(page)
             steps.add("open_context", "ok", None, opened)
-            await self._load(page, cdp, staged, steps, proxy)
-            if staged.status == "captured":
+            await self._load(page, cdp, staged, steps, proxy, quarantine)
+            if (
+                staged.status == "captured"
+                and proxy.stats.budget_exceeded
+                and _document_cut(staged, recorder)
+            ):
+                # The document itself broke the budget: what would be captured is a cut page.
+                staged.status = "failed"
+                staged.reason = f"byte budget of {s.max_bytes} bytes exceeded while loading the page: aborted"
+            elif staged.status == "captured":
                 await self._collect(page, cdp, context, staged, steps, recorder)
+            if staged.status == "download" or quarantine.started:
+                await steps.run("downloads", quarantine.settle(60), 65)
+                _download_verdict(staged, quarantine)
         finally:
             closing = time.monotonic()
             await recorder.drain(10.0)
@@ -296,31 +305,33 @@ class WebCollector:
                 await context.close()
             await proxy.close()
             steps.add("close_context", "ok", None, closing)
-        staged.record.update(
-            dialogs=events["dialogs"],
-            popups=events["popups"],
-            downloads=events["downloads"],
-            refused_requests=events["refused"] + proxy.stats.refused,
-            failed_requests=recorder.failed,
-            resolved_addresses=proxy.stats.addresses,
-            bytes_received=proxy.stats.bytes_in,
-            byte_budget_exceeded=proxy.stats.budget_exceeded,
-        )
+            _network_facts(staged, events, proxy, recorder, quarantine)
         if proxy.stats.budget_exceeded and staged.status == "captured":
             staged.reason = "byte budget exceeded: the capture is incomplete"
         if proxy.stats.budget_exceeded and staged.status == "failed":
-            staged.reason = f"byte budget of {s.max_bytes} bytes exceeded; {staged.reason}"
+            staged.reason = (
+                f"byte budget of {s.max_bytes} bytes exceeded while loading the page: capture aborted"
+                if "budget" in str(staged.reason)
+                else f"byte budget of {s.max_bytes} bytes exceeded; {staged.reason}"
+            )
         if staged.status == "captured":
+            staged.files.extend(quarantine.files)
             await self._package(staged, steps, recorder)
 
     async def _load(
-        self, page: Page, cdp: CDPSession, staged: StagedCapture, steps: Steps, proxy: GuardProxy
+        self,
+        page: Page,
+        cdp: CDPSession,
+        staged: StagedCapture,
+        steps: Steps,
+        proxy: GuardProxy,
+        quarantine: Quarantine,
     ) -> None:
         s = self.settings
         await steps.run("cdp", cdp.send("Network.enable"), 10)
         response = await steps.run(
             "navigate",
-            page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000),
+            _within_budget(page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000), proxy),
             s.page_timeout + 5,
         )
         chain: list[dict[str, Any]] = []
@@ -342,6 +353,12 @@ class WebCollector:
         staged.record["redirect_chain"] = chain
         staged.record["final_url"] = response.url if response is not None else page.url
         _verdict(staged, steps, proxy, response is not None, guard)
+        nav = next((x["reason"] for x in steps.done if x["step"] == "navigate" and x["reason"]), "")
+        if response is None and "Download is starting" in str(nav):
+            staged.status, staged.reason = "download", None
+            await quarantine.wait_started(5.0)
+            if quarantine.entries:
+                staged.record["final_url"] = quarantine.entries[0]["url"]
         if len(chain) > s.max_redirects:
             staged.status, staged.reason = "refused", f"more than {s.max_redirects} redirects"
 
@@ -426,7 +443,7 @@ class WebCollector:
         resources = [
             Resource(f"urn:wb:{f.role}:{f.sha256}", f.mime, f.path.read_bytes())
             for f in staged.files
-            if f.role in ("screenshot", "mhtml")
+            if f.role in ("screenshot", "mhtml", DOWNLOAD)
         ]
         rec["artifacts_before_warc"] = [f.as_json() for f in staged.files]
         meta = json.dumps(rec, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -472,6 +489,61 @@ def _verdict(staged: StagedCapture, steps: Steps, proxy: GuardProxy, loaded: boo
         staged.reason = logged[-1]["reason"] if logged else nav or "navigation failed"
     else:
         staged.status = "captured"
+
+
+async def _within_budget(work: Awaitable[T], proxy: GuardProxy) -> T:
+    """Run ``work`` but give up as soon as the proxy cuts the capture at its byte budget (a page
+    whose document is cut never fires ``load``; without this it would wait out the time budget)."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.2)
+        if proxy.stats.budget_exceeded and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, PlaywrightError):
+                await task
+            raise RuntimeError(f"byte budget of {proxy.max_bytes} bytes exceeded while loading the page")
+    return task.result()
+
+
+def _document_cut(staged: StagedCapture, recorder: Recorder) -> bool:
+    """Whether the page's own document failed to arrive whole (cut by the byte budget)."""
+    final = str(staged.record.get("final_url") or staged.url)
+    return any(f["url"] in (final, staged.url) for f in recorder.failed)
+
+
+def _download_verdict(staged: StagedCapture, quarantine: Quarantine) -> None:
+    """A URL that is itself a download is captured when its file was kept in quarantine."""
+    if staged.status != "download":
+        return
+    if quarantine.files:
+        staged.status = "captured"
+        staged.reason = (
+            "the URL starts a download: the file is kept in quarantine (role download), never opened"
+        )
+    else:
+        staged.status = "failed"
+        reasons = [str(e.get("reason")) for e in quarantine.entries if e.get("reason")]
+        staged.reason = f"the URL starts a download that was not kept: {'; '.join(reasons) or 'unknown'}"
+
+
+def _network_facts(
+    staged: StagedCapture,
+    events: dict[str, list[dict[str, str]]],
+    proxy: GuardProxy,
+    recorder: Recorder,
+    quarantine: Quarantine,
+) -> None:
+    """What the network saw, recorded even when the capture ran out of time."""
+    staged.record.update(
+        dialogs=events["dialogs"],
+        popups=events["popups"],
+        downloads=quarantine.entries,
+        refused_requests=events["refused"] + proxy.stats.refused,
+        failed_requests=recorder.failed,
+        resolved_addresses=proxy.stats.addresses,
+        bytes_received=proxy.stats.bytes_in,
+        byte_budget_exceeded=proxy.stats.budget_exceeded,
+    )
 
 
 def _server_ip(addr: Any) -> str | None:

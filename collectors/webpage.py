@@ -99,7 +99,11 @@ def route_guard(policy: Policy, log: list[dict[str, str]]) -> Callable[[Route], 
 
 
 def listen(
-    context: BrowserContext, page: Page, recorder: Recorder, events: dict[str, list[dict[str, str]]]
+    context: BrowserContext,
+    page: Page,
+    recorder: Recorder,
+    events: dict[str, list[dict[str, str]]],
+    on_download: Callable[[Any], None],
 ) -> None:
     page.on("requestfinished", recorder.on_finished)
     page.on("requestfailed", recorder.on_failed)
@@ -114,12 +118,8 @@ def listen(
         events["popups"].append({"url": p.url[:2000]})
         asyncio.ensure_future(_quietly(p.close()))
 
-    def download(d: Any) -> None:
-        events["downloads"].append({"url": d.url[:2000], "status": "refused (downloads are not accepted)"})
-        asyncio.ensure_future(_quietly(d.cancel()))
-
     page.on("dialog", dialog)
-    page.on("download", download)
+    page.on("download", on_download)
     context.on("page", popup)
 
 

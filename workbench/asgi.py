@@ -11,8 +11,8 @@ uvicorn on 127.0.0.1. The middleware adds to every response:
 ``/api/file/{token}`` serves one stored file to the account the token was made for (see
 ``viewing.file_token``), after the same visibility check as the pages, logged as
 ``media.downloaded``; the type comes from the file's magic bytes (``archive.sniff``), HTML and
-unknown types go out as ``application/octet-stream`` attachments, and the response carries
-``Content-Security-Policy: sandbox``.
+unknown types and quarantined downloads go out as ``application/octet-stream`` attachments, and
+the response carries ``Content-Security-Policy: sandbox``.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def serve_file(request: Request) -> Response:
         row = conn.execute(select(users.c.name).where(users.c.id == account_id)).first()
         account = auth.account_by_name(conn, str(row[0])) if row is not None else None
         linked = conn.execute(
-            select(item_artifacts.c.sha256).where(
+            select(item_artifacts.c.role).where(
                 item_artifacts.c.item_id == item_id, item_artifacts.c.sha256 == sha256
             )
         ).first()
@@ -99,7 +99,8 @@ def serve_file(request: Request) -> Response:
     path: Path = home.blobs.path(sha256)
     with path.open("rb") as fh:
         mime = sniff(fh.read(4096))
-    inline = mime in SAFE_INLINE
+    # A quarantined download (collectors.downloads) is never shown inline, whatever its bytes claim.
+    inline = mime in SAFE_INLINE and linked.role != "download"
     headers = {
         "Content-Security-Policy": "sandbox; default-src 'none'",
         "Cache-Control": "private, no-store",

@@ -59,7 +59,12 @@ def test_every_hostile_case_ends_with_a_clear_status(outcome: dict[str, Any]) ->
     assert by_path["redirect/internal"]["status"] == "refused"
     assert by_path["redirect/file"]["status"] == "refused"
     assert by_path["redirect/loop"]["status"] in ("refused", "failed")
-    assert by_path["download"]["status"] == "refused"
+    # The forced download is kept in quarantine under our own name, never opened (its "../setup.exe"
+    # name is recorded, not used); the 50 MB page stops at the 16 MiB byte budget, not the clock.
+    assert by_path["download"]["status"] == "captured", by_path["download"]
+    assert [a["role"] for a in by_path["download"]["artifacts"]].count("download") == 1
+    assert by_path["big?mb=50"]["status"] == "failed"
+    assert "byte budget" in by_path["big?mb=50"]["reason"]
     assert by_path["slow"]["status"] == "failed"
     assert outcome["exit"] == 1  # some refused or failed, as INTERFACE.md says
 

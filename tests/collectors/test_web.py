@@ -19,6 +19,7 @@ __all__ = ["serve"]
 pytestmark = [pytest.mark.browser]
 
 Captures = dict[str, StagedCapture]
+DOWNLOADED = b"#!/bin/sh\necho never run\n"
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,13 @@ def runs(
     )
     site.add("/set", "<title>set</title>", headers={"Set-Cookie": "session=case-a; Path=/"})
     site.add("/echo", "<title>echo</title>")
+    site.add(
+        "/file",
+        DOWNLOADED,
+        "application/octet-stream",
+        headers={"Content-Disposition": 'attachment; filename="../../evil.sh"'},
+    )
+    site.add("/clicks", "<title>c</title><a id=a href='/file' download>get</a><script>a.click()</script>")
     canary = serve(Site())  # stands in for an internal service: never allow-listed
     c = canary.port
     site.add(
@@ -58,6 +66,8 @@ def runs(
                 ("set", site.url("/set")),
                 ("echo", site.url("/echo")),
                 ("sneaky", site.url("/sneaky")),
+                ("file", site.url("/file")),
+                ("clicks", site.url("/clicks")),
             ]:
                 out[name] = await collector.capture(url, root / name, "analyst-a", "demo", "wb/test")
         return out
@@ -115,3 +125,46 @@ def test_websocket_beacon_and_disguised_addresses_never_reach_an_internal_port(
     assert any(t.startswith("CONNECT 127.0.0.1:") for t in refused)  # the WebSocket, as a tunnel
     assert any(t.endswith("/beacon") for t in refused)
     assert all("google" not in t for t in refused)  # the browser's own calls never enter a capture
+
+
+def test_a_url_that_is_a_download_is_kept_in_quarantine_under_our_own_name(
+    runs: tuple[Captures, Site, bytes],
+) -> None:
+    cap = runs[0]["file"]
+    assert cap.status == "captured", cap.reason
+    kept = [f for f in cap.files if f.role == "download"]
+    assert len(kept) == 1 and kept[0].path.read_bytes() == DOWNLOADED
+    assert kept[0].path.parent == cap.folder and kept[0].path.name == "download-0000"
+    assert kept[0].mime == "application/octet-stream"
+    entry = cap.record["downloads"][0]
+    assert entry["suggested_filename"] == "evil.sh" or "evil.sh" in entry["suggested_filename"]
+    assert entry["status"] == "quarantined" and entry["sha256"] == hashlib.sha256(DOWNLOADED).hexdigest()
+    assert {f.role for f in cap.files} >= {"warc", "wacz"}
+
+
+def test_a_download_started_by_a_page_is_kept_beside_the_page(runs: tuple[Captures, Site, bytes]) -> None:
+    cap = runs[0]["clicks"]
+    assert cap.status == "captured", cap.reason
+    assert "screenshot" in {f.role for f in cap.files}
+    kept = [f for f in cap.files if f.role == "download"]
+    assert [f.path.read_bytes() for f in kept] == [DOWNLOADED]
+
+
+def test_a_page_over_the_byte_budget_is_aborted_at_the_budget_not_the_clock(
+    serve: Callable[..., Site], tmp_path: Path
+) -> None:
+    site = serve(Site())
+    site.add("/big", b"<p>" + b"filler " * ((3 << 20) // 7) + b"</p>")
+    settings = CaptureSettings(
+        policy=Policy(parse_allow([f"127.0.0.1:{site.port}"])), capture_timeout=300, max_bytes=1 << 20
+    )
+
+    async def go() -> StagedCapture:
+        async with WebCollector(settings) as collector:
+            return await collector.capture(site.url("/big"), tmp_path / "c", "analyst-a", "demo", "wb/t")
+
+    cap = asyncio.run(go())
+    assert cap.status == "failed"
+    assert "byte budget" in str(cap.reason) and "exceeded" in str(cap.reason)
+    assert cap.record["byte_budget_exceeded"] is True
+    assert not any(s["step"] == "capture" for s in cap.record["steps"])  # not the time budget

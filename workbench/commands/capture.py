@@ -64,8 +64,14 @@ def _settings(args: argparse.Namespace) -> CaptureSettings:
         raise UsageError(str(exc)) from None
     if args.storage_state and not Path(args.storage_state).is_file():
         raise UsageError(f"{args.storage_state}: no such storage_state file")
+    if not 1 <= args.max_mb <= 100_000:
+        raise UsageError("--max-mb must be between 1 and 100000")
     return CaptureSettings(
-        policy=policy, capture_timeout=max(10.0, args.timeout), storage_state=args.storage_state
+        policy=policy,
+        capture_timeout=max(10.0, args.timeout),
+        max_bytes=args.max_mb << 20,
+        max_response_bytes=min(100, args.max_mb) << 20,
+        storage_state=args.storage_state,
     )
 
 
