@@ -38,12 +38,15 @@ __all__ = [
     "label_for",
     "make_flag",
     "not_analysed",
+    "on_frames",
     "registry",
+    "run_detectors",
     "word_count",
 ]
 
 ENTRY_POINT_GROUP = "workbench.detectors"
 MAX_EXPLANATION_WORDS = 150
+MIN_SIDE = 64  # pixel statistics on smaller images are noise
 NOT_PROOF = "It is an indicator for a person to weigh, not proof."
 
 
@@ -250,6 +253,34 @@ class Registry:
             if (only and name in only) or (not only and enabled):
                 out.append(cls())
         return out
+
+
+def on_frames(det: type[Detector] | Detector) -> bool:
+    """Whether a detector is meaningful on a decoded video frame (optional ``on_frames`` attribute).
+
+    Detectors that read JPEG compression history (ELA, grid, ghost, tables) say False: a decoded
+    frame carries only the video codec's traces. Plugins without the attribute are not run on frames.
+    """
+    return bool(getattr(det, "on_frames", False))
+
+
+def run_detectors(subject: Subject, dets: list[Detector]) -> list[Flag]:
+    """Each detector on one subject; a refusal or a failure becomes that detector's ``not_analysed`` flag."""
+    flags: list[Flag] = []
+    for det in dets:
+        try:
+            if det.needs_pixels and min(subject.image().size) < MIN_SIDE:
+                width, height = subject.image().size
+                why = f"the image is {width}x{height} pixels, too small"
+                flags.append(not_analysed(det.name, det.version, subject.sha256, why))
+                continue
+            flags.extend(det.detect(subject))
+        except ImageRefused as exc:
+            flags.append(not_analysed(det.name, det.version, subject.sha256, str(exc)))
+        except Exception as exc:  # stage boundary: one failing detector does not stop the others
+            why = f"the detector failed: {type(exc).__name__}: {str(exc)[:200]}"
+            flags.append(not_analysed(det.name, det.version, subject.sha256, why))
+    return flags
 
 
 _REGISTRY: Registry | None = None

@@ -122,6 +122,7 @@ class LearnedClassifier:
     name: ClassVar[str] = "learned"
     version: ClassVar[str] = "1.0"
     needs_pixels: ClassVar[bool] = True
+    on_frames: ClassVar[bool] = True  # also run on video keyframes
     default: ClassVar[bool] = False
     summary: ClassVar[str] = "a vetted local image-classification model (none ships; set learned.model_dir)"
     quality: ClassVar[str] = "depends on the configured model; its card's stated rates go into each flag"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from detectors.neardup import Match, NearDupIndex
 __all__ = [
     "ALGO_VERSION",
     "KIND",
+    "Frame",
+    "FrameSample",
     "Keyframes",
     "Limits",
     "VideoRefused",
@@ -38,6 +40,7 @@ __all__ = [
     "keyframes",
     "match_video",
     "offset_of",
+    "sample_frames",
     "to_records",
 ]
 
@@ -105,12 +108,15 @@ def keyframes(path: Path | str, limits: Limits = Limits()) -> Keyframes:
         cap.release()
 
 
-def _scan(cap: Any, fps: float, limits: Limits, count: int) -> list[tuple[float, int]]:
+def _walk(cap: Any, fps: float, limits: Limits, count: int) -> Iterator[tuple[int, float, Any, Any]]:
+    """(frame index, time, grey frame, decoded frame) of each keyframe, in order.
+
+    Raises ``VideoRefused`` when decoding outlasts ``limits.max_wall_seconds``.
+    """
     import cv2
 
     step = max(1, round(fps / SAMPLES_PER_SECOND))
     started = time.monotonic()
-    frames: list[tuple[float, int]] = []
     last_thumb: np.ndarray | None = None
     last_key = -FORCE_EVERY
     index = -1
@@ -130,14 +136,82 @@ def _scan(cap: Any, fps: float, limits: Limits, count: int) -> list[tuple[float,
         t = index / fps
         cut = last_thumb is None or float(np.abs(thumb - last_thumb).mean()) > CUT_THRESHOLD
         if cut or t - last_key >= FORCE_EVERY:
-            frames.append((round(t, 3), phash_of(Image.fromarray(gray))))
+            yield index, round(t, 3), gray, frame
             last_key = t
-            if len(frames) >= limits.max_keyframes:
-                break
         last_thumb = thumb
+
+
+def _scan(cap: Any, fps: float, limits: Limits, count: int) -> list[tuple[float, int]]:
+    frames: list[tuple[float, int]] = []
+    for _index, t, gray, _frame in _walk(cap, fps, limits, count):
+        frames.append((t, phash_of(Image.fromarray(gray))))
+        if len(frames) >= limits.max_keyframes:
+            break
     if not frames:
         raise VideoRefused("no frame could be decoded")
     return frames
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded keyframe: its frame index, its time in seconds and its pixels (RGB, uint8)."""
+
+    index: int
+    t: float
+    rgb: Any
+
+
+@dataclass(frozen=True)
+class FrameSample:
+    """Up to ``cap`` keyframes spread over the video, with how many keyframes there were in all."""
+
+    frames: list[Frame]
+    keyframes_seen: int
+    complete: bool  # False when the time budget stopped the scan early
+    fps: float
+    width: int
+    height: int
+
+
+def sample_frames(path: Path | str, limits: Limits = Limits(), cap: int = 12) -> FrameSample:
+    """Decoded keyframes (the ones ``keyframes`` fingerprints), thinned evenly to at most ``cap``.
+
+    The container is probed before decoding. At most ``cap + 1`` frames are held at a time: when
+    the sample overflows, every second one is dropped and only every second keyframe is kept from
+    then on, so the sample stays spread over the whole video without a second decoding pass.
+    """
+    import cv2
+
+    video = cv2.VideoCapture(str(path))
+    kept: list[tuple[int, Frame]] = []
+    stride, seen, complete = 1, 0, True
+    try:
+        fps, count, width, height = _probe(video, limits)
+        try:
+            for k, (index, t, _gray, frame) in enumerate(_walk(video, fps, limits, count)):
+                seen = k + 1
+                if k % stride == 0:
+                    kept.append((k, Frame(index, t, _rgb(frame))))
+                if len(kept) > cap:
+                    stride *= 2
+                    kept = [(j, f) for j, f in kept if j % stride == 0]
+                if seen >= limits.max_keyframes:
+                    break
+        except VideoRefused:
+            if not kept:
+                raise
+            complete = False  # out of time: analyse what was decoded, and say so
+    finally:
+        video.release()
+    if not kept:
+        raise VideoRefused("no frame could be decoded")
+    return FrameSample([f for _k, f in kept], seen, complete, fps, width, height)
+
+
+def _rgb(frame: Any) -> Any:
+    if frame.ndim == 2:
+        return np.ascontiguousarray(np.stack([frame] * 3, axis=2))
+    return np.ascontiguousarray(frame[:, :, 2::-1])  # OpenCV decodes to BGR(A)
 
 
 def to_records(sha256: str, kf: Keyframes) -> list[Fingerprint]:

@@ -178,6 +178,7 @@ class CopyMove:
     name: ClassVar[str] = "copy_move"
     version: ClassVar[str] = "1.0"
     needs_pixels: ClassVar[bool] = True
+    on_frames: ClassVar[bool] = True  # also run on video keyframes
     default: ClassVar[bool] = True
     summary: ClassVar[str] = "regions copied within the image (SIFT matching, clustering, RANSAC)"
     quality: ClassVar[str] = QUALITY_NOTE

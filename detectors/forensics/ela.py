@@ -29,6 +29,7 @@ class ElaLens:
     name: ClassVar[str] = "ela"
     version: ClassVar[str] = "1.0"
     needs_pixels: ClassVar[bool] = True
+    on_frames: ClassVar[bool] = False  # measures JPEG history; a video frame has only the codec's
     default: ClassVar[bool] = True
     summary: ClassVar[str] = "error level analysis heatmap (a lens for a person, never a score)"
     quality: ClassVar[str] = "not scored, so no error rate applies; see docs/detectors.md"

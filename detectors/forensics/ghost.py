@@ -86,6 +86,7 @@ class JpegGhost:
     name: ClassVar[str] = "jpeg_ghost"
     version: ClassVar[str] = "1.0"
     needs_pixels: ClassVar[bool] = True
+    on_frames: ClassVar[bool] = False  # measures JPEG history; a video frame has only the codec's
     default: ClassVar[bool] = False
     summary: ClassVar[str] = "JPEG ghosts with grid-shift search (slow; enable in settings)"
     quality: ClassVar[str] = QUALITY_NOTE

@@ -81,6 +81,7 @@ class JpegGrid:
     name: ClassVar[str] = "jpeg_grid"
     version: ClassVar[str] = "1.0"
     needs_pixels: ClassVar[bool] = True
+    on_frames: ClassVar[bool] = False  # measures JPEG history; a video frame has only the codec's
     default: ClassVar[bool] = True
     summary: ClassVar[str] = "JPEG 8x8 grid position and windows whose grid disagrees (pasted regions)"
     quality: ClassVar[str] = QUALITY_NOTE

@@ -74,6 +74,7 @@ class NoiseLevel:
     name: ClassVar[str] = "noise"
     version: ClassVar[str] = "1.0"
     needs_pixels: ClassVar[bool] = True
+    on_frames: ClassVar[bool] = True  # also run on video keyframes
     default: ClassVar[bool] = True
     summary: ClassVar[str] = "blocks whose noise level departs from the image's own noise curve"
     quality: ClassVar[str] = QUALITY_NOTE

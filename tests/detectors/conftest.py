@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -34,3 +35,38 @@ def encode(arr: np.ndarray, fmt: str = "PNG", **kw: object) -> bytes:
 
 def decode(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+CLIP_FPS = 10
+CLIP_SIZE = (480, 360)
+CLONE_SRC = (60, 40)  # x, y of the copied 100x80 patch
+CLONE_DST = (300, 200)
+
+
+def cloned(arr: np.ndarray) -> np.ndarray:
+    """A copy of ``arr`` with a 100x80 patch pasted 240 px right and 160 px down (a copy-move)."""
+    out = arr.copy()
+    (sx, sy), (dx, dy) = CLONE_SRC, CLONE_DST
+    out[dy : dy + 80, dx : dx + 100] = arr[sy : sy + 80, sx : sx + 100]
+    return out
+
+
+def clip(path: Path, codec: str, shots: int = 3, pasted_shot: int | None = None) -> Path:
+    """A video of ``shots`` one-second still shots (distinct textured scenes); one may hold a clone.
+
+    Written with OpenCV's VideoWriter (mp4v in .mp4 and MJPG in .avi both write and read back with
+    the opencv-python-headless 4 wheel).
+    """
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), CLIP_FPS, CLIP_SIZE)
+    assert writer.isOpened(), f"OpenCV cannot write {codec}"
+    for s in range(shots):
+        scene = textured(*CLIP_SIZE, seed=10 + s)
+        if s == pasted_shot:
+            scene = cloned(scene)
+        bgr = np.ascontiguousarray(scene[:, :, ::-1])
+        for _ in range(CLIP_FPS):
+            writer.write(bgr)
+    writer.release()
+    return path

@@ -9,10 +9,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from archive.model import FlagLabel
 from detectors.base import registry
 from workbench import config
-from workbench.analysis import MAX_INPUT_BYTES, Analysis, Limits, analyse_bytes, analyse_items, load_settings
+from workbench.analysis import (
+    MAX_INPUT_BYTES,
+    Analysis,
+    Limits,
+    analyse_bytes,
+    analyse_items,
+    is_failure,
+    load_settings,
+)
 from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
 
 __all__ = ["register"]
@@ -31,8 +38,10 @@ def _show(out: Output, name: str, analysis: Analysis) -> None:
     lines = [f"{name}  sha256 {analysis.sha256}"]
     for f in analysis.flags:
         score = "-" if f.score is None else f"{f.score:.3f}"
+        frame = f.details.get("keyframe")
+        where = f" @{frame['t']:.2f}s" if isinstance(frame, dict) else ""
         # A score inside the band is printed as "inconclusive", never as a verdict word.
-        lines.append(f"  {f.detector:16} {f.label.value:14} score {score:>6}  {f.explanation}")
+        lines.append(f"  {f.detector + where:24} {f.label.value:14} score {score:>6}  {f.explanation}")
     if out.as_json:
         out.record(analysis.as_json(), "")
         return
@@ -54,7 +63,7 @@ def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
             failed += 1
             continue
         analysis = analyse_bytes(data, settings_, args.only or None, limits)
-        failed += any(f.label == FlagLabel.NOT_ANALYSED for f in analysis.flags)
+        failed += any(is_failure(f) for f in analysis.flags)
         _show(out, name, analysis)
     return 1 if failed else 0
 
@@ -69,7 +78,7 @@ def cmd_detect(args: argparse.Namespace, out: Output) -> int:
             home, case, args.items, config.actor(args.actor), "cli", args.only or None, limits
         ):
             seen.append(item_id)
-            failed += any(f.label == FlagLabel.NOT_ANALYSED for f in analysis.flags)
+            failed += any(is_failure(f) for f in analysis.flags)
             row = analysis.as_json()
             row["item_id"] = item_id
             _show_item(out, item_id, analysis, row)
