@@ -1,8 +1,9 @@
 """Perceptual fingerprints of images: pHash (imagehash-compatible bits), dHash, PDQ, and robust views.
 
-One guarded decode per file (``detectors.imageio.open_image``), at reduced scale through
-``Image.draft`` for JPEG (decoding is the whole cost of perceptual hashing: a 12 MP JPEG decoded at
-1/4 or 1/8 scale is many times faster and changes a 64-bit pHash by 0-4 bits). From that one
+One guarded decode per file (``detectors.imageio.open_image``), straight to greyscale and at
+reduced scale through ``Image.draft`` for JPEG: libjpeg scales in the DCT domain, so a 12 MP JPEG
+decoded at 1/4 costs a fraction of a full decode and changes a 64-bit pHash by 0-4 bits. Entropy
+decoding stays whatever the scale: it is the floor of the whole computation. From that one
 greyscale image come several *views*, each a 64-bit pHash:
 
 - ``phash``: the whole image, bit for bit what ``imagehash.phash`` gives on the same pixels
@@ -16,9 +17,9 @@ greyscale image come several *views*, each a 64-bit pHash:
 - ``phash_w85_IJ``: nine windows of 85% of each side (left/centre/right x top/middle/bottom),
   so an off-centre crop of one image meets the window of the other that it resembles.
 
-PDQ (Facebook's 256-bit hash, via ``pdqhash``) is computed after a draft decode to at least 512 px;
-it is the second opinion that keeps precision when pHash views are close. Every fingerprint names
-its algorithm version so that stored values stay interpretable after a library upgrade.
+PDQ (Facebook's 256-bit hash, via ``pdqhash``) is computed from a reduction to at most 128 px (PDQ
+filters to 64x64 itself); it is stored for exchange with other tools, not used in matching. Every
+fingerprint names its algorithm version, so that stored values stay interpretable after a change.
 """
 
 from __future__ import annotations
@@ -47,14 +48,18 @@ __all__ = [
 ]
 
 # Bump the suffix whenever bits for the same pixels could change (resampling, drafting, views).
-ALGO_VERSION = "wb-phash/3 imagehash4.3-bits draft512 work512 w85x9"  # <= 64 chars
-PDQ_VERSION = "wb-pdq/2 pdqhash0.2 draft512 work512"
-DHASH_VERSION = "wb-dhash/2 imagehash4.3-bits work512"
+ALGO_VERSION = "wb-phash/4 imagehash4.3-bits draft512 gap2 work512 w85x9"  # <= 64 chars
+PDQ_VERSION = "wb-pdq/3 pdqhash0.2 draft512 small128"
+DHASH_VERSION = "wb-dhash/3 imagehash4.3-bits small128"
 WINDOW_SCALE = 0.85
 WINDOW_KINDS = tuple(f"phash_w85_{i}{j}" for i in range(3) for j in range(3))
 VIEW_KINDS = ("phash", "phash_mirror", "phash_trim", "phash_c80", "phash_c64", *WINDOW_KINDS)
 DRAFT_SIDE = 512
 WORK_SIDE = 512
+SMALL_SIDE = 128
+# Pillow's resize first box-reduces by a whole factor to within GAP x 32 px, then LANCZOS:
+# the views cost a fraction of a full-image LANCZOS and keep their bits within a few of it.
+GAP = 2.0
 U8 = npt.NDArray[np.uint8]
 
 
@@ -78,10 +83,7 @@ def hamming(a: int, b: int) -> int:
 
 def _bits_to_int(bits: npt.NDArray[np.bool_]) -> int:
     # imagehash's hex form reads the 8x8 block row by row, most significant bit first.
-    value = 0
-    for b in bits.flatten():
-        value = (value << 1) | int(b)
-    return value
+    return int.from_bytes(np.packbits(bits.flatten()).tobytes(), "big")
 
 
 def _dct_rows(n: int = 32, keep: int = 8) -> npt.NDArray[np.float64]:
@@ -100,9 +102,22 @@ def _phash_32(pixels: U8) -> int:
     return _bits_to_int(low > np.median(low))
 
 
+def _resized32(gray: Image.Image, reducing_gap: float | None = None) -> U8:
+    resized = gray.resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def _phash_many(blocks: list[U8]) -> list[int]:
+    """pHash of several 32x32 reductions at once (the same bits as ``_phash_32`` on each)."""
+    stack = np.stack(blocks).astype(np.float64)
+    low = np.matmul(np.matmul(_DCT8, stack), _DCT8.T).reshape(len(blocks), 64)
+    bits = low > np.median(low, axis=1, keepdims=True)
+    return [int.from_bytes(row.tobytes(), "big") for row in np.packbits(bits, axis=1)]
+
+
 def phash_of(gray: Image.Image) -> int:
     """imagehash.phash bits of a greyscale Pillow image, as an int."""
-    return _phash_32(np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.uint8))
+    return _phash_32(_resized32(gray))
 
 
 def _dhash_of(gray: Image.Image) -> int:
@@ -124,16 +139,14 @@ def _reduced(gray: Image.Image, side: int) -> Image.Image:
     return gray.reduce(factor) if factor > 1 else gray
 
 
-def _windows(gray: Image.Image) -> dict[str, int]:
-    # Windows are hashed from a 128 px reduction: nine more 32x32 resizes cost little from there.
-    small = _reduced(gray, 128)
+def _windows(small: Image.Image) -> dict[str, U8]:
     w, h = small.size
     cw, ch = max(1, round(w * WINDOW_SCALE)), max(1, round(h * WINDOW_SCALE))
     out = {}
     for i, ox in enumerate((0.0, 0.5, 1.0)):
         for j, oy in enumerate((0.0, 0.5, 1.0)):
             left, top = round((w - cw) * ox), round((h - ch) * oy)
-            out[f"phash_w85_{i}{j}"] = phash_of(small.crop((left, top, left + cw, top + ch)))
+            out[f"phash_w85_{i}{j}"] = _resized32(small.crop((left, top, left + cw, top + ch)))
     return out
 
 
@@ -160,14 +173,19 @@ def content_box(gray: Image.Image, tolerance: int = 10, fill: float = 0.6) -> tu
     only a small part of its rows, so the longest run of picture rows skips it. Columns are then
     found the same way inside that band.
     """
-    px = np.asarray(gray, dtype=np.int16)
+    px = np.asarray(gray, dtype=np.uint8)
     h, w = px.shape
     edge = np.concatenate([px[0], px[-1], px[:, 0], px[:, -1]])
     bg = int(np.median(edge))
-    differs = np.abs(px - bg) > tolerance
-    top, bottom = _longest_run(differs.mean(axis=1) >= fill)
+    # |px - bg| > tolerance, compared in uint8 (no widening copy of the image).
+    differs = (px < bg - tolerance) if bg - tolerance > 0 else np.zeros(px.shape, dtype=bool)
+    if bg + tolerance < 255:
+        differs |= px > bg + tolerance
+    top, bottom = _longest_run(np.count_nonzero(differs, axis=1) >= fill * w)
     band = differs[top:bottom]
-    left, right = _longest_run(band.mean(axis=0) >= fill) if band.size else (0, w)
+    left, right = (
+        _longest_run(np.count_nonzero(band, axis=0) >= fill * band.shape[0]) if band.size else (0, w)
+    )
     return left, top, right, bottom
 
 
@@ -183,24 +201,27 @@ def _trimmed(gray: Image.Image) -> Image.Image:
 def fingerprint_pil(img: Image.Image) -> ImageFingerprints:
     """All fingerprints of an already decoded image (a video frame, or a guarded decode)."""
     gray = img if img.mode == "L" else img.convert("L")
-    # The whole-image pHash is exactly imagehash's on the decoded pixels. One further reduction
-    # (box average by a whole factor) serves every other view and PDQ: resizing the full decode
-    # again for each view cost more than the decode itself.
-    px32 = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.uint8)
+    # The whole-image pHash is exactly imagehash's on the decoded pixels. The other views' 32x32
+    # reductions box-average by a whole factor first (GAP): a LANCZOS pass over the full decode
+    # for each view cost more than the decode itself. One reduction to at most WORK_SIDE serves
+    # the trimmed and centre views, a smaller one the windows, dHash and PDQ (PDQ filters to 64x64
+    # itself; it is stored for exchange, not used in matching).
     work = _reduced(gray, WORK_SIDE)
-    views = {
-        "phash": _phash_32(px32),
+    small = _reduced(work, SMALL_SIDE)
+    whole = _resized32(gray)
+    blocks = {
+        "phash": whole,
         # LANCZOS is symmetric: the mirror of the 32x32 reduction is the reduction of the mirror.
-        "phash_mirror": _phash_32(np.ascontiguousarray(px32[:, ::-1])),
-        "phash_trim": phash_of(_trimmed(work)),
-        "phash_c80": phash_of(_centre(work, 0.8)),
-        "phash_c64": phash_of(_centre(work, 0.64)),
-        **_windows(work),
+        "phash_mirror": np.ascontiguousarray(whole[:, ::-1]),
+        "phash_trim": _resized32(_trimmed(work), GAP),
+        "phash_c80": _resized32(_centre(work, 0.8), GAP),
+        "phash_c64": _resized32(_centre(work, 0.64), GAP),
+        **_windows(small),
     }
-    pdq_hex, quality = _pdq(work)
+    pdq_hex, quality = _pdq(small)
     return ImageFingerprints(
-        views=views,
-        dhash=_dhash_of(work),
+        views=dict(zip(blocks, _phash_many(list(blocks.values())), strict=True)),
+        dhash=_dhash_of(small),
         pdq=pdq_hex,
         pdq_quality=quality,
         width=gray.size[0],

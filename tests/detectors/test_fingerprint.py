@@ -199,7 +199,7 @@ GOLDEN: dict[str, dict[str, object]] = {
             "phash_w85_21": "cdc62a99f1621a9d",
             "phash_w85_22": "cdcc4e1ab1f1621b",
         },
-        "pdq": "330e177c2624b3e4c57a0546ab26cef85cd9094ee38ce6f318732326e7ae46d9",
+        "pdq": "330e15ec26a4f364c57a0506ab26cef854d9094ee38ce6f31873b326e7ae46d9",
     },
     "photos_exif/mei__Nikon_D70.jpg": {
         "views": {
@@ -218,7 +218,7 @@ GOLDEN: dict[str, dict[str, object]] = {
             "phash_w85_21": "f2532f972e8d2710",
             "phash_w85_22": "f2136a94723acd4e",
         },
-        "pdq": "271b4996cd9291d874ccdcaf68c7e7e13a60c8f70879f1cc9dc31ac6858b5a34",
+        "pdq": "2f1b4996c59291f854ccdca76ac5e7e13a60c8f73859f1dc1dc31ac6858b5a34",
     },
     "near_dups/v0004.webp": {
         "views": {
@@ -237,6 +237,6 @@ GOLDEN: dict[str, dict[str, object]] = {
             "phash_w85_21": "dd083a37d0522b6f",
             "phash_w85_22": "cdcc087fbdd0823a",
         },
-        "pdq": "52b3ad0ee33154a4a3db285a152cf0e58adc07cb7c1ae2b5c1f01f03e0bfe0fd",
+        "pdq": "52b3ad0ee13154a6a3db285a152cf0e58adc07cb7c1ae2b5c1f01f03e0bfe0fd",
     },
 }
