@@ -23,7 +23,15 @@ from playwright.async_api import Error as PlaywrightError
 
 from collectors.warc import Exchange
 
-__all__ = ["Recorder", "StagedFile", "certificate_facts", "stage", "transformations", "whole_media"]
+__all__ = [
+    "Recorder",
+    "StagedFile",
+    "certificate_facts",
+    "redact",
+    "stage",
+    "transformations",
+    "whole_media",
+]
 
 MEDIA_TYPES = ("image/", "video/", "audio/")
 MAX_FAILED_LOGGED = 200
@@ -47,6 +55,15 @@ class StagedFile:
         return data
 
 
+SECRET_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization", "x-csrf-token"})
+REDACTED = "[redacted: the case profile's session secret]"
+
+
+def redact(name: str, value: str) -> str:
+    """A header value as it may enter evidence when a logged-in profile is in use."""
+    return REDACTED if name.lower() in SECRET_HEADERS else value
+
+
 def stage(folder: Path, name: str, data: bytes, role: str, mime: str, url: str | None = None) -> StagedFile:
     """Write bytes under a name the capture chose (never one from the page) and hash them."""
     path = folder / name
@@ -59,6 +76,8 @@ class Recorder:
     """Collects exchanges for one page; bodies larger than ``max_body`` are left out and noted."""
 
     max_body: int
+    # With a case's logged-in profile, its session secrets never enter the evidence (SEC-03).
+    redact_secrets: bool = False
     exchanges: list[Exchange] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     resource_types: dict[int, str] = field(default_factory=dict)
@@ -110,10 +129,10 @@ class Recorder:
             ex = Exchange(
                 url=response.url,
                 method=request.method,
-                request_headers=[(h["name"], h["value"]) for h in req_headers],
+                request_headers=self._kept(req_headers),
                 status=response.status,
                 status_text=response.status_text,
-                response_headers=[(h["name"], h["value"]) for h in headers],
+                response_headers=self._kept(headers),
                 body=body,
                 request_body=request.post_data_buffer,
                 server_ip=addr["ipAddress"] if addr else None,
@@ -122,6 +141,11 @@ class Recorder:
             )
             self.exchanges.append(ex)
             self.resource_types[id(ex)] = request.resource_type
+
+    def _kept(self, headers: list[Any]) -> list[tuple[str, str]]:
+        return [
+            (h["name"], redact(h["name"], h["value"]) if self.redact_secrets else h["value"]) for h in headers
+        ]
 
     def media(self) -> list[tuple[Exchange, str]]:
         """Exchanges that carried images, video or audio, once per URL, with their declared type."""
@@ -211,6 +235,11 @@ def transformations(recorder: Recorder) -> list[str]:
         out.append("some exchanges were HTTP/2 (pseudo-headers dropped from WARC request records)")
     if any(ex.note for ex in recorder.exchanges):
         out.append("some response bodies were left out (over budget or unavailable): see each record")
+    if recorder.redact_secrets:
+        out.append(
+            "values of Cookie, Set-Cookie, Authorization and X-CSRF-Token headers replaced by a "
+            "placeholder: the capture used the case's logged-in profile, whose secrets stay out of evidence"
+        )
     if any(ex.status == 206 for ex in recorder.exchanges):
         out.append("range responses (206) are kept as the partial bodies the browser received")
     return out

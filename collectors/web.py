@@ -42,7 +42,15 @@ from collectors.downloads import Quarantine
 from collectors.guard import Policy
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
-from collectors.recorder import Recorder, StagedFile, certificate_facts, stage, transformations, whole_media
+from collectors.recorder import (
+    Recorder,
+    StagedFile,
+    certificate_facts,
+    redact,
+    stage,
+    transformations,
+    whole_media,
+)
 from collectors.warc import Resource, build_wacz, write_warc
 from collectors.webpage import listen, page_facts, route_guard, screenshot, scroll_page
 
@@ -94,6 +102,8 @@ class CaptureSettings:
     screenshot_max_height: int = 16_384
     viewport: tuple[int, int] = (1366, 900)
     storage_state: str | None = None
+    # What the record may say about the profile (hash, cookie domains): never a cookie's value.
+    storage_state_facts: dict[str, Any] | None = None
     network_profile: str = "direct, through the local guard proxy; no upstream proxy"
 
     def as_record(self) -> dict[str, Any]:
@@ -106,7 +116,9 @@ class CaptureSettings:
             "scroll_steps": self.scroll_steps,
             "screenshot_max_height": self.screenshot_max_height,
             "allow_list": sorted(f"{h}:{p}" for h, p in self.policy.allow),
-            "storage_state": "case profile" if self.storage_state else None,
+            "storage_state": (dict(self.storage_state_facts or {}, kind="case profile"))
+            if self.storage_state
+            else None,
         }
 
 
@@ -266,7 +278,7 @@ class WebCollector:
         s = self.settings
         proxy = GuardProxy(s.policy, max_bytes=s.max_bytes)
         await proxy.start()
-        recorder = Recorder(max_body=s.max_response_bytes)
+        recorder = Recorder(max_body=s.max_response_bytes, redact_secrets=bool(s.storage_state))
         quarantine = Quarantine(staged.folder, max_bytes=s.max_response_bytes)
         events: dict[str, list[dict[str, str]]] = {"dialogs": [], "popups": [], "refused": []}
         opened = time.monotonic()
@@ -346,7 +358,10 @@ class WebCollector:
             staged.record.update(
                 http_status=response.status,
                 http_status_text=response.status_text,
-                response_headers=[[h["name"], h["value"]] for h in headers],
+                response_headers=[
+                    [h["name"], redact(h["name"], h["value"]) if s.storage_state else h["value"]]
+                    for h in headers
+                ],
                 server_ip=_server_ip(await response.server_addr()),
             )
             guard = next((h["value"] for h in headers if h["name"].lower() == GUARD_HEADER), None)

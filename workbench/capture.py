@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from collectors.platforms import canonical_url
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
 from workbench.capture_store import CaptureResult, store_staged
+from workbench.profiles import profile_of
 
 __all__ = ["CaptureResult", "already_captured", "capture_urls"]
 
@@ -77,8 +79,19 @@ def capture_urls(
     via: str = "cli",
     on_result: Callable[[CaptureResult], None] = lambda r: None,
 ) -> list[CaptureResult]:
-    """Capture each URL (at most ``concurrency`` at once); results in the order they finish."""
+    """Capture each URL (at most ``concurrency`` at once); results in the order they finish.
+
+    The case's own browser profile, if it names one, is the only one used (``workbench.profiles``);
+    raises ``ProfileError`` when that profile changed on disk since it was set."""
+    settings = _with_case_profile(home, case, settings)
     return asyncio.run(_capture_all(home, case, urls, actor, settings, concurrency, again, via, on_result))
+
+
+def _with_case_profile(home: Home, case: Case, settings: CaptureSettings) -> CaptureSettings:
+    profile = profile_of(home, case)
+    if profile is None:
+        return replace(settings, storage_state=None, storage_state_facts=None)
+    return replace(settings, storage_state=str(profile.path), storage_state_facts=profile.as_record())
 
 
 async def _capture_all(

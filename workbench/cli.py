@@ -18,6 +18,7 @@ from archive.verify import verify
 from workbench import config
 from workbench.clitools import TOOL_VERSION, Output, Registrar, UsageError, find_case, open_home
 from workbench.commands import COMMAND_MODULES
+from workbench.commands import capture as capture_commands
 from workbench.pipeline import ingest_paths
 
 __all__ = ["TOOL_VERSION", "main"]
@@ -190,6 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--purpose", help="why this case collects (required: data minimisation)")
     p.add_argument("--reviews", type=int, default=1, help="independent reviews needed for 'verified'")
     r.add("list", cmd_case_list, "list cases", case)
+    p = r.add("profile", capture_commands.cmd_case_profile, "the case's browser profile for captures", case)
+    p.add_argument("slug")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--set", metavar="FILE", help="Playwright storage_state JSON to log captures in with")
+    how.add_argument("--clear", action="store_true", help="forget the case's profile")
     p = r.add("ingest", cmd_ingest, "bring files, folders and zips into a case")
     p.add_argument("--case", required=True)
     p.add_argument("--device", help="label of the source device (phone, SD card) to record")

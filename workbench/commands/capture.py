@@ -11,8 +11,9 @@ from collectors.web import CaptureSettings
 from workbench import config
 from workbench.capture import CaptureResult, capture_urls
 from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
+from workbench.profiles import ProfileError, clear_profile, profile_of, set_profile
 
-__all__ = ["register"]
+__all__ = ["cmd_case_profile", "register"]
 
 MAX_URL_FILE = 10 << 20
 
@@ -36,7 +37,12 @@ def register(r: Registrar) -> None:
     p.add_argument("--again", action="store_true", help="capture URLs already captured in the case anew")
     p.add_argument("--timeout", type=float, default=120.0, help="time budget per capture in seconds")
     p.add_argument("--max-mb", type=int, default=300, help="bytes one capture may receive, in MiB")
-    p.add_argument("--storage-state", help="the case's browser profile (Playwright storage_state JSON)")
+    p.add_argument(
+        "--storage-state",
+        metavar="FILE",
+        help="make FILE (Playwright storage_state JSON) the case's browser profile, then capture with it "
+        "(same as `wb case profile SLUG --set FILE`; a profile is never shared between cases)",
+    )
 
 
 def _urls(args: argparse.Namespace) -> list[str]:
@@ -62,8 +68,6 @@ def _settings(args: argparse.Namespace) -> CaptureSettings:
         policy = Policy.from_settings(args.allow)
     except GuardError as exc:
         raise UsageError(str(exc)) from None
-    if args.storage_state and not Path(args.storage_state).is_file():
-        raise UsageError(f"{args.storage_state}: no such storage_state file")
     if not 1 <= args.max_mb <= 100_000:
         raise UsageError("--max-mb must be between 1 and 100000")
     return CaptureSettings(
@@ -71,7 +75,6 @@ def _settings(args: argparse.Namespace) -> CaptureSettings:
         capture_timeout=max(10.0, args.timeout),
         max_bytes=args.max_mb << 20,
         max_response_bytes=min(100, args.max_mb) << 20,
-        storage_state=args.storage_state,
     )
 
 
@@ -91,16 +94,21 @@ def cmd_capture(args: argparse.Namespace, out: Output) -> int:
 
     with open_home(args) as home:
         case = find_case(home, args.case)
-        capture_urls(
-            home,
-            case,
-            urls,
-            config.actor(args.actor),
-            settings,
-            concurrency=args.concurrency,
-            again=args.again,
-            on_result=show,
-        )
+        try:
+            if args.storage_state:
+                set_profile(home, case, Path(args.storage_state), config.actor(args.actor))
+            capture_urls(
+                home,
+                case,
+                urls,
+                config.actor(args.actor),
+                settings,
+                concurrency=args.concurrency,
+                again=args.again,
+                on_result=show,
+            )
+        except ProfileError as exc:
+            raise UsageError(str(exc)) from None
     progress.close()
     if not out.as_json:
         out.record(
@@ -125,3 +133,26 @@ class _Progress:
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
+
+
+def cmd_case_profile(args: argparse.Namespace, out: Output) -> int:
+    """`wb case profile SLUG [--set FILE | --clear]`: the case's browser profile, described, never shown."""
+    with open_home(args) as home:
+        case = find_case(home, args.slug)
+        try:
+            if args.set:
+                set_profile(home, case, Path(args.set), config.actor(args.actor))
+            elif args.clear:
+                clear_profile(home, case, config.actor(args.actor))
+            profile = profile_of(home, case)
+        except ProfileError as exc:
+            raise UsageError(str(exc)) from None
+    if profile is None:
+        out.record({"case": case.slug, "profile": None}, f"case {case.slug}: no browser profile")
+        return 0
+    facts = profile.as_record()
+    out.record(
+        {"case": case.slug, "profile": facts},
+        f"case {case.slug}: profile {profile.sha256[:16]} for {', '.join(profile.cookie_domains) or '-'}",
+    )
+    return 0
