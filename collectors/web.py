@@ -21,11 +21,10 @@ import contextlib
 import json
 import subprocess
 import time
-from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from playwright.async_api import (
     Browser,
@@ -37,9 +36,20 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from collectors import ytdlp
 from collectors.downloads import ROLE as DOWNLOAD
 from collectors.downloads import Quarantine
-from collectors.guard import Policy
+from collectors.outcome import (
+    CaptureSettings,
+    StagedCapture,
+    Steps,
+    document_cut,
+    download_verdict,
+    network_facts,
+    server_ip,
+    verdict,
+    within_budget,
+)
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
 from collectors.recorder import (
@@ -79,94 +89,6 @@ LAUNCH_FLAGS = (
     "CertificateTransparencyComponentUpdater,InterestFeedContentSuggestions",
     "--proxy-bypass-list=<-loopback>",
 )
-T = TypeVar("T")
-_REFUSED_BY_BROWSER = {
-    "ERR_TOO_MANY_REDIRECTS": "more than 20 redirects (redirect budget)",
-    "ERR_UNSAFE_REDIRECT": "redirect to a scheme other than http(s)",
-    "ERR_BLOCKED_BY_CLIENT": "refused by the capture guard",
-    "Download is starting": "the URL starts a download, which did not arrive",
-}
-
-
-@dataclass(frozen=True)
-class CaptureSettings:
-    """Budgets and browser settings for captures; every value lands in the record."""
-
-    policy: Policy = field(default_factory=Policy)
-    page_timeout: float = 30.0
-    capture_timeout: float = 120.0
-    max_bytes: int = 300 << 20
-    max_response_bytes: int = 100 << 20
-    max_redirects: int = 20
-    scroll_steps: int = 12
-    screenshot_max_height: int = 16_384
-    viewport: tuple[int, int] = (1366, 900)
-    storage_state: str | None = None
-    # What the record may say about the profile (hash, cookie domains): never a cookie's value.
-    storage_state_facts: dict[str, Any] | None = None
-    network_profile: str = "direct, through the local guard proxy; no upstream proxy"
-
-    def as_record(self) -> dict[str, Any]:
-        return {
-            "page_timeout_s": self.page_timeout,
-            "capture_timeout_s": self.capture_timeout,
-            "max_bytes": self.max_bytes,
-            "max_response_bytes": self.max_response_bytes,
-            "max_redirects": self.max_redirects,
-            "scroll_steps": self.scroll_steps,
-            "screenshot_max_height": self.screenshot_max_height,
-            "allow_list": sorted(f"{h}:{p}" for h, p in self.policy.allow),
-            "storage_state": (dict(self.storage_state_facts or {}, kind="case profile"))
-            if self.storage_state
-            else None,
-        }
-
-
-@dataclass
-class StagedCapture:
-    """Everything one capture produced, waiting in its folder to be stored."""
-
-    url: str
-    status: str  # captured | refused | failed
-    reason: str | None
-    folder: Path
-    record: dict[str, Any]
-    files: list[StagedFile] = field(default_factory=list)
-    post: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final_url(self) -> str | None:
-        value = self.record.get("final_url")
-        return str(value) if value else None
-
-
-class Steps:
-    """Per-step status: a failed step is recorded in the capture record, not only logged."""
-
-    def __init__(self) -> None:
-        self.done: list[dict[str, Any]] = []
-
-    async def run(self, name: str, work: Awaitable[T], timeout: float) -> T | None:
-        start = time.monotonic()
-        try:
-            result = await asyncio.wait_for(work, timeout)
-        except (PlaywrightError, TimeoutError, OSError, ValueError, RuntimeError, KeyError) as exc:
-            self.add(
-                name,
-                "failed",
-                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
-                start,
-            )
-            return None
-        self.add(name, "ok", None, start)
-        return result
-
-    def add(self, name: str, status: str, reason: str | None, start: float | None = None) -> None:
-        seconds = round(time.monotonic() - start, 3) if start is not None else 0.0
-        self.done.append({"step": name, "status": status, "reason": reason, "seconds": seconds})
-
-    def failed(self, name: str) -> bool:
-        return any(s["step"] == name and s["status"] != "ok" for s in self.done)
 
 
 def clock_sync() -> str:
@@ -297,19 +219,17 @@ class WebCollector:
             cdp = await context.new_cdp_session(page)
             steps.add("open_context", "ok", None, opened)
             await self._load(page, cdp, staged, steps, proxy, quarantine)
-            if (
-                staged.status == "captured"
-                and proxy.stats.budget_exceeded
-                and _document_cut(staged, recorder)
-            ):
+            if staged.status == "captured" and proxy.stats.budget_exceeded and document_cut(staged, recorder):
                 # The document itself broke the budget: what would be captured is a cut page.
                 staged.status = "failed"
                 staged.reason = f"byte budget of {s.max_bytes} bytes exceeded while loading the page: aborted"
             elif staged.status == "captured":
                 await self._collect(page, cdp, context, staged, steps, recorder)
+                if s.ytdlp:
+                    await self._ytdlp(staged, steps, proxy)
             if staged.status == "download" or quarantine.started:
                 await steps.run("downloads", quarantine.settle(60), 65)
-                _download_verdict(staged, quarantine)
+                download_verdict(staged, quarantine)
         finally:
             closing = time.monotonic()
             await recorder.drain(10.0)
@@ -317,7 +237,7 @@ class WebCollector:
                 await context.close()
             await proxy.close()
             steps.add("close_context", "ok", None, closing)
-            _network_facts(staged, events, proxy, recorder, quarantine)
+            network_facts(staged, events, proxy, recorder, quarantine)
         if proxy.stats.budget_exceeded and staged.status == "captured":
             staged.reason = "byte budget exceeded: the capture is incomplete"
         if proxy.stats.budget_exceeded and staged.status == "failed":
@@ -343,7 +263,7 @@ class WebCollector:
         await steps.run("cdp", cdp.send("Network.enable"), 10)
         response = await steps.run(
             "navigate",
-            _within_budget(page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000), proxy),
+            within_budget(page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000), proxy),
             s.page_timeout + 5,
         )
         chain: list[dict[str, Any]] = []
@@ -362,12 +282,12 @@ class WebCollector:
                     [h["name"], redact(h["name"], h["value"]) if s.storage_state else h["value"]]
                     for h in headers
                 ],
-                server_ip=_server_ip(await response.server_addr()),
+                server_ip=server_ip(await response.server_addr()),
             )
             guard = next((h["value"] for h in headers if h["name"].lower() == GUARD_HEADER), None)
         staged.record["redirect_chain"] = chain
         staged.record["final_url"] = response.url if response is not None else page.url
-        _verdict(staged, steps, proxy, response is not None, guard)
+        verdict(staged, steps, proxy, response is not None, guard)
         nav = next((x["reason"] for x in steps.done if x["step"] == "navigate" and x["reason"]), "")
         if response is None and "Download is starting" in str(nav):
             staged.status, staged.reason = "download", None
@@ -419,6 +339,23 @@ class WebCollector:
         await self._certificate(cdp, staged, steps)
         await recorder.drain(20.0)
         await steps.run("media", self._media(context, staged, recorder), 120)
+
+    async def _ytdlp(self, staged: StagedCapture, steps: Steps, proxy: GuardProxy) -> None:
+        """The optional second path for video, through this capture's proxy and budget."""
+        s = self.settings
+        final = str(staged.record.get("final_url") or staged.url)
+        work = ytdlp.fetch(final, staged.folder, proxy.url, s.max_response_bytes, s.ytdlp_timeout)
+        got = await steps.run("ytdlp", work, s.ytdlp_timeout + 15)
+        if got is None:
+            staged.record["ytdlp"] = {"version": ytdlp.version(), "status": "failed", "reason": "see steps"}
+            return
+        known = {f.sha256 for f in staged.files if f.role == "media"}
+        for f in got.files:
+            if f.role == "media" and f.sha256 in known:
+                got.record.setdefault("same_as_browser", []).append(f.sha256)
+            else:
+                staged.files.append(f)
+        staged.record["ytdlp"] = got.record
 
     async def _certificate(self, cdp: CDPSession, staged: StagedCapture, steps: Steps) -> None:
         final = str(staged.record.get("final_url") or "")
@@ -484,88 +421,3 @@ class WebCollector:
         )
         if wsha is not None:
             staged.files.append(StagedFile("wacz", wacz, wsha, wacz.stat().st_size, "application/wacz"))
-
-
-def _verdict(staged: StagedCapture, steps: Steps, proxy: GuardProxy, loaded: bool, guard: str | None) -> None:
-    """Captured, refused (the guard stopped the page itself) or failed (network, budget, time)."""
-    logged = proxy.stats.refused
-    main = [r for r in logged if r["kind"] == "guard"]
-    nav = next((x["reason"] for x in steps.done if x["step"] == "navigate" and x["reason"]), None)
-    if guard == "403" or (
-        not loaded and main and _is_main(main, str(staged.record["final_url"]), staged.url)
-    ):
-        staged.status = "refused"
-        staged.reason = main[-1]["reason"] if main else "refused by the capture guard"
-    elif nav and any(code in nav for code in _REFUSED_BY_BROWSER):
-        staged.status = "refused"
-        staged.reason = next(text for code, text in _REFUSED_BY_BROWSER.items() if code in nav)
-    elif guard is not None or not loaded:
-        staged.status = "failed"
-        staged.reason = logged[-1]["reason"] if logged else nav or "navigation failed"
-    else:
-        staged.status = "captured"
-
-
-async def _within_budget(work: Awaitable[T], proxy: GuardProxy) -> T:
-    """Run ``work`` but give up as soon as the proxy cuts the capture at its byte budget (a page
-    whose document is cut never fires ``load``; without this it would wait out the time budget)."""
-    task = asyncio.ensure_future(work)
-    while not task.done():
-        await asyncio.wait({task}, timeout=0.2)
-        if proxy.stats.budget_exceeded and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, PlaywrightError):
-                await task
-            raise RuntimeError(f"byte budget of {proxy.max_bytes} bytes exceeded while loading the page")
-    return task.result()
-
-
-def _document_cut(staged: StagedCapture, recorder: Recorder) -> bool:
-    """Whether the page's own document failed to arrive whole (cut by the byte budget)."""
-    final = str(staged.record.get("final_url") or staged.url)
-    return any(f["url"] in (final, staged.url) for f in recorder.failed)
-
-
-def _download_verdict(staged: StagedCapture, quarantine: Quarantine) -> None:
-    """A URL that is itself a download is captured when its file was kept in quarantine."""
-    if staged.status != "download":
-        return
-    if quarantine.files:
-        staged.status = "captured"
-        staged.reason = (
-            "the URL starts a download: the file is kept in quarantine (role download), never opened"
-        )
-    else:
-        staged.status = "failed"
-        reasons = [str(e.get("reason")) for e in quarantine.entries if e.get("reason")]
-        staged.reason = f"the URL starts a download that was not kept: {'; '.join(reasons) or 'unknown'}"
-
-
-def _network_facts(
-    staged: StagedCapture,
-    events: dict[str, list[dict[str, str]]],
-    proxy: GuardProxy,
-    recorder: Recorder,
-    quarantine: Quarantine,
-) -> None:
-    """What the network saw, recorded even when the capture ran out of time."""
-    staged.record.update(
-        dialogs=events["dialogs"],
-        popups=events["popups"],
-        downloads=quarantine.entries,
-        refused_requests=events["refused"] + proxy.stats.refused,
-        failed_requests=recorder.failed,
-        resolved_addresses=proxy.stats.addresses,
-        bytes_received=proxy.stats.bytes_in,
-        byte_budget_exceeded=proxy.stats.budget_exceeded,
-    )
-
-
-def _server_ip(addr: Any) -> str | None:
-    return str(addr["ipAddress"]) if addr else None
-
-
-def _is_main(refusals: list[dict[str, str]], page_url: str, url: str) -> bool:
-    return bool(refusals) and (
-        page_url in ("about:blank", "chrome-error://chromewebdata/") or page_url == url
-    )

@@ -24,10 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, select
 
-from archive.db import captures, items
+from archive.db import captures, items, settings
 from archive.home import Home
 from archive.metadata import ExifReader
 from archive.model import Case
@@ -37,7 +38,25 @@ from workbench import dedup
 from workbench.capture_store import CaptureResult, store_staged
 from workbench.profiles import profile_of
 
-__all__ = ["CaptureResult", "already_captured", "capture_urls"]
+__all__ = ["CaptureResult", "already_captured", "capture_options", "capture_urls", "set_capture_options"]
+
+OPTIONS_KEY = "capture"
+
+
+def capture_options(home: Home) -> dict[str, Any]:
+    """The home's capture settings (``{"ytdlp": bool}``); yt-dlp is off unless turned on."""
+    with home.reading() as conn:
+        row = conn.execute(select(settings.c.value).where(settings.c.key == OPTIONS_KEY)).first()
+    found = dict(row.value) if row is not None and isinstance(row.value, dict) else {}
+    return {"ytdlp": bool(found.get("ytdlp", False))}
+
+
+def set_capture_options(home: Home, actor: str, via: str, *, ytdlp: bool) -> None:
+    """Turn the yt-dlp path on or off for every capture in this home (logged)."""
+    with home.transaction(actor, via) as tx:
+        tx.conn.execute(settings.delete().where(settings.c.key == OPTIONS_KEY))
+        tx.conn.execute(settings.insert().values(key=OPTIONS_KEY, value={"ytdlp": ytdlp}))
+        tx.event("settings.changed", details={"scope": OPTIONS_KEY, "ytdlp": ytdlp})
 
 
 def already_captured(home: Home, case: Case, url: str) -> CaptureResult | None:
@@ -87,11 +106,15 @@ def capture_urls(
     return asyncio.run(_capture_all(home, case, urls, actor, settings, concurrency, again, via, on_result))
 
 
-def _with_case_profile(home: Home, case: Case, settings: CaptureSettings) -> CaptureSettings:
+def _with_case_profile(home: Home, case: Case, chosen: CaptureSettings) -> CaptureSettings:
+    """The case's own profile (or none), and yt-dlp when the run or the home's setting asks for it."""
+    ytdlp = chosen.ytdlp or capture_options(home)["ytdlp"]
     profile = profile_of(home, case)
     if profile is None:
-        return replace(settings, storage_state=None, storage_state_facts=None)
-    return replace(settings, storage_state=str(profile.path), storage_state_facts=profile.as_record())
+        return replace(chosen, storage_state=None, storage_state_facts=None, ytdlp=ytdlp)
+    return replace(
+        chosen, storage_state=str(profile.path), storage_state_facts=profile.as_record(), ytdlp=ytdlp
+    )
 
 
 async def _capture_all(

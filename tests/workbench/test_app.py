@@ -147,6 +147,17 @@ def test_settings_page_saves_own_viewing_settings(world: World) -> None:
         assert viewing.effective_settings(conn, world.reviewer).auto_reveal == ()
 
 
+def test_admins_turn_yt_dlp_on_for_captures_and_analysts_cannot(world: World) -> None:
+    from workbench.capture import capture_options
+
+    assert "Also fetch video with yt-dlp" not in [c.label for c in _go(login("analyst"), "Settings").checkbox]
+    at = _go(login("admin"), "Settings")
+    at.checkbox(key="c_ytdlp").check()
+    at.button(key="FormSubmitter:capture_options-Save capture settings").click().run()
+    assert not at.exception, at.exception
+    assert capture_options(world.home) == {"ytdlp": True}
+
+
 def test_capture_page_queues_a_capture_job(world: World) -> None:
     at = _go(login("analyst"), "Capture")
     at.text_area(key="cap_urls").input("https://example.org/post/1\n\nhttps://example.org/post/2")

@@ -38,6 +38,12 @@ def register(r: Registrar) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="time budget per capture in seconds")
     p.add_argument("--max-mb", type=int, default=300, help="bytes one capture may receive, in MiB")
     p.add_argument(
+        "--ytdlp",
+        action="store_true",
+        help="also fetch platform video with yt-dlp, through the same guard (off unless this or the "
+        "home's setting turns it on)",
+    )
+    p.add_argument(
         "--storage-state",
         metavar="FILE",
         help="make FILE (Playwright storage_state JSON) the case's browser profile, then capture with it "
@@ -75,6 +81,7 @@ def _settings(args: argparse.Namespace) -> CaptureSettings:
         capture_timeout=max(10.0, args.timeout),
         max_bytes=args.max_mb << 20,
         max_response_bytes=min(100, args.max_mb) << 20,
+        ytdlp=args.ytdlp,
     )
 
 

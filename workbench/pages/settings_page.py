@@ -81,6 +81,18 @@ def _accounts(ctx: Ctx) -> None:
                 auth.set_role(tx, ctx.account, who, role)
 
 
+def _capture(ctx: Ctx) -> None:
+    from workbench.capture import capture_options, set_capture_options
+
+    with st.form("capture_options"):
+        st.text("Capture (admins): yt-dlp fetches platform video whole, through the same capture guard")
+        ytdlp = st.checkbox("Also fetch video with yt-dlp", capture_options(ctx.home)["ytdlp"], key="c_ytdlp")
+        if st.form_submit_button("Save capture settings"):
+            with guard():
+                set_capture_options(ctx.home, ctx.account.name, "app", ytdlp=ytdlp)
+                st.rerun()
+
+
 def render(ctx: Ctx) -> None:
     """Settings page."""
     st.header("Settings")
@@ -89,3 +101,4 @@ def render(ctx: Ctx) -> None:
         _minimums(ctx)
     if can(ctx.account, Perm.MANAGE_USERS):
         _accounts(ctx)
+        _capture(ctx)
