@@ -64,23 +64,27 @@ def _folder(home: Home) -> Path:
     return folder
 
 
-def _read(source: Path) -> tuple[bytes, dict[str, Any]]:
-    try:
-        with source.open("rb") as fh:
-            data = fh.read(MAX_PROFILE_BYTES + 1)
-    except OSError as exc:
-        raise ProfileError(f"{source}: cannot read: {exc.strerror or exc}") from None
+def _read(source: Path | bytes, label: str = "the profile") -> tuple[bytes, dict[str, Any]]:
+    if isinstance(source, bytes):
+        data = source
+    else:
+        label = str(source)
+        try:
+            with source.open("rb") as fh:
+                data = fh.read(MAX_PROFILE_BYTES + 1)
+        except OSError as exc:
+            raise ProfileError(f"{source}: cannot read: {exc.strerror or exc}") from None
     if len(data) > MAX_PROFILE_BYTES:
-        raise ProfileError(f"{source}: larger than {MAX_PROFILE_BYTES} bytes")
+        raise ProfileError(f"{label}: larger than {MAX_PROFILE_BYTES} bytes")
     try:
         state = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"{source}: not a JSON storage_state file ({exc})") from None
-    _check_shape(source, state)
+        raise ProfileError(f"{label}: not a JSON storage_state file ({exc})") from None
+    _check_shape(label, state)
     return data, state
 
 
-def _check_shape(source: Path, state: Any) -> None:
+def _check_shape(source: str, state: Any) -> None:
     """Playwright's storage_state form: {"cookies": [{name, value, domain, path, ...}], "origins": [...]}."""
     if not isinstance(state, dict) or not isinstance(state.get("cookies", []), list):
         raise ProfileError(f"{source}: not a storage_state file (expected cookies and origins)")
@@ -103,8 +107,8 @@ def _summary(case_id: int, sha: str, path: Path, state: dict[str, Any]) -> Profi
     return Profile(case_id, sha, path, tuple(domains), tuple(origins))
 
 
-def set_profile(home: Home, case: Case, source: Path, actor: str, via: str = "cli") -> Profile:
-    """Check ``source`` and make it the case's profile (replacing any earlier one)."""
+def set_profile(home: Home, case: Case, source: Path | bytes, actor: str, via: str = "cli") -> Profile:
+    """Check ``source`` (a file, or its bytes from an upload) and make it the case's profile."""
     data, state = _read(source)
     sha = hashlib.sha256(data).hexdigest()
     with home.reading() as conn:

@@ -6,8 +6,10 @@ Screenshots of each step go to test-artifacts/browser/.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +26,7 @@ from archive.metadata import ExifReader
 from archive.model import IncomingFile
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
 from tests.workbench.browser_server import CHROMIUM, Canary, LocalSite, app_server, login, shot, wait_idle
-from workbench import access, review
+from workbench import access, profiles, review
 from workbench.auth import AccessDenied
 from workbench.clitools import TOOL_VERSION
 
@@ -316,3 +318,27 @@ def test_analyst_captures_a_local_page_in_the_background(setup: Setup, page: Pag
         actions = [e.action for e in CustodyLog.events(conn, item_id=item_id)]
     assert "item.viewed" in actions
     assert actions[-1] == "media.revealed"
+
+
+def test_admin_names_a_browser_profile_for_a_case_by_upload(setup: Setup, page: Page, tmp_path: Path) -> None:
+    w = setup.world
+    secret = "journey-session-value-77"
+    state = {
+        "cookies": [{"name": "sid", "value": secret, "domain": ".example.org", "path": "/"}],
+        "origins": [],
+    }
+    upload = tmp_path / "state.json"
+    upload.write_text(json.dumps(state), encoding="utf-8")
+    login(page, setup.base, "admin", PASSWORD)
+    page.get_by_test_id("stSidebar").get_by_text("Cases").click()
+    wait_idle(page)
+    page.locator(".st-key-p_file input[type=file]").set_input_files(str(upload))
+    expect(page.get_by_text("state.json")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Set profile").click()
+    expect(page.get_by_text("profile ", exact=False).last).to_contain_text("example.org", timeout=30_000)
+    wait_idle(page)
+    shot(page, "16-admin-case-profile")
+    assert secret not in page.content()
+    found = profiles.profile_of(w.home, w.case)
+    assert found is not None and found.cookie_domains == ("example.org",)
+    profiles.clear_profile(w.home, w.case, "admin")  # later captures in this module run without it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from archive.cases import CaseError, create_case
-from workbench import auth
+from workbench import auth, profiles
 from workbench.auth import Perm, can
 from workbench.pages.common import Ctx, guard, table, visible_cases
 
@@ -44,6 +44,40 @@ def _members(ctx: Ctx) -> None:
                 auth.add_member(tx, ctx.account, case.id, user)
 
 
+def _profile(ctx: Ctx) -> None:
+    """A case's logged-in browser profile for captures (workbench.profiles): set, shown by hash, cleared."""
+    cases = visible_cases(ctx.home, ctx.account)
+    if not cases:
+        return
+    with st.form("case_profile", clear_on_submit=True):
+        st.text("Browser profile for a case's captures (Playwright storage_state JSON; never shared)")
+        case = st.selectbox("Case", cases, format_func=lambda c: c.slug, key="p_case")
+        upload = st.file_uploader("storage_state file", type=["json"], key="p_file")
+        set_it, clear_it = st.columns(2)
+        if set_it.form_submit_button("Set profile") and case is not None and upload is not None:
+            with guard():
+                auth.require(ctx.account, Perm.MANAGE_CASES)
+                profiles.set_profile(
+                    ctx.home,
+                    case,
+                    upload.getvalue()[: profiles.MAX_PROFILE_BYTES + 1],
+                    ctx.account.name,
+                    "app",
+                )
+        if clear_it.form_submit_button("Clear profile") and case is not None:
+            with guard():
+                auth.require(ctx.account, Perm.MANAGE_CASES)
+                profiles.clear_profile(ctx.home, case, ctx.account.name, "app")
+    for c in cases:
+        try:
+            found = profiles.profile_of(ctx.home, c)
+        except profiles.ProfileError as exc:
+            st.text(f"{c.slug}: {exc}")
+            continue
+        if found is not None:
+            st.text(f"{c.slug}: profile {found.sha256[:16]} for {', '.join(found.cookie_domains) or '-'}")
+
+
 def render(ctx: Ctx) -> None:
     """Cases this account may open; admins create cases and manage members."""
     st.header("Cases")
@@ -58,5 +92,6 @@ def render(ctx: Ctx) -> None:
     if can(ctx.account, Perm.MANAGE_CASES):
         _create(ctx)
         _members(ctx)
+        _profile(ctx)
     else:
         st.text("Only admins create cases and add members.")
