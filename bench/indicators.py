@@ -1,7 +1,7 @@
 """Manipulation and AI-generation detectors: quality on the corpus and a synthetic set, and speed.
 
     .venv/bin/python bench/indicators.py quality --size 14      # photos used for the synthetic set
-    .venv/bin/python bench/indicators.py speed                   # 12 MP and 2 MP JPEG, one core
+    .venv/bin/python bench/indicators.py speed [--megapixels 12 2] [--videos]   # one core
 
 Quality sets (all read from ../shared/corpus, nothing copied):
 - ``noso``: corpus/manipulated, forged ``*_mod*.png`` (masks ``*_gt.png``) against their originals.
@@ -294,43 +294,81 @@ def _timed(fn: Any, repeat: int = 2) -> float:
     return best
 
 
+CAMERA_12MP = CORPUS / "c2pa_ai" / "c2paorg__truepic-20230212-camera.jpg"  # 4032x3024, as the camera saved it
+
+
+def _speed_one(label: str, data: bytes, repeat: int) -> None:
+    """Per detector and the default suite (one shared decode) on one JPEG, against a Pillow decode."""
+    reg = registry()
+    suite = [d.name for d in reg.suite({})]
+    decode = _timed(lambda d=data: Image.open(io.BytesIO(d)).convert("RGB").load())
+    print(f"{label} ({len(data) // 1024} KiB); baseline Pillow decode {decode:.3f} s")
+    total = 0.0
+    for name, cls in reg.classes().items():
+        if name == "learned":
+            continue
+
+        def once(c: Any = cls, d: bytes = data) -> None:
+            c().detect(Subject(d))
+
+        secs = _timed(once, 1 if name == "jpeg_ghost" else repeat)
+        total += secs if name in suite else 0.0
+        note = "" if name in suite else "  [off by default]"
+        print(f"  {name:16} {secs:7.3f} s  ({secs / decode:5.1f}x decode){note}")
+
+    def whole(d: bytes = data) -> None:
+        subject = Subject(d)
+        for det in reg.suite({}):
+            det.detect(subject)
+
+    suite_secs = _timed(whole, repeat)
+    print(
+        f"  default suite (one shared decode) {suite_secs:.3f} s ({suite_secs / decode:.1f}x decode); "
+        f"sum of separate runs {total:.3f} s"
+    )
+    from workbench.analysis import analyse_bytes
+
+    child = _timed(lambda d=data: analyse_bytes(d), 1)
+    print(f"  wb analyse path (child process, limits, JSON) {child:.3f} s ({child / suite_secs:.2f}x suite)")
+
+
+def _speed_videos() -> None:
+    """Keyframe analysis of the corpus videos, against the keyframe fingerprinting pass of ingest."""
+    from detectors.video import keyframes
+    from workbench.analysis import run_media
+
+    for path in sorted((CORPUS / "videos").iterdir()):
+        data = path.read_bytes()
+        base = _timed(lambda p=path: keyframes(p), 1)
+        flags: list[Flag] = []
+
+        def media(d: bytes = data, out: list[Flag] = flags) -> None:
+            out[:] = run_media(d, {})[0]
+
+        secs = _timed(media, 1)
+        frames = {f.details["keyframe"]["t"] for f in flags if "keyframe" in f.details}
+        print(
+            f"  {path.name:34} {len(frames):2d} keyframes analysed in {secs:6.2f} s "
+            f"({secs / base:5.1f}x the fingerprinting pass, {base:.2f} s)"
+        )
+
+
 def cmd_speed(args: argparse.Namespace) -> None:
     import cv2
 
     cv2.setNumThreads(1)
     src = max(untouched_photos(), key=lambda p: p.stat().st_size if p.suffix.lower() == ".jpg" else 0)
     base = np.asarray(Image.open(src).convert("RGB"))
-    reg = registry()
-    suite = [d.name for d in reg.suite({})]
-    for label, (w, h) in (("12MP", (4000, 3000)), ("2MP", (1632, 1224))):
+    for mp in args.megapixels:
+        w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
+        h = w * 3 // 4
         data = _jpeg(np.asarray(Image.fromarray(base).resize((w, h), Image.Resampling.LANCZOS)), 90)
-        decode = _timed(lambda d=data: Image.open(io.BytesIO(d)).convert("RGB").load())
-        print(
-            f"{label} JPEG ({len(data) // 1024} KiB) from {src.name}; baseline Pillow decode {decode:.3f} s"
-        )
-        total = 0.0
-        for name, cls in reg.classes().items():
-            if name == "learned":
-                continue
-
-            def once(c: Any = cls, d: bytes = data) -> None:
-                c().detect(Subject(d))
-
-            secs = _timed(once, 1 if name == "jpeg_ghost" else args.repeat)
-            total += secs if name in suite else 0.0
-            note = "" if name in suite else "  [off by default]"
-            print(f"  {name:16} {secs:7.3f} s  ({secs / decode:5.1f}x decode){note}")
-
-        def whole(d: bytes = data) -> None:
-            subject = Subject(d)
-            for det in reg.suite({}):
-                det.detect(subject)
-
-        suite_secs = _timed(whole, args.repeat)
-        print(
-            f"  default suite (one shared decode) {suite_secs:.3f} s ({suite_secs / decode:.1f}x decode); "
-            f"sum of separate runs {total:.3f} s"
-        )
+        _speed_one(f"{mp:g} MP JPEG {w}x{h} resized from {src.name}", data, args.repeat)
+    if CAMERA_12MP.exists():
+        _speed_one(f"12 MP camera JPEG as saved ({CAMERA_12MP.name})", CAMERA_12MP.read_bytes(), args.repeat)
+    if args.videos:
+        print("videos (corpus/videos; default suite, keyframes capped at 12):")
+        _speed_videos()
 
 
 def _fmt(entry: dict[str, Any], key: str) -> str:
@@ -371,6 +409,8 @@ def main() -> None:
     t.add_argument("summary", help="JSON written by quality --out")
     s = sub.add_parser("speed")
     s.add_argument("--repeat", type=int, default=2)
+    s.add_argument("--megapixels", type=float, nargs="+", default=[12.0, 2.0], help="JPEG sizes to time")
+    s.add_argument("--videos", action="store_true", help="also time the corpus videos' keyframe analysis")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"{CORPUS} is absent: the benchmark reads the shared corpus beside the checkout")

@@ -27,5 +27,5 @@ def heatmap_png(values: Any, max_side: int = HEATMAP_MAX_SIDE) -> bytes:
         arr = cv2.resize(arr, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
     colour = cv2.applyColorMap((arr * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
     buf = io.BytesIO()
-    Image.fromarray(colour[:, :, ::-1]).save(buf, "PNG")
+    Image.fromarray(colour[:, :, ::-1]).save(buf, "PNG", compress_level=1)  # 3x quicker than 6, +20% size
     return buf.getvalue()

@@ -58,25 +58,44 @@ def _keypoints(gray: Any) -> tuple[Any, Any, float]:
     return pts, desc, scale
 
 
+def _two_nearest(desc: Any, chunk: int = 1024) -> tuple[Any, Any]:
+    """Each descriptor's two nearest other descriptors (indices, L2 distances), exactly.
+
+    The same neighbours as OpenCV's brute-force matcher, 3-4x faster on one core: squared distances
+    come from one matrix product per chunk of rows (BLAS), and a point is never its own neighbour
+    (the brute-force matcher's "first match is the point itself" fails on exact duplicates).
+    """
+    import numpy as np
+
+    d = np.asarray(desc, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", d, d)
+    n = len(d)
+    idx = np.empty((n, 2), np.int64)
+    dist = np.empty((n, 2), np.float32)
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        block = sq[s:e, None] + sq[None, :] - 2.0 * (d[s:e] @ d.T)
+        block[np.arange(e - s), np.arange(s, e)] = np.inf
+        part = np.argpartition(block, 1, axis=1)[:, :2]
+        vals = np.take_along_axis(block, part, 1)
+        order = np.argsort(vals, axis=1)
+        idx[s:e] = np.take_along_axis(part, order, 1)
+        dist[s:e] = np.sqrt(np.maximum(np.take_along_axis(vals, order, 1), 0.0))
+    return idx, dist
+
+
 def _pairs(pts: Any, desc: Any) -> tuple[Any, Any]:
     """g2NN self-matching: a point's match must be much closer than the next candidate."""
-    import cv2
     import numpy as np
 
     if desc is None or len(pts) < 3:
         return np.empty((0, 2), np.float32), np.empty((0, 2), np.float32)
-    matches = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc, desc, k=3)
-    src, dst = [], []
-    for m in matches:
-        if len(m) < 3:
-            continue
-        cand, nxt = m[1], m[2]  # m[0] is the point itself
-        if cand.distance < RATIO * nxt.distance:
-            a, b = pts[cand.queryIdx], pts[cand.trainIdx]
-            if np.hypot(*(b - a)) >= MIN_SHIFT and cand.queryIdx < cand.trainIdx:
-                src.append(a)
-                dst.append(b)
-    return np.array(src, np.float32).reshape(-1, 2), np.array(dst, np.float32).reshape(-1, 2)
+    idx, dist = _two_nearest(desc)
+    query = np.arange(len(pts))
+    cand = idx[:, 0]
+    a, b = pts[query], pts[cand]
+    keep = (dist[:, 0] < RATIO * dist[:, 1]) & (np.hypot(*(b - a).T) >= MIN_SHIFT) & (query < cand)
+    return a[keep].astype(np.float32).reshape(-1, 2), b[keep].astype(np.float32).reshape(-1, 2)
 
 
 def _canonical(src: Any, dst: Any) -> tuple[Any, Any]:
@@ -176,7 +195,7 @@ def _mask(shape: tuple[int, int], finding: Finding) -> Any:
 
 class CopyMove:
     name: ClassVar[str] = "copy_move"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: exact matrix-product matching; own point never its match
     needs_pixels: ClassVar[bool] = True
     on_frames: ClassVar[bool] = True  # also run on video keyframes
     default: ClassVar[bool] = True
