@@ -39,6 +39,7 @@ __all__ = [
     "NearDupIndex",
     "UnionFind",
     "cluster_codes",
+    "connected_components",
 ]
 
 INDEX_FORMAT = "wb-neardup-index/2"
@@ -132,8 +133,20 @@ class HammingIndex:
     def range_many(self, queries: Sequence[int] | Codes, radius: int) -> list[list[tuple[int, int]]]:
         """For each query, every (position, distance) with distance <= radius."""
         q = np.asarray(queries, dtype=np.uint64).reshape(-1)
+        lims, dist, pos = self.range_arrays(q, radius)
+        return [
+            list(zip(pos[lo:hi].tolist(), dist[lo:hi].tolist(), strict=True))
+            for lo, hi in zip(lims[:-1].tolist(), lims[1:].tolist(), strict=True)
+        ]
+
+    def range_arrays(
+        self, queries: Codes, radius: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Hits in FAISS's layout: those of query i are at ``lims[i]:lims[i + 1]`` in dist and pos."""
+        q = np.asarray(queries, dtype=np.uint64).reshape(-1)
         if self._n == 0 or len(q) == 0:
-            return [[] for _ in range(len(q))]
+            empty = np.zeros(0, dtype=np.int64)
+            return np.zeros(len(q) + 1, dtype=np.int64), empty, empty
         if self._faiss is not None:
             import faiss
 
@@ -141,18 +154,17 @@ class HammingIndex:
             # for a core made one query against 1M codes 50x slower. Batches use every core.
             faiss.omp_set_num_threads(1 if len(q) < 64 else self._threads)
             lims, dist, pos = self._faiss.range_search(_to_bytes(q), radius + 1)
-            found: list[list[tuple[int, int]]] = []
-            for i in range(len(q)):
-                lo, hi = int(lims[i]), int(lims[i + 1])
-                found.append(list(zip(pos[lo:hi].tolist(), dist[lo:hi].astype(int).tolist(), strict=True)))
-            return found
+            return lims.astype(np.int64), dist.astype(np.int64), pos.astype(np.int64)
         stored = self.codes()
-        out: list[list[tuple[int, int]]] = []
+        hits, dists = [], []
         for code in q:
             d = _popcount(stored ^ code)
-            hits = np.nonzero(d <= radius)[0]
-            out.append(list(zip(hits.tolist(), d[hits].tolist(), strict=True)))
-        return out
+            found = np.nonzero(d <= radius)[0]
+            hits.append(found.astype(np.int64))
+            dists.append(d[found])
+        counts = np.array([len(h) for h in hits], dtype=np.int64)
+        lims = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(counts)])
+        return lims, np.concatenate(dists).astype(np.int64), np.concatenate(hits)
 
     def range(self, query: int, radius: int) -> list[tuple[int, int]]:
         """Every (position, distance) within radius of one query."""
@@ -321,23 +333,35 @@ class UnionFind:
 def cluster_codes(codes: Codes, radius: int, use_faiss: bool | None = None) -> npt.NDArray[np.int64]:
     """Cluster label (smallest member position) per code: transitive closure of distance <= radius."""
     idx = HammingIndex(use_faiss)
-    parent = np.arange(len(codes), dtype=np.int64)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
+    left: list[npt.NDArray[np.int64]] = []
+    right: list[npt.NDArray[np.int64]] = []
     step = 4096
     for start in range(0, len(codes), step):
         # Each chunk is searched against itself and the chunks before it: every pair once, not twice.
-        idx.add(codes[start : start + step])
-        chunk = idx.range_many(codes[start : start + step], radius)
-        for offset, hits in enumerate(chunk):
-            a = start + offset
-            for b, _d in hits:
-                ra, rb = find(a), find(b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(len(codes))], dtype=np.int64)
+        chunk = np.asarray(codes[start : start + step], dtype=np.uint64)
+        idx.add(chunk)
+        lims, _dist, pos = idx.range_arrays(chunk, radius)
+        left.append(np.repeat(np.arange(start, start + len(chunk), dtype=np.int64), np.diff(lims)))
+        right.append(pos)
+    if not left:
+        return np.zeros(0, dtype=np.int64)
+    return connected_components(len(codes), np.concatenate(left), np.concatenate(right))
+
+
+def connected_components(n: int, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Label of each of ``n`` nodes linked by edges ``a[i]``-``b[i]``: the smallest node of its component.
+
+    Union-find in numpy: every label names a node no larger than itself. Each round hooks the larger
+    root of every edge whose ends differ under the smaller one, then jumps pointers until every
+    label is a root; each round removes at least one root, and in practice few rounds are needed.
+    """
+    labels = np.arange(n, dtype=np.int64)
+    while True:
+        ra, rb = labels[a], labels[b]
+        differ = ra != rb
+        if not differ.any():
+            return labels
+        ra, rb = ra[differ], rb[differ]
+        np.minimum.at(labels, np.maximum(ra, rb), np.minimum(ra, rb))
+        while not np.array_equal(jumped := labels[labels], labels):
+            labels = jumped

@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors.neardup import HAVE_FAISS, HammingIndex, NearDupIndex, UnionFind, cluster_codes
+from detectors.neardup import (
+    HAVE_FAISS,
+    HammingIndex,
+    NearDupIndex,
+    UnionFind,
+    cluster_codes,
+    connected_components,
+)
 
 
 def random_codes(n: int, seed: int = 0) -> np.ndarray:
@@ -109,3 +116,30 @@ def test_clustering_links_codes_in_different_chunks() -> None:
     labels = cluster_codes(codes, radius=2)
     assert labels[8500] == labels[10] == 10
     assert len(set(labels.tolist())) == 8999
+
+
+def test_numpy_union_find_gives_the_smallest_member_of_each_component() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(100):
+        n = int(rng.integers(1, 80))
+        a = rng.integers(0, n, int(rng.integers(0, 120))).astype(np.int64)
+        b = rng.integers(0, n, len(a)).astype(np.int64)
+        uf = UnionFind(str(i) for i in range(n))
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
+            uf.union(f"{x:03d}", f"{y:03d}")
+        expected = [int(uf.find(f"{i:03d}")) for i in range(n)]
+        assert connected_components(n, a, b).tolist() == expected
+
+
+def test_range_arrays_agree_with_range_many_and_the_fallback() -> None:
+    codes = random_codes(3000, seed=4)
+    queries = np.concatenate([codes[:20] ^ np.uint64(0b111), random_codes(5, seed=5)])
+    for use_faiss in (True, False):
+        idx = HammingIndex(use_faiss)
+        idx.add(codes)
+        lims, dist, pos = idx.range_arrays(queries, 20)
+        as_lists = [
+            sorted(zip(pos[lo:hi].tolist(), dist[lo:hi].tolist(), strict=True))
+            for lo, hi in zip(lims[:-1].tolist(), lims[1:].tolist(), strict=True)
+        ]
+        assert as_lists == [sorted(brute(codes, int(q), 20)) for q in queries]
