@@ -7,15 +7,17 @@ signed checkpoint closes it, so a crash leaves either the whole act or none of i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from archive.blobs import LocalBlobStore
 from archive.custody import CustodyLog, read_witness
@@ -41,9 +43,15 @@ class Transaction:
     log: CustodyLog
     actor: str
     via: str
+    kept: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def event(self, action: str, **fields: Any) -> CustodyEvent:
         return self.log.append(self.conn, actor=self.actor, via=self.via, action=action, **fields)
+
+    def event_kept(self, action: str, **fields: Any) -> CustodyEvent:
+        """An event that is recorded even when this transaction rolls back (a refusal that ends it)."""
+        self.kept.append((action, fields))
+        return self.event(action, **fields)
 
 
 class Home:
@@ -112,12 +120,24 @@ class Home:
     @contextmanager
     def transaction(self, actor: str, via: str = "cli") -> Iterator[Transaction]:
         checkpoint: Mapping[str, Any] | None = None
-        with self.db.begin() as conn:
-            tx = Transaction(conn, self.custody, actor, via)
-            yield tx
-            checkpoint = self.custody.checkpoint(conn)
+        tx: Transaction | None = None
+        try:
+            with self.db.begin() as conn:
+                tx = Transaction(conn, self.custody, actor, via)
+                yield tx
+                checkpoint = self.custody.checkpoint(conn)
+        except BaseException:
+            if tx is not None and tx.kept:
+                self._write_kept(tx)
+            raise
         if checkpoint is not None:
             self.custody.write_witness(checkpoint, self.home_id)
+
+    def _write_kept(self, rolled_back: Transaction) -> None:
+        """After a rollback, record the events that must survive it, in a transaction of their own."""
+        with contextlib.suppress(SQLAlchemyError), self.transaction(rolled_back.actor, rolled_back.via) as tx:
+            for action, fields in rolled_back.kept:
+                tx.event(action, **fields)
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

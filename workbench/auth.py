@@ -212,7 +212,8 @@ def can(account: Account | None, perm: Perm) -> bool:
 def deny(tx: Transaction | None, account: Account | None, perm: str, **where: Any) -> AccessDenied:
     """Record a refusal in the custody log (when a transaction is given) and return the error."""
     if tx is not None:
-        tx.event("access.denied", details={"permission": perm}, **where)
+        # Kept: the refusal usually ends the transaction, and its rollback must not erase the record.
+        tx.event_kept("access.denied", details={"permission": perm}, **where)
     who = account.name if account else "nobody"
     return AccessDenied(f"{who} is not permitted to {perm} here")
 

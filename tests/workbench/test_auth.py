@@ -10,6 +10,7 @@ from sqlalchemy import select
 from archive.custody import CustodyLog
 from archive.db import settings, users, utcnow
 from archive.home import Home
+from archive.verify import verify
 from tests.workbench.app_fixtures import PASSWORD, make_world
 from workbench import auth
 from workbench.auth import AccessDenied, BadAccount, Perm, Session, SessionExpired
@@ -73,3 +74,17 @@ def test_non_member_is_refused_a_case(home: Home) -> None:
         assert auth.case_ids_for(conn, w.outsider) == []
         with pytest.raises(AccessDenied):
             auth.require_case(conn, w.outsider, Perm.READ, w.case.id)
+
+
+def test_a_refusal_that_ends_a_transaction_is_still_in_the_custody_log(home: Home) -> None:
+    w = make_world(home, reviews=1, n_items=0)
+    with pytest.raises(AccessDenied), home.transaction("analyst", "app") as tx:
+        tx.conn.execute(settings.insert().values(key="half-done", value={}))
+        auth.require(w.analyst, Perm.MANAGE_USERS, tx=tx, case_id=w.case.id)
+    with home.reading() as conn:
+        denied = [e for e in CustodyLog.events(conn) if e.action == "access.denied"]
+        assert conn.execute(select(settings.c.key).where(settings.c.key == "half-done")).first() is None
+    assert [(e.actor, e.case_id, e.details["permission"]) for e in denied] == [
+        ("analyst", w.case.id, Perm.MANAGE_USERS.value)
+    ]
+    assert verify(home).intact
