@@ -17,6 +17,9 @@ the response carries ``Content-Security-Policy: sandbox``.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -32,9 +35,26 @@ from archive.db import item_artifacts, users
 
 __all__ = ["CSP", "SecurityHeaders", "app", "serve_file"]
 
+
+def _inline_script_hashes() -> str:
+    """CSP hashes of the inline scripts in Streamlit's own index.html (read from the installed
+    package, so an upgrade cannot silently break the page): those and same-origin files may run."""
+    index = Path(st.__file__).with_name("static") / "index.html"
+    try:
+        text = index.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    found = re.findall(r"<script>(.*?)</script>", text, flags=re.S)
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in found
+    )
+
+
 CSP = (
+    f"default-src 'self'; script-src 'self' {_inline_script_hashes()}; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
-    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+    "worker-src 'self' blob:; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'self'"
 )
 SAFE_INLINE = {
     "image/png",
