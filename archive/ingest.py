@@ -1,9 +1,11 @@
 """Files into the archive: store, sniff, describe, and record as an item or a new sighting.
 
-The order matters for crash safety: bytes go to the blob store first (hashed while written), the
-metadata sidecar is made from the stored copy, and only then one database transaction records the
-artifact, the item or sighting, and their custody events. A crash before the commit leaves at most
-an unreferenced blob; never a row without its file.
+The order matters for crash safety: bytes go to the blob store first (hashed while written and
+fsynced: ``store``), the metadata sidecar is made from the stored copy (``describe``), and only then
+a database transaction records the artifact, the item or sighting, and their custody events
+(``record``). A crash before the commit leaves at most an unreferenced blob; never a row without its
+file. The three stages are separate so that a caller can run the first two for the next files
+while it records earlier ones, and record several files in one transaction.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -25,7 +27,7 @@ from archive.metadata import ExifReader, MetadataError, build_sidecar
 from archive.model import Case, Classification, IncomingFile, Status
 from archive.sniff import kind_of, sniff
 
-__all__ = ["IngestResult", "Ingestor", "new_item_id"]
+__all__ = ["IngestResult", "Ingestor", "Prepared", "new_item_id"]
 
 DEFAULT_MAX_BYTES = 64 << 30
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -51,34 +53,83 @@ def new_item_id() -> str:
     return f"{int(time.time() * 1000):012x}{uuid.uuid4().hex[:8]}"
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A file whose bytes are stored (fsynced) and described, waiting for its database record.
+
+    ``refused`` is set when it was refused before any record (unreadable, empty, wrong type).
+    """
+
+    incoming: IncomingFile
+    put: PutResult | None = None
+    mime: str | None = None
+    sidecar: bytes | None = None
+    refused: IngestResult | None = None
+
+
 class Ingestor:
+    """Stores, describes and records files. ``ingest`` does all three for one file; a caller that
+    groups files (``workbench.pipeline``) runs ``store`` and ``describe`` ahead of ``record``."""
+
     def __init__(self, home: Home, exif: ExifReader | None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.home = home
         self.exif = exif
         self.max_bytes = max_bytes
 
     def ingest(self, case: Case, incoming: IncomingFile, actor: str, via: str = "cli") -> IngestResult:
+        """Store, describe and record one file in its own transaction."""
+        prepared = self.describe(self.store(incoming))
+        if prepared.refused is not None:
+            return prepared.refused
+        with self.home.transaction(actor, via) as tx:
+            result = self.record(tx, case, prepared)
+        if result.status == "refused":
+            self.discard(prepared)
+        return result
+
+    def store(self, incoming: IncomingFile) -> Prepared:
+        """Stage 1: the bytes into the blob store (hashed while written, fsynced), then type checks."""
         try:
             with incoming.open() as stream:
                 put = self.home.blobs.put(stream, limit=self.max_bytes)
         except BlobTooLarge as exc:
-            return IngestResult(incoming.name, "refused", str(exc))
+            return Prepared(incoming, refused=IngestResult(incoming.name, "refused", str(exc)))
         except Exception as exc:  # stage boundary: any failure to read this input is its refusal
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return IngestResult(incoming.name, "refused", f"cannot read: {reason or type(exc).__name__}")
+            why = f"cannot read: {reason or type(exc).__name__}"
+            return Prepared(incoming, refused=IngestResult(incoming.name, "refused", why))
         if put.size == 0:
             self._discard(put)
-            return IngestResult(incoming.name, "refused", "empty file (0 bytes)", put.sha256)
+            empty = IngestResult(incoming.name, "refused", "empty file (0 bytes)", put.sha256)
+            return Prepared(incoming, put, refused=empty)
         mime = sniff(put.head)
         if (refusal := _type_refusal(incoming, mime)) is not None:
             self._discard(put)
-            return IngestResult(incoming.name, "refused", refusal, put.sha256, None, mime, put.size)
-        sidecar = self._sidecar(put) if self.exif is not None else None
-        with self.home.transaction(actor, via) as tx:
-            result = self._record(tx, case, incoming, put, mime, sidecar)
-        if result.status == "refused":
-            self._discard(put)
-        return result
+            refused = IngestResult(incoming.name, "refused", refusal, put.sha256, None, mime, put.size)
+            return Prepared(incoming, put, mime, refused=refused)
+        return Prepared(incoming, put, mime)
+
+    def describe(self, prepared: Prepared) -> Prepared:
+        """Stage 2: the metadata sidecar, made from the stored copy (no database access)."""
+        if prepared.refused is not None or prepared.put is None or self.exif is None:
+            return prepared
+        return replace(prepared, sidecar=self._sidecar(prepared.put))
+
+    def record(self, tx: Transaction, case: Case, prepared: Prepared) -> IngestResult:
+        """Stage 3: the item or sighting, artifacts and custody events, inside the caller's transaction.
+
+        Every blob it names was fsynced by ``store`` (or is fsynced here, the sidecar) before the
+        transaction commits.
+        """
+        if prepared.refused is not None:
+            return prepared.refused
+        assert prepared.put is not None and prepared.mime is not None
+        return self._record(tx, case, prepared.incoming, prepared.put, prepared.mime, prepared.sidecar)
+
+    def discard(self, prepared: Prepared) -> None:
+        """Remove stored bytes that no record will name (after a refusal at ``record``)."""
+        if prepared.put is not None:
+            self._discard(prepared.put)
 
     def _discard(self, put: PutResult) -> None:
         """Remove bytes this call wrote that no record will point to."""

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from archive.db import match_decisions, sightings, utc_text, utcnow
 from archive.home import Home
-from archive.model import Case
+from archive.model import Case, Fingerprint
 from detectors.imageio import ImageRefused
 from detectors.neardup import UnionFind
 from workbench import dedup_index as ix
@@ -44,7 +44,10 @@ __all__ = [
     "decide",
     "edges",
     "fingerprint_file",
+    "index_stored",
     "on_stored",
+    "prepare_fingerprints",
+    "save_fingerprints",
     "similar",
 ]
 
@@ -57,6 +60,27 @@ RELATED_THRESHOLD = 12
 def on_stored(home: Home, case: Case, item_id: str, sha256: str, mime: str) -> None:
     """Called for every file stored or sighted again, before the command returns."""
     ix.fingerprint_and_index(home, case, sha256, mime)
+
+
+# The same work in three steps, for a caller that records several files per transaction
+# (``workbench.pipeline``): compute ahead in a worker thread, save with the file's rows, index after
+# the commit.
+
+
+def prepare_fingerprints(home: Home, sha256: str, mime: str) -> list[Fingerprint] | None:
+    """Fingerprint rows for a stored file (None: not an image or video, or its rows are current)."""
+    return ix.fresh_fingerprints(home, sha256, mime)
+
+
+def save_fingerprints(conn: Connection, sha256: str, rows: list[Fingerprint]) -> None:
+    """Store prepared rows inside the transaction that records the file."""
+    ix.replace_fingerprints(conn, sha256, rows)
+
+
+def index_stored(home: Home, case: Case, sha256: str, mime: str) -> None:
+    """After the commit: add a stored or sighted image or video to the case's index."""
+    if ix.media_kind(mime) is not None:
+        ix.index_one(home, case, sha256)
 
 
 @dataclass(frozen=True)

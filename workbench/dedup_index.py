@@ -26,11 +26,13 @@ __all__ = [
     "case_index",
     "case_items",
     "fingerprint_file",
+    "fresh_fingerprints",
     "index_one",
     "is_current",
     "query",
     "fingerprints_of",
     "media_kind",
+    "replace_fingerprints",
     "stored_kinds",
     "write_fingerprints",
 ]
@@ -79,14 +81,25 @@ def stored_kinds(conn: Connection, sha256: str) -> dict[str, str]:
 
 def fingerprint_and_index(home: Home, case: Case, sha256: str, mime: str) -> None:
     """Fingerprint a stored image or video (unless current rows exist) and add it to the case index."""
+    rows = fresh_fingerprints(home, sha256, mime)
+    if rows is not None:
+        write_fingerprints(home, sha256, rows)
+    if media_kind(mime) is not None:
+        index_one(home, case, sha256)
+
+
+def fresh_fingerprints(home: Home, sha256: str, mime: str) -> list[Fingerprint] | None:
+    """Rows to store for a stored file; None when it is no image or video, or its rows are current.
+
+    Reads the database but writes nothing, so it can run beside a transaction of another thread.
+    """
     if media_kind(mime) is None:
-        return
+        return None
     with home.reading() as conn:
         known = stored_kinds(conn, sha256)
-    if not is_current(known):
-        rows = fingerprint_file(home.blobs.path(sha256), mime, sha256)
-        write_fingerprints(home, sha256, rows)
-    index_one(home, case, sha256)
+    if is_current(known):
+        return None
+    return fingerprint_file(home.blobs.path(sha256), mime, sha256)
 
 
 def is_current(known: dict[str, str]) -> bool:
@@ -99,21 +112,27 @@ def is_current(known: dict[str, str]) -> bool:
 
 
 def write_fingerprints(home: Home, sha256: str, rows: list[Fingerprint]) -> None:
+    """Replace a file's fingerprint rows in a transaction of their own."""
     with home.db.begin() as conn:
-        conn.execute(fingerprints.delete().where(fingerprints.c.artifact_sha256 == sha256))
-        if rows:
-            conn.execute(
-                fingerprints.insert(),
-                [
-                    {
-                        "artifact_sha256": r.artifact_sha256,
-                        "kind": r.kind,
-                        "value": r.value,
-                        "algo_version": r.algo_version,
-                    }
-                    for r in rows
-                ],
-            )
+        replace_fingerprints(conn, sha256, rows)
+
+
+def replace_fingerprints(conn: Connection, sha256: str, rows: list[Fingerprint]) -> None:
+    """Replace a file's fingerprint rows inside the caller's transaction."""
+    conn.execute(fingerprints.delete().where(fingerprints.c.artifact_sha256 == sha256))
+    if rows:
+        conn.execute(
+            fingerprints.insert(),
+            [
+                {
+                    "artifact_sha256": r.artifact_sha256,
+                    "kind": r.kind,
+                    "value": r.value,
+                    "algo_version": r.algo_version,
+                }
+                for r in rows
+            ],
+        )
 
 
 # -- the per-case index --------------------------------------------------------------------------

@@ -1,24 +1,42 @@
 """Collect -> archive -> detect, one short function per stage.
 
 1. Collect: ``collectors`` turn paths (or URLs) into offers, refusing what they must.
-2. Archive: ``archive.ingest`` stores each offer, hashed, with custody events.
-3. Detect: fingerprints are computed before returning, so deduplication sees everything at once.
+2. Store: each offer's bytes go into the blob store, hashed and fsynced (``Ingestor.store``), in a
+   worker thread, a few files ahead of the database.
+3. Describe: the metadata sidecar (exiftool) and the near-duplicate fingerprints are made from the
+   stored copy, in a second worker thread.
+4. Record: the main thread records a group of files in one transaction (one savepoint per file, one
+   signed checkpoint per group), then adds their fingerprints to the case's index. Results are
+   yielded, in input order, only once their group is committed.
 
-Each input is isolated: one that fails is reported with its reason and the rest go on.
+Each input is isolated: one that fails is reported with its reason and the rest go on. A blob is
+always fsynced before the transaction that names it commits; a crash leaves at most unreferenced
+blobs, never a row without its file.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
-from archive.home import Home
-from archive.ingest import Ingestor, IngestResult
+from sqlalchemy import and_, select
+
+from archive.db import artifacts
+from archive.home import Home, Transaction
+from archive.ingest import Ingestor, IngestResult, Prepared
 from archive.metadata import ExifReader
-from archive.model import Case, IncomingFile, Refusal
+from archive.model import Case, Fingerprint, IncomingFile, Refusal
 from collectors.files import ZipOffer, expand_paths, zip_members
 from workbench import dedup
 
-__all__ = ["ingest_paths"]
+__all__ = ["BATCH_FILES", "BATCH_SECONDS", "LOOKAHEAD", "ingest_paths"]
+
+BATCH_FILES = 32  # files per transaction at most
+BATCH_SECONDS = 0.5  # a group is committed once its first file has waited this long
+LOOKAHEAD = 16  # files stored and described ahead of the one being recorded
 
 
 def ingest_paths(
@@ -30,40 +48,192 @@ def ingest_paths(
     device: str | None = None,
     exif: ExifReader | None = None,
 ) -> Iterator[IngestResult]:
-    """Ingest files, folders and zips; yields one result per file as it is done."""
+    """Ingest files, folders and zips; yields one result per file, in order, once it is committed."""
     own_reader = exif is None
     reader = exif or ExifReader()
-    ingestor = Ingestor(home, reader)
+    run = _Run(Ingestor(home, reader), case, actor, via)
     try:
         for offer in expand_paths(paths, device):
-            yield from _ingest_offer(ingestor, case, offer, actor, via)
+            yield from run.offer(offer)
+        yield from run.flush()
     finally:
+        run.close()
         if own_reader:
             reader.close()
 
 
-def _ingest_offer(
-    ingestor: Ingestor, case: Case, offer: IncomingFile | ZipOffer | Refusal, actor: str, via: str
-) -> Iterator[IngestResult]:
-    if isinstance(offer, Refusal):
-        yield IngestResult(offer.name, "refused", offer.reason)
-        return
-    if isinstance(offer, IncomingFile):
-        yield _after(ingestor, case, ingestor.ingest(case, offer, actor, via))
-        return
-    container = _after(ingestor, case, ingestor.ingest(case, offer.file, actor, via))
-    yield container
-    if container.status == "refused" or container.sha256 is None:
-        return
-    for member in zip_members(offer, container.sha256):
-        if isinstance(member, Refusal):
-            yield IngestResult(member.name, "refused", member.reason)
+@dataclass(frozen=True)
+class _Ready:
+    """A file stored and described, or refused before any record, with its fingerprint rows."""
+
+    name: str
+    prepared: Prepared | None = None
+    fingerprints: list[Fingerprint] | None = None
+    refused: IngestResult | None = None
+
+
+class _Run:
+    """Two worker threads ahead of the main thread, which records groups of files."""
+
+    def __init__(self, ingestor: Ingestor, case: Case, actor: str, via: str) -> None:
+        self.ingestor, self.case, self.actor, self.via = ingestor, case, actor, via
+        self.home = ingestor.home
+        self.storer = ThreadPoolExecutor(1, thread_name_prefix="wb-store")
+        self.describer = ThreadPoolExecutor(1, thread_name_prefix="wb-describe")
+        self.pending: deque[tuple[str, Future[_Ready]]] = deque()
+        self.batch: list[_Ready] = []
+        self.batch_started = 0.0
+        self.refused_blobs: list[Prepared] = []
+
+    def close(self) -> None:
+        # Work not yet recorded is abandoned as a crash would leave it: unreferenced blobs.
+        self.storer.shutdown(wait=True, cancel_futures=True)
+        self.describer.shutdown(wait=True, cancel_futures=True)
+        self._discard_refused()
+
+    # -- feeding ---------------------------------------------------------------------------------
+
+    def offer(self, offer: IncomingFile | ZipOffer | Refusal) -> Iterator[IngestResult]:
+        if isinstance(offer, ZipOffer):
+            yield from self._zip(offer)
+            return
+        if isinstance(offer, Refusal):
+            self._refusal(offer)
         else:
-            yield _after(ingestor, case, ingestor.ingest(case, member, actor, via))
+            stored = self.storer.submit(self.ingestor.store, offer)
+            self.pending.append((offer.name, self.describer.submit(self._describe, stored)))
+        yield from self._drain(LOOKAHEAD)
+
+    def _zip(self, offer: ZipOffer) -> Iterator[IngestResult]:
+        # Members are taken only when the zip itself is recorded, so the zip goes through alone.
+        stored = self.storer.submit(self.ingestor.store, offer.file)
+        self.pending.append((offer.file.name, self.describer.submit(self._describe, stored)))
+        results = list(self.flush())
+        yield from results
+        container = results[-1]
+        if container.status == "refused" or container.sha256 is None:
+            return
+        for member in zip_members(offer, container.sha256):
+            if isinstance(member, Refusal):
+                self._refusal(member)
+            else:
+                # Stored here, not in the worker: members are read through the zip's handle, which
+                # closes when the member generator ends.
+                done: Future[Prepared] = Future()
+                done.set_result(self.ingestor.store(member))
+                self.pending.append((member.name, self.describer.submit(self._describe, done)))
+            yield from self._drain(LOOKAHEAD)
+
+    def _refusal(self, refusal: Refusal) -> None:
+        done: Future[_Ready] = Future()
+        done.set_result(_Ready(refusal.name, refused=IngestResult(refusal.name, "refused", refusal.reason)))
+        self.pending.append((refusal.name, done))
+
+    def _describe(self, stored: Future[Prepared]) -> _Ready:
+        prepared = self.ingestor.describe(stored.result())
+        if prepared.refused is not None:
+            return _Ready(prepared.incoming.name, refused=prepared.refused)
+        assert prepared.put is not None and prepared.mime is not None
+        rows = dedup.prepare_fingerprints(self.home, prepared.put.sha256, prepared.mime)
+        return _Ready(prepared.incoming.name, prepared, rows)
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def flush(self) -> Iterator[IngestResult]:
+        """Record everything offered so far."""
+        yield from self._drain(0)
+        yield from self._commit()
+
+    def _drain(self, keep: int) -> Iterator[IngestResult]:
+        while len(self.pending) > keep:
+            name, future = self.pending.popleft()
+            try:
+                ready = future.result()
+            except Exception as exc:  # stage boundary: an unexpected failure refuses this file only
+                why = f"not stored: {type(exc).__name__}: {exc}"
+                ready = _Ready(name, refused=IngestResult(name, "refused", why))
+            if not self.batch:
+                self.batch_started = time.monotonic()
+            self.batch.append(ready)
+            if len(self.batch) >= BATCH_FILES or time.monotonic() - self.batch_started >= BATCH_SECONDS:
+                yield from self._commit()
+
+    def _commit(self) -> Iterator[IngestResult]:
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
+        results = self._record_group(batch)
+        for ready, result in zip(batch, results, strict=True):
+            if result.status == "refused" and ready.prepared is not None:
+                self.refused_blobs.append(ready.prepared)
+            elif result.status != "refused" and result.sha256 and result.mime:
+                dedup.index_stored(self.home, self.case, result.sha256, result.mime)
+        yield from results
+
+    def _record_group(self, batch: list[_Ready]) -> list[IngestResult]:
+        if all(r.prepared is None for r in batch):
+            return [_result(r) for r in batch]
+        try:
+            with self.home.transaction(self.actor, self.via) as tx:
+                return [self._record_one(tx, r) for r in batch]
+        except Exception:
+            if len(batch) == 1:
+                raise
+        # The group's transaction failed as a whole: each file in a transaction of its own.
+        results = []
+        for ready in batch:
+            try:
+                with self.home.transaction(self.actor, self.via) as tx:
+                    results.append(self._record_one(tx, ready))
+            except Exception as exc:  # stage boundary: this file is refused, the others go on
+                results.append(_not_recorded(ready, exc))
+        return results
+
+    def _record_one(self, tx: Transaction, ready: _Ready) -> IngestResult:
+        if ready.prepared is None:
+            return _result(ready)
+        try:
+            with tx.conn.begin_nested():
+                result = self.ingestor.record(tx, self.case, ready.prepared)
+                if result.status != "refused" and ready.fingerprints is not None and result.sha256:
+                    dedup.save_fingerprints(tx.conn, result.sha256, ready.fingerprints)
+        except Exception as exc:  # stage boundary: the savepoint undid this file's rows and events
+            return _not_recorded(ready, exc)
+        return result
+
+    def _discard_refused(self) -> None:
+        """At the end of the run, remove the bytes of files refused at recording (content deleted
+        from the case) that this run wrote and that no record names. Not earlier: a file still in
+        flight could be the same bytes."""
+        for prepared in self.refused_blobs:
+            put = prepared.put
+            if put is None or not put.created:
+                continue
+            with self.home.reading() as conn:
+                named = conn.execute(
+                    select(artifacts.c.sha256).where(
+                        and_(artifacts.c.sha256 == put.sha256, artifacts.c.removed_at.is_(None))
+                    )
+                ).first()
+            if named is None:
+                self.ingestor.discard(prepared)
+        self.refused_blobs = []
 
 
-def _after(ingestor: Ingestor, case: Case, result: IngestResult) -> IngestResult:
-    """Stage 3: what must be known before the command returns (fingerprints for dedup)."""
-    if result.status != "refused" and result.item_id and result.sha256 and result.mime:
-        dedup.on_stored(ingestor.home, case, result.item_id, result.sha256, result.mime)
-    return result
+def _result(ready: _Ready) -> IngestResult:
+    assert ready.refused is not None
+    return ready.refused
+
+
+def _not_recorded(ready: _Ready, exc: Exception) -> IngestResult:
+    prepared = ready.prepared
+    put = prepared.put if prepared else None
+    return IngestResult(
+        ready.name,
+        "refused",
+        f"not recorded: {type(exc).__name__}: {exc}",
+        put.sha256 if put else None,
+        None,
+        prepared.mime if prepared else None,
+        put.size if put else None,
+    )
