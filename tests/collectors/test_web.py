@@ -43,6 +43,12 @@ def runs(
         "application/octet-stream",
         headers={"Content-Disposition": 'attachment; filename="../../evil.sh"'},
     )
+    site.add(
+        "/blobdl",
+        "<title>b</title><script>const u=URL.createObjectURL(new Blob(['made in the page'],"
+        "{type:'application/x-msdownload'}));const a=document.createElement('a');a.href=u;"
+        "a.download='/etc/cron.d/x';document.documentElement.appendChild(a);a.click()</script>",
+    )
     site.add("/clicks", "<title>c</title><a id=a href='/file' download>get</a><script>a.click()</script>")
     canary = serve(Site())  # stands in for an internal service: never allow-listed
     c = canary.port
@@ -68,6 +74,7 @@ def runs(
                 ("sneaky", site.url("/sneaky")),
                 ("file", site.url("/file")),
                 ("clicks", site.url("/clicks")),
+                ("blobdl", site.url("/blobdl")),
             ]:
                 out[name] = await collector.capture(url, root / name, "analyst-a", "demo", "wb/test")
         return out
@@ -168,3 +175,13 @@ def test_a_page_over_the_byte_budget_is_aborted_at_the_budget_not_the_clock(
     assert "byte budget" in str(cap.reason) and "exceeded" in str(cap.reason)
     assert cap.record["byte_budget_exceeded"] is True
     assert not any(s["step"] == "capture" for s in cap.record["steps"])  # not the time budget
+
+
+def test_a_download_made_inside_the_page_is_kept_under_our_name_too(
+    runs: tuple[Captures, Site, bytes],
+) -> None:
+    cap = runs[0]["blobdl"]
+    kept = [f for f in cap.files if f.role == "download"]
+    assert [f.path.read_bytes() for f in kept] == [b"made in the page"]
+    assert all(f.path.parent == cap.folder for f in kept)
+    assert "cron" in cap.record["downloads"][0]["suggested_filename"]
