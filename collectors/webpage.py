@@ -20,12 +20,15 @@ MAX_TEXT = 5_000_000
 
 _SCROLL = """async ([steps, settle]) => {
   const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+  // Two rendering frames: lazy-loading's intersection checks run then, so its requests have started.
+  const frames = () => Promise.race([pause(100), new Promise((r) =>
+    requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 10))))]);
   let done = 0;
   if (document.documentElement.scrollHeight > window.innerHeight) {
     for (; done < steps; done++) {
       const before = window.scrollY;
       window.scrollBy(0, window.innerHeight);
-      await pause(60);
+      await frames();
       if (window.scrollY === before) break;
     }
     window.scrollTo(0, 0);
