@@ -276,11 +276,20 @@ def run_detectors(subject: Subject, dets: list[Detector]) -> list[Flag]:
                 continue
             flags.extend(det.detect(subject))
         except ImageRefused as exc:
-            flags.append(not_analysed(det.name, det.version, subject.sha256, str(exc)))
-        except Exception as exc:  # stage boundary: one failing detector does not stop the others
-            why = f"the detector failed: {type(exc).__name__}: {str(exc)[:200]}"
+            why = str(exc) if "MemoryError" not in str(exc) else _failure(MemoryError(str(exc)))
             flags.append(not_analysed(det.name, det.version, subject.sha256, why))
+        except Exception as exc:  # stage boundary: one failing detector does not stop the others
+            flags.append(not_analysed(det.name, det.version, subject.sha256, _failure(exc)))
     return flags
+
+
+def _failure(exc: Exception) -> str:
+    # Under the analysis's address-space limit, running out shows as MemoryError or as a library
+    # that cannot be mapped ("failed to map segment"): say which limit was hit.
+    text = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if isinstance(exc, MemoryError) or "failed to map segment" in str(exc):
+        return f"the detector ran out of memory (the analysis's memory limit): {text}"
+    return f"the detector failed: {text}"
 
 
 _REGISTRY: Registry | None = None

@@ -24,6 +24,9 @@ __all__ = ["LearnedClassifier", "ModelFolder", "weights_sha256"]
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 POSITIVE_WORDS = ("fake", "ai", "generated", "synthetic", "manipulated", "tampered", "artificial", "forged")
 DEFAULT_BAND = (0.3, 0.7)
+# Loaded models by (folder, weights SHA-256): an analysis child serves a whole run of files, so the
+# model loads once per run; new weights in the folder have a new hash and are loaded afresh.
+_LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 
 def weights_sha256(folder: Path) -> str:
@@ -39,6 +42,26 @@ def weights_sha256(folder: Path) -> str:
                 h.update(block)
         digests.append(h.hexdigest())
     return digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+_HASHED: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
+def _cached_weights_sha256(folder: Path) -> str:
+    """``weights_sha256``, hashed again only when a weights file's size or modification time changes."""
+    try:
+        stamp = tuple(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.iterdir())
+            if p.name in WEIGHT_FILES or p.name.endswith(".safetensors")
+        )
+    except OSError:
+        return weights_sha256(folder)
+    key = ((str(folder.resolve()), 0, 0), *stamp)
+    if key not in _HASHED:
+        _HASHED.clear()
+        _HASHED[key] = weights_sha256(folder)
+    return _HASHED[key]
 
 
 class ModelFolder:
@@ -57,7 +80,7 @@ class ModelFolder:
             self.config = json.loads((self.path / "config.json").read_text())
         except (OSError, ValueError) as exc:
             raise DetectorError(f"the model folder's config.json is unreadable: {exc}") from None
-        self.sha256 = weights_sha256(self.path)
+        self.sha256 = _cached_weights_sha256(self.path)
         self.name = str(self.config.get("_name_or_path") or self.path.name)[:120] or self.path.name
         self.card = self._card()
 
@@ -72,6 +95,14 @@ class ModelFolder:
         return card if isinstance(card, dict) else {}
 
     def load(self) -> tuple[Any, Any]:
+        """(processor, model), loaded once per process for this folder and these exact weights."""
+        key = (str(self.path.resolve()), self.sha256)
+        if key not in _LOADED:
+            _LOADED.clear()  # one model at a time: a run uses one configured folder
+            _LOADED[key] = self._load()
+        return _LOADED[key]
+
+    def _load(self) -> tuple[Any, Any]:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         from transformers import AutoImageProcessor, AutoModelForImageClassification

@@ -98,3 +98,18 @@ def test_broken_folder_gives_a_clear_message(tmp_path: Path) -> None:
 def test_learned_is_off_by_default() -> None:
     flags = run_suite(encode(textured(96, 96)), {})
     assert "learned" not in {f.detector for f in flags}
+
+
+@pytest.mark.model
+def test_the_loaded_model_is_kept_per_folder_and_weights_hash(tmp_path: Path) -> None:
+    from detectors.learned import ModelFolder
+
+    folder = tiny_model(tmp_path / "model")
+    first = ModelFolder(str(folder))
+    model = first.load()[1]
+    assert ModelFolder(str(folder)).load()[1] is model  # the second file of a run reuses it
+    tiny_model(folder)  # new random weights saved over the old ones
+    again = ModelFolder(str(folder))
+    assert again.sha256 != first.sha256
+    assert again.sha256 == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert again.load()[1] is not model

@@ -116,3 +116,17 @@ def test_an_unreadable_video_is_not_analysed_with_a_reason(tmp_path: Path) -> No
     moves = [f for f in flags if f.detector == "copy_move"]
     assert len(moves) == 1 and moves[0].label == FlagLabel.NOT_ANALYSED and moves[0].score is None
     assert "not decoded" in (moves[0].reason or "")
+
+
+@pytest.mark.model
+def test_the_learned_detector_scores_each_keyframe_and_names_its_model(pasted: Path, tmp_path: Path) -> None:
+    from detectors.learned import LearnedClassifier
+    from tests.detectors.test_learned import settings_for, tiny_model
+
+    folder = tiny_model(tmp_path / "model")
+    dets: list[Detector] = [LearnedClassifier()]
+    flags, frames = analyse_video(pasted, VIDEO_SHA, settings_for(folder), dets, time.monotonic() + 120)
+    weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert [f.details["keyframe"]["t"] for f in flags] == [f.t for f in frames] == [0.0, 1.0, 2.0]
+    assert all(f.model_sha256 == weights and f.score is not None for f in flags)
+    assert all(f.explanation.startswith("Video keyframe at") for f in flags)
