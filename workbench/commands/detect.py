@@ -20,6 +20,7 @@ from workbench.analysis import (
     is_failure,
     load_settings,
 )
+from workbench.analysis_runner import Runner
 from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
 
 __all__ = ["register"]
@@ -53,18 +54,19 @@ def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
     settings_ = load_settings(None)
     limits = _limits(args)
     failed = 0
-    for name in args.files:
-        path = Path(name)
-        try:
-            with path.open("rb") as fh:
-                data = fh.read(MAX_INPUT_BYTES + 1)
-        except OSError as exc:
-            out.error(f"{name}: cannot read: {exc.strerror}")
-            failed += 1
-            continue
-        analysis = analyse_bytes(data, settings_, args.only or None, limits)
-        failed += any(is_failure(f) for f in analysis.flags)
-        _show(out, name, analysis)
+    with Runner(limits) as runner:  # one child for all the files, each under its own time limit
+        for name in args.files:
+            path = Path(name)
+            try:
+                with path.open("rb") as fh:
+                    data = fh.read(MAX_INPUT_BYTES + 1)
+            except OSError as exc:
+                out.error(f"{name}: cannot read: {exc.strerror}")
+                failed += 1
+                continue
+            analysis = analyse_bytes(data, settings_, args.only or None, limits, runner=runner)
+            failed += any(is_failure(f) for f in analysis.flags)
+            _show(out, name, analysis)
     return 1 if failed else 0
 
 
