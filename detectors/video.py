@@ -9,6 +9,9 @@ taken from a video matches the video's keyframe of that shot.
 
 Two videos match when several keyframes agree on one time offset (a shared run): a re-encoded,
 trimmed or re-uploaded copy keeps its shot changes, shifted by the trim.
+
+``sample_frames`` decodes the same keyframes for the pixel detectors (``detectors.videoframes``),
+thinned evenly to a cap in one pass, holding at most cap + 1 frames in memory.
 """
 
 from __future__ import annotations
