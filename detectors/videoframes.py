@@ -80,9 +80,9 @@ def frame_note(t: float, index: int) -> str:
     )
 
 
-def not_applicable(det: Detector, video_sha256: str) -> Flag:
-    """The flag for a pixel detector that is not run on video frames (not a failure)."""
-    flag = not_analysed(det.name, det.version, video_sha256, NOT_ON_FRAMES)
+def not_applicable(det: Detector, sha256: str, why: str = NOT_ON_FRAMES) -> Flag:
+    """The flag for a detector that does not apply to this kind of file (not a failure)."""
+    flag = not_analysed(det.name, det.version, sha256, why)
     return replace(flag, details={"not_applicable": True})
 
 

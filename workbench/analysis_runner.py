@@ -33,7 +33,7 @@ from typing import IO, Any
 from archive.model import Flag
 from archive.sniff import sniff
 from detectors.base import Subject, flag_from_dict, flag_to_dict, not_analysed, registry, run_detectors
-from detectors.videoframes import VIDEO_SUFFIXES, AnalysedFrame, analyse_video
+from detectors.videoframes import VIDEO_SUFFIXES, AnalysedFrame, analyse_video, not_applicable
 
 __all__ = ["Analysis", "Limits", "Runner", "all_not_analysed", "run_media", "run_suite", "serve"]
 
@@ -265,11 +265,15 @@ def run_media(
     """The suite on an image, or on a video's bytes and keyframes, within ``seconds``."""
     deadline = time.monotonic() + seconds
     mime = sniff(data[:4096])
-    if not mime.startswith("video/"):
-        return run_suite(data, settings_, only), []
     subject = Subject(data, settings_)
+    if not mime.startswith("video/") and (mime.startswith("image/") or subject.format() is not None):
+        return run_suite(data, settings_, only), []
     dets = registry().suite(settings_, only)
     flags = run_detectors(subject, [d for d in dets if not d.needs_pixels])
+    if not mime.startswith("video/"):  # a PDF, a web page, audio: no pixels to analyse (not a failure)
+        why = f"not an image or a video (the file's bytes say {mime})"
+        skipped = [not_applicable(d, subject.sha256, why) for d in dets if d.needs_pixels]
+        return flags + skipped + _broken(subject.sha256, only), []
     with tempfile.TemporaryDirectory(prefix="wb-video-") as tmp:
         # OpenCV reads from a path; the name comes from the sniffed type, never from the input.
         path = Path(tmp) / f"video{VIDEO_SUFFIXES.get(mime, '.bin')}"

@@ -144,3 +144,17 @@ def test_wb_analyse_unknown_detector_is_a_usage_error(tmp_path: Path, wb: RunWb)
     f.write_bytes(jpeg_bytes())
     proc = wb("analyse", "--only", "no_such_detector", str(f), check=2)
     assert "no_such_detector" in proc.stderr
+
+
+def test_a_file_that_is_neither_image_nor_video_is_not_a_failure(tmp_path: Path, wb: RunWb) -> None:
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    (row,) = json_lines(wb("analyse", "--json", str(pdf)).stdout)  # exit 0: nothing failed
+    pixel = {f["detector"]: f for f in row["flags"] if f["detector"] in ("copy_move", "ela", "noise")}
+    assert len(pixel) == 3
+    for f in pixel.values():
+        assert f["label"] == "not_analysed" and f["score"] is None
+        assert "not an image or a video" in f["reason"]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(jpeg_bytes((256, 256))[:300])  # a JPEG by its bytes, cut short: a real failure
+    wb("analyse", "--json", str(broken), check=1)
