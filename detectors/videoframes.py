@@ -37,6 +37,7 @@ from detectors.video import Frame, FrameSample, Limits, VideoRefused, sample_fra
 
 __all__ = [
     "DEFAULT_MAX_KEYFRAMES",
+    "FRAME_QUALITY",
     "VIDEO_SUFFIXES",
     "AnalysedFrame",
     "analyse_video",
@@ -59,6 +60,20 @@ NOT_ON_FRAMES = (
     "does not apply to video frames: it measures JPEG compression history, and a decoded frame "
     "carries only the video codec's"
 )
+
+
+# Measured on keyframes (bench/indicators_video.py --size 14): 14 untouched corpus photos cropped
+# to 1280x720, each as a control and with a copy-move, written as 1 s clips in mp4v and in MJPG.
+FRAME_QUALITY = {
+    "copy_move": (
+        "On keyframes of 28 synthetic 720p clips (bench/indicators_video.py) it found 7 of 14 clones "
+        "(9 of 14 as still JPEGs) and flagged none of 14 controls."
+    ),
+    "noise": (
+        "On keyframes of 28 synthetic 720p clips (bench/indicators_video.py) it had no power (AUC 0.50) "
+        "and flagged 1 of 14 controls."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -96,7 +111,8 @@ def _png(frame: Frame) -> tuple[bytes, Any]:
 
 
 def _name(flag: Flag, af: AnalysedFrame, video_sha256: str, sample: FrameSample) -> Flag:
-    text = f"{frame_note(af.t, af.index)} {flag.explanation}"
+    measured = FRAME_QUALITY.get(flag.detector, "")
+    text = " ".join(part for part in (frame_note(af.t, af.index), measured, flag.explanation) if part)
     if word_count(text) > MAX_EXPLANATION_WORDS:  # keep the frame and the error rates, lose the tail
         text = " ".join(text.split()[: MAX_EXPLANATION_WORDS - 3]) + " ... Not proof."
     keyframe = {"t": af.t, "frame_index": af.index, "sha256": af.sha256}

@@ -93,6 +93,7 @@ def test_wb_detectors_lists_registered_detectors(wb: RunWb) -> None:
     by_name = {r["detector"]: r for r in rows}
     assert {"c2pa", "ai_signature", "metadata_traces"} <= set(by_name)
     assert all(r["version"] and r["quality"] for r in rows)
+    assert by_name["copy_move"]["on_video_frames"] is True and by_name["ela"]["on_video_frames"] is False
 
 
 def test_wb_detect_stores_flags_with_custody_and_keeps_status(tmp_path: Path, wb: RunWb, wb_env) -> None:

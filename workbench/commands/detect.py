@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from detectors.base import registry
+from detectors.base import on_frames, registry
 from workbench import config
 from workbench.analysis import (
     MAX_INPUT_BYTES,
@@ -111,6 +111,7 @@ def cmd_detectors(args: argparse.Namespace, out: Output) -> int:
                 "enabled": on,
                 "summary": cls.summary,
                 "quality": cls.quality,
+                "on_video_frames": on_frames(cls),
             },
             f"{name:16} {cls.version:5} {'on ' if on else 'off'} {cls.summary} | quality: {cls.quality}",
         )
