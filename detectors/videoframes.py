@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_KEYFRAMES = 12
+MAX_KEYFRAMES = 48  # held decoded at once: 48 frames of 4096x2304 RGB are 1.4 GB
 # Container suffix for the temporary copy OpenCV reads, chosen from the sniffed type (never the name).
 VIDEO_SUFFIXES = {
     "video/mp4": ".mp4",
@@ -131,7 +132,7 @@ def _limits(section: Any, deadline: float) -> tuple[int, Limits]:
     """The keyframe cap and the decoding limits; settings may lower the defaults, never raise them."""
     cap, max_pixels = DEFAULT_MAX_KEYFRAMES, Limits().max_pixels
     if isinstance(section, Mapping):
-        cap = max(1, min(int(section.get("max_keyframes", cap)), 100))
+        cap = max(1, min(int(section.get("max_keyframes", cap)), MAX_KEYFRAMES))
         max_pixels = max(1, min(int(section.get("max_pixels", max_pixels)), max_pixels))
     budget = max(1.0, (deadline - time.monotonic()) / 2)  # decoding gets half the time left
     return cap, Limits(max_pixels=max_pixels, max_wall_seconds=budget)
@@ -157,8 +158,9 @@ def analyse_video(
     cap, limits = _limits(settings.get("video"), deadline)
     try:
         sample = sample_frames(path, limits, cap)
-    except VideoRefused as exc:
-        why = f"the video's keyframes were not decoded: {exc}"
+    except (VideoRefused, MemoryError) as exc:
+        reason = str(exc) if isinstance(exc, VideoRefused) else "out of memory (the analysis's memory limit)"
+        why = f"the video's keyframes were not decoded: {reason}"
         return flags + [not_analysed(d.name, d.version, video_sha256, why) for d in frame_dets], []
     import cv2
 
