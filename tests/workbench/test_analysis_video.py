@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from archive.db import artifacts, custody_events, flags, item_artifacts, items
+from archive.home import Home
 from tests.conftest import RunWb, json_lines
 from tests.detectors.conftest import clip
 
@@ -86,3 +87,31 @@ def test_an_unreadable_video_gets_not_analysed_flags_and_exit_1(tmp_path: Path, 
     (row,) = json_lines(done.stdout)
     (move,) = [f for f in row["flags"] if f["detector"] == "copy_move"]
     assert move["label"] == "not_analysed" and move["score"] is None and move["reason"]
+
+
+def test_an_uploaded_video_is_analysed_in_the_background_with_its_keyframes(
+    home: Home, tmp_path: Path
+) -> None:
+    from tests.workbench.app_fixtures import make_world
+    from workbench import jobs
+
+    w = make_world(home, reviews=1, n_items=0)
+    video = clip(tmp_path / "clip.avi", "MJPG", shots=2, pasted_shot=1)
+    params = jobs.save_uploads(w.home, [("clip.avi", video.read_bytes())])
+    jobs.submit(w.home, w.analyst, "upload", w.case.id, params)
+    upload = jobs.run_job(w.home)
+    assert upload is not None and upload["result"]["analysis_job"]
+    analysed = jobs.run_job(w.home)
+    assert analysed is not None and analysed["status"] == "done"
+    with w.home.reading() as conn:
+        frames = conn.execute(select(artifacts).where(artifacts.c.operation == "keyframe")).all()
+        hits = conn.execute(
+            select(flags.c.input_sha256, flags.c.details).where(
+                flags.c.detector == "copy_move", flags.c.label == "indicator"
+            )
+        ).all()
+    video_sha = hashlib.sha256(video.read_bytes()).hexdigest()
+    assert sorted(f.parameters["t"] for f in frames) == [0.0, 1.0]
+    assert all(f.parent_sha256 == video_sha for f in frames)
+    (hit,) = hits
+    assert hit.details["keyframe"]["t"] == 1.0 and hit.details["video_sha256"] == video_sha
