@@ -64,6 +64,7 @@ class Subject:
     _refused: str | None = None
     _sha256: str | None = None
     _gray: Any = None
+    _rgb: Any = None
 
     @property
     def sha256(self) -> str:
@@ -90,6 +91,16 @@ class Subject:
                 raise
             self._image = img if img.mode == "RGB" else img.convert("RGB")
         return self._image  # type: ignore[no-any-return]
+
+    def rgb(self) -> np.ndarray[Any, Any]:
+        """The decoded image as a read-only uint8 RGB array, made once per run and shared."""
+        import numpy as np
+
+        if self._rgb is None:
+            self._rgb = np.asarray(self.image())
+            self._rgb.flags.writeable = False
+        rgb: np.ndarray[Any, Any] = self._rgb
+        return rgb
 
     def gray(self) -> np.ndarray[Any, Any]:
         """Luminance as float32, the array OpenCV and numpy work on (never decoded by OpenCV)."""

@@ -42,9 +42,10 @@ class ElaLens:
         img = subject.image()
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=QUALITY)
-        again = Image.open(io.BytesIO(buf.getvalue()))
-        again.draft("RGB", img.size)
-        diff3 = cv2.absdiff(np.asarray(img), np.asarray(again.convert("RGB")))
+        again = Image.open(io.BytesIO(buf.getvalue()))  # our own bytes: no guard needed
+        again.load()
+        # The shared array of the original (made once per run); no copy of an image already in RGB.
+        diff3 = cv2.absdiff(subject.rgb(), np.asarray(again if again.mode == "RGB" else again.convert("RGB")))
         # The largest channel error per pixel; a chain of maximums is ~20x quicker than max(axis=2).
         diff = np.maximum(np.maximum(diff3[..., 0], diff3[..., 1]), diff3[..., 2])
         small = cv2.resize(diff, _heat_size(diff.shape), interpolation=cv2.INTER_AREA).astype(np.float32)
