@@ -113,8 +113,11 @@ def utc(moment: datetime) -> str:
 class WebCollector:
     """One Chromium for many captures; each capture gets a fresh context and its own proxy."""
 
-    def __init__(self, settings: CaptureSettings) -> None:
+    def __init__(self, settings: CaptureSettings, work_dir: Path | None = None) -> None:
+        """``work_dir``: where the browser may put downloads while they stream (inside the archive
+        home, so nothing a page sends lands outside it); a temporary folder of Playwright's if None."""
         self.settings = settings
+        self.work_dir = work_dir
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
         self._quiet: GuardProxy | None = None
@@ -130,6 +133,7 @@ class WebCollector:
             args=list(LAUNCH_FLAGS),
             proxy={"server": self._quiet.url, "bypass": "<-loopback>"},
             handle_sigint=False,
+            downloads_path=self.work_dir / "browser-downloads" if self.work_dir else None,
         )
 
         self._clock = await asyncio.to_thread(clock_sync)

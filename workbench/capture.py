@@ -141,7 +141,7 @@ async def _capture_all(
     # At most one staged capture per browser slot waits for the writer, so staging stays bounded.
     backlog = asyncio.Semaphore(2 * max(1, concurrency))
     try:
-        async with WebCollector(settings) as collector:
+        async with WebCollector(settings, work_dir=staging) as collector:
 
             async def one(url: str) -> None:
                 async with backlog:
