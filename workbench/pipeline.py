@@ -36,7 +36,7 @@ __all__ = ["BATCH_FILES", "BATCH_SECONDS", "LOOKAHEAD", "ingest_paths"]
 
 BATCH_FILES = 32  # files per transaction at most
 BATCH_SECONDS = 0.5  # a group is committed once its first file has waited this long
-LOOKAHEAD = 16  # files stored and described ahead of the one being recorded
+LOOKAHEAD = 64  # files stored and described ahead of the one being recorded
 
 
 def ingest_paths(
@@ -145,7 +145,12 @@ class _Run:
         yield from self._commit()
 
     def _drain(self, keep: int) -> Iterator[IngestResult]:
-        while len(self.pending) > keep:
+        """Move files into the group: every ready one, and the oldest until ``keep`` are left.
+
+        Ready files are taken at once and a group is committed once its first file has waited
+        ``BATCH_SECONDS``, so results keep coming while long files are still being stored.
+        """
+        while self.pending and (len(self.pending) > keep or self.pending[0][1].done()):
             name, future = self.pending.popleft()
             try:
                 ready = future.result()
@@ -155,8 +160,10 @@ class _Run:
             if not self.batch:
                 self.batch_started = time.monotonic()
             self.batch.append(ready)
-            if len(self.batch) >= BATCH_FILES or time.monotonic() - self.batch_started >= BATCH_SECONDS:
+            if len(self.batch) >= BATCH_FILES:
                 yield from self._commit()
+        if self.batch and time.monotonic() - self.batch_started >= BATCH_SECONDS:
+            yield from self._commit()
 
     def _commit(self) -> Iterator[IngestResult]:
         batch, self.batch = self.batch, []
