@@ -161,10 +161,22 @@ class Runner:
         only: list[str] | None = None,
         keep_frames: bool = False,
     ) -> Analysis:
-        """The child's flags for ``data``; a timeout or a dead child gives ``not_analysed`` flags."""
+        """The child's flags for ``data``; a timeout or a dead child gives ``not_analysed`` flags.
+
+        With ``keep_frames`` the child writes a video's analysed keyframes as PNG files into a
+        temporary folder made here (large frames would bloat the JSON reply), read back before it goes.
+        """
+        with tempfile.TemporaryDirectory(prefix="wb-frames-") as folder:
+            header: dict[str, Any] = {"settings": dict(settings_), "only": only, "size": len(data)}
+            header.update(seconds=self.limits.seconds, frames_dir=folder if keep_frames else None)
+            payload = self._exchange(header, data)
+            if isinstance(payload, str):
+                return Analysis(sha256, all_not_analysed(sha256, settings_, only, payload))
+            return _parse(sha256, payload, Path(folder))
+
+    def _exchange(self, header: dict[str, Any], data: bytes) -> bytes | str:
+        """The child's reply to one request, or why there is none."""
         deadline = time.monotonic() + self.limits.seconds
-        header = {"settings": dict(settings_), "only": only, "seconds": self.limits.seconds}
-        header.update(keep_frames=keep_frames, size=len(data))
         mark = self._stderr_mark()
         proc = self._start()
         try:
@@ -172,15 +184,12 @@ class Runner:
             proc.stdin.write(json.dumps(header).encode() + b"\n")
             proc.stdin.write(data)
             proc.stdin.flush()
-            payload = _read_reply(proc.stdout.fileno(), deadline)
+            return _read_reply(proc.stdout.fileno(), deadline)
         except TimeoutError:
             self._kill()
-            why = f"the analysis exceeded its time limit of {self.limits.seconds:g} s"
-            return Analysis(sha256, all_not_analysed(sha256, settings_, only, why))
+            return f"the analysis exceeded its time limit of {self.limits.seconds:g} s"
         except (OSError, EOFError):  # BrokenPipeError included: the child died
-            why = self._failure(mark)
-            return Analysis(sha256, all_not_analysed(sha256, settings_, only, why))
-        return _parse(sha256, payload)
+            return self._failure(mark)
 
     def _stderr_mark(self) -> int:
         return self._stderr.tell() if self._stderr is not None else 0
@@ -226,7 +235,7 @@ def _read_reply(fd: int, deadline: float) -> bytes:
     return bytes(buf[:need])
 
 
-def _parse(sha: str, payload: bytes) -> Analysis:
+def _parse(sha: str, payload: bytes, folder: Path) -> Analysis:
     doc = json.loads(payload.decode("utf-8"))
     result = Analysis(sha, [])
     for i, raw in enumerate(doc["flags"]):
@@ -235,7 +244,8 @@ def _parse(sha: str, payload: bytes) -> Analysis:
             result.heatmaps[i] = base64.b64decode(png)
         result.flags.append(flag_from_dict(dict(raw, details=details)))
     for fr in doc.get("frames") or []:
-        png = base64.b64decode(fr["png_b64"]) if fr.get("png_b64") else b""
+        # The file name is the child's frame number, never anything taken from the input.
+        png = (folder / f"{int(fr['file'])}.png").read_bytes() if fr.get("file") is not None else b""
         result.frames.append(
             AnalysedFrame(float(fr["t"]), int(fr["frame_index"]), png, str(fr["sha256"]), str(fr["decoder"]))
         )
@@ -283,23 +293,26 @@ def run_media(
     return flags + more + _broken(subject.sha256, only), frames
 
 
-def _reply(flags: list[Flag], frames: list[AnalysedFrame], keep: bool) -> bytes:
+def _reply(flags: list[Flag], frames: list[AnalysedFrame], frames_dir: str | None) -> bytes:
     out = []
     for flag in flags:
         row = flag_to_dict(flag)
         if isinstance(png := row["details"].pop("heatmap_png", None), bytes):
             row["details"]["heatmap_png_b64"] = base64.b64encode(png).decode()
         out.append(row)
-    shown = [
-        {
-            "t": f.t,
-            "frame_index": f.index,
-            "sha256": f.sha256,
-            "decoder": f.decoder,
-            "png_b64": base64.b64encode(f.png).decode() if keep else None,
-        }
-        for f in frames
-    ]
+    shown = []
+    for n, f in enumerate(frames):
+        if frames_dir is not None:
+            (Path(frames_dir) / f"{n}.png").write_bytes(f.png)
+        shown.append(
+            {
+                "t": f.t,
+                "frame_index": f.index,
+                "sha256": f.sha256,
+                "decoder": f.decoder,
+                "file": n if frames_dir is not None else None,
+            }
+        )
     return json.dumps({"flags": out, "frames": shown}).encode()
 
 
@@ -322,7 +335,7 @@ def serve() -> int:
         seconds = float(request.get("seconds") or Limits().seconds) * CHILD_SHARE
         left = max(0.1, seconds - (time.monotonic() - received))
         flags, frames = run_media(data, request.get("settings") or {}, request.get("only"), left)
-        body = _reply(flags, frames, bool(request.get("keep_frames")))
+        body = _reply(flags, frames, request.get("frames_dir"))
         stdout.write(b"%d\n" % len(body) + body)
         stdout.flush()
     return 0
