@@ -136,37 +136,39 @@ def store(home: Home, analysis: Analysis, actor: str, via: str, case_id: int, it
                     parameters={"detector": flag.detector, "version": flag.version},
                 )
                 flag = replace(flag, heatmap_sha256=put.sha256)
-            row = flag_to_dict(flag)
-            result = tx.conn.execute(
-                flags_table.insert().values(
-                    input_sha256=flag.input_sha256,
-                    detector=flag.detector,
-                    version=flag.version,
-                    label=flag.label.value,
-                    score=flag.score,
-                    threshold=flag.threshold,
-                    model_sha256=flag.model_sha256,
-                    heatmap_sha256=flag.heatmap_sha256,
-                    explanation=flag.explanation,
-                    reason=flag.reason,
-                    created_at=utcnow(),
-                    details=dict(row["details"], inconclusive_band=row["inconclusive_band"]),
-                )
-            )
-            tx.event(
-                "flag.recorded",
-                case_id=case_id,
-                item_id=item_id,
-                artifact_sha256=analysis.sha256,
-                details={
-                    "flag_id": (result.inserted_primary_key or [None])[0],
-                    "detector": flag.detector,
-                    "version": flag.version,
-                    "label": flag.label.value,
-                },
-            )
+            _record_flag(tx, flag, case_id, item_id, analysis.sha256)
             stored.append(flag)
     return Analysis(analysis.sha256, stored, frames=analysis.frames)
+
+
+def _record_flag(tx: Transaction, flag: Flag, case_id: int, item_id: str, file_sha256: str) -> None:
+    """One ``flags`` row and its ``flag.recorded`` event (ids, hashes and names only)."""
+    row = flag_to_dict(flag)
+    result = tx.conn.execute(
+        flags_table.insert().values(
+            input_sha256=flag.input_sha256,
+            detector=flag.detector,
+            version=flag.version,
+            label=flag.label.value,
+            score=flag.score,
+            threshold=flag.threshold,
+            model_sha256=flag.model_sha256,
+            heatmap_sha256=flag.heatmap_sha256,
+            explanation=flag.explanation,
+            reason=flag.reason,
+            created_at=utcnow(),
+            details=dict(row["details"], inconclusive_band=row["inconclusive_band"]),
+        )
+    )
+    details: dict[str, Any] = {
+        "flag_id": (result.inserted_primary_key or [None])[0],
+        "detector": flag.detector,
+        "version": flag.version,
+        "label": flag.label.value,
+    }
+    if flag.input_sha256 != file_sha256:  # a video's keyframe: name the frame analysed
+        details["input_sha256"] = flag.input_sha256
+    tx.event("flag.recorded", case_id=case_id, item_id=item_id, artifact_sha256=file_sha256, details=details)
 
 
 def _store_frames(tx: Transaction, home: Home, analysis: Analysis, case_id: int, item_id: str) -> None:
