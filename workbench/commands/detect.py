@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from archive.model import Flag
 from detectors.base import on_frames, registry
 from workbench import config
 from workbench.analysis import (
@@ -39,8 +40,7 @@ def _show(out: Output, name: str, analysis: Analysis) -> None:
     lines = [f"{name}  sha256 {analysis.sha256}"]
     for f in analysis.flags:
         score = "-" if f.score is None else f"{f.score:.3f}"
-        frame = f.details.get("keyframe")
-        where = f" @{frame['t']:.2f}s" if isinstance(frame, dict) else ""
+        where = _where(f)
         # A score inside the band is printed as "inconclusive", never as a verdict word.
         lines.append(f"  {f.detector + where:24} {f.label.value:14} score {score:>6}  {f.explanation}")
     if out.as_json:
@@ -92,8 +92,14 @@ def cmd_detect(args: argparse.Namespace, out: Output) -> int:
     return 1 if failed or missing else 0
 
 
+def _where(flag: Flag) -> str:
+    """ " @12.40s" for a video keyframe's flag, else nothing."""
+    frame = flag.details.get("keyframe")
+    return f" @{float(frame['t']):.2f}s" if isinstance(frame, dict) else ""
+
+
 def _show_item(out: Output, item_id: str, analysis: Analysis, row: dict[str, object]) -> None:
-    labels = ", ".join(f"{f.detector}={f.label.value}" for f in analysis.flags)
+    labels = ", ".join(f"{f.detector}{_where(f)}={f.label.value}" for f in analysis.flags)
     out.record(row, f"{item_id} {analysis.sha256[:12]} {labels}")
 
 
