@@ -93,7 +93,7 @@ def cmd_detect(args: argparse.Namespace, out: Output) -> int:
 
 
 def _where(flag: Flag) -> str:
-    """ " @12.40s" for a video keyframe's flag, else nothing."""
+    """The keyframe time of a video keyframe's flag (for example ' @12.40s'), else nothing."""
     frame = flag.details.get("keyframe")
     return f" @{float(frame['t']):.2f}s" if isinstance(frame, dict) else ""
 
