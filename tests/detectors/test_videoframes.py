@@ -130,3 +130,20 @@ def test_the_learned_detector_scores_each_keyframe_and_names_its_model(pasted: P
     assert [f.details["keyframe"]["t"] for f in flags] == [f.t for f in frames] == [0.0, 1.0, 2.0]
     assert all(f.model_sha256 == weights and f.score is not None for f in flags)
     assert all(f.explanation.startswith("Video keyframe at") for f in flags)
+
+
+@pytest.mark.hostile
+def test_truncated_videos_are_analysed_as_far_as_they_decode_or_not_at_all(
+    pasted: Path, clean: Path, tmp_path: Path
+) -> None:
+    cut_mp4 = tmp_path / "cut.mp4"  # OpenCV writes the index (moov) last: half a file has none
+    cut_mp4.write_bytes(clean.read_bytes()[: clean.stat().st_size // 2])
+    flags, frames = run(cut_mp4)
+    assert frames == []
+    moves = [f for f in flags if f.detector == "copy_move"]
+    assert len(moves) == 1 and moves[0].label == FlagLabel.NOT_ANALYSED and moves[0].score is None
+    cut_avi = tmp_path / "cut.avi"  # Motion JPEG frames before the cut still decode
+    cut_avi.write_bytes(pasted.read_bytes()[: pasted.stat().st_size // 2])
+    flags, frames = run(cut_avi)
+    assert frames and max(f.t for f in frames) < 1.5  # nothing from the lost second half
+    assert all("keyframe" in f.details for f in flags if f.detector == "copy_move")
