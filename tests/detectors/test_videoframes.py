@@ -147,3 +147,15 @@ def test_truncated_videos_are_analysed_as_far_as_they_decode_or_not_at_all(
     flags, frames = run(cut_avi)
     assert frames and max(f.t for f in frames) < 1.5  # nothing from the lost second half
     assert all("keyframe" in f.details for f in flags if f.detector == "copy_move")
+
+
+def test_the_sampled_frames_are_the_fingerprinting_keyframes(tmp_path: Path) -> None:
+    from detectors.video import keyframes, sample_frames
+
+    long = clip(tmp_path / "long.avi", "MJPG", shots=7)
+    times = [t for t, _code in keyframes(long).frames]
+    assert len(times) == 7
+    assert [f.t for f in sample_frames(long, cap=12).frames] == times
+    thinned = [f.t for f in sample_frames(long, cap=3).frames]
+    assert len(thinned) <= 3 and thinned[0] == 0.0 and set(thinned) <= set(times)
+    assert thinned[-1] >= times[len(times) // 2]  # spread over the video, not the first three
