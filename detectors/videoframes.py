@@ -128,12 +128,20 @@ def _name(flag: Flag, af: AnalysedFrame, video_sha256: str, sample: FrameSample)
     return replace(flag, explanation=text, details=details)
 
 
+def _int(value: Any, default: int) -> int:
+    """A setting as an integer; a missing or malformed value keeps the default."""
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
 def _limits(section: Any, deadline: float) -> tuple[int, Limits]:
     """The keyframe cap and the decoding limits; settings may lower the defaults, never raise them."""
     cap, max_pixels = DEFAULT_MAX_KEYFRAMES, Limits().max_pixels
     if isinstance(section, Mapping):
-        cap = max(1, min(int(section.get("max_keyframes", cap)), MAX_KEYFRAMES))
-        max_pixels = max(1, min(int(section.get("max_pixels", max_pixels)), max_pixels))
+        cap = max(1, min(_int(section.get("max_keyframes"), cap), MAX_KEYFRAMES))
+        max_pixels = max(1, min(_int(section.get("max_pixels"), max_pixels), max_pixels))
     budget = max(1.0, (deadline - time.monotonic()) / 2)  # decoding gets half the time left
     return cap, Limits(max_pixels=max_pixels, max_wall_seconds=budget)
 
