@@ -188,7 +188,7 @@ class Runner:
         except TimeoutError:
             self._kill()
             return f"the analysis exceeded its time limit of {self.limits.seconds:g} s"
-        except (OSError, EOFError):  # BrokenPipeError included: the child died
+        except (OSError, EOFError, ValueError):  # BrokenPipeError: the child died; ValueError: a bad reply
             return self._failure(mark)
 
     def _stderr_mark(self) -> int:
@@ -201,8 +201,13 @@ class Runner:
         self.close()
 
     def _failure(self, mark: int) -> str:
-        proc = self._proc
-        code = proc.wait(timeout=30) if proc is not None else None
+        proc, code = self._proc, None
+        if proc is not None:
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # alive but answering nonsense: end it
+                proc.kill()
+                code = proc.wait()
         tail = ["no message"]
         if self._stderr is not None:
             self._stderr.seek(mark)
