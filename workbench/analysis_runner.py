@@ -172,7 +172,11 @@ class Runner:
             payload = self._exchange(header, data)
             if isinstance(payload, str):
                 return Analysis(sha256, all_not_analysed(sha256, settings_, only, payload))
-            return _parse(sha256, payload, Path(folder))
+            try:
+                return _parse(sha256, payload, Path(folder))
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                why = f"the analysis process gave an unreadable answer: {type(exc).__name__}"
+                return Analysis(sha256, all_not_analysed(sha256, settings_, only, why))
 
     def _exchange(self, header: dict[str, Any], data: bytes) -> bytes | str:
         """The child's reply to one request, or why there is none."""
