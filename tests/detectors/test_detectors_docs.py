@@ -33,3 +33,13 @@ def test_registry_loads_our_detectors_through_entry_points() -> None:
     assert reg.broken == {}
     for cls in reg.classes().values():
         assert cls.name and cls.version and cls.summary and cls.quality
+
+
+def test_every_pixel_detector_says_whether_it_runs_on_video_frames() -> None:
+    for name, cls in registry().classes().items():
+        if cls.needs_pixels:
+            assert isinstance(getattr(cls, "on_frames", None), bool), name
+    text = DOCS.read_text()
+    for name, cls in registry().classes().items():  # the docs name every detector run on frames
+        if getattr(cls, "on_frames", False):
+            assert f"`{name}`" in text.split("### Videos", 1)[1].split("### Settings", 1)[0], name
