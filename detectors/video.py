@@ -170,10 +170,11 @@ class FrameSample:
 
     frames: list[Frame]
     keyframes_seen: int
-    complete: bool  # False when the time budget stopped the scan early
+    complete: bool  # False when the time budget or the keyframe limit stopped the scan early
     fps: float
     width: int
     height: int
+    scanned_to: float = 0.0  # time of the last keyframe found, in seconds
 
 
 def sample_frames(path: Path | str, limits: Limits = Limits(), cap: int = 12) -> FrameSample:
@@ -187,18 +188,19 @@ def sample_frames(path: Path | str, limits: Limits = Limits(), cap: int = 12) ->
 
     video = cv2.VideoCapture(str(path))
     kept: list[tuple[int, Frame]] = []
-    stride, seen, complete = 1, 0, True
+    stride, seen, complete, last = 1, 0, True, 0.0
     try:
         fps, count, width, height = _probe(video, limits)
         try:
             for k, (index, t, _gray, frame) in enumerate(_walk(video, fps, limits, count)):
-                seen = k + 1
+                seen, last = k + 1, t
                 if k % stride == 0:
                     kept.append((k, Frame(index, t, _rgb(frame))))
                 if len(kept) > cap:
                     stride *= 2
                     kept = [(j, f) for j, f in kept if j % stride == 0]
                 if seen >= limits.max_keyframes:
+                    complete = False
                     break
         except VideoRefused:
             if not kept:
@@ -208,7 +210,7 @@ def sample_frames(path: Path | str, limits: Limits = Limits(), cap: int = 12) ->
         video.release()
     if not kept:
         raise VideoRefused("no frame could be decoded")
-    return FrameSample([f for _k, f in kept], seen, complete, fps, width, height)
+    return FrameSample([f for _k, f in kept], seen, complete, fps, width, height, last)
 
 
 def _rgb(frame: Any) -> Any:

@@ -182,6 +182,12 @@ def analyse_video(
         subject = Subject(png, settings, _image=img, _sha256=af.sha256)
         flags.extend(_name(f, af, video_sha256, sample) for f in run_detectors(subject, frame_dets))
         done.append(af)
+    if not sample.complete:
+        why = (
+            f"keyframes were found only up to {sample.scanned_to:.1f} s: the time or keyframe limit ended "
+            "the scan, so the rest of the video was not analysed"
+        )
+        flags.extend(not_analysed(d.name, d.version, video_sha256, why) for d in frame_dets)
     if len(done) < len(sample.frames):
         why = (
             f"{len(sample.frames) - len(done)} of {len(sample.frames)} sampled keyframes were not "

@@ -159,3 +159,12 @@ def test_the_sampled_frames_are_the_fingerprinting_keyframes(tmp_path: Path) -> 
     thinned = [f.t for f in sample_frames(long, cap=3).frames]
     assert len(thinned) <= 3 and thinned[0] == 0.0 and set(thinned) <= set(times)
     assert thinned[-1] >= times[len(times) // 2]  # spread over the video, not the first three
+
+
+def test_a_scan_stopped_by_a_limit_says_how_far_it_got(pasted: Path) -> None:
+    from detectors.video import Limits, sample_frames
+
+    whole = sample_frames(pasted)
+    assert whole.complete and whole.scanned_to == 2.0
+    part = sample_frames(pasted, Limits(max_keyframes=2))
+    assert not part.complete and part.scanned_to == 1.0 and [f.t for f in part.frames] == [0.0, 1.0]
