@@ -219,3 +219,29 @@ def test_serve_binds_loopback_without_usage_stats_or_error_details() -> None:
     assert args[1].endswith("asgi.py")
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8599"
     assert flags["--browser.gatherUsageStats"] == "false" and flags["--client.showErrorDetails"] == "false"
+
+
+def test_a_video_keyframe_indicator_says_where_in_the_video_it_looked(world: World) -> None:
+    from archive.db import flags, utcnow
+
+    with world.home.reading() as conn:
+        sha = conn.execute(select(items.c.sha256).where(items.c.id == world.items[0])).scalar_one()
+    with world.home.transaction("analyst") as tx:
+        tx.conn.execute(
+            flags.insert().values(
+                input_sha256=sha,
+                detector="copy_move",
+                version="1.1",
+                label="indicator",
+                score=0.9,
+                threshold=0.5,
+                explanation="Video keyframe at 12.40 s (frame 310), decoded from the video",
+                details={"keyframe": {"t": 12.4, "frame_index": 310, "sha256": sha}},
+                created_at=utcnow(),
+            )
+        )
+    at = login("analyst")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    assert not at.exception, at.exception
+    table_ = next(d.value for d in at.dataframe if "automated indicator" in d.value.columns)
+    assert list(table_["video frame"]) == ["12.40 s (frame 310)"]

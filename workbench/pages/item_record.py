@@ -177,6 +177,17 @@ def _flags(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def _frame(flag: dict[str, Any]) -> str:
+    """Where in a video a keyframe flag looked (empty for stills)."""
+    frame = (flag.get("details") or {}).get("keyframe")
+    if not isinstance(frame, dict):
+        return ""
+    try:
+        return f"{float(frame.get('t', 0)):.2f} s (frame {int(frame.get('frame_index', 0))})"
+    except (TypeError, ValueError):
+        return "keyframe"
+
+
 def indicators(ctx: Ctx, row: ItemRow) -> None:
     """Machine output, labelled "automated indicator" and kept apart from human confidence."""
     found = _flags(ctx, row)
@@ -190,6 +201,7 @@ def indicators(ctx: Ctx, row: ItemRow) -> None:
             {
                 "automated indicator": f["label"],
                 "detector": f"{f['detector']} {f['version']}",
+                "video frame": _frame(f),
                 "score": f["score"],
                 "threshold": f["threshold"],
                 "explanation": f["explanation"],
