@@ -36,7 +36,7 @@ def make_files(folder: Path, total_mb: int, seed: int = 1) -> list[Path]:
     folder.mkdir(parents=True)
     budget = total_mb << 20
     paths = []
-    block = os.urandom(1 << 20)
+    block = rng.randbytes(1 << 20)  # the same files in every run, so that runs compare
     i = 0
     while budget > 0:
         big = i % 25 == 24
