@@ -16,11 +16,13 @@ blobs, never a row without its file.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import BinaryIO
 
 from sqlalchemy import and_, select
 
@@ -47,7 +49,7 @@ def ingest_paths(
     via: str = "cli",
     device: str | None = None,
     exif: ExifReader | None = None,
-) -> Iterator[IngestResult]:
+) -> Generator[IngestResult, None, None]:
     """Ingest files, folders and zips; yields one result per file, in order, once it is committed."""
     own_reader = exif is None
     reader = exif or ExifReader()
@@ -84,9 +86,12 @@ class _Run:
         self.batch: list[_Ready] = []
         self.batch_started = 0.0
         self.refused_blobs: list[Prepared] = []
+        self.stopping = threading.Event()
 
     def close(self) -> None:
-        # Work not yet recorded is abandoned as a crash would leave it: unreferenced blobs.
+        # Work not yet recorded is abandoned as a crash would leave it: unreferenced blobs. A file
+        # being stored stops at its next read (Ctrl-C must not wait for a large video to copy).
+        self.stopping.set()
         self.storer.shutdown(wait=True, cancel_futures=True)
         self.describer.shutdown(wait=True, cancel_futures=True)
         self._discard_refused()
@@ -100,13 +105,13 @@ class _Run:
         if isinstance(offer, Refusal):
             self._refusal(offer)
         else:
-            stored = self.storer.submit(self.ingestor.store, offer)
+            stored = self.storer.submit(self.ingestor.store, self._interruptible(offer))
             self.pending.append((offer.name, self.describer.submit(self._describe, stored)))
         yield from self._drain(LOOKAHEAD)
 
     def _zip(self, offer: ZipOffer) -> Iterator[IngestResult]:
         # Members are taken only when the zip itself is recorded, so the zip goes through alone.
-        stored = self.storer.submit(self.ingestor.store, offer.file)
+        stored = self.storer.submit(self.ingestor.store, self._interruptible(offer.file))
         self.pending.append((offer.file.name, self.describer.submit(self._describe, stored)))
         results = list(self.flush())
         yield from results
@@ -123,6 +128,12 @@ class _Run:
                 done.set_result(self.ingestor.store(member))
                 self.pending.append((member.name, self.describer.submit(self._describe, done)))
             yield from self._drain(LOOKAHEAD)
+
+    def _interruptible(self, incoming: IncomingFile) -> IncomingFile:
+        def opener() -> BinaryIO:
+            return _Interruptible(incoming.open(), self.stopping)  # type: ignore[return-value]
+
+        return replace(incoming, open=opener)
 
     def _refusal(self, refusal: Refusal) -> None:
         done: Future[_Ready] = Future()
@@ -225,6 +236,28 @@ class _Run:
             if named is None:
                 self.ingestor.discard(prepared)
         self.refused_blobs = []
+
+
+class _Interruptible:
+    """A read-only stream that stops (raises) once the run is stopping."""
+
+    def __init__(self, stream: BinaryIO, stopping: threading.Event) -> None:
+        self.stream = stream
+        self.stopping = stopping
+
+    def read(self, size: int = -1) -> bytes:
+        if self.stopping.is_set():
+            raise InterruptedError("the ingest was stopped")
+        return self.stream.read(size)
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> _Interruptible:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _result(ready: _Ready) -> IngestResult:

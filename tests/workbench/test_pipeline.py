@@ -121,3 +121,25 @@ def test_deleted_content_ingested_again_is_refused_and_its_bytes_are_not_kept(
     assert "deleted from the case" in str(results[1].reason)
     assert not home.blobs.exists(first.sha256)
     assert verify(home).intact
+
+
+def test_stopping_early_leaves_what_was_reported_recorded_and_nothing_partial(
+    home: Home, tmp_path: Path
+) -> None:
+    case = new_case(home)
+    text_files(tmp_path / "in", 3)
+    big = tmp_path / "in" / "zz-large.bin"
+    with big.open("wb") as fh:
+        for i in range(64):
+            fh.write(bytes([i]) * (1 << 20))
+    run = ingest_paths(home, case, [str(tmp_path / "in")], "analyst-a")
+    first = next(run)
+    run.close()  # as when the person presses Ctrl-C: the worker threads stop, the large copy too
+    assert first.status == "stored"
+    with home.reading() as conn:
+        assert conn.execute(select(items.c.id).where(items.c.id == first.item_id)).first() is not None
+    assert not list((home.root / "blobs" / ".incoming").glob("put-*"))
+    assert verify(home).intact
+    assert [r.status for r in ingest_paths(home, case, [str(tmp_path / "in")], "analyst-a")].count(
+        "refused"
+    ) == 0
