@@ -103,7 +103,7 @@ def keyframes(path: Path | str, limits: Limits = Limits()) -> Keyframes:
     """Keyframes at shot changes, after checking the container's frame size and count."""
     import cv2  # imported here: OpenCV is heavy, and only video work needs it
 
-    cap = cv2.VideoCapture(str(path))
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)  # never the image-sequence fallback
     try:
         fps, count, width, height = _probe(cap, limits)
         return Keyframes(_scan(cap, fps, limits, count), fps, count, width, height)
@@ -186,7 +186,7 @@ def sample_frames(path: Path | str, limits: Limits = Limits(), cap: int = 12) ->
     """
     import cv2
 
-    video = cv2.VideoCapture(str(path))
+    video = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     kept: list[tuple[int, Frame]] = []
     stride, seen, complete, last = 1, 0, True, 0.0
     try:
