@@ -91,6 +91,15 @@ LAUNCH_FLAGS = (
 )
 
 
+PACKAGING_RESERVE = 15.0  # closing the context (its drain waits up to 10 s), WARC and WACZ
+DOWNLOAD_WAIT = 60.0
+
+
+def _left(deadline: float, most: float) -> float:
+    """Seconds to give a step: at most ``most``, never past ``deadline``, at least one."""
+    return max(1.0, min(most, deadline - time.monotonic()))
+
+
 def clock_sync() -> str:
     """Whether the workstation's clock is NTP-synchronised (BP-6), as systemd reports it."""
     try:
@@ -208,6 +217,9 @@ class WebCollector:
         quarantine = Quarantine(staged.folder, max_bytes=s.max_response_bytes)
         events: dict[str, list[dict[str, str]]] = {"dialogs": [], "popups": [], "refused": []}
         opened = time.monotonic()
+        # What may still wait (yt-dlp, downloads) ends this long before the capture's own budget, so
+        # closing and packaging still happen and the page is kept rather than lost to the clock.
+        deadline = opened + s.capture_timeout - PACKAGING_RESERVE
         context = await self._browser.new_context(
             proxy={"server": proxy.url, "bypass": "<-loopback>"},
             service_workers="block",
@@ -230,9 +242,10 @@ class WebCollector:
             elif staged.status == "captured":
                 await self._collect(page, cdp, context, staged, steps, recorder)
                 if s.ytdlp:
-                    await self._ytdlp(staged, steps, proxy)
+                    await self._ytdlp(staged, steps, proxy, deadline)
             if staged.status == "download" or quarantine.started:
-                await steps.run("downloads", quarantine.settle(60), 65)
+                wait = _left(deadline, DOWNLOAD_WAIT)
+                await steps.run("downloads", quarantine.settle(wait), wait + 5)
                 download_verdict(staged, quarantine)
         finally:
             closing = time.monotonic()
@@ -344,12 +357,14 @@ class WebCollector:
         await recorder.drain(20.0)
         await steps.run("media", self._media(context, staged, recorder), 120)
 
-    async def _ytdlp(self, staged: StagedCapture, steps: Steps, proxy: GuardProxy) -> None:
-        """The optional second path for video, through this capture's proxy and budget."""
+    async def _ytdlp(self, staged: StagedCapture, steps: Steps, proxy: GuardProxy, deadline: float) -> None:
+        """The optional second path for video, through this capture's proxy and budget, within the
+        time the capture has left (a slow video must not cost the page its capture)."""
         s = self.settings
         final = str(staged.record.get("final_url") or staged.url)
-        work = ytdlp.fetch(final, staged.folder, proxy.url, s.max_response_bytes, s.ytdlp_timeout)
-        got = await steps.run("ytdlp", work, s.ytdlp_timeout + 15)
+        limit = _left(deadline, s.ytdlp_timeout)
+        work = ytdlp.fetch(final, staged.folder, proxy.url, s.max_response_bytes, limit)
+        got = await steps.run("ytdlp", work, limit + 5)
         if got is None:
             staged.record["ytdlp"] = {"version": ytdlp.version(), "status": "failed", "reason": "see steps"}
             return

@@ -128,17 +128,26 @@ async def fetch(url: str, folder: Path, proxy_url: str, max_bytes: int, timeout:
     try:
         _, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _stop(proc.pid)
         await proc.wait()
         result.record.update(status="failed", reason=f"yt-dlp exceeded {timeout:.0f} s and was stopped")
         err = b""
+    except BaseException:
+        # Cancelled (the capture ran out of time, or the run stopped): the child and anything it
+        # started must not outlive the capture, still fetching into a folder about to be removed.
+        _stop(proc.pid)
+        raise
     result.record["exit"] = proc.returncode
     result.record["messages"] = _messages(err)
     _collect(work, result)
     if result.record["status"] == "ok" and not result.files:
         result.record.update(status="failed", reason="yt-dlp found no video it could fetch whole")
     return result
+
+
+def _stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _messages(err: bytes) -> list[str]:
