@@ -136,6 +136,8 @@ async def fetch(url: str, folder: Path, proxy_url: str, max_bytes: int, timeout:
         # Cancelled (the capture ran out of time, or the run stopped): the child and anything it
         # started must not outlive the capture, still fetching into a folder about to be removed.
         _stop(proc.pid)
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(proc.wait(), 5.0)  # reaped here, not by a closed event loop
         raise
     result.record["exit"] = proc.returncode
     result.record["messages"] = _messages(err)
