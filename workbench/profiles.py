@@ -96,9 +96,26 @@ def _check_shape(source: str, state: Any) -> None:
     for c in cookies:
         if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in ("name", "value", "domain")):
             raise ProfileError(f"{source}: a cookie without a name, value and domain")
+        _check_cookie(source, c)
     for o in origins:
         if not isinstance(o, dict) or not isinstance(o.get("origin"), str):
             raise ProfileError(f"{source}: an origin entry without an origin")
+
+
+def _check_cookie(source: str, cookie: dict[str, Any]) -> None:
+    """What the browser itself refuses, refused here: a profile it cannot load would fail every
+    capture in the case. Reasons name the field, never a cookie's value."""
+    if not isinstance(cookie.get("path"), str) or not cookie["domain"]:
+        raise ProfileError(f"{source}: a cookie without a domain and path")
+    if cookie.get("sameSite", "Lax") not in ("Strict", "Lax", "None"):
+        raise ProfileError(f"{source}: a cookie whose sameSite is not Strict, Lax or None")
+    expires = cookie.get("expires", -1)
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        raise ProfileError(f"{source}: a cookie whose expires is not a number")
+    if any(not isinstance(cookie.get(k, False), bool) for k in ("httpOnly", "secure")):
+        raise ProfileError(f"{source}: a cookie whose httpOnly or secure is not true or false")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in cookie["name"] + cookie["value"]):
+        raise ProfileError(f"{source}: a cookie whose name or value holds control characters")
 
 
 def _summary(case_id: int, sha: str, path: Path, state: dict[str, Any]) -> Profile:

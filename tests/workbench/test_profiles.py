@@ -147,3 +147,25 @@ def test_clearing_forgets_the_profile_and_a_changed_file_is_refused(
     assert not stored.exists()
     assert json_lines(wb("case", "profile", "alpha", "--json").stdout)[0]["profile"] is None
     assert os.listdir(stored.parent) == []
+
+
+def test_a_profile_the_browser_would_refuse_is_refused_when_set(
+    two_cases: tuple[RunWb, Site], tmp_path: Path
+) -> None:
+    # Each of these passes a naive shape check but makes Chromium refuse the whole context, so
+    # every capture in the case would fail; the reason names the field, never the cookie's value.
+    wb, _ = two_cases
+    base = {"name": "sid", "value": SECRET, "domain": "127.0.0.1", "path": "/"}
+    bad = {
+        "nopath": {k: v for k, v in base.items() if k != "path"},
+        "samesite": {**base, "sameSite": "Bogus"},
+        "expires": {**base, "expires": "tomorrow"},
+        "control": {**base, "value": SECRET + "\n"},
+        "secure": {**base, "secure": "yes"},
+    }
+    for name, cookie in bad.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"cookies": [cookie], "origins": []}), encoding="utf-8")
+        proc = wb("case", "profile", "alpha", "--set", str(path), check=2)
+        assert "cookie" in proc.stderr and SECRET not in proc.stderr, (name, proc.stderr)
+    assert json_lines(wb("case", "profile", "alpha", "--json").stdout)[0]["profile"] is None
