@@ -220,14 +220,23 @@ class WebCollector:
         # What may still wait (yt-dlp, downloads) ends this long before the capture's own budget, so
         # closing and packaging still happen and the page is kept rather than lost to the clock.
         deadline = opened + s.capture_timeout - PACKAGING_RESERVE
-        context = await self._browser.new_context(
-            proxy={"server": proxy.url, "bypass": "<-loopback>"},
-            service_workers="block",
-            accept_downloads=True,
-            ignore_https_errors=True,
-            viewport={"width": s.viewport[0], "height": s.viewport[1]},
-            storage_state=s.storage_state,
-        )
+        try:
+            context = await self._browser.new_context(
+                proxy={"server": proxy.url, "bypass": "<-loopback>"},
+                service_workers="block",
+                accept_downloads=True,
+                ignore_https_errors=True,
+                viewport={"width": s.viewport[0], "height": s.viewport[1]},
+                storage_state=s.storage_state,
+            )
+        except PlaywrightError as exc:
+            # A profile the browser refuses (or one gone from disk): this URL fails with the reason,
+            # and its proxy is closed rather than left listening for the rest of the run.
+            await proxy.close()
+            reason = f"the browser context could not be opened: {str(exc).splitlines()[0][:300]}"
+            steps.add("open_context", "failed", reason, opened)
+            staged.status, staged.reason = "failed", reason
+            return
         try:
             await context.route("**/*", route_guard(s.policy, events["refused"]))
             page = await context.new_page()
