@@ -118,6 +118,17 @@ def _check_cookie(source: str, cookie: dict[str, Any]) -> None:
         raise ProfileError(f"{source}: a cookie whose name or value holds control characters")
 
 
+def _session(state: dict[str, Any]) -> str | None:
+    """One hash of the cookies themselves (domain, name, value), whatever the file's layout, order
+    or expiry times: the same session re-exported or re-indented is still the same session."""
+    cookies = sorted(
+        {(str(c["domain"]).lstrip(".").lower(), c["name"], c["value"]) for c in state.get("cookies", [])}
+    )
+    if not cookies:
+        return None
+    return hashlib.sha256(json.dumps(cookies, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def _summary(case_id: int, sha: str, path: Path, state: dict[str, Any]) -> Profile:
     domains = sorted({str(c["domain"]).lstrip(".").lower()[:253] for c in state.get("cookies", [])})
     origins = sorted({str(o["origin"])[:300] for o in state.get("origins", [])})
@@ -128,16 +139,21 @@ def set_profile(home: Home, case: Case, source: Path | bytes, actor: str, via: s
     """Check ``source`` (a file, or its bytes from an upload) and make it the case's profile."""
     data, state = _read(source)
     sha = hashlib.sha256(data).hexdigest()
+    session = _session(state)
     with home.reading() as conn:
         for key, value in conn.execute(select(settings.c.key, settings.c.value)):
-            if str(key).startswith("profile:") and key != _KEY.format(case.id) and value.get("sha256") == sha:
+            if not str(key).startswith("profile:") or key == _KEY.format(case.id):
+                continue
+            if value.get("sha256") == sha or (session is not None and value.get("session") == session):
                 raise ProfileError("this profile is already another case's: a session is never shared")
     path = _folder(home) / f"case-{case.id}.json"
     _write_private(path, data)
     profile = _summary(case.id, sha, path, state)
     with home.transaction(actor, via) as tx:
         tx.conn.execute(delete(settings).where(settings.c.key == _KEY.format(case.id)))
-        tx.conn.execute(settings.insert().values(key=_KEY.format(case.id), value={"sha256": sha}))
+        tx.conn.execute(
+            settings.insert().values(key=_KEY.format(case.id), value={"sha256": sha, "session": session})
+        )
         tx.event("case.profile_set", case_id=case.id, details={"profile_sha256": sha})
     return profile
 

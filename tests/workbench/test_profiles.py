@@ -169,3 +169,21 @@ def test_a_profile_the_browser_would_refuse_is_refused_when_set(
         proc = wb("case", "profile", "alpha", "--set", str(path), check=2)
         assert "cookie" in proc.stderr and SECRET not in proc.stderr, (name, proc.stderr)
     assert json_lines(wb("case", "profile", "alpha", "--json").stdout)[0]["profile"] is None
+
+
+def test_the_same_session_reformatted_is_still_never_named_for_two_cases(
+    two_cases: tuple[RunWb, Site], tmp_path: Path
+) -> None:
+    # Re-indenting the file, reordering its keys or touching an expiry changes the file's hash but
+    # not the session: the same cookies must still be refused for a second case.
+    wb, site = two_cases
+    first = state_file(tmp_path / "state.json", site.port)
+    wb("case", "profile", "alpha", "--set", str(first))
+    state = json.loads(first.read_text(encoding="utf-8"))
+    state["cookies"][0]["expires"] = 4102444800
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(state, indent=2, sort_keys=True), encoding="utf-8")
+    refused = wb("case", "profile", "beta", "--set", str(again), check=2)
+    assert "never shared" in refused.stderr
+    other = state_file(tmp_path / "other.json", site.port, value="another-account-token")
+    assert wb("case", "profile", "beta", "--set", str(other)).returncode == 0
