@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "Recorder",
     "StagedFile",
     "certificate_facts",
+    "profile_secrets",
     "redact",
     "stage",
     "transformations",
@@ -57,11 +59,43 @@ class StagedFile:
 
 SECRET_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization", "x-csrf-token"})
 REDACTED = "[redacted: the case profile's session secret]"
+MIN_SECRET = 8
+MAX_SECRETS = 2000
 
 
-def redact(name: str, value: str) -> str:
-    """A header value as it may enter evidence when a logged-in profile is in use."""
-    return REDACTED if name.lower() in SECRET_HEADERS else value
+def redact(name: str, value: str, secrets: frozenset[str] = frozenset()) -> str:
+    """A header value as it may enter evidence when a logged-in profile is in use: secret headers
+    whole, and the profile's own cookie values wherever a site's script copies them into another
+    header (double-submit CSRF: Instagram's X-CSRFToken, Angular's X-XSRF-TOKEN, ...)."""
+    if name.lower() in SECRET_HEADERS:
+        return REDACTED
+    for secret in secrets:
+        if secret in value:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
+def profile_secrets(storage_state: str | None) -> frozenset[str]:
+    """The values in a storage_state file that must never enter evidence: its cookies' values and
+    its long stored values (tokens). Short values are left: they would redact ordinary text."""
+    if not storage_state:
+        return frozenset()
+    try:
+        state = json.loads(Path(storage_state).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return frozenset()
+    found: set[str] = set()
+    if isinstance(state, dict):
+        for c in state.get("cookies") or []:
+            if isinstance(c, dict) and isinstance(c.get("value"), str) and len(c["value"]) >= MIN_SECRET:
+                found.add(c["value"])
+        for origin in state.get("origins") or []:
+            for item in (origin.get("localStorage") or []) if isinstance(origin, dict) else []:
+                value = item.get("value") if isinstance(item, dict) else None
+                if isinstance(value, str) and len(value) >= 2 * MIN_SECRET:
+                    found.add(value)
+    # Longest first, so a value that contains another is replaced whole.
+    return frozenset(sorted(found, key=len, reverse=True)[:MAX_SECRETS])
 
 
 def stage(folder: Path, name: str, data: bytes, role: str, mime: str, url: str | None = None) -> StagedFile:
@@ -78,6 +112,7 @@ class Recorder:
     max_body: int
     # With a case's logged-in profile, its session secrets never enter the evidence (SEC-03).
     redact_secrets: bool = False
+    secrets: frozenset[str] = frozenset()
     exchanges: list[Exchange] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     resource_types: dict[int, str] = field(default_factory=dict)
@@ -144,7 +179,8 @@ class Recorder:
 
     def _kept(self, headers: list[Any]) -> list[tuple[str, str]]:
         return [
-            (h["name"], redact(h["name"], h["value"]) if self.redact_secrets else h["value"]) for h in headers
+            (h["name"], redact(h["name"], h["value"], self.secrets) if self.redact_secrets else h["value"])
+            for h in headers
         ]
 
     def media(self) -> list[tuple[Exchange, str]]:
@@ -237,8 +273,9 @@ def transformations(recorder: Recorder) -> list[str]:
         out.append("some response bodies were left out (over budget or unavailable): see each record")
     if recorder.redact_secrets:
         out.append(
-            "values of Cookie, Set-Cookie, Authorization and X-CSRF-Token headers replaced by a "
-            "placeholder: the capture used the case's logged-in profile, whose secrets stay out of evidence"
+            "values of Cookie, Set-Cookie, Authorization and X-CSRF-Token headers, and the profile's own "
+            "cookie and stored values wherever another header carried them, replaced by a placeholder: "
+            "the capture used the case's logged-in profile, whose secrets stay out of evidence"
         )
     if any(ex.status == 206 for ex in recorder.exchanges):
         out.append("range responses (206) are kept as the partial bodies the browser received")

@@ -56,6 +56,7 @@ from collectors.recorder import (
     Recorder,
     StagedFile,
     certificate_facts,
+    profile_secrets,
     redact,
     stage,
     transformations,
@@ -213,7 +214,11 @@ class WebCollector:
         s = self.settings
         proxy = GuardProxy(s.policy, max_bytes=s.max_bytes)
         await proxy.start()
-        recorder = Recorder(max_body=s.max_response_bytes, redact_secrets=bool(s.storage_state))
+        recorder = Recorder(
+            max_body=s.max_response_bytes,
+            redact_secrets=bool(s.storage_state),
+            secrets=await asyncio.to_thread(profile_secrets, s.storage_state),
+        )
         quarantine = Quarantine(staged.folder, max_bytes=s.max_response_bytes)
         events: dict[str, list[dict[str, str]]] = {"dialogs": [], "popups": [], "refused": []}
         opened = time.monotonic()
@@ -243,7 +248,7 @@ class WebCollector:
             listen(context, page, recorder, events, quarantine.on_download)
             cdp = await context.new_cdp_session(page)
             steps.add("open_context", "ok", None, opened)
-            await self._load(page, cdp, staged, steps, proxy, quarantine)
+            await self._load(page, cdp, staged, steps, proxy, quarantine, recorder.secrets)
             if staged.status == "captured" and proxy.stats.budget_exceeded and document_cut(staged, recorder):
                 # The document itself broke the budget: what would be captured is a cut page.
                 staged.status = "failed"
@@ -284,6 +289,7 @@ class WebCollector:
         steps: Steps,
         proxy: GuardProxy,
         quarantine: Quarantine,
+        secrets: frozenset[str],
     ) -> None:
         s = self.settings
         await steps.run("cdp", cdp.send("Network.enable"), 10)
@@ -305,7 +311,7 @@ class WebCollector:
                 http_status=response.status,
                 http_status_text=response.status_text,
                 response_headers=[
-                    [h["name"], redact(h["name"], h["value"]) if s.storage_state else h["value"]]
+                    [h["name"], redact(h["name"], h["value"], secrets) if s.storage_state else h["value"]]
                     for h in headers
                 ],
                 server_ip=server_ip(await response.server_addr()),
