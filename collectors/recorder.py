@@ -169,7 +169,7 @@ class Recorder:
                 status_text=response.status_text,
                 response_headers=self._kept(headers),
                 body=body,
-                request_body=request.post_data_buffer,
+                request_body=self._kept_body(request.post_data_buffer),
                 server_ip=addr["ipAddress"] if addr else None,
                 at=datetime.now(UTC),
                 note=note,
@@ -182,6 +182,15 @@ class Recorder:
             (h["name"], redact(h["name"], h["value"], self.secrets) if self.redact_secrets else h["value"])
             for h in headers
         ]
+
+    def _kept_body(self, body: bytes | None) -> bytes | None:
+        """A request body as it may enter evidence: the profile's values (a CSRF token a script
+        posts back, a session id in a form) replaced, as in headers."""
+        if not body or not self.redact_secrets:
+            return body
+        for secret in self.secrets:
+            body = body.replace(secret.encode("utf-8"), REDACTED.encode("utf-8"))
+        return body
 
     def media(self) -> list[tuple[Exchange, str]]:
         """Exchanges that carried images, video or audio, once per URL, with their declared type."""

@@ -28,6 +28,7 @@ PAGE = """<!doctype html><title>feed</title><p>members</p><script>
 const csrf = document.cookie.split('; ').find(c => c.startsWith('csrftoken=')).split('=')[1];
 fetch('/api', {headers: {'X-CSRFToken': csrf, 'X-XSRF-TOKEN': csrf,
   'X-Auth': localStorage.getItem('tok')}});
+fetch('/api', {method: 'POST', body: 'csrfmiddlewaretoken=' + csrf + '&q=1'});
 </script>"""
 
 
@@ -66,7 +67,7 @@ def test_a_cookie_value_copied_into_another_header_is_redacted(
     assert api and api[0].get("x-csrftoken") == CSRF  # the site really sent the copy (and logged in)
     warc = next(f for f in cap.files if f.role == "warc")
     data = gzip.decompress(warc.path.read_bytes())
-    assert b"/api" in data  # the exchange is in the WARC, its secrets are not
+    assert b"/api" in data and b"&q=1" in data  # the exchanges are in the WARC, their secrets are not
     for secret in (CSRF, SESSION, TOKEN):
         assert secret.encode() not in data, secret
         assert secret not in json.dumps(cap.record), secret
