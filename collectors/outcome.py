@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,13 +144,17 @@ def verdict(staged: StagedCapture, steps: Steps, proxy: GuardProxy, loaded: bool
         staged.status = "captured"
 
 
-async def within_budget(work: Awaitable[T], proxy: GuardProxy) -> T:
-    """Run ``work`` but give up as soon as the proxy cuts the capture at its byte budget (a page
-    whose document is cut never fires ``load``; without this it would wait out the time budget)."""
+async def within_budget(
+    work: Awaitable[T], proxy: GuardProxy, document_done: Callable[[], bool] = lambda: False
+) -> T:
+    """Run ``work`` but give up as soon as the proxy cuts the capture at its byte budget while the
+    page's own document is still arriving (a cut document never fires ``load``; without this it
+    would wait out the time budget). When the document arrived whole and only its resources broke
+    the budget, the page loads and is kept, marked incomplete."""
     task = asyncio.ensure_future(work)
     while not task.done():
         await asyncio.wait({task}, timeout=0.2)
-        if proxy.stats.budget_exceeded and not task.done():
+        if proxy.stats.budget_exceeded and not task.done() and not document_done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, PlaywrightError):
                 await task

@@ -32,6 +32,7 @@ from playwright.async_api import (
     CDPSession,
     Page,
     Playwright,
+    Request,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -293,11 +294,25 @@ class WebCollector:
     ) -> None:
         s = self.settings
         await steps.run("cdp", cdp.send("Network.enable"), 10)
+        arrived: list[Request] = []
+
+        def document(request: Request) -> None:
+            # The main frame's document (not a redirect on the way) arrived whole.
+            if request.is_navigation_request() and request.frame == page.main_frame:
+                if request.redirected_to is None:
+                    arrived.append(request)
+
+        page.on("requestfinished", document)
         response = await steps.run(
             "navigate",
-            within_budget(page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000), proxy),
+            within_budget(
+                page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000),
+                proxy,
+                lambda: bool(arrived),
+            ),
             s.page_timeout + 5,
         )
+        page.remove_listener("requestfinished", document)
         chain: list[dict[str, Any]] = []
         guard = None
         if response is not None:
