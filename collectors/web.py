@@ -294,13 +294,13 @@ class WebCollector:
     ) -> None:
         s = self.settings
         await steps.run("cdp", cdp.send("Network.enable"), 10)
-        arrived: list[Request] = []
+        arrived: set[str] = set()
 
         def document(request: Request) -> None:
-            # The main frame's document (not a redirect on the way) arrived whole.
+            # A main-frame document that arrived whole; a redirect on the way finishes too, so only
+            # the one the frame committed to (its URL) counts below.
             if request.is_navigation_request() and request.frame == page.main_frame:
-                if request.redirected_to is None:
-                    arrived.append(request)
+                arrived.add(request.url)
 
         page.on("requestfinished", document)
         response = await steps.run(
@@ -308,7 +308,7 @@ class WebCollector:
             within_budget(
                 page.goto(staged.url, wait_until="load", timeout=s.page_timeout * 1000),
                 proxy,
-                lambda: bool(arrived),
+                lambda: page.main_frame.url in arrived,
             ),
             s.page_timeout + 5,
         )

@@ -26,10 +26,16 @@ PAGE = (
 
 class _Huge(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path.startswith("/r"):
+            self.send_response(302)
+            self.send_header("Location", "/hugedoc")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/huge"):
             total = 8 << 20
             self.send_response(200)
-            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Type", "text/html" if "doc" in self.path else "image/png")
             self.send_header("Content-Length", str(total))
             self.end_headers()
             try:
@@ -77,3 +83,21 @@ def test_a_resource_over_the_budget_leaves_the_page_captured_and_marked_incomple
     assert cap.status == "captured", cap.reason
     assert "incomplete" in str(cap.reason)
     assert {f.role for f in cap.files} >= {"screenshot", "html", "warc"}
+
+
+def test_a_document_cut_after_a_redirect_is_still_aborted_at_the_budget(port: int, tmp_path: Path) -> None:
+    # The redirect's own exchange finishes whole: it must not pass for the page's document.
+    policy = Policy(parse_allow([f"127.0.0.1:{port}"]))
+    settings = CaptureSettings(
+        policy=policy, capture_timeout=30, page_timeout=10, scroll_steps=1, max_bytes=2 << 20
+    )
+
+    async def go() -> StagedCapture:
+        async with WebCollector(settings) as collector:
+            return await collector.capture(
+                f"http://127.0.0.1:{port}/r", tmp_path / "cap", "analyst-a", "demo", "wb/t"
+            )
+
+    cap = asyncio.run(go())
+    assert cap.status == "failed"
+    assert "capture aborted" in str(cap.reason) and "Timeout" not in str(cap.reason), cap.reason
