@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,14 @@ from typing import Any
 from playwright.async_api import Download
 from playwright.async_api import Error as PlaywrightError
 
+from collectors.digest import file_sha256
 from collectors.recorder import StagedFile
 
 __all__ = ["ROLE", "Quarantine"]
 
 ROLE = "download"
 QUARANTINE_MIME = "application/octet-stream"
+MAX_ENTRIES = 200  # a page can start downloads faster than they are refused: the record stays bounded
 
 
 @dataclass
@@ -46,7 +47,8 @@ class Quarantine:
             "suggested_filename": download.suggested_filename[:300],
             "status": "pending",
         }
-        self.entries.append(entry)
+        if len(self.entries) < MAX_ENTRIES:
+            self.entries.append(entry)
         if len(self._tasks) >= self.max_files:
             entry.update(status="refused", reason=f"more than {self.max_files} downloads in one capture")
             self._tasks.append(asyncio.ensure_future(_cancel(download)))
@@ -75,6 +77,17 @@ class Quarantine:
             if entry["status"] == "pending":
                 entry.update(status="failed", reason=f"not finished within {timeout:.0f} s")
 
+    def close(self) -> list[dict[str, Any]]:
+        """Stop what is still running and return the entries as they stand, copied: a task that
+        outlived the capture cannot change the record after it was handed over."""
+        for task in self._tasks:
+            if not task.done():
+                task.cancel()
+        for entry in self.entries:
+            if entry["status"] == "pending":
+                entry.update(status="failed", reason="the capture ended before the download finished")
+        return [dict(e) for e in self.entries[:MAX_ENTRIES]]
+
     async def _keep(self, download: Download, entry: dict[str, Any], n: int) -> None:
         try:
             await self._save(download, entry, n)
@@ -93,7 +106,7 @@ class Quarantine:
             path.unlink()
             entry.update(status="refused", reason=f"{size} bytes, over the {self.max_bytes}-byte limit")
             return
-        sha = await asyncio.to_thread(_sha256, path)
+        sha = await asyncio.to_thread(file_sha256, path)
         self.files.append(StagedFile(ROLE, path, sha, size, QUARANTINE_MIME, download.url[:2000]))
         entry.update(status="quarantined", sha256=sha, size=size)
 
@@ -101,11 +114,3 @@ class Quarantine:
 async def _cancel(download: Download) -> None:
     with contextlib.suppress(PlaywrightError):
         await download.cancel()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -194,7 +194,7 @@ def network_facts(
     staged.record.update(
         dialogs=events["dialogs"],
         popups=events["popups"],
-        downloads=quarantine.entries,
+        downloads=quarantine.close(),
         refused_requests=events["refused"] + proxy.stats.refused,
         failed_requests=recorder.failed,
         resolved_addresses=proxy.stats.addresses,

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from collectors.digest import file_sha256
+
 __all__ = ["Exchange", "Resource", "build_wacz", "validate_wacz", "write_warc"]
 
 _DROP = {"content-encoding", "transfer-encoding", "content-length"}
@@ -81,7 +83,7 @@ def write_warc(
                 warc_content_type=res.mime,
             )
             writer.write_record(record)
-    return _sha256(path)
+    return file_sha256(path)
 
 
 def _write_exchange(writer: WARCWriter, ex: Exchange) -> None:
@@ -145,7 +147,7 @@ def build_wacz(warc: Path, out: Path, page_url: str, title: str, started: dateti
     pages.unlink(missing_ok=True)
     if code != 0 or not out.is_file():
         raise RuntimeError(f"wacz create exited {code}")
-    return _sha256(out)
+    return file_sha256(out)
 
 
 def validate_wacz(path: Path) -> bool:
@@ -164,11 +166,3 @@ def _quiet(func: object, args: list[str]) -> int:
             return int(func(args) or 0)
         except SystemExit as exc:
             return int(exc.code or 0) if isinstance(exc.code, int) else 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

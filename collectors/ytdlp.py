@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collectors.digest import file_sha256
 from collectors.recorder import StagedFile, stage
 
 __all__ = ["YtdlpResult", "command", "fetch", "version"]
@@ -166,7 +166,7 @@ def _collect(work: Path, result: YtdlpResult) -> None:
         assert match is not None
         info = _info(work / f"ytdlp-{match.group(1)}.info.json")
         mime = _MIME.get(match.group(2).lower(), "application/octet-stream")
-        sha = _sha256(path)
+        sha = file_sha256(path)
         source = str(info.get("url") or info.get("webpage_url") or "")[:2000] or None
         result.files.append(StagedFile("media", path, sha, path.stat().st_size, mime, source))
         fact = {k: info.get(k) for k in _KEPT_INFO if info.get(k) is not None}
@@ -193,11 +193,3 @@ def _info(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -4,15 +4,14 @@ document arrived whole is kept, marked incomplete, when one of its resources bre
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from collectors.guard import Policy, parse_allow
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
+from tests.collectors.webfixtures import QuietHandler, serving
 
 pytestmark = [pytest.mark.browser]
 
@@ -24,7 +23,7 @@ PAGE = (
 )
 
 
-class _Huge(BaseHTTPRequestHandler):
+class _Huge(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path.startswith("/r"):
             self.send_response(302)
@@ -44,24 +43,12 @@ class _Huge(BaseHTTPRequestHandler):
             except OSError:
                 return
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_html(PAGE)
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Huge)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    yield from serving(_Huge)
 
 
 def test_a_resource_over_the_budget_leaves_the_page_captured_and_marked_incomplete(

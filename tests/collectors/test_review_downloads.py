@@ -4,23 +4,22 @@ captured within its time budget, and the download says why it was not kept."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from collectors.guard import Policy, parse_allow
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
+from tests.collectors.webfixtures import QuietHandler, serving
 
 pytestmark = [pytest.mark.browser]
 
 PAGE = b"<!doctype html><title>t</title><a id=a href='/endless' download>x</a><script>a.click()</script>"
 
 
-class _Endless(BaseHTTPRequestHandler):
+class _Endless(QuietHandler):
     """A page that starts a download which sends 64 kB, then one byte a second, never ending."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -38,24 +37,12 @@ class _Endless(BaseHTTPRequestHandler):
             except OSError:
                 return
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_html(PAGE)
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    yield from serving(_Endless)
 
 
 def test_a_download_that_never_finishes_does_not_cost_the_page_its_capture(port: int, tmp_path: Path) -> None:

@@ -4,10 +4,8 @@ cancelled capture, and a slow video costs the page nothing but its yt-dlp step."
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,14 @@ from collectors import ytdlp
 from collectors.guard import Policy, parse_allow
 from collectors.proxy import GuardProxy
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
+from tests.collectors.webfixtures import QuietHandler, serving
 
 pytestmark = [pytest.mark.browser]
 
 PAGE = b"<!doctype html><title>w</title><video preload='none' src='/slow.webm'></video>"
 
 
-class _Slow(BaseHTTPRequestHandler):
+class _Slow(QuietHandler):
     """A page whose video announces 100 kB and then sends one byte every half second."""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
@@ -39,24 +38,12 @@ class _Slow(BaseHTTPRequestHandler):
                     return
                 time.sleep(0.5)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_html(PAGE)
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    yield from serving(_Slow)
 
 
 def _ytdlp_processes(folder: Path) -> list[int]:
