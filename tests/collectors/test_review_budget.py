@@ -51,9 +51,8 @@ def port() -> Iterator[int]:
     yield from serving(_Huge)
 
 
-def test_a_resource_over_the_budget_leaves_the_page_captured_and_marked_incomplete(
-    port: int, tmp_path: Path
-) -> None:
+def _capture(port: int, path: str, tmp_path: Path) -> StagedCapture:
+    """One capture of ``path`` under a 2 MiB byte budget and a 30 s time budget."""
     policy = Policy(parse_allow([f"127.0.0.1:{port}"]))
     settings = CaptureSettings(
         policy=policy, capture_timeout=30, page_timeout=10, scroll_steps=1, max_bytes=2 << 20
@@ -62,10 +61,16 @@ def test_a_resource_over_the_budget_leaves_the_page_captured_and_marked_incomple
     async def go() -> StagedCapture:
         async with WebCollector(settings) as collector:
             return await collector.capture(
-                f"http://127.0.0.1:{port}/page", tmp_path / "cap", "analyst-a", "demo", "wb/t"
+                f"http://127.0.0.1:{port}{path}", tmp_path / "cap", "analyst-a", "demo", "wb/t"
             )
 
-    cap = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_a_resource_over_the_budget_leaves_the_page_captured_and_marked_incomplete(
+    port: int, tmp_path: Path
+) -> None:
+    cap = _capture(port, "/page", tmp_path)
     assert cap.record["byte_budget_exceeded"] is True
     assert cap.status == "captured", cap.reason
     assert "incomplete" in str(cap.reason)
@@ -74,17 +79,6 @@ def test_a_resource_over_the_budget_leaves_the_page_captured_and_marked_incomple
 
 def test_a_document_cut_after_a_redirect_is_still_aborted_at_the_budget(port: int, tmp_path: Path) -> None:
     # The redirect's own exchange finishes whole: it must not pass for the page's document.
-    policy = Policy(parse_allow([f"127.0.0.1:{port}"]))
-    settings = CaptureSettings(
-        policy=policy, capture_timeout=30, page_timeout=10, scroll_steps=1, max_bytes=2 << 20
-    )
-
-    async def go() -> StagedCapture:
-        async with WebCollector(settings) as collector:
-            return await collector.capture(
-                f"http://127.0.0.1:{port}/r", tmp_path / "cap", "analyst-a", "demo", "wb/t"
-            )
-
-    cap = asyncio.run(go())
+    cap = _capture(port, "/r", tmp_path)
     assert cap.status == "failed"
     assert "capture aborted" in str(cap.reason) and "Timeout" not in str(cap.reason), cap.reason

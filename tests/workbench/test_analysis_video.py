@@ -11,17 +11,7 @@ from archive.db import artifacts, custody_events, flags, item_artifacts, items
 from archive.home import Home
 from tests.conftest import RunWb, json_lines
 from tests.detectors.conftest import clip
-
-INTERFACE_KEYS = {
-    "detector",
-    "version",
-    "score",
-    "threshold",
-    "label",
-    "explanation",
-    "model_sha256",
-    "heatmap_sha256",
-}
+from tests.workbench.test_analysis import INTERFACE_KEYS
 
 
 def test_wb_analyse_video_gives_keyframe_flags_in_the_interface_shape(tmp_path: Path, wb: RunWb) -> None:
