@@ -337,6 +337,21 @@ jobs = Table(
     Column("updated_at", UTCTime, nullable=False),
 )
 
+sessions = Table(
+    "sessions",
+    metadata,
+    # Only the SHA-256 of a token is kept: a copy of the database does not log anyone in.
+    Column("token_sha256", SHA, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("created_at", UTCTime, nullable=False),
+    Column("last_active", UTCTime, nullable=False),
+    Column("expires_at", UTCTime, nullable=False),
+    Column("ended_at", UTCTime, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Index("ix_sessions_user", "user_id"),
+)
+
 settings = Table(
     "settings",
     metadata,

@@ -27,13 +27,18 @@ def require_shared(path: Path = SHARED) -> Path:
     return path
 
 
+# Every test home's first admin (made by the `wb` fixture's `init`) and the password all test accounts use.
+FIRST_ADMIN = "analyst-a"
+PASSWORD = "correct horse battery staple"
+
+
 @pytest.fixture
 def wb_env(tmp_path: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
     env.update(
         WB_HOME=str(tmp_path / "home"),
         WB_KEY=str(tmp_path / "keys" / "signing.key"),
-        WB_USER="analyst-a",
+        WB_SESSION=str(tmp_path / "sessions" / FIRST_ADMIN),
     )
     return env
 
@@ -41,29 +46,66 @@ def wb_env(tmp_path: Path) -> dict[str, str]:
 RunWb = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def run_wb(
+    env: dict[str, str], *args: str, check: int | None = 0, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `wb` as a user would, in its own process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check is not None and proc.returncode != check:
+        raise AssertionError(
+            f"wb {' '.join(args)} exited {proc.returncode}, wanted {check}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
 @pytest.fixture
 def wb(wb_env: dict[str, str]) -> RunWb:
-    """Run `wb` as a user would, in its own process."""
+    """`wb` in its own process. A plain `init` also makes the first admin (FIRST_ADMIN) and logs
+    it in (WB_SESSION of ``wb_env``), so that the commands after it act as that admin."""
 
     def run(
         *args: str, check: int | None = 0, env: dict[str, str] | None = None, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "workbench.cli", *args],
-            env=env or wb_env,
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if check is not None and proc.returncode != check:
-            raise AssertionError(
-                f"wb {' '.join(args)} exited {proc.returncode}, wanted {check}\n"
-                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-            )
-        return proc
+        use = env or wb_env
+        if args[:1] == ("init",) and "--admin" not in args and input is None:
+            proc = run_wb(use, *args, "--admin", FIRST_ADMIN, "--password-stdin", check=None, input=PASSWORD)
+            if proc.returncode == 2 and "has accounts already" in proc.stderr:
+                proc = run_wb(use, *args, check=check)
+            elif check is not None and proc.returncode != check:
+                raise AssertionError(f"wb init exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            if proc.returncode == 0:
+                run_wb(use, "login", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
+            return proc
+        return run_wb(use, *args, check=check, input=input)
 
     return run
+
+
+Account = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def account(wb: RunWb, wb_env: dict[str, str], tmp_path: Path) -> Account:
+    """``account(name, role, case=None)``: add an account (as the first admin), make it a member of
+    ``case`` when given, log it in, and return the environment whose `wb` acts as it."""
+
+    def make(name: str, role: str, case: str | None = None) -> dict[str, str]:
+        wb("user", "add", name, "--role", role, "--password-stdin", input=PASSWORD)
+        if case is not None:
+            wb("member", "add", "--case", case, name)
+        env = dict(wb_env, WB_SESSION=str(tmp_path / "sessions" / name))
+        run_wb(env, "login", name, "--password-stdin", input=PASSWORD)
+        return env
+
+    return make
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from archive.home import Home, Transaction
 from archive.model import Case, Flag
 from detectors.base import Subject, flag_to_dict
 from detectors.imageio import MAX_PIXELS, MAX_SIDE, ImageRefused, probe
+from workbench.access import visible_clause
 from workbench.analysis_runner import (
     MAX_INPUT_BYTES,
     Analysis,
@@ -40,6 +41,7 @@ from workbench.analysis_runner import (
     run_media,
     run_suite,
 )
+from workbench.auth import Account, Perm, check_case
 
 __all__ = [
     "MAX_INPUT_BYTES",
@@ -196,14 +198,17 @@ def analyse_items(
     home: Home,
     case: Case,
     item_ids: list[str],
-    actor: str,
+    by: Account,
     via: str = "cli",
     only: list[str] | None = None,
     limits: Limits = Limits(),  # noqa: B008
 ) -> Iterator[tuple[str, Analysis]]:
-    """(Re)run the suite on a case's live items (all of them when ``item_ids`` is empty)."""
+    """(Re)run the suite on the case's items that ``by`` may see (all of them when ``item_ids`` is
+    empty); items it may not see are passed over as if absent. AccessDenied (logged) unless ``by`` may
+    judge in the case."""
+    check_case(home, by, Perm.JUDGE, case.id, via)
     query = select(items.c.id, items.c.sha256, items.c.kind).where(
-        items.c.case_id == case.id, items.c.deleted_at.is_(None)
+        items.c.case_id == case.id, visible_clause(by, member_checked=True)
     )
     if item_ids:
         query = query.where(items.c.id.in_(item_ids))
@@ -215,4 +220,4 @@ def analyse_items(
             with home.blobs.open(row.sha256) as fh:
                 data = fh.read(MAX_INPUT_BYTES + 1)
             analysis = analyse_bytes(data, settings_, only, limits, keep_frames=True, runner=runner)
-            yield row.id, store(home, analysis, actor, via, case.id, row.id)
+            yield row.id, store(home, analysis, by.name, via, case.id, row.id)

@@ -43,10 +43,12 @@ __all__ = [
     "Session",
     "SessionExpired",
     "account_by_name",
+    "account_from_row",
     "add_member",
     "add_user",
     "authenticate",
     "can",
+    "check_case",
     "case_ids_for",
     "current_account",
     "deny",
@@ -54,6 +56,7 @@ __all__ = [
     "is_member",
     "list_members",
     "list_users",
+    "refuse",
     "require",
     "require_case",
     "set_role",
@@ -117,7 +120,8 @@ class Account:
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
-def _to_account(row: Any) -> Account:
+def account_from_row(row: Any) -> Account:
+    """An Account from a ``users`` row mapping."""
     return Account(
         id=int(row["id"]),
         name=str(row["name"]),
@@ -130,12 +134,12 @@ def _to_account(row: Any) -> Account:
 def account_by_name(conn: Connection, name: str) -> Account | None:
     """The account of that name, or None."""
     row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
-    return None if row is None else _to_account(row)
+    return None if row is None else account_from_row(row)
 
 
 def list_users(conn: Connection) -> list[Account]:
     """All accounts, by name."""
-    return [_to_account(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
+    return [account_from_row(r) for r in conn.execute(select(users).order_by(users.c.name)).mappings()]
 
 
 def _parse_role(role: str) -> Role:
@@ -201,7 +205,7 @@ def authenticate(conn: Connection, name: str, password: str) -> Account:
         HASHER.verify(row["password_hash"], password)
     except (VerificationError, InvalidHashError):
         raise failure from None
-    return _to_account(row)
+    return account_from_row(row)
 
 
 def can(account: Account | None, perm: Perm) -> bool:
@@ -223,6 +227,21 @@ def require(account: Account | None, perm: Perm, *, tx: Transaction | None = Non
     if account is None or not can(account, perm):
         raise deny(tx, account, perm.value, **where)
     return account
+
+
+def refuse(home: Home, account: Account | None, perm: Perm, via: str, **where: Any) -> AccessDenied:
+    """Record one ``access.denied`` event (with the true channel) in its own transaction; return the error."""
+    with home.transaction(account.name if account else "nobody", via) as tx:
+        return deny(tx, account, perm.value, **where)
+
+
+def check_case(home: Home, account: Account | None, perm: Perm, case_id: int, via: str) -> Account:
+    """Role permission and case membership, read without a write lock; a refusal is logged."""
+    if account is not None and can(account, perm):
+        with home.reading() as conn:
+            if is_member(conn, account, case_id):
+                return account
+    raise refuse(home, account, perm, via, case_id=case_id)
 
 
 def is_member(conn: Connection, account: Account, case_id: int) -> bool:
@@ -277,7 +296,7 @@ def list_members(conn: Connection, case_id: int) -> list[Account]:
         .where(case_members.c.case_id == case_id)
         .order_by(users.c.name)
     )
-    return [_to_account(r) for r in conn.execute(q).mappings()]
+    return [account_from_row(r) for r in conn.execute(q).mappings()]
 
 
 def idle_minutes(conn: Connection) -> int:
@@ -311,4 +330,4 @@ def current_account(home: Home, session: Session, now: datetime | None = None) -
         row = conn.execute(select(users).where(users.c.id == session.account_id)).mappings().first()
     if row is None or not row["active"]:
         raise SessionExpired("this account is no longer active")
-    return _to_account(row)
+    return account_from_row(row)

@@ -35,6 +35,7 @@ from archive.model import Case
 from collectors.platforms import canonical_url
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
+from workbench.auth import Account, Perm, check_case
 from workbench.capture_store import CaptureResult, store_staged
 from workbench.profiles import profile_of
 
@@ -90,7 +91,7 @@ def capture_urls(
     home: Home,
     case: Case,
     urls: list[str],
-    actor: str,
+    by: Account,
     settings: CaptureSettings,
     *,
     concurrency: int = 2,
@@ -101,9 +102,11 @@ def capture_urls(
     """Capture each URL (at most ``concurrency`` at once); results in the order they finish.
 
     The case's own browser profile, if it names one, is the only one used (``workbench.profiles``);
-    raises ``ProfileError`` when that profile changed on disk since it was set."""
+    raises ``ProfileError`` when that profile changed on disk since it was set, and AccessDenied
+    (logged) unless ``by`` may capture into the case."""
+    check_case(home, by, Perm.CAPTURE, case.id, via)
     settings = _with_case_profile(home, case, settings)
-    return asyncio.run(_capture_all(home, case, urls, actor, settings, concurrency, again, via, on_result))
+    return asyncio.run(_capture_all(home, case, urls, by.name, settings, concurrency, again, via, on_result))
 
 
 def _with_case_profile(home: Home, case: Case, chosen: CaptureSettings) -> CaptureSettings:

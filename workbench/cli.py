@@ -10,16 +10,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from archive.cases import CaseError, create_case, list_cases
-from archive.custody import CustodyLog
-from archive.deletion import DeletionError, delete_item
+from archive.cases import CaseError
 from archive.home import Home
 from archive.verify import verify
-from workbench import config
-from workbench.clitools import TOOL_VERSION, Output, Registrar, UsageError, find_case, open_home
+from workbench import cases, config, sessions
+from workbench.auth import AccessDenied, AuthError, Perm, check_case
+from workbench.clitools import (
+    TOOL_VERSION,
+    Output,
+    Registrar,
+    UsageError,
+    acting,
+    find_case,
+    open_home,
+    read_password,
+)
 from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
 from workbench.pipeline import ingest_paths
+from workbench.timeline import item_timeline
 
 __all__ = ["TOOL_VERSION", "main"]
 
@@ -29,22 +38,47 @@ __all__ = ["TOOL_VERSION", "main"]
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
     home = Home.init(config.home_path(args.home), config.key_path(), TOOL_VERSION, config.db_url())
+    try:
+        admin = _first_admin(home, args)
+    finally:
+        home.close()
     out.record(
         {
             "home": str(home.root),
             "key": str(home.signer.path),
             "key_id": home.signer.verifier.key_id,
+            "admin": admin,
         },
-        f"archive home ready at {home.root} (signing key {home.signer.path})",
+        f"archive home ready at {home.root} (signing key {home.signer.path})"
+        + (f"; first admin {admin} created: wb login {admin}" if admin else ""),
     )
-    home.close()
     return 0
 
 
+def _first_admin(home: Home, args: argparse.Namespace) -> str | None:
+    """``--admin NAME`` (or a prompt on a terminal) makes the first admin while no account exists."""
+    if sessions.has_accounts(home):
+        if args.admin:
+            raise UsageError("this home has accounts already: an admin adds more with `wb user add`")
+        return None
+    name = args.admin
+    if not name:
+        if args.password_stdin or not sys.stdin.isatty():
+            return None
+        name = input("No account exists yet. Name of the first admin (empty to skip): ").strip()
+        if not name:
+            return None
+    password = read_password(args.password_stdin, f"Password for {name}: ", confirm=True)
+    try:
+        return sessions.create_first_admin(home, name, password, "cli").name
+    except AuthError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home, home.transaction(config.actor(args.actor)) as tx:
+    with open_home(args) as home:
         try:
-            case = create_case(tx, args.slug, args.purpose or "", args.reviews)
+            case = cases.create_case(home, acting(home), args.slug, args.purpose or "", args.reviews)
         except CaseError as exc:
             raise UsageError(str(exc)) from None
     out.record(
@@ -55,8 +89,8 @@ def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home, home.reading() as conn:
-        for case in list_cases(conn):
+    with open_home(args) as home:
+        for case in cases.visible_cases(home, acting(home)):
             out.record(
                 {
                     "case": case.slug,
@@ -72,8 +106,9 @@ def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
 def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
     counts = {"stored": 0, "duplicate": 0, "refused": 0}
     with open_home(args) as home:
+        by = acting(home)
         case = find_case(home, args.case)
-        for result in ingest_paths(home, case, args.paths, config.actor(args.actor), device=args.device):
+        for result in ingest_paths(home, case, args.paths, by, device=args.device):
             counts[result.status] += 1
             data = result.as_json()
             if result.status == "refused":
@@ -93,7 +128,10 @@ def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
+        by = acting(home)
         case_id = find_case(home, args.case).id if args.case else None
+        if case_id is not None:
+            check_case(home, by, Perm.READ, case_id, "cli")
         report = verify(home, case_id)
     for p in report.problems:
         where = f" at position {p.position}" if p.position is not None else ""
@@ -109,10 +147,8 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_log(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home, home.reading() as conn:
-        events = list(CustodyLog.events(conn, item_id=args.item_id))
-    if not events:
-        raise UsageError(f"no custody events for item {args.item_id!r}")
+    with open_home(args) as home:
+        events = item_timeline(home, acting(home), args.item_id)
     for ev in events:
         data = {
             "position": ev.seq,
@@ -135,19 +171,6 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def cmd_delete(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home:
-        try:
-            removed = delete_item(home, args.item_id, args.reason, config.actor(args.actor), args.approved_by)
-        except DeletionError as exc:
-            raise UsageError(str(exc)) from None
-    out.record(
-        {"item_id": args.item_id, "status": "deleted", "blobs_removed": removed},
-        f"item {args.item_id} deleted; {len(removed)} file(s) removed; tombstone kept",
-    )
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     from workbench.serve import serve
 
@@ -167,7 +190,10 @@ def _common(default: object) -> argparse.ArgumentParser:
         "--home", default=default, help="archive home (default: $WB_HOME or ~/.local/share/wb)"
     )
     common.add_argument(
-        "--as", dest="actor", default=default, help="who acts (default: $WB_USER or the login name)"
+        "--as",
+        dest="actor",
+        default=default,
+        help=argparse.SUPPRESS,  # refused: see main()
     )
     common.add_argument(
         "--json", action="store_true", default=False if default is None else default, help="print JSON Lines"
@@ -184,7 +210,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     # The flags work before or after the subcommand; after it they must not reset what came before.
     r = Registrar(parser.add_subparsers(dest="command", required=True), _common(argparse.SUPPRESS))
-    r.add("init", cmd_init, "create the archive home and signing key (idempotent)")
+    p = r.add("init", cmd_init, "create the archive home and signing key (idempotent)")
+    p.add_argument("--admin", metavar="NAME", help="create the first admin account (only while none exists)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the admin's password from standard input"
+    )
     case = r.group("case", "cases")
     p = r.add("create", cmd_case_create, "create a case", case)
     p.add_argument("slug")
@@ -204,10 +234,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--case")
     p = r.add("log", cmd_log, "the custody timeline of an item")
     p.add_argument("item_id")
-    p = r.add("delete", cmd_delete, "erase an item, leaving a tombstone (needs a second person's approval)")
-    p.add_argument("item_id")
-    p.add_argument("--reason", required=True)
-    p.add_argument("--approved-by", required=True)
     p = r.add("serve", cmd_serve, "start the app on 127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
     for module in COMMAND_MODULES:
@@ -218,9 +244,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Output(args.json)
+    if getattr(args, "actor", None):
+        out.error("wb: --as no longer chooses who acts: log in as that account with `wb login NAME`")
+        return 2
     try:
         return int(args.handler(args, out))
     except UsageError as exc:
+        out.error(f"wb: {exc}")
+        return 2
+    except AccessDenied as exc:
+        out.error(f"wb: refused: {exc}")
+        return 1
+    except AuthError as exc:
         out.error(f"wb: {exc}")
         return 2
     except KeyboardInterrupt:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +16,23 @@ from archive.cases import CaseError, get_case
 from archive.home import Home, HomeError
 from archive.model import Case
 from archive.signing import SigningKeyError
-from workbench import __version__, config
+from workbench import __version__, config, sessions
+from workbench.auth import Account, AuthError
 
-__all__ = ["Handler", "Output", "Registrar", "UsageError", "find_case", "open_home", "TOOL_VERSION"]
+__all__ = [
+    "LOGIN_FIRST",
+    "Handler",
+    "Output",
+    "Registrar",
+    "TOOL_VERSION",
+    "UsageError",
+    "acting",
+    "clear_session_token",
+    "find_case",
+    "open_home",
+    "read_password",
+    "save_session_token",
+]
 
 TOOL_VERSION = f"wb/{__version__}"
 
@@ -72,14 +89,6 @@ class open_home:
             self.home.close()
 
 
-def _case(home: Home, slug: str) -> Any:
-    with home.reading() as conn:
-        try:
-            return get_case(conn, slug)
-        except CaseError as exc:
-            raise UsageError(str(exc)) from None
-
-
 def find_case(home: Home, slug: str) -> Case:
     with home.reading() as conn:
         try:
@@ -107,3 +116,69 @@ class Registrar:
 
     def group(self, name: str, help_text: str) -> Any:
         return self.sub.add_parser(name, help=help_text).add_subparsers(dest=f"{name}_command", required=True)
+
+
+LOGIN_FIRST = "log in first: wb login NAME"
+
+
+def _session_token(home: Home) -> str | None:
+    path = config.session_path(home.home_id)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("home_id") != home.home_id:
+        return None  # a session file of another home
+    token = data.get("token")
+    return token if isinstance(token, str) else None
+
+
+def save_session_token(home: Home, token: str) -> None:
+    """Write the token where only this user can read it (0600, folder 0700), replacing any older one."""
+    path = config.session_path(home.home_id)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"home_id": home.home_id, "token": token}, fh)
+    os.replace(tmp, path)
+
+
+def clear_session_token(home: Home) -> str | None:
+    """Remove the session file; returns the token it held."""
+    token = _session_token(home)
+    with contextlib.suppress(FileNotFoundError):
+        config.session_path(home.home_id).unlink()
+    return token
+
+
+def acting(home: Home) -> Account:
+    """The account of this user's live session: the only way a command learns who acts."""
+    token = _session_token(home)
+    if token is None:
+        raise UsageError(LOGIN_FIRST)
+    try:
+        account = sessions.resume(home, token, "cli")
+    except AuthError as exc:
+        raise UsageError(f"{exc}; {LOGIN_FIRST}") from None
+    named = os.environ.get("WB_USER")
+    if named and named != account.name:
+        raise UsageError(
+            f"WB_USER names {named!r} but the session is {account.name!r}: WB_USER no longer chooses "
+            "who acts; unset it, or wb login NAME"
+        )
+    return account
+
+
+def read_password(from_stdin: bool, prompt: str = "Password: ", confirm: bool = False) -> str:
+    """One line from standard input (scripts) or a hidden prompt on a terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for a password: use --password-stdin")
+    first = getpass.getpass(prompt)
+    if confirm and getpass.getpass("Again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first

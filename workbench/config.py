@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 
-__all__ = ["actor", "db_url", "home_path", "key_path"]
+__all__ = ["db_url", "home_path", "key_path", "session_path"]
 
 
 def home_path(flag: str | None) -> Path:
@@ -27,16 +26,12 @@ def key_path() -> Path:
     return Path(config) / "wb" / "signing.key"
 
 
-def actor(flag: str | None) -> str:
-    """--as, else WB_USER, else the operating-system login name."""
-    if flag:
-        return flag
-    if env := os.environ.get("WB_USER"):
-        return env
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def session_path(home_id: str) -> Path:
+    """WB_SESSION, else ~/.config/wb/session-<home id>: the CLI's session token (mode 0600)."""
+    if env := os.environ.get("WB_SESSION"):
+        return Path(env).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "wb" / f"session-{home_id}"
 
 
 def db_url() -> str | None:

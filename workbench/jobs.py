@@ -30,7 +30,7 @@ from archive.cases import list_cases
 from archive.db import items, jobs, sightings, utcnow
 from archive.home import Home
 from archive.model import Case, IncomingFile
-from workbench.auth import Account, Perm, require_case
+from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case, require_case
 
 __all__ = [
     "JOB_TIMEOUT_S",
@@ -133,6 +133,15 @@ def _claim(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
         return dict(row) if done.rowcount == 1 else None
 
 
+def _account(home: Home, job: dict[str, Any]) -> Account:
+    """The account that queued the job, as it is now: a job of a deactivated account does not run."""
+    with home.reading() as conn:
+        account = account_by_name(conn, str(job["actor"]))
+    if account is None or not account.active:
+        raise AccessDenied("the account that queued this job is no longer active")
+    return account
+
+
 def _case(home: Home, case_id: int) -> Case:
     with home.reading() as conn:
         return next(c for c in list_cases(conn) if c.id == case_id)
@@ -150,6 +159,8 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from archive.metadata import ExifReader
     from workbench import dedup
 
+    by = _account(home, job)
+    check_case(home, by, Perm.CAPTURE, case.id, "job")
     folder = home.index_dir / "uploads" / str(job["params"]["folder"])
     files = job["params"]["files"]
     results = []
@@ -164,7 +175,7 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
                 size=path.stat().st_size,
                 source={"uploaded_via": "app"},
             )
-            r = ingestor.ingest(case, offer, job["actor"], "app")
+            r = ingestor.ingest(case, offer, by.name, "job")
             if r.status != "refused" and r.item_id and r.sha256 and r.mime:
                 dedup.on_stored(home, case, r.item_id, r.sha256, r.mime)
             results.append({"name": r.path, "status": r.status, "reason": r.reason, "item_id": r.item_id})
@@ -199,9 +210,9 @@ def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         home,
         case,
         urls,
-        job["actor"],
+        _account(home, job),
         CaptureSettings(policy=Policy.from_settings()),
-        via="app",
+        via="job",
         on_result=step,
     )
     return {"results": done, "analysis_job": _follow_up_analysis(home, job, _media_of(home, done))}
@@ -231,7 +242,7 @@ def _analyse(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
 
     ids = [str(i) for i in job["params"].get("item_ids", [])]
     out = []
-    for n, (item_id, _analysis) in enumerate(analyse_items(home, case, ids, job["actor"], "app")):
+    for n, (item_id, _analysis) in enumerate(analyse_items(home, case, ids, _account(home, job), "job")):
         out.append({"item_id": item_id, "status": "analysed"})
         set_progress(home, job["id"], (n + 1) / max(1, len(ids) or n + 1))
     return {"results": out}

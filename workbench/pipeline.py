@@ -33,6 +33,7 @@ from archive.metadata import ExifReader
 from archive.model import Case, Fingerprint, IncomingFile, Refusal
 from collectors.files import ZipOffer, expand_paths, zip_members
 from workbench import dedup
+from workbench.auth import Account, Perm, check_case
 
 __all__ = ["BATCH_FILES", "BATCH_SECONDS", "LOOKAHEAD", "ingest_paths"]
 
@@ -45,15 +46,18 @@ def ingest_paths(
     home: Home,
     case: Case,
     paths: list[str],
-    actor: str,
+    by: Account,
     via: str = "cli",
     device: str | None = None,
     exif: ExifReader | None = None,
 ) -> Generator[IngestResult, None, None]:
-    """Ingest files, folders and zips; yields one result per file, in order, once it is committed."""
+    """Ingest files, folders and zips; yields one result per file, in order, once it is committed.
+
+    Raises AccessDenied (logged) unless ``by`` may capture into the case."""
+    check_case(home, by, Perm.CAPTURE, case.id, via)
     own_reader = exif is None
     reader = exif or ExifReader()
-    run = _Run(Ingestor(home, reader), case, actor, via)
+    run = _Run(Ingestor(home, reader), case, by.name, via)
     try:
         for offer in expand_paths(paths, device):
             yield from run.offer(offer)

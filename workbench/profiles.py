@@ -28,8 +28,17 @@ from sqlalchemy import delete, select
 from archive.db import settings
 from archive.home import Home
 from archive.model import Case
+from workbench.auth import Account, Perm, check_case
 
-__all__ = ["MAX_PROFILE_BYTES", "Profile", "ProfileError", "clear_profile", "profile_of", "set_profile"]
+__all__ = [
+    "MAX_PROFILE_BYTES",
+    "Profile",
+    "ProfileError",
+    "clear_profile",
+    "describe_profile",
+    "profile_of",
+    "set_profile",
+]
 
 MAX_PROFILE_BYTES = 5 << 20
 MAX_COOKIES = 5_000
@@ -135,8 +144,9 @@ def _summary(case_id: int, sha: str, path: Path, state: dict[str, Any]) -> Profi
     return Profile(case_id, sha, path, tuple(domains), tuple(origins))
 
 
-def set_profile(home: Home, case: Case, source: Path | bytes, actor: str, via: str = "cli") -> Profile:
-    """Check ``source`` (a file, or its bytes from an upload) and make it the case's profile."""
+def set_profile(home: Home, case: Case, source: Path | bytes, by: Account, via: str = "cli") -> Profile:
+    """Check ``source`` (a file, or its bytes from an upload) and make it the case's profile (admins)."""
+    check_case(home, by, Perm.MANAGE_CASES, case.id, via)
     data, state = _read(source)
     sha = hashlib.sha256(data).hexdigest()
     session = _session(state)
@@ -149,7 +159,7 @@ def set_profile(home: Home, case: Case, source: Path | bytes, actor: str, via: s
     path = _folder(home) / f"case-{case.id}.json"
     _write_private(path, data)
     profile = _summary(case.id, sha, path, state)
-    with home.transaction(actor, via) as tx:
+    with home.transaction(by.name, via) as tx:
         tx.conn.execute(delete(settings).where(settings.c.key == _KEY.format(case.id)))
         tx.conn.execute(
             settings.insert().values(key=_KEY.format(case.id), value={"sha256": sha, "session": session})
@@ -158,8 +168,9 @@ def set_profile(home: Home, case: Case, source: Path | bytes, actor: str, via: s
     return profile
 
 
-def clear_profile(home: Home, case: Case, actor: str, via: str = "cli") -> bool:
+def clear_profile(home: Home, case: Case, by: Account, via: str = "cli") -> bool:
     """Forget the case's profile (the file is overwritten, then removed); False when none was set."""
+    check_case(home, by, Perm.MANAGE_CASES, case.id, via)
     path = _folder(home) / f"case-{case.id}.json"
     if not path.exists():
         return False
@@ -169,10 +180,16 @@ def clear_profile(home: Home, case: Case, actor: str, via: str = "cli") -> bool:
         fh.flush()
         os.fsync(fh.fileno())
     path.unlink()
-    with home.transaction(actor, via) as tx:
+    with home.transaction(by.name, via) as tx:
         tx.conn.execute(delete(settings).where(settings.c.key == _KEY.format(case.id)))
         tx.event("case.profile_cleared", case_id=case.id)
     return True
+
+
+def describe_profile(home: Home, case: Case, by: Account, via: str = "cli") -> Profile | None:
+    """The case's profile as its members may see it (facts, never the values)."""
+    check_case(home, by, Perm.READ, case.id, via)
+    return profile_of(home, case)
 
 
 def profile_of(home: Home, case: Case) -> Profile | None:

@@ -1,7 +1,7 @@
 """Subcommands of `wb` beyond the archive's own, one module per capability."""
 
-from workbench.commands import capture, dedup, detect, export, review
+from workbench.commands import account, capture, dedup, delete, detect, export, review
 
-COMMAND_MODULES = (capture, dedup, detect, review, export)
+COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export)
 
 __all__ = ["COMMAND_MODULES"]

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from collectors.guard import GuardError, Policy
 from collectors.web import CaptureSettings
-from workbench import config
 from workbench.capture import CaptureResult, capture_urls
-from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
-from workbench.profiles import ProfileError, clear_profile, profile_of, set_profile
+from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
+from workbench.profiles import ProfileError, clear_profile, describe_profile, set_profile
 
 __all__ = ["cmd_case_profile", "register"]
 
@@ -100,15 +99,16 @@ def cmd_capture(args: argparse.Namespace, out: Output) -> int:
         out.record(result.as_json(), f"{result.status:9} {result.item_id or '-':20} {result.url}{note}")
 
     with open_home(args) as home:
+        by = acting(home)
         case = find_case(home, args.case)
         try:
             if args.storage_state:
-                set_profile(home, case, Path(args.storage_state), config.actor(args.actor))
+                set_profile(home, case, Path(args.storage_state), by)
             capture_urls(
                 home,
                 case,
                 urls,
-                config.actor(args.actor),
+                by,
                 settings,
                 concurrency=args.concurrency,
                 again=args.again,
@@ -145,13 +145,14 @@ class _Progress:
 def cmd_case_profile(args: argparse.Namespace, out: Output) -> int:
     """`wb case profile SLUG [--set FILE | --clear]`: the case's browser profile, described, never shown."""
     with open_home(args) as home:
+        by = acting(home)
         case = find_case(home, args.slug)
         try:
             if args.set:
-                set_profile(home, case, Path(args.set), config.actor(args.actor))
+                set_profile(home, case, Path(args.set), by)
             elif args.clear:
-                clear_profile(home, case, config.actor(args.actor))
-            profile = profile_of(home, case)
+                clear_profile(home, case, by)
+            profile = describe_profile(home, case, by)
         except ProfileError as exc:
             raise UsageError(str(exc)) from None
     if profile is None:

@@ -16,8 +16,8 @@ from archive.db import cases, items
 from archive.home import Home
 from archive.model import Case
 from detectors.imageio import ImageRefused
-from workbench import config, dedup
-from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
+from workbench import dedup
+from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
 
 __all__ = ["register"]
 
@@ -27,6 +27,7 @@ def cmd_similar(args: argparse.Namespace, out: Output) -> int:
     if not path.is_file():
         raise UsageError(f"{args.file}: not a file")
     with open_home(args) as home:
+        acting(home)
         case = find_case(home, args.case)
         _check_thresholds(args)
         try:
@@ -68,6 +69,7 @@ def cmd_dedup(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("wb dedup needs --case SLUG")
     _check_thresholds(args)
     with open_home(args) as home:
+        acting(home)
         case = find_case(home, args.case)
         found = dedup.clusters(home, case, args.duplicate_threshold, args.related_threshold)
     for c in found:
@@ -100,7 +102,7 @@ def _decide(args: argparse.Namespace, out: Output, action: str, cluster_id: str,
     with open_home(args) as home:
         case = find_case(home, args.case) if args.case else _case_of_item(home, item_id)
         try:
-            result = dedup.decide(home, case, cluster_id, item_id, decision, config.actor(args.actor))
+            result = dedup.decide(home, case, cluster_id, item_id, decision, acting(home).name)
         except dedup.DecisionError as exc:
             raise UsageError(str(exc)) from None
     out.record(result, f"{decision}: item {item_id} in {cluster_id} (recorded in the custody log)")

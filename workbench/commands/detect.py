@@ -11,7 +11,6 @@ from pathlib import Path
 
 from archive.model import Flag
 from detectors.base import on_frames, registry
-from workbench import config
 from workbench.analysis import (
     MAX_INPUT_BYTES,
     Analysis,
@@ -22,7 +21,7 @@ from workbench.analysis import (
     load_settings,
 )
 from workbench.analysis_runner import Runner
-from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
+from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
 
 __all__ = ["register"]
 
@@ -74,11 +73,10 @@ def cmd_detect(args: argparse.Namespace, out: Output) -> int:
     failed = 0
     limits = _limits(args)
     with open_home(args) as home:
+        by = acting(home)
         case = find_case(home, args.case)
         seen = []
-        for item_id, analysis in analyse_items(
-            home, case, args.items, config.actor(args.actor), "cli", args.only or None, limits
-        ):
+        for item_id, analysis in analyse_items(home, case, args.items, by, "cli", args.only or None, limits):
             seen.append(item_id)
             failed += any(is_failure(f) for f in analysis.flags)
             row = analysis.as_json()

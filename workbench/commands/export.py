@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from archive.export.verify import verify_package
-from workbench import config, consent
-from workbench.clitools import Output, Registrar, UsageError, open_home
+from workbench import consent
+from workbench.clitools import Output, Registrar, UsageError, acting, open_home
 from workbench.export import (
     PROFILES,
     RECIPIENT_TYPES,
@@ -29,10 +30,11 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         recipient_type=args.recipient_type,
         purpose=args.purpose,
         out=Path(args.out),
-        actor=config.actor(args.actor),
+        actor="",
         item_ids=tuple(args.items or ()),
     )
     with open_home(args) as home:
+        req = replace(req, actor=acting(home).name)
         try:
             result = export_package(home, req)
         except ExportError as exc:
@@ -98,7 +100,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
             report_id, sha = reports.write_report(
-                home, config.actor(args.actor), Path(args.out), item_id=args.item_id, case_slug=args.case
+                home, acting(home).name, Path(args.out), item_id=args.item_id, case_slug=args.case
             )
         except reports.ReportError as exc:
             raise UsageError(str(exc)) from None
@@ -117,9 +119,7 @@ def cmd_redact(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
             boxes = [redact.parse_box(b) for b in args.box or []]
-            result = redact.redact_item(
-                home, config.actor(args.actor), args.item_id, faces=args.faces, boxes=boxes
-            )
+            result = redact.redact_item(home, acting(home).name, args.item_id, faces=args.faces, boxes=boxes)
         except redact.RedactError as exc:
             raise UsageError(str(exc)) from None
     out.record(
@@ -144,6 +144,7 @@ def _register_note(intact: bool | None) -> str:
 
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
+        acting(home)
         rows = list_transfers(home, args.case)
     changed = [t["id"] for t in rows if t["register_intact"] is False]
     for t in rows:
@@ -166,7 +167,7 @@ def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
         try:
             cid = consent.add_consent(
                 home,
-                config.actor(args.actor),
+                acting(home).name,
                 args.item_id,
                 args.subject,
                 args.scope or [],
@@ -185,9 +186,7 @@ def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
 def cmd_consent_withdraw(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
-            ids = consent.withdraw_consent(
-                home, config.actor(args.actor), args.item_id, args.subject, on=args.on
-            )
+            ids = consent.withdraw_consent(home, acting(home).name, args.item_id, args.subject, on=args.on)
         except consent.ConsentError as exc:
             raise UsageError(str(exc)) from None
     out.record(
@@ -198,8 +197,10 @@ def cmd_consent_withdraw(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_consent_list(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home, home.reading() as conn:
-        records = consent.list_consents(conn, args.item_id)
+    with open_home(args) as home:
+        acting(home)
+        with home.reading() as conn:
+            records = consent.list_consents(conn, args.item_id)
     for rec in records:
         out.record(
             rec,

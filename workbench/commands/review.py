@@ -1,35 +1,24 @@
 """`wb` subcommands for accounts, access and the verification workflow.
 
-The acting account is ``--as``/``WB_USER`` (INTERFACE.md) and must exist once accounts are in use;
-the same permission checks as the app's apply. A refused action exits 1 and is in the custody log.
+The acting account is this user's session (``wb login``, INTERFACE.md); the same permission checks
+as the app's apply. A refused action exits 1 and is in the custody log.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from archive.home import Home
-from workbench import access, auth, config, review
+from workbench import access, auth, review
 from workbench.auth import AccessDenied, Account
-from workbench.clitools import Output, Registrar, UsageError, find_case, open_home
+from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
 
 __all__ = ["register"]
 
 TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def _acting(home: Home, args: argparse.Namespace) -> Account:
-    name = config.actor(args.actor)
-    with home.reading() as conn:
-        account = auth.account_by_name(conn, name)
-    if account is None or not account.active:
-        raise UsageError(f"no active account named {name!r}: an admin adds it with `wb user add`")
-    return account
 
 
 def _guarded(action: Callable[[], int], out: Output) -> int:
@@ -43,55 +32,9 @@ def _guarded(action: Callable[[], int], out: Output) -> int:
         raise UsageError(str(exc)) from None
 
 
-def _password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password: ")
-    if getpass.getpass("again: ") != first:
-        raise UsageError("the two passwords differ")
-    return first
-
-
-def cmd_user_add(args: argparse.Namespace, out: Output) -> int:
-    password = _password(args)
-    with open_home(args) as home:
-        with home.reading() as conn:
-            by = auth.account_by_name(conn, config.actor(args.actor))
-
-        def run() -> int:
-            with home.transaction(config.actor(args.actor)) as tx:
-                acct = auth.add_user(tx, by, args.name, args.role, password)
-            out.record({"user": acct.name, "id": acct.id, "role": acct.role.value}, f"user {acct.name} added")
-            return 0
-
-        return _guarded(run, out)
-
-
-def cmd_user_role(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home:
-        by = _acting(home, args)
-
-        def run() -> int:
-            with home.transaction(by.name) as tx:
-                acct = auth.set_role(tx, by, args.name, args.role)
-            out.record({"user": acct.name, "role": acct.role.value}, f"{acct.name} is now {acct.role.value}")
-            return 0
-
-        return _guarded(run, out)
-
-
-def cmd_user_list(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home, home.reading() as conn:
-        for a in auth.list_users(conn):
-            out.record(
-                {"user": a.name, "role": a.role.value, "active": a.active}, f"{a.name}\t{a.role.value}"
-            )
-    return 0
-
-
 def cmd_member_add(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        by = _acting(home, args)
+        by = acting(home)
         case = find_case(home, args.case)
 
         def run() -> int:
@@ -125,7 +68,7 @@ def _outcome(out: Output, item_id: str, o: review.Outcome) -> None:
 def _judge(args: argparse.Namespace, out: Output, independent: bool) -> int:
     strands = _strands(args)
     with open_home(args) as home:
-        by = _acting(home, args)
+        by = acting(home)
 
         def run() -> int:
             o = review.submit_review(
@@ -149,7 +92,7 @@ def cmd_review(args: argparse.Namespace, out: Output) -> int:
 def cmd_adjudicate(args: argparse.Namespace, out: Output) -> int:
     strands = _strands(args)
     with open_home(args) as home:
-        by = _acting(home, args)
+        by = acting(home)
 
         def run() -> int:
             o = review.adjudicate(
@@ -163,7 +106,7 @@ def cmd_adjudicate(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_reviews(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        by = _acting(home, args)
+        by = acting(home)
 
         def run() -> int:
             with home.reading() as conn:
@@ -181,7 +124,7 @@ def cmd_reviews(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_access_log(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        by = _acting(home, args)
+        by = acting(home)
 
         def run() -> int:
             for ev in access.access_report(home, by, args.item_id):
@@ -197,7 +140,7 @@ def _item_action(
     args: argparse.Namespace, out: Output, act: Callable[[Home, Account], dict[str, Any]]
 ) -> int:
     with open_home(args) as home:
-        by = _acting(home, args)
+        by = acting(home)
 
         def run() -> int:
             data = act(home, by)
@@ -259,16 +202,7 @@ def _judgement_flags(p: argparse.ArgumentParser, confidence_required: bool) -> N
 
 
 def register(r: Registrar) -> None:
-    """Add the account, access and review subcommands."""
-    user = r.group("user", "local accounts")
-    p = r.add("add", cmd_user_add, "add an account (admins; the first account needs none)", user)
-    p.add_argument("name")
-    p.add_argument("--role", required=True, choices=[x.value for x in auth.Role])
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p = r.add("role", cmd_user_role, "change an account's role (audited)", user)
-    p.add_argument("name")
-    p.add_argument("role", choices=[x.value for x in auth.Role])
-    r.add("list", cmd_user_list, "list accounts", user)
+    """Add the membership, access and review subcommands."""
     member = r.group("member", "case membership")
     p = r.add("add", cmd_member_add, "make a user a member of a case", member)
     p.add_argument("--case", required=True)

@@ -56,18 +56,12 @@ def _profile(ctx: Ctx) -> None:
         set_it, clear_it = st.columns(2)
         if set_it.form_submit_button("Set profile") and case is not None and upload is not None:
             with guard():
-                auth.require(ctx.account, Perm.MANAGE_CASES)
                 profiles.set_profile(
-                    ctx.home,
-                    case,
-                    upload.getvalue()[: profiles.MAX_PROFILE_BYTES + 1],
-                    ctx.account.name,
-                    "app",
+                    ctx.home, case, upload.getvalue()[: profiles.MAX_PROFILE_BYTES + 1], ctx.account, "app"
                 )
         if clear_it.form_submit_button("Clear profile") and case is not None:
             with guard():
-                auth.require(ctx.account, Perm.MANAGE_CASES)
-                profiles.clear_profile(ctx.home, case, ctx.account.name, "app")
+                profiles.clear_profile(ctx.home, case, ctx.account, "app")
     for c in cases:
         try:
             found = profiles.profile_of(ctx.home, c)

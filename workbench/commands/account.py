@@ -1,0 +1,144 @@
+"""`wb login`, `wb logout`, `wb whoami` and `wb user ...`: who acts (INTERFACE.md, "Who acts").
+
+A command learns who acts only from this user's session (``clitools.acting``); ``--as`` and
+``WB_USER`` no longer choose. The first admin may be made without a session while no account exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench import auth, sessions
+from workbench.clitools import (
+    Output,
+    Registrar,
+    UsageError,
+    acting,
+    clear_session_token,
+    open_home,
+    read_password,
+    save_session_token,
+)
+
+__all__ = ["register"]
+
+
+def cmd_login(args: argparse.Namespace, out: Output) -> int:
+    password = read_password(args.password_stdin)
+    with open_home(args) as home:
+        try:
+            token, account = sessions.open_session(home, args.name, password, "cli")
+        except auth.BadAccount as exc:
+            raise UsageError(str(exc)) from None
+        save_session_token(home, token)
+    out.record(
+        {"user": account.name, "role": account.role.value},
+        f"logged in as {account.name} ({account.role.value})",
+    )
+    return 0
+
+
+def cmd_logout(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        token = clear_session_token(home)
+        account = sessions.end_session(home, token) if token else None
+    name = account.name if account else None
+    out.record({"user": name, "status": "logged_out"}, f"logged out{f' ({name})' if name else ''}")
+    return 0
+
+
+def cmd_whoami(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        account = acting(home)
+    out.record({"user": account.name, "id": account.id, "role": account.role.value}, account.name)
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace, out: Output) -> int:
+    password = read_password(args.password_stdin, confirm=True)
+    with open_home(args) as home:
+        if not sessions.has_accounts(home):
+            if args.role != "admin":
+                raise UsageError("the first account must be an admin (--role admin)")
+            acct = sessions.create_first_admin(home, args.name, password, "cli")
+        else:
+            by = acting(home)
+            with home.transaction(by.name) as tx:
+                acct = auth.add_user(tx, by, args.name, args.role, password)
+    out.record({"user": acct.name, "id": acct.id, "role": acct.role.value}, f"user {acct.name} added")
+    return 0
+
+
+def cmd_user_role(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        by = acting(home)
+        with home.transaction(by.name) as tx:
+            acct = auth.set_role(tx, by, args.name, args.role)
+    out.record({"user": acct.name, "role": acct.role.value}, f"{acct.name} is now {acct.role.value}")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        acting(home)
+        with home.reading() as conn:
+            accounts = auth.list_users(conn)
+    for a in accounts:
+        out.record({"user": a.name, "role": a.role.value, "active": a.active}, f"{a.name}\t{a.role.value}")
+    return 0
+
+
+def cmd_user_deactivate(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        acct = sessions.deactivate_user(home, acting(home), args.name)
+    out.record({"user": acct.name, "active": False}, f"{acct.name} deactivated; their sessions ended")
+    return 0
+
+
+def cmd_user_password(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        by = acting(home)
+        password = read_password(args.password_stdin, "New password: ", confirm=True)
+        sessions.reset_password(home, by, args.name, password)
+    out.record({"user": args.name, "status": "password_changed"}, f"password of {args.name} changed")
+    return 0
+
+
+def cmd_user_sessions(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        by = acting(home)
+        if args.revoke:
+            ended = sessions.revoke_sessions(home, by, args.name)
+            out.record({"user": args.name, "revoked": ended}, f"{ended} session(s) of {args.name} ended")
+            return 0
+        rows = sessions.list_sessions(home, by, args.name)
+    for r in rows:
+        data = {k: (v.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(v, "strftime") else v) for k, v in r.items()}
+        out.record(data, f"{data['channel']}\tsince {data['created_at']}\tuntil {data['expires_at']}")
+    return 0
+
+
+def register(r: Registrar) -> None:
+    """Add the session and account subcommands."""
+    p = r.add("login", cmd_login, "start a session (8 h by default) as an account")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    r.add("logout", cmd_logout, "end this session")
+    r.add("whoami", cmd_whoami, "the account this session acts as")
+    user = r.group("user", "local accounts")
+    p = r.add("add", cmd_user_add, "add an account (admins; the first account, an admin, needs none)", user)
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=[x.value for x in auth.Role])
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p = r.add("role", cmd_user_role, "change an account's role (audited)", user)
+    p.add_argument("name")
+    p.add_argument("role", choices=[x.value for x in auth.Role])
+    r.add("list", cmd_user_list, "list accounts", user)
+    p = r.add("deactivate", cmd_user_deactivate, "deactivate an account; its sessions end at once", user)
+    p.add_argument("name")
+    p = r.add("password", cmd_user_password, "set a new password (admins, or your own); sessions end", user)
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p = r.add("sessions", cmd_user_sessions, "list an account's live sessions, or end them", user)
+    p.add_argument("name")
+    p.add_argument("--revoke", action="store_true", help="end every session of the account now")
