@@ -59,6 +59,7 @@ __all__ = [
     "open_item",
     "tag_item",
     "visible_clause",
+    "withheld_members",
 ]
 
 SENSITIVE_TAG = "sexual violence"
@@ -253,6 +254,28 @@ def item_tags(conn: Connection, item_ids: Sequence[str]) -> dict[str, tuple[str,
         if not str(tag).startswith(ASSIGN_PREFIX):
             out.setdefault(item_id, []).append(tag)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def withheld_members(conn: Connection, account: Account, item_id: str) -> list[str]:
+    """Ids of items the account may not see whose content lies inside this item's own files.
+
+    A web capture's page files (screenshot, HTML, MHTML, WARC/WACZ) hold every picture the page showed:
+    the items seen in the same capture. Where this list is not empty, those files are withheld from
+    the account (shown as "restricted content withheld"), never served, replayed or exported to it.
+    """
+    caps = select(sightings.c.capture_id).where(
+        sightings.c.item_id == item_id, sightings.c.capture_id.is_not(None)
+    )
+    related = select(sightings.c.item_id).where(
+        sightings.c.capture_id.in_(caps), sightings.c.item_id != item_id
+    )
+    hidden = (
+        select(items.c.id)
+        .where(items.c.id.in_(related), items.c.deleted_at.is_(None), not_(visible_clause(account)))
+        .distinct()
+        .order_by(items.c.id)
+    )
+    return [str(r[0]) for r in conn.execute(hidden)]
 
 
 def find_visible(conn: Connection, account: Account, item_id: str) -> ItemRow | None:
