@@ -2,7 +2,8 @@
 
 A blob is named by the SHA-256 of its bytes, computed while the bytes are written (one read of the
 input). Writes go to a temporary file in the store, are fsynced, made read-only and renamed into
-place, so a crash leaves either nothing or a complete file. The interface is deliberately narrow
+place, so a crash leaves either nothing or a complete file. Blobs are 0400 and their folders 0700:
+no other local account may read evidence about survivors. The interface is deliberately narrow
 (put a stream, open, exists, delete, iterate) so that encryption at rest or an object store can wrap
 it without touching callers.
 """
@@ -74,7 +75,7 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / ".incoming"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def path(self, sha256: str) -> Path:
         name = _check_name(sha256)
@@ -113,8 +114,8 @@ class LocalBlobStore:
         if final.exists():
             tmp.unlink()
             return PutResult(sha256, size, False, head)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp.chmod(stat.S_IRUSR | stat.S_IRGRP)
+        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp.chmod(stat.S_IRUSR)
         os.replace(tmp, final)
         _fsync_dir(final.parent)
         return PutResult(sha256, size, True, head)

@@ -3,12 +3,20 @@
 ``Home.open`` is the single way in. Writes happen in ``home.transaction(actor, via)``: events are
 appended to the custody log inside the same database transaction as the rows they describe, and a
 signed checkpoint closes it, so a crash leaves either the whole act or none of it.
+
+Everything in a home is private to the account that runs the workbench: files 0600 (blobs 0400),
+folders 0700, whatever the umask. Opening a home sets the process's umask to 077, because files are
+written there by many hands (SQLite's -wal/-shm, exports, thumbnails, uploads, the browser's staging
+folder) and a mode passed at each of them would be missed somewhere; a home made before this rule
+has its modes tightened once, when it is next opened.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +37,7 @@ from archive.signing import Signer, load_key, load_or_create_key
 __all__ = ["Home", "HomeError", "Transaction"]
 
 HOME_FORMAT = "wb-home/1"
+PRIVATE_UMASK = 0o077
 
 
 class HomeError(Exception):
@@ -76,7 +85,9 @@ class Home:
     @classmethod
     def init(cls, root: Path, key_path: Path, tool_version: str, db_url: str | None = None) -> Home:
         """Create the home (idempotent) and the signing key when absent."""
-        root.mkdir(parents=True, exist_ok=True)
+        private_files()
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private(root)
         marker = root / "home.json"
         if not marker.exists():
             marker.write_text(json.dumps({"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}))
@@ -89,6 +100,8 @@ class Home:
     def open(cls, root: Path, key_path: Path, tool_version: str, db_url: str | None = None) -> Home:
         if not (root / "home.json").is_file():
             raise HomeError(f"no archive home at {root}: run `wb init` first")
+        private_files()
+        make_private(root)
         home = cls._assemble(root, load_key(key_path), tool_version, db_url)
         upgrade(home.db)
         return home
@@ -112,7 +125,7 @@ class Home:
     def index_dir(self) -> Path:
         """Rebuildable indexes and caches (near-duplicate index, thumbnails)."""
         path = self.root / "index"
-        path.mkdir(exist_ok=True)
+        path.mkdir(exist_ok=True, mode=0o700)
         return path
 
     # -- transactions --------------------------------------------------------------------------
@@ -148,3 +161,24 @@ class Home:
         if self.custody.witness is None:
             return None
         return read_witness(self.custody.witness / f"{self.home_id}.json")
+
+
+def private_files() -> None:
+    """From now on this process creates files 0600 and folders 0700 at most (umask 077)."""
+    os.umask(PRIVATE_UMASK)
+
+
+def make_private(root: Path) -> None:
+    """Take group and other permissions off everything under ``root``.
+
+    Cheap when the home is already private (one stat of the root): the walk runs only for a home
+    made before homes were private, or one whose modes someone loosened.
+    """
+    if not root.is_dir() or stat.S_IMODE(root.stat().st_mode) & 0o077 == 0:
+        return
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
