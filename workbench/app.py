@@ -31,14 +31,15 @@ PAGES: dict[str, tuple[Role, ...]] = {
 }
 
 
-def _logout() -> None:
-    for key in list(st.session_state.keys()):
-        del st.session_state[key]
+# How often the page asks whether its session is still live (idle timeout, logout elsewhere,
+# revocation, deactivation); when it is not, the whole page is replaced by the login form, so
+# revealed media is gone within this many seconds of the timeout, without a click.
+SESSION_CHECK_S = 10
 
 
 def _sidebar(home: Home, account: Account) -> tuple[str, int | None]:
     st.sidebar.text(f"Signed in: {account.name} ({account.role.value})")
-    st.sidebar.button("Log out", on_click=_logout, key="logout")
+    st.sidebar.button("Log out", on_click=common.end_session, args=(home,), key="logout")
     allowed = [p for p, roles in PAGES.items() if account.role in roles]
     page = st.sidebar.radio("Page", allowed, key="nav", on_change=common.back)
     cases_ = common.visible_cases(home, account)
@@ -72,6 +73,20 @@ def _worker(root: str) -> Worker | None:
     return Worker(common.get_home(), config.key_path()).start()
 
 
+@st.fragment(run_every=SESSION_CHECK_S)
+def _session_watch(home: Home) -> None:
+    """Rerun the whole app once the session has ended; the check itself is not activity."""
+    if not common.session_live(home):
+        st.rerun(scope="app")
+
+
+def _no_case(account: Account) -> None:
+    if account.role is Role.ADMIN:
+        st.info("There is no case yet: create one on the Cases page (in the sidebar), then add members.")
+    else:
+        st.info("You are not a member of any case yet: ask an administrator to add you to one.")
+
+
 def run() -> None:
     """One run of the app for one browser session."""
     try:
@@ -89,8 +104,11 @@ def run() -> None:
     if wanted and st.session_state.get("query_item") != wanted:
         st.session_state["query_item"] = wanted
         common.open_item(str(wanted)[:64])
+    _session_watch(home)
     page, case_id = _sidebar(home, account)
     case = next((c for c in common.visible_cases(home, account) if c.id == case_id), None)
+    if case is None and page != "Cases" and page != "Settings":
+        _no_case(account)
     _route(Ctx(home, account, case), page)
 
 

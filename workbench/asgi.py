@@ -19,21 +19,34 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 from pathlib import Path
 
 import streamlit as st
 from sqlalchemy import select
-from starlette.datastructures import MutableHeaders
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive.db import item_artifacts, users
+from archive.db import item_artifacts
+from workbench import webauth
+from workbench.auth import Account, SessionExpired
 
-__all__ = ["CSP", "SecurityHeaders", "app", "serve_file"]
+__all__ = [
+    "CSP",
+    "HostGuard",
+    "SecurityHeaders",
+    "SessionGate",
+    "app",
+    "end_session",
+    "serve_file",
+    "start_session",
+]
 
 
 def _inline_script_hashes() -> str:
@@ -91,31 +104,91 @@ class SecurityHeaders:
         await self.inner(scope, receive, send_with_headers)
 
 
+def _session_account(conn: HTTPConnection) -> Account | None:
+    """The account of the request's live login cookie (checked, not counted as activity), or None."""
+    from workbench import sessions
+    from workbench.pages.common import get_home
+
+    token = conn.cookies.get(webauth.COOKIE)
+    if not token:
+        return None
+    try:
+        return sessions.resume(get_home(), token, "app", touch=False)
+    except SessionExpired:
+        return None
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser says where a request comes from; only the app's own pages may log in or out."""
+    return request.headers.get("sec-fetch-site") in (None, "same-origin")
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def start_session(request: Request) -> Response:
+    """Swap a single-use login code for the HttpOnly session cookie, then go back to the app."""
+    from workbench import sessions
+    from workbench.pages.common import get_home
+
+    found = webauth.redeem(str(request.query_params.get("code", ""))) if _same_origin(request) else None
+    if found is None:
+        return _no_store(RedirectResponse("/", status_code=303))
+    token, query = found
+    with get_home().reading() as conn:
+        max_age = sessions.session_hours(conn) * 3600
+    response = RedirectResponse("/" + (f"?{query}" if query else ""), status_code=303)
+    response.headers["Set-Cookie"] = webauth.session_cookie(token, max_age, request.url.scheme == "https")
+    return _no_store(response)
+
+
+def end_session(request: Request) -> Response:
+    """Log out: end the cookie's session (if the page has not already) and remove the cookie."""
+    from workbench import sessions
+    from workbench.pages.common import get_home
+
+    token = request.cookies.get(webauth.COOKIE)
+    if not _same_origin(request):
+        return _no_store(RedirectResponse("/", status_code=303))
+    if token:
+        sessions.end_session(get_home(), token, "logout")
+    response = RedirectResponse("/", status_code=303)
+    response.headers["Set-Cookie"] = webauth.clear_cookie(request.url.scheme == "https")
+    return _no_store(response)
+
+
 def serve_file(request: Request) -> Response:
-    """One stored file, for the account named in a fresh token, if that account may still see the item."""
+    """One stored file, for the account of the live session cookie, if the link was made for that
+    account and the account may still see the item. Logged as ``media.downloaded``."""
     from archive.sniff import sniff
     from workbench import access, auth, viewing
     from workbench.pages.common import get_home
 
+    account = _session_account(request)
+    if account is None:
+        return _no_store(PlainTextResponse("log in first", status_code=403))
     checked = viewing.check_file_token(str(request.path_params.get("token", "")))
     if checked is None:
-        return PlainTextResponse("not found", status_code=404)
+        return _no_store(PlainTextResponse("not found", status_code=404))
     account_id, item_id, sha256 = checked
     home = get_home()
+    if account_id != account.id:
+        auth.refuse(home, account, auth.Perm.READ, "app", item_id=item_id[:32])
+        return _no_store(PlainTextResponse("not found", status_code=404))
     with home.reading() as conn:
-        row = conn.execute(select(users.c.name).where(users.c.id == account_id)).first()
-        account = auth.account_by_name(conn, str(row[0])) if row is not None else None
         linked = conn.execute(
             select(item_artifacts.c.role).where(
                 item_artifacts.c.item_id == item_id, item_artifacts.c.sha256 == sha256
             )
         ).first()
-    if account is None or linked is None:
-        return PlainTextResponse("not found", status_code=404)
+    if linked is None:
+        return _no_store(PlainTextResponse("not found", status_code=404))
     try:
         access.log_access(home, account, item_id, "media.downloaded", artifact_sha256=sha256)
     except auth.AccessDenied:
-        return PlainTextResponse("not found", status_code=404)
+        return _no_store(PlainTextResponse("not found", status_code=404))
     path: Path = home.blobs.path(sha256)
     with path.open("rb") as fh:
         mime = sniff(fh.read(4096))
@@ -123,14 +196,87 @@ def serve_file(request: Request) -> Response:
     inline = mime in SAFE_INLINE and linked.role != "download"
     headers = {
         "Content-Security-Policy": "sandbox; default-src 'none'",
-        "Cache-Control": "private, no-store",
+        "Cache-Control": "no-store",
         "Content-Disposition": "inline" if inline else f'attachment; filename="{sha256}"',
     }
     return FileResponse(path, media_type=mime if inline else "application/octet-stream", headers=headers)
 
 
+class HostGuard:
+    """Refuse requests whose Host header does not name this server (DNS rebinding)."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = Headers(scope=scope).get("host", "")
+            if not webauth.allowed_host(host, scope.get("server")):
+                await _refuse(scope, receive, send, 400, "unknown host")
+                return
+        await self.inner(scope, receive, send)
+
+
+class SessionGate:
+    """Streamlit's own ``/media/...`` (the bytes behind st.image/st.video) and upload URLs need a
+    live login cookie; media responses are never stored by the browser or a proxy."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith(GATED):
+            await self.inner(scope, receive, send)
+            return
+        account = await run_in_threadpool(_session_account, HTTPConnection(scope))
+        if account is None:
+            await _refuse(scope, receive, send, 403, "log in first")
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.inner(scope, receive, send_no_store)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, text: str) -> None:
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    response = _no_store(PlainTextResponse(text, status_code=status))
+    await response(scope, receive, send)
+
+
+class _NoSessionIds(logging.Filter):
+    """Streamlit logs Streamlit session ids (e.g. on a reconnect); the log must not carry them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if UUID.search(text):
+            record.msg, record.args = UUID.sub("<session>", text), None
+        return True
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+GATED = ("/media/", "/_stcore/upload_file")
+for _name in (
+    "streamlit.runtime.websocket_session_manager",
+    "streamlit.runtime.runtime",
+    "streamlit.runtime.app_session",
+    "streamlit.web.server.starlette.starlette_websocket",
+):
+    logging.getLogger(_name).addFilter(_NoSessionIds())
+
 app = st.App(
     str(Path(__file__).with_name("app.py")),
-    routes=[Route("/api/file/{token}", serve_file)],
-    middleware=[Middleware(SecurityHeaders)],
+    routes=[
+        Route("/api/file/{token}", serve_file),
+        Route("/wb/session", start_session),
+        Route("/wb/logout", end_session),
+    ],
+    middleware=[Middleware(HostGuard), Middleware(SessionGate), Middleware(SecurityHeaders)],
 )

@@ -100,10 +100,13 @@ def open_session(
     return token, account
 
 
-def resume(home: Home, token: str, channel: str, now: datetime | None = None) -> Account:
+def resume(
+    home: Home, token: str, channel: str, now: datetime | None = None, *, touch: bool = True
+) -> Account:
     """The account behind a live session token; raises SessionExpired otherwise.
 
-    App sessions are also ended by inactivity, and each call counts as activity.
+    App sessions are also ended by inactivity, and each call counts as activity unless ``touch`` is
+    False (the app's idle watch and its file routes check without keeping the session alive).
     """
     moment = now or utcnow()
     digest = _digest(token)
@@ -125,7 +128,7 @@ def resume(home: Home, token: str, channel: str, now: datetime | None = None) ->
     if user is None or not user["active"]:
         _end(home, digest, "deactivated")
         raise SessionExpired("this account is no longer active")
-    if channel == "app":
+    if channel == "app" and touch:
         with home.db.begin() as conn:
             conn.execute(
                 sessions.update().where(sessions.c.token_sha256 == digest).values(last_active=moment)

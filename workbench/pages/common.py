@@ -1,4 +1,5 @@
-"""What every page shares: the open home, the logged-in account, navigation, safe text output.
+"""What every page shares: the open home, the logged-in account (from the session cookie), navigation,
+safe text output.
 
 Untrusted text (titles, captions, EXIF, notes, error messages that quote input) goes only through
 ``st.text``, ``st.code`` or ``st.dataframe``: markdown would fetch attacker-chosen image URLs.
@@ -10,20 +11,42 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
+from streamlit import runtime
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from archive.cases import list_cases
 from archive.home import Home
 from archive.model import Case
-from workbench import auth, config
+from workbench import auth, config, sessions, webauth
 from workbench.auth import AccessDenied, Account, SessionExpired
 from workbench.clitools import TOOL_VERSION
 
-__all__ = ["Ctx", "back", "current_account", "get_home", "guard", "open_item", "table", "visible_cases"]
+__all__ = [
+    "Ctx",
+    "back",
+    "current_account",
+    "end_session",
+    "from_loopback",
+    "get_home",
+    "guard",
+    "navigate",
+    "open_item",
+    "session_live",
+    "session_token",
+    "start_session",
+    "table",
+    "visible_cases",
+]
 
 TIME = "%Y-%m-%d %H:%M:%S UTC"
+_APPTEST_LOGIN = "_apptest_session_token"
+_ACCOUNT_KEY = "_account_id"
 
 
 @dataclass
@@ -45,18 +68,106 @@ def get_home() -> Home:
     return _home(str(config.home_path(None)), str(config.key_path()), config.db_url())
 
 
+def _served() -> bool:
+    """True under a real server; False under AppTest, whose runtime is a stand-in without clients."""
+    return runtime.exists() and type(runtime.get_instance()) is Runtime
+
+
+def session_token() -> str | None:
+    """The login token of this browser: the HttpOnly cookie sent with the page's connection.
+
+    Under a real server only the cookie counts, so nothing kept in ``st.session_state`` (which a
+    browser presenting someone else's Streamlit session id would inherit) ever grants access.
+    AppTest cannot send cookies; there the token the login form made is kept in the state.
+    """
+    if not _served():
+        found = st.session_state.get(_APPTEST_LOGIN)
+        return found if isinstance(found, str) else None
+    value = st.context.cookies.get(webauth.COOKIE)
+    return value if isinstance(value, str) and value else None
+
+
+def _reset_state() -> None:
+    """Forget everything this browser session showed (revealed media included)."""
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
 def current_account(home: Home) -> Account | None:
-    """The logged-in account, re-read from the database; None (and logged out) after the idle timeout."""
-    session = st.session_state.get("session")
-    if session is None:
+    """The logged-in account, re-read from the database on every run (each run counts as activity);
+    None when there is no live session, and then nothing of an earlier login stays in the state."""
+    token = session_token()
+    account: Account | None = None
+    reason: str | None = None
+    if token is not None:
+        try:
+            account = sessions.resume(home, token, "app")
+        except SessionExpired as exc:
+            reason = None if str(exc) == "no such session" else str(exc)
+    known = st.session_state.get(_ACCOUNT_KEY)
+    if known is not None and (account is None or account.id != known):
+        _reset_state()
+    if account is None:
+        if reason:
+            st.session_state["logout_reason"] = reason
         return None
+    st.session_state[_ACCOUNT_KEY] = account.id
+    return account
+
+
+def session_live(home: Home) -> bool:
+    """Whether this browser's session is still live, without counting the check as activity."""
+    token = session_token()
+    if token is None:
+        return False
     try:
-        return auth.current_account(home, session)
-    except SessionExpired as exc:
-        for key in list(st.session_state.keys()):
-            del st.session_state[key]
-        st.session_state["logout_reason"] = str(exc)
-        return None
+        sessions.resume(home, token, "app", touch=False)
+    except SessionExpired:
+        return False
+    return True
+
+
+def navigate(url: str) -> None:
+    """Send the browser to a URL of this server (a full page load, so that a cookie set there counts).
+
+    Streamlit has no public call for this; ``st.login``/``st.logout`` send the same ``auth_redirect``
+    message, which the page follows with ``window.location.href``.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or not _served():
+        return
+    msg = ForwardMsg()
+    msg.auth_redirect.url = url
+    ctx.enqueue(msg)
+
+
+def start_session(token: str) -> None:
+    """Hand a fresh session to the browser: a single-use code that ``/wb/session`` swaps for the cookie."""
+    if not _served():
+        st.session_state[_APPTEST_LOGIN] = token
+        st.rerun()
+    query = urlencode({k: v for k, v in st.query_params.to_dict().items() if k == "item"})
+    navigate("/wb/session?" + urlencode({"code": webauth.handoff(token, query)}))
+    st.text("Signing in ...")
+    st.stop()
+
+
+def end_session(home: Home) -> None:
+    """Log out: end the server session at once, forget the state, and have ``/wb/logout`` clear the cookie."""
+    token = session_token()
+    if token is not None:
+        sessions.end_session(home, token, "logout")
+    _reset_state()
+    navigate("/wb/logout")
+
+
+def from_loopback() -> bool:
+    """Whether this browser connects from this machine (127.0.0.1 or ::1, not through a proxy)."""
+    if not _served():
+        return False
+    headers = dict(st.context.headers)
+    ip = st.context.ip_address  # None for a loopback peer (Streamlit hides those)
+    return webauth.from_loopback("127.0.0.1" if ip is None else str(ip), headers)
 
 
 def visible_cases(home: Home, account: Account) -> list[Case]:

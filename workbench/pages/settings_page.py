@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import auth, viewing
+from workbench import auth, sessions, viewing
 from workbench.access import CONTENT_WARNINGS
 from workbench.auth import Perm, can
 from workbench.pages.common import Ctx, guard, table
@@ -79,6 +79,34 @@ def _accounts(ctx: Ctx) -> None:
         if st.form_submit_button("Change role"):
             with guard(), ctx.home.transaction(ctx.account.name, "app") as tx:
                 auth.set_role(tx, ctx.account, who, role)
+    _sessions(ctx, [u.name for u in users if u.active])
+
+
+def _sessions(ctx: Ctx, names: list[str]) -> None:
+    """Deactivate, reset a password, end sessions: each ends the account's sessions everywhere at once."""
+    others = [n for n in names if n != ctx.account.name]
+    with st.form("deactivate"):
+        st.text("Deactivate an account (its sessions end at once, in the app and the CLI)")
+        who = st.selectbox("User", others, key="d_user")
+        if st.form_submit_button("Deactivate") and who:
+            with guard():
+                sessions.deactivate_user(ctx.home, ctx.account, who, via="app")
+                st.success(f"{who} is deactivated")
+    with st.form("reset_password", clear_on_submit=True):
+        st.text("Set a new password (the account's sessions end)")
+        who = st.selectbox("User", names, key="p_user")
+        password = st.text_input("New password (10+ characters)", type="password", key="p_password")
+        if st.form_submit_button("Set password") and who:
+            with guard():
+                sessions.reset_password(ctx.home, ctx.account, who, password, via="app")
+                st.success(f"the password of {who} is changed")
+    with st.form("revoke"):
+        st.text("End every session of an account (it must log in again)")
+        who = st.selectbox("User", names, key="s_user")
+        if st.form_submit_button("End sessions") and who:
+            with guard():
+                ended = sessions.revoke_sessions(ctx.home, ctx.account, who, via="app")
+                st.success(f"{ended} session(s) of {who} ended")
 
 
 def _capture(ctx: Ctx) -> None:
