@@ -230,7 +230,7 @@ def test_unassigned_user_cannot_find_a_survivor_identifying_item(setup: Setup, p
     page.locator(".st-key-g_text input").press("Enter")
     expect(page.get_by_text("0 items · page 1 of 1")).to_be_visible(timeout=30_000)
     shot(page, "09-unassigned-search")
-    login(page, setup.base, "reviewer2", PASSWORD, query=f"?item={secret}")
+    page.goto(f"{setup.base}/?item={secret}")  # still logged in: the login survives a page load
     expect(page.get_by_text("No such item, or you may not see it.")).to_be_visible(timeout=30_000)
     shot(page, "10-unassigned-by-id")
     with w.home.reading() as conn:
@@ -352,4 +352,4 @@ def test_admin_names_a_browser_profile_for_a_case_by_upload(setup: Setup, page: 
     assert secret not in page.content()
     found = profiles.profile_of(w.home, w.case)
     assert found is not None and found.cookie_domains == ("example.org",)
-    profiles.clear_profile(w.home, w.case, "admin")  # later captures in this module run without it
+    profiles.clear_profile(w.home, w.case, w.admin)  # later captures in this module run without it
