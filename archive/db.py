@@ -352,6 +352,24 @@ sessions = Table(
     Index("ix_sessions_user", "user_id"),
 )
 
+# Erasure takes two accounts (RET-02): one opens a request, a different legal or admin account carries
+# it out. Accounts are named by id. The reason is the legal basis, kept on the tombstone.
+deletion_requests = Table(
+    "deletion_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | withdrawn | approved
+    Column("requested_by", Integer, ForeignKey("users.id"), nullable=False),
+    Column("requested_at", UTCTime, nullable=False),
+    Column("closed_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("closed_at", UTCTime, nullable=True),
+    Column("erased", JSON, nullable=False, default=list),  # the item ids the approval erased
+    Index("ix_deletion_requests_item", "item_id"),
+)
+
 settings = Table(
     "settings",
     metadata,
@@ -369,6 +387,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Erasure (RET-02): freed pages and cells are overwritten with zeros, so a deleted caption or
+    # note does not live on in free space of the database file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -407,6 +428,21 @@ class Database:
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql("PRAGMA integrity_check").fetchall()
         return [str(r[0]) for r in rows if r[0] != "ok"]
+
+    def truncate_wal(self) -> bool:
+        """Copy the write-ahead log into the database and cut it to zero bytes (after an erasure the
+        log still holds the pages as they were before). False when a reader kept it from finishing."""
+        if self.engine.dialect.name != "sqlite":
+            return True
+        # Outside any transaction (SQLAlchemy would open one, and a checkpoint cannot run inside it).
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            busy, _frames, _done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            raw.close()
+        return not busy
 
     def dispose(self) -> None:
         self.engine.dispose()

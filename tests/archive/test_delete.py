@@ -1,62 +1,66 @@
-"""Erasure with a tombstone (RET-02): content goes, the chain still verifies, the hash says when."""
+"""Erasure with a tombstone (RET-02): content goes, the chain still verifies, the hash says when.
+
+The permission side (who may ask, who may approve) is in tests/workbench/test_redteam_erasure.py.
+"""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.archive.fixtures import jpeg_with_exif
-from tests.conftest import RunWb, json_lines
+from tests.archive.fixtures import jpeg_with_exif, zip_with
+from tests.conftest import FIRST_ADMIN, RunWb, json_lines
+
+Account = Callable[..., dict[str, str]]
 
 
-def test_delete_needs_a_second_person_removes_content_and_keeps_a_verifiable_tombstone(
-    wb: RunWb, wb_env: dict[str, str], tmp_path: Path
+def test_an_approved_request_removes_content_and_keeps_a_verifiable_tombstone(
+    wb: RunWb, wb_env: dict[str, str], account: Account, tmp_path: Path
 ) -> None:
     wb("init")
     wb("case", "create", "alpha", "--purpose", "erasure test")
+    legal = account("legal-b", "legal", "alpha")
     photo = jpeg_with_exif(tmp_path / "survivor.jpg", size=(160, 120))
     keep = tmp_path / "other.txt"
     keep.write_text("unrelated evidence\n")
     lines = json_lines(wb("ingest", "--case", "alpha", "--json", str(photo), str(keep)).stdout)
     item, sha = str(lines[0]["item_id"]), str(lines[0]["sha256"])
-    pre = sqlite3.connect(Path(wb_env["WB_HOME"]) / "archive.sqlite3")
+    kept = str(lines[1]["sha256"])
+    home = Path(wb_env["WB_HOME"])
+    pre = sqlite3.connect(home / "archive.sqlite3")
     assert pre.execute("SELECT count(*) FROM fingerprints WHERE artifact_sha256=?", (sha,)).fetchone()[0] > 0
     pre.close()
-    home = Path(wb_env["WB_HOME"])
     blob = home / "blobs" / sha[:2] / sha[2:4] / sha
 
+    wb("delete", item, "--reason", "consent withdrawn")
+    assert blob.exists()  # a request alone changes nothing
+    out = json_lines(wb("delete", item, "--approve", "--json", env=legal).stdout)
     assert (
-        "second person"
-        in wb("delete", item, "--reason", "consent withdrawn", "--approved-by", "analyst-a", check=2).stderr
+        out[0]["status"] == "deleted" and sha in out[0]["blobs_removed"] and out[0]["items_deleted"] == [item]
     )
-    assert blob.exists()
-
-    out = json_lines(
-        wb("delete", item, "--reason", "consent withdrawn", "--approved-by", "legal-b", "--json").stdout
-    )
-    assert out[0]["status"] == "deleted" and sha in out[0]["blobs_removed"]
     assert not blob.exists()
+    assert (home / "blobs" / kept[:2] / kept[2:4] / kept).exists()
     conn = sqlite3.connect(home / "archive.sqlite3")
     row = conn.execute(
         "SELECT sha256, deleted_at, deleted_by, deletion_approved_by, deletion_reason, title"
         " FROM items WHERE id=?",
         (item,),
     ).fetchone()
-    assert (
-        row[0] == sha
-        and row[1]
-        and row[2:5] == ("analyst-a", "legal-b", "consent withdrawn")
-        and row[5] is None
-    )
-    assert conn.execute("SELECT original_name FROM sightings WHERE item_id=?", (item,)).fetchone() == (None,)
+    assert row[0] == sha and row[1] and row[2:5] == (FIRST_ADMIN, "legal-b", "consent withdrawn")
+    assert row[5] is None
+    assert conn.execute("SELECT count(*) FROM sightings WHERE item_id=?", (item,)).fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM fingerprints WHERE artifact_sha256=?", (sha,)).fetchone() == (
         0,
     )
     sidecars = conn.execute("SELECT removed_at FROM artifacts WHERE parent_sha256=?", (sha,)).fetchall()
     assert sidecars and all(r[0] for r in sidecars)
-    events = [e["action"] for e in json_lines(wb("log", item, "--json").stdout)]
-    assert events[-1] == "item.deleted" and "artifact.removed" in events
+    events = conn.execute(
+        "SELECT action, details FROM custody_events WHERE item_id=? ORDER BY seq", (item,)
+    ).fetchall()
+    assert events[-1][0] == "item.deleted" and "artifact.removed" in [e[0] for e in events]
     dump = "\n".join(conn.iterdump())
+    conn.close()
     assert "consent withdrawn" not in "".join(
         line for line in dump.splitlines() if line.startswith('INSERT INTO "custody_events"')
     )
@@ -68,15 +72,22 @@ def test_delete_needs_a_second_person_removes_content_and_keeps_a_verifiable_tom
     wb("verify")
 
 
-def test_with_accounts_the_approver_must_be_a_legal_or_admin_account(wb: RunWb, tmp_path: Path) -> None:
+def test_erasing_a_zip_member_erases_the_zip_that_holds_its_bytes(
+    wb: RunWb, wb_env: dict[str, str], account: Account, tmp_path: Path
+) -> None:
     wb("init")
     wb("case", "create", "alpha", "--purpose", "erasure test")
-    f = tmp_path / "a.txt"
-    f.write_text("statement\n")
-    item = str(json_lines(wb("ingest", "--case", "alpha", "--json", str(f)).stdout)[0]["item_id"])
-    for name, role in (("analyst-a", "admin"), ("rev-c", "reviewer"), ("legal-b", "legal")):
-        wb("user", "add", name, "--role", role, "--password-stdin", input="a long enough passphrase 123\n")
-    refused = wb("delete", item, "--reason", "retention", "--approved-by", "rev-c", check=2)
-    assert "legal or admin" in refused.stderr
-    wb("delete", item, "--reason", "retention", "--approved-by", "legal-b")
+    legal = account("legal-b", "legal", "alpha")
+    bundle = zip_with(tmp_path / "bundle.zip", [("statement.txt", b"a witness statement\n")])
+    lines = json_lines(wb("ingest", "--case", "alpha", "--json", str(bundle)).stdout)
+    member = next(r for r in lines if str(r["path"]).endswith("bundle.zip!statement.txt"))
+    container = next(r for r in lines if str(r["path"]).endswith("bundle.zip"))
+    requested = json_lines(wb("delete", str(member["item_id"]), "--reason", "retention", "--json").stdout)
+    assert requested[0]["also_erases"] == [container["item_id"]]
+    out = json_lines(wb("delete", str(member["item_id"]), "--approve", "--json", env=legal).stdout)[0]
+    assert sorted(out["items_deleted"]) == sorted([member["item_id"], container["item_id"]])
+    home = Path(wb_env["WB_HOME"])
+    for r in (member, container):
+        sha = str(r["sha256"])
+        assert not (home / "blobs" / sha[:2] / sha[2:4] / sha).exists()
     wb("verify")

@@ -1,32 +1,81 @@
-"""`wb delete`: erasure of an item, leaving a tombstone (needs a second account's approval)."""
+"""`wb delete`: erasure by two accounts, leaving a tombstone (workbench.deletion).
+
+wb delete ITEM_ID --reason TEXT    open a deletion request (analyst, legal or admin)
+wb delete ITEM_ID --approve        carry it out (a second account, legal or admin, in its own session)
+wb delete ITEM_ID --withdraw       end an open request
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from archive.deletion import DeletionError, delete_item
+from archive.home import Home
+from workbench import deletion
+from workbench.auth import Account
 from workbench.clitools import Output, Registrar, UsageError, acting, open_home
 
 __all__ = ["register"]
 
 
 def cmd_delete(args: argparse.Namespace, out: Output) -> int:
+    if args.approved_by is not None:
+        raise UsageError(
+            "--approved-by is gone: the approver approves in their own session (wb delete ITEM_ID --approve)"
+        )
+    if args.reason is None and not args.approve and not args.withdraw:
+        raise UsageError("say what to do: --reason TEXT (request), --approve or --withdraw")
     with open_home(args) as home:
         by = acting(home)
         try:
-            removed = delete_item(home, args.item_id, args.reason, by.name, args.approved_by)
-        except DeletionError as exc:
+            if args.approve:
+                return _approve(home, by, args.item_id, out)
+            if args.withdraw:
+                req = deletion.withdraw_deletion(home, by, args.item_id, via="cli")
+                out.record(
+                    {"item_id": args.item_id, "request_id": req.id, "status": "withdrawn"},
+                    f"item {args.item_id}: deletion request withdrawn",
+                )
+                return 0
+            req = deletion.request_deletion(home, by, args.item_id, args.reason, via="cli")
+        except deletion.DeletionError as exc:
             raise UsageError(str(exc)) from None
+    others = list(req.item_ids[1:])
     out.record(
-        {"item_id": args.item_id, "status": "deleted", "blobs_removed": removed},
-        f"item {args.item_id} deleted; {len(removed)} file(s) removed; tombstone kept",
+        {"item_id": args.item_id, "request_id": req.id, "status": "requested", "also_erases": others},
+        f"item {args.item_id}: deletion requested"
+        + (f" (also erases {', '.join(others)}: they share its files)" if others else "")
+        + "; a second legal or admin account approves with: wb delete ITEM_ID --approve",
     )
+    return 0
+
+
+def _approve(home: Home, by: Account, item_id: str, out: Output) -> int:
+    done = deletion.approve_deletion(home, by, item_id, via="cli")
+    out.record(
+        {
+            "item_id": item_id,
+            "request_id": done.request_id,
+            "status": "deleted",
+            "items_deleted": done.item_ids,
+            "blobs_removed": done.blobs_removed,
+            "wal_truncated": done.wal_truncated,
+        },  # fmt: skip
+        f"item {item_id} deleted ({len(done.item_ids)} item(s)); {len(done.blobs_removed)} file(s) removed;"
+        " tombstone kept",
+    )
+    if not done.wal_truncated:
+        out.error("wb: another process held the database open: its log is cut when that process closes it")
     return 0
 
 
 def register(r: Registrar) -> None:
     """Add `wb delete`."""
-    p = r.add("delete", cmd_delete, "erase an item, leaving a tombstone (needs a second person's approval)")
+    p = r.add(
+        "delete", cmd_delete, "erase an item, leaving a tombstone (requested, then approved by another)"
+    )
     p.add_argument("item_id")
-    p.add_argument("--reason", required=True)
-    p.add_argument("--approved-by", required=True)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--reason", help="open a deletion request with this reason (the legal basis)")
+    what.add_argument("--approve", action="store_true", help="carry out the open request (legal or admin)")
+    what.add_argument("--withdraw", action="store_true", help="end the open request")
+    p.add_argument("--approved-by", help=argparse.SUPPRESS)

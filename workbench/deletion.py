@@ -1,0 +1,200 @@
+"""Erasure by two accounts (RET-02): one opens a request, a different legal or admin account carries it out.
+
+- ``request_deletion``: an analyst, legal or admin account that may see the item (and every item the
+  erasure takes with it, see ``archive.deletion.erasure_set``) opens a request with a reason (the
+  legal basis). One open request per item.
+- ``approve_deletion``: a legal or admin account that may see those items, and is not the requester,
+  approves; the purge runs at once (``archive.deletion``).
+- ``withdraw_deletion``: the requester, or a legal or admin account that may see the item, ends an
+  open request.
+
+Every step is a custody event holding ids only (``deletion.requested``, ``deletion.approved``,
+``deletion.withdrawn``, then ``artifact.removed`` and ``item.deleted``). A refusal (wrong role, not a
+member, not assigned to a sensitive item, approving one's own request) is one ``access.denied`` event
+with the true channel, and the error names nothing about items the account may not see.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from archive.db import deletion_requests, users, utcnow
+from archive.deletion import DeletionError, Purge, Tombstone, erasure_set, purge_rows, remove_files
+from archive.home import Home
+from archive.model import Role
+from workbench.access import authorise, find_visible
+from workbench.auth import AccessDenied, Account, Perm, deny
+
+__all__ = [
+    "APPROVERS",
+    "REQUESTERS",
+    "DeletionError",
+    "DeletionRequest",
+    "Erased",
+    "approve_deletion",
+    "open_request",
+    "request_deletion",
+    "withdraw_deletion",
+]
+
+REQUESTERS = frozenset({Role.ANALYST, Role.LEGAL, Role.ADMIN})
+APPROVERS = frozenset({Role.LEGAL, Role.ADMIN})
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class DeletionRequest:
+    id: str
+    item_id: str
+    case_id: int
+    reason: str
+    status: str
+    requested_by: int
+    item_ids: tuple[str, ...]  # everything the approval would erase, the item first
+
+
+@dataclass(frozen=True)
+class Erased:
+    request_id: str
+    item_ids: list[str]
+    blobs_removed: list[str]
+    wal_truncated: bool
+
+
+def _refused(home: Home, by: Account, perm: str, via: str, item_id: str, message: str) -> AccessDenied:
+    """Log one ``access.denied`` in its own transaction and return the error to raise."""
+    with home.transaction(by.name, via) as tx:
+        deny(tx, by, perm, item_id=item_id[:32])
+    return AccessDenied(message)
+
+
+def _check(home: Home, by: Account, item_id: str, roles: frozenset[Role], perm: str, via: str) -> int:
+    """Role first, then visibility of the item and of every item the erasure takes: the case id."""
+    if not by.active or by.role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise _refused(home, by, perm, via, item_id, f"only {allowed} accounts may {perm.replace('_', ' ')}")
+    row = authorise(home, by, item_id, Perm.READ, via)  # a refusal here is logged by authorise
+    with home.reading() as conn:
+        hidden = [i for i in erasure_set(conn, row.id) if find_visible(conn, by, i) is None]
+    if hidden:
+        raise _refused(
+            home, by, perm, via, item_id,
+            "this item shares its files with restricted content you may not see: "
+            "an account assigned to it must do this",
+        )  # fmt: skip
+    return row.case_id
+
+
+def _request_row(conn: Connection, item_id: str) -> DeletionRequest | None:
+    row = (
+        conn.execute(
+            select(deletion_requests)
+            .where(deletion_requests.c.item_id == item_id, deletion_requests.c.status == "open")
+            .order_by(deletion_requests.c.requested_at.desc())
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    mates = [i for i in erasure_set(conn, item_id) if i != item_id]
+    return DeletionRequest(
+        str(row["id"]), item_id, int(row["case_id"]), str(row["reason"]), str(row["status"]),
+        int(row["requested_by"]), (item_id, *mates),
+    )  # fmt: skip
+
+
+def open_request(home: Home, by: Account, item_id: str, via: str = "app") -> DeletionRequest | None:
+    """The open deletion request of an item the account may see, if any."""
+    row = authorise(home, by, item_id, Perm.READ, via)
+    with home.reading() as conn:
+        return _request_row(conn, row.id)
+
+
+def request_deletion(home: Home, by: Account, item_id: str, reason: str, via: str = "app") -> DeletionRequest:
+    """Open a deletion request; a second account must approve it (``approve_deletion``)."""
+    clean = " ".join(reason.split())
+    if not clean:
+        raise DeletionError("a deletion needs a reason (the legal basis)")
+    if len(clean) > MAX_REASON:
+        raise DeletionError(f"the reason is longer than {MAX_REASON} characters")
+    case_id = _check(home, by, item_id, REQUESTERS, "request_deletion", via)
+    with home.transaction(by.name, via) as tx:
+        if _request_row(tx.conn, item_id) is not None:
+            raise DeletionError(f"item {item_id} already has an open deletion request")
+        request_id = uuid.uuid4().hex
+        tx.conn.execute(
+            deletion_requests.insert().values(
+                id=request_id, item_id=item_id, case_id=case_id, reason=clean, status="open",
+                requested_by=by.id, requested_at=utcnow(), erased=[],
+            )
+        )  # fmt: skip
+        tx.event("deletion.requested", case_id=case_id, item_id=item_id, details={"request_id": request_id})
+        made = _request_row(tx.conn, item_id)
+    assert made is not None
+    return made
+
+
+def _open_or_fail(home: Home, item_id: str) -> DeletionRequest:
+    with home.reading() as conn:
+        req = _request_row(conn, item_id)
+    if req is None:
+        raise DeletionError(f"item {item_id} has no open deletion request: open one with --reason")
+    return req
+
+
+def approve_deletion(home: Home, by: Account, item_id: str, via: str = "app") -> Erased:
+    """Carry out the open request on the item: the purge, then the files, then the WAL (see archive)."""
+    _check(home, by, item_id, APPROVERS, "approve_deletion", via)
+    req = _open_or_fail(home, item_id)
+    if req.requested_by == by.id:
+        raise _refused(
+            home, by, "approve_deletion", via, item_id,
+            "the account that asked for a deletion cannot approve it: a second legal or admin account must",
+        )  # fmt: skip
+    with home.transaction(by.name, via) as tx:
+        current = _request_row(tx.conn, item_id)
+        if current is None or current.id != req.id:
+            raise DeletionError(f"the deletion request on item {item_id} changed meanwhile: look again")
+        requester = tx.conn.execute(select(users.c.name).where(users.c.id == req.requested_by)).scalar_one()
+        tomb = Tombstone(req.id, req.reason, str(requester), by.name, req.requested_by, by.id)
+        erased = sorted(current.item_ids)
+        tx.conn.execute(
+            deletion_requests.update()
+            .where(deletion_requests.c.id == req.id)
+            .values(status="approved", closed_by=by.id, closed_at=utcnow(), erased=erased)
+        )
+        tx.event(
+            "deletion.approved",
+            case_id=req.case_id,
+            item_id=item_id,
+            details={"request_id": req.id, "items": erased, "requested_by": req.requested_by},
+        )
+        purge: Purge = purge_rows(tx, erased, tomb)
+    remove_files(home, purge)
+    return Erased(req.id, purge.item_ids, purge.blobs, purge.wal_truncated)
+
+
+def withdraw_deletion(home: Home, by: Account, item_id: str, via: str = "app") -> DeletionRequest:
+    """End an open request (its requester, or a legal or admin account that may see the item)."""
+    row = authorise(home, by, item_id, Perm.READ, via)
+    req = _open_or_fail(home, row.id)
+    if req.requested_by != by.id and (not by.active or by.role not in APPROVERS):
+        raise _refused(
+            home, by, "withdraw_deletion", via, item_id,
+            "only the requester or a legal or admin account may withdraw a deletion request",
+        )  # fmt: skip
+    with home.transaction(by.name, via) as tx:
+        tx.conn.execute(
+            deletion_requests.update()
+            .where(deletion_requests.c.id == req.id, deletion_requests.c.status == "open")
+            .values(status="withdrawn", closed_by=by.id, closed_at=utcnow())
+        )
+        tx.event("deletion.withdrawn", case_id=req.case_id, item_id=row.id, details={"request_id": req.id})
+    return DeletionRequest(
+        req.id, req.item_id, req.case_id, req.reason, "withdrawn", req.requested_by, req.item_ids
+    )
