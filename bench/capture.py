@@ -42,6 +42,7 @@ from collectors.guard import Policy, parse_allow  # noqa: E402
 from collectors.web import CHROMIUM, LAUNCH_FLAGS, CaptureSettings  # noqa: E402
 from workbench.capture import capture_urls  # noqa: E402
 from workbench.clitools import TOOL_VERSION  # noqa: E402
+from workbench.sessions import create_first_admin  # noqa: E402
 
 PAGE = """<!doctype html><html lang="uk"><head><meta charset="utf-8"><title>Сторінка {n}</title>
 <meta property="og:description" content="صفحة {n}"></head><body>
@@ -142,7 +143,8 @@ def ours(urls: list[str], concurrency: int, root: Path, port: int) -> None:
     with home.transaction("bench") as tx:
         case = create_case(tx, "bench", "benchmark")
     settings = CaptureSettings(policy=Policy(parse_allow([f"127.0.0.1:{port}"])))
-    results = capture_urls(home, case, urls, "bench", settings, concurrency=concurrency)
+    admin = create_first_admin(home, "bench", "benchmark password", "cli")
+    results = capture_urls(home, case, urls, admin, settings, concurrency=concurrency)
     home.close()
     bad = [r for r in results if r.status != "captured"]
     assert not bad, [(r.url, r.reason) for r in bad[:3]]

@@ -25,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from archive.cases import create_case  # noqa: E402
 from archive.home import Home  # noqa: E402
 from archive.model import Case  # noqa: E402
+from workbench.auth import Account, account_by_name  # noqa: E402
 from workbench.clitools import TOOL_VERSION  # noqa: E402
 from workbench.pipeline import ingest_paths  # noqa: E402
+from workbench.sessions import create_first_admin  # noqa: E402
 
 HEADERS = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00")
 
@@ -69,9 +71,16 @@ def baseline(paths: list[Path], out: Path) -> float:
     return time.perf_counter() - start
 
 
+def bench_admin(home: Home) -> Account:
+    """The benchmark home's one account (an admin), made on first use."""
+    with home.reading() as conn:
+        found = account_by_name(conn, "bench")
+    return found or create_first_admin(home, "bench", "benchmark password", "cli")
+
+
 def ours(paths: list[Path], home: Home, case: Case) -> float:
     start = time.perf_counter()
-    results = list(ingest_paths(home, case, [str(p) for p in paths], "bench"))
+    results = list(ingest_paths(home, case, [str(p) for p in paths], bench_admin(home)))
     elapsed = time.perf_counter() - start
     assert all(r.status == "stored" for r in results), [r for r in results if r.status != "stored"][:3]
     return elapsed

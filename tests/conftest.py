@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from archive.home import Home
+from workbench import auth, sessions
 from workbench.clitools import TOOL_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +65,20 @@ def run_wb(
             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
+
+
+def admin_of(home: Home) -> auth.Account:
+    """The home's first admin (made on first use), for tests that call the services directly."""
+    with home.reading() as conn:
+        found = auth.account_by_name(conn, FIRST_ADMIN)
+    return found or sessions.create_first_admin(home, FIRST_ADMIN, PASSWORD, "cli")
+
+
+def init_home(env: dict[str, str], admin: str = FIRST_ADMIN) -> None:
+    """`wb init` with a first admin, logged in through ``env``'s WB_SESSION (for tests that build their
+    own environment)."""
+    run_wb(env, "init", "--admin", admin, "--password-stdin", input=PASSWORD)
+    run_wb(env, "login", admin, "--password-stdin", input=PASSWORD)
 
 
 @pytest.fixture

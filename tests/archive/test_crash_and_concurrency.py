@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunWb, json_lines
+from tests.conftest import Account, RunWb, json_lines
 
 pytestmark = pytest.mark.slow
 
@@ -63,10 +63,11 @@ def test_kill_9_during_ingest_leaves_no_partial_file_and_a_rerun_completes(
 
 
 def test_two_ingests_into_one_case_at_once_both_succeed(
-    wb: RunWb, wb_env: dict[str, str], tmp_path: Path
+    wb: RunWb, wb_env: dict[str, str], account: Account, tmp_path: Path
 ) -> None:
     wb("init")
     wb("case", "create", "alpha", "--purpose", "concurrency test")
+    envs = [account(f"analyst-{i}", "analyst", "alpha") for i in range(2)]
     sets = []
     for who in ("a", "b"):
         folder = tmp_path / who
@@ -81,15 +82,13 @@ def test_two_ingests_into_one_case_at_once_both_succeed(
                 sys.executable,
                 "-m",
                 "workbench.cli",
-                "--as",
-                f"analyst-{i}",
                 "ingest",
                 "--case",
                 "alpha",
                 "--json",
                 str(f),
             ],
-            env=wb_env,
+            env=envs[i],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

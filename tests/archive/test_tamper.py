@@ -15,7 +15,7 @@ import pytest
 from archive.cases import create_case
 from archive.home import Home
 from archive.verify import Problem, verify
-from tests.conftest import RunWb, json_lines
+from tests.conftest import RunWb, admin_of, json_lines
 from workbench.pipeline import ingest_paths
 
 
@@ -25,7 +25,7 @@ def filled(home: Home, tmp_path: Path) -> Iterator[Home]:
         case = create_case(tx, "alpha", "test tampering")
     for i in range(3):
         (tmp_path / f"f{i}.txt").write_text(f"file number {i}\n" * 50)
-    results = list(ingest_paths(home, case, [str(tmp_path / f"f{i}.txt") for i in range(3)], "analyst-a"))
+    results = list(ingest_paths(home, case, [str(tmp_path / f"f{i}.txt") for i in range(3)], admin_of(home)))
     assert [r.status for r in results] == ["stored"] * 3
     assert verify(home).intact
     yield home

@@ -19,6 +19,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from tests.conftest import init_home
+
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "hostile" / "make_public_corpus.py"
 CASES = [
     "/ok",
@@ -101,11 +103,11 @@ def main(work: Path, lo_up: bool) -> dict[str, object]:
             WB_HOSTILE_RUN=mark,
             WB_HOME=str(work / "home"),
             WB_KEY=str(work / "key"),
-            WB_USER="analyst-h",
+            WB_SESSION=str(work / "session"),
             WB_CAPTURE_ALLOW=f"127.0.0.1:{port}",
         )
         wb = [sys.executable, "-m", "workbench.cli"]
-        subprocess.run([*wb, "init"], env=env, check=True, capture_output=True)
+        init_home(env)
         subprocess.run(
             [*wb, "case", "create", "h", "--purpose", "hostile"], env=env, check=True, capture_output=True
         )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.collectors.webfixtures import ARABIC, UKRAINIAN, Site, gps_jpeg, png, serve, webm
+from tests.conftest import init_home
 
 __all__ = ["serve"]
 
@@ -45,7 +46,7 @@ class Env:
         self.env.update(
             WB_HOME=str(root / "home"),
             WB_KEY=str(root / "key" / "k"),
-            WB_USER="analyst-a",
+            WB_SESSION=str(root / "session"),
             WB_CAPTURE_ALLOW=f"127.0.0.1:{site.port}",
         )
 
@@ -85,7 +86,7 @@ def captured(
     site.add("/r1", b"", status=302, headers={"Location": "/r2"})
     site.add("/r2", b"", status=302, headers={"Location": "/page.html"})
     env = Env(tmp_path_factory.mktemp("capture"), site)
-    env.wb("init")
+    init_home(env.env)
     env.wb("case", "create", "demo", "--purpose", "test")
     proc = env.wb(
         "capture",

@@ -14,7 +14,7 @@ from archive.db import custody_events, fingerprints, sightings
 from archive.home import Home
 from archive.model import Case
 from detectors import fingerprint as fp
-from tests.conftest import RunWb, json_lines
+from tests.conftest import RunWb, admin_of, json_lines
 from tests.detectors.test_fingerprint import jpeg, scene
 from workbench import dedup
 from workbench.pipeline import ingest_paths
@@ -43,7 +43,7 @@ def ingest(home: Home, case: Case, *paths: Path) -> dict[str, str]:
     """Ingest files; returns file stem -> item id."""
     return {
         Path(r.path).stem: str(r.item_id)
-        for r in ingest_paths(home, case, [str(p) for p in paths], "analyst-a")
+        for r in ingest_paths(home, case, [str(p) for p in paths], admin_of(home))
     }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import json_lines
+from tests.conftest import init_home, json_lines
 
 REPO = Path(__file__).resolve().parents[2]
 BAGIT = REPO / ".venv" / "bin" / "bagit.py"
@@ -27,10 +27,17 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 def make_runner(root: Path) -> Runner:
     """Run the real `wb` in a subprocess against a home under ``root``."""
-    env = dict(os.environ)
-    env.update(WB_HOME=str(root / "home"), WB_KEY=str(root / "keys" / "signing.key"), WB_USER="legal-a")
+    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env.update(
+        WB_HOME=str(root / "home"),
+        WB_KEY=str(root / "keys" / "signing.key"),
+        WB_SESSION=str(root / "session"),
+    )
 
     def run(*args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+        if args == ("init",):  # the home's first admin, logged in: the commands after it act as it
+            init_home(env)
+            return subprocess.CompletedProcess(args, 0, "", "")
         proc = subprocess.run(
             [sys.executable, "-m", "workbench.cli", *args],
             env=env,

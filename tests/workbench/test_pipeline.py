@@ -15,6 +15,7 @@ from archive.home import Home, Transaction
 from archive.ingest import IngestResult, Prepared
 from archive.model import Case
 from archive.verify import verify
+from tests.conftest import admin_of
 from tests.detectors.test_fingerprint import jpeg, scene
 from workbench import pipeline
 from workbench.pipeline import ingest_paths
@@ -46,7 +47,7 @@ def test_files_ingested_together_share_checkpoints_and_the_archive_verifies(
     case = new_case(home)
     before = count(home, checkpoints)
     paths = text_files(tmp_path / "in", 3 * pipeline.BATCH_FILES)
-    results = list(ingest_paths(home, case, [str(p) for p in paths], "analyst-a"))
+    results = list(ingest_paths(home, case, [str(p) for p in paths], admin_of(home)))
     assert [r.status for r in results] == ["stored"] * len(paths)
     assert [Path(r.path).name for r in results] == [p.name for p in paths]  # input order kept
     assert count(home, items) == len(paths)
@@ -60,7 +61,7 @@ def test_exact_duplicates_in_one_group_become_sightings(home: Home, tmp_path: Pa
     folder.mkdir()
     for name in ("a.txt", "b.txt", "c.txt"):
         (folder / name).write_text("the same statement\n")
-    results = list(ingest_paths(home, case, [str(folder)], "analyst-a"))
+    results = list(ingest_paths(home, case, [str(folder)], admin_of(home)))
     assert [r.status for r in results] == ["stored", "duplicate", "duplicate"]
     assert len({r.item_id for r in results}) == 1
     assert count(home, items) == 1
@@ -82,7 +83,7 @@ def test_a_file_that_fails_to_record_is_refused_and_the_others_are_stored(
         return result
 
     monkeypatch.setattr(ingest_module.Ingestor, "record", failing)
-    results = list(ingest_paths(home, case, [str(p) for p in paths], "analyst-a"))
+    results = list(ingest_paths(home, case, [str(p) for p in paths], admin_of(home)))
     assert [r.status for r in results] == ["stored", "stored", "refused", "stored", "stored", "stored"]
     assert "disk said no" in str(results[2].reason)
     assert count(home, items) == 5  # the failed file's rows were undone with its savepoint
@@ -96,7 +97,7 @@ def test_images_are_fingerprinted_before_the_ingest_returns(home: Home, tmp_path
     folder.mkdir()
     for seed in range(3):
         (folder / f"photo{seed}.jpg").write_bytes(jpeg(scene(seed, (320, 240))))
-    results = list(ingest_paths(home, case, [str(folder)], "analyst-a"))
+    results = list(ingest_paths(home, case, [str(folder)], admin_of(home)))
     assert [r.status for r in results] == ["stored"] * 3
     with home.reading() as conn:
         printed = {
@@ -113,10 +114,10 @@ def test_deleted_content_ingested_again_is_refused_and_its_bytes_are_not_kept(
 ) -> None:
     case = new_case(home)
     paths = text_files(tmp_path / "in", 3)
-    first = list(ingest_paths(home, case, [str(paths[1])], "analyst-a"))[0]
+    first = list(ingest_paths(home, case, [str(paths[1])], admin_of(home)))[0]
     delete_item(home, str(first.item_id), "consent withdrawn", "analyst-a", "legal-1")
     assert first.sha256 is not None and not home.blobs.exists(first.sha256)
-    results = list(ingest_paths(home, case, [str(p) for p in paths], "analyst-a"))
+    results = list(ingest_paths(home, case, [str(p) for p in paths], admin_of(home)))
     assert [r.status for r in results] == ["stored", "refused", "stored"]
     assert "deleted from the case" in str(results[1].reason)
     assert not home.blobs.exists(first.sha256)
@@ -132,7 +133,7 @@ def test_stopping_early_leaves_what_was_reported_recorded_and_nothing_partial(
     with big.open("wb") as fh:
         for i in range(64):
             fh.write(bytes([i]) * (1 << 20))
-    run = ingest_paths(home, case, [str(tmp_path / "in")], "analyst-a")
+    run = ingest_paths(home, case, [str(tmp_path / "in")], admin_of(home))
     first = next(run)
     run.close()  # as when the person presses Ctrl-C: the worker threads stop, the large copy too
     assert first.status == "stored"
@@ -140,6 +141,6 @@ def test_stopping_early_leaves_what_was_reported_recorded_and_nothing_partial(
         assert conn.execute(select(items.c.id).where(items.c.id == first.item_id)).first() is not None
     assert not list((home.root / "blobs" / ".incoming").glob("put-*"))
     assert verify(home).intact
-    assert [r.status for r in ingest_paths(home, case, [str(tmp_path / "in")], "analyst-a")].count(
+    assert [r.status for r in ingest_paths(home, case, [str(tmp_path / "in")], admin_of(home))].count(
         "refused"
     ) == 0
