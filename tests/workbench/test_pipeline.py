@@ -10,14 +10,13 @@ from sqlalchemy import func, select
 from archive import ingest as ingest_module
 from archive.cases import create_case
 from archive.db import checkpoints, fingerprints, items, sightings
-from archive.deletion import delete_item
 from archive.home import Home, Transaction
 from archive.ingest import IngestResult, Prepared
 from archive.model import Case
 from archive.verify import verify
-from tests.conftest import admin_of
+from tests.conftest import PASSWORD, admin_of
 from tests.detectors.test_fingerprint import jpeg, scene
-from workbench import pipeline
+from workbench import auth, deletion, pipeline
 from workbench.pipeline import ingest_paths
 
 
@@ -115,7 +114,11 @@ def test_deleted_content_ingested_again_is_refused_and_its_bytes_are_not_kept(
     case = new_case(home)
     paths = text_files(tmp_path / "in", 3)
     first = list(ingest_paths(home, case, [str(paths[1])], admin_of(home)))[0]
-    delete_item(home, str(first.item_id), "consent withdrawn", "analyst-a", "legal-1")
+    with home.transaction("setup") as tx:
+        legal = auth.add_user(tx, admin_of(home), "legal-1", "legal", PASSWORD)
+        auth.add_member(tx, admin_of(home), case.id, "legal-1")
+    deletion.request_deletion(home, admin_of(home), str(first.item_id), "consent withdrawn")
+    deletion.approve_deletion(home, legal, str(first.item_id))
     assert first.sha256 is not None and not home.blobs.exists(first.sha256)
     results = list(ingest_paths(home, case, [str(p) for p in paths], admin_of(home)))
     assert [r.status for r in results] == ["stored", "refused", "stored"]
