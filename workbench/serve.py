@@ -41,9 +41,32 @@ def streamlit_args(port: int) -> list[str]:
     ]
 
 
+def _greeting(home: Path, port: int) -> str:
+    """What a newcomer needs to know: where the app is and how the first login happens."""
+    from archive.home import Home
+    from workbench import config, sessions
+    from workbench.clitools import TOOL_VERSION
+
+    url = f"http://127.0.0.1:{port}"
+    opened = Home.open(home, config.key_path(), TOOL_VERSION, config.db_url())
+    try:
+        first = not sessions.has_accounts(opened)
+    finally:
+        opened.close()
+    if first:
+        return (
+            f"wb: the workbench is at {url}. No account exists yet: open that address in a browser on "
+            "this machine to create the first administrator (or run `wb init --admin NAME --password-stdin`)."
+        )
+    return f"wb: the workbench is at {url}. Log in with your account (an admin adds accounts in Settings)."
+
+
 def serve(home: Path, port: int) -> int:
+    """Run the app on 127.0.0.1:PORT until stopped (Ctrl-C)."""
     os.environ["WB_HOME"] = str(home)
     from streamlit.web import cli as stcli
+
+    print(_greeting(home, port), file=sys.stderr, flush=True)
 
     sys.argv = ["streamlit", *streamlit_args(port)]
     try:

@@ -239,7 +239,9 @@ def revealed_png(home: Home, account: Account, item_id: str, sha256: str) -> byt
 
 # Download links: the page (which knows the logged-in account) signs a short-lived token that the
 # file route checks; the route re-checks visibility and logs the download. The key lives only in
-# this process's memory, so links die with the server.
+# this process's memory, so links die with the server. The route also needs the live session cookie
+# of the account the token names (asgi.serve_file), so a link dies with logout, the idle timeout,
+# revocation or deactivation too.
 _TOKEN_KEY = secrets.token_bytes(32)
 TOKEN_TTL_S = 600
 

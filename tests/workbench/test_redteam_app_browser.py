@@ -10,7 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +30,9 @@ from archive.custody import CustodyLog
 from archive.db import sessions as sessions_table
 from archive.db import users
 from archive.home import Home
+from tests.conftest import run_wb
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from tests.workbench.browser_server import CHROMIUM, app_server, login, shot, wait_idle
+from tests.workbench.browser_server import CHROMIUM, app_server, free_port, login, shot, wait_idle
 from workbench.app import SESSION_CHECK_S
 from workbench.auth import DEFAULT_IDLE_MINUTES
 from workbench.clitools import TOOL_VERSION
@@ -152,7 +159,8 @@ def test_another_browsers_streamlit_session_id_is_worthless(setup: Setup) -> Non
         # The victim is still logged in (its own cookie), and the server log never names the id.
         vpage.reload()
         expect(vpage.get_by_text("Signed in: analyst")).to_be_visible(timeout=30_000)
-        assert sid not in setup.log.read_text(errors="replace")
+        log = setup.log.read_text(errors="replace")
+        assert "<session>" in log and sid not in log  # the reconnect was logged, without the id
     finally:
         attacker.close()
         victim.close()
@@ -265,10 +273,43 @@ def test_unknown_host_header_is_refused(setup: Setup) -> None:
         rebound.close()
 
 
+@contextmanager
+def _wb_serve(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`wb serve` as `make run` starts it; yields the base URL once the app answers."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            while not _healthy(base):
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.3)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def test_first_run_makes_the_first_admin_from_this_machine_only(tmp_path: Path, setup: Setup) -> None:
-    home = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", TOOL_VERSION)
-    home.close()
-    with app_server(tmp_path / "home", tmp_path / "keys" / "signing.key") as base:
+    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env.update(WB_HOME=str(tmp_path / "home"), WB_KEY=str(tmp_path / "keys" / "signing.key"))
+    run_wb(env, "init")  # no terminal: no prompt, no account
+    log = tmp_path / "serve.log"
+    with _wb_serve(env, log) as base:
+        assert "No account exists yet: open that address in a browser on this machine" in log.read_text()
         # A request a proxy relays for another machine is not "this machine".
         relayed = setup.browser.new_context(extra_http_headers={"X-Forwarded-For": "203.0.113.7"})
         try:
@@ -301,3 +342,10 @@ def test_first_run_makes_the_first_admin_from_this_machine_only(tmp_path: Path, 
             assert page.locator(".st-key-first_name input").count() == 0
         finally:
             late.close()
+    home = Home.open(tmp_path / "home", tmp_path / "keys" / "signing.key", TOOL_VERSION)
+    try:
+        with home.reading() as conn:
+            events = [(e.action, e.actor, e.via) for e in CustodyLog.events(conn)]
+    finally:
+        home.close()
+    assert ("user.created", "boss", "app") in events and ("session.started", "boss", "app") in events
