@@ -219,13 +219,17 @@ class HostGuard:
 
 class SessionGate:
     """Streamlit's own ``/media/...`` (the bytes behind st.image/st.video) and upload URLs need a
-    live login cookie; media responses are never stored by the browser or a proxy."""
+    live login cookie; media responses are never stored by the browser or a proxy. Page
+    connections (WebSocket) are bound to their login cookie."""
 
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
+        if scope["type"] == "websocket":
+            await self.inner(_bind_login(scope), receive, send)
+            return
         if scope["type"] != "http" or not path.startswith(GATED):
             await self.inner(scope, receive, send)
             return
@@ -240,6 +244,18 @@ class SessionGate:
             await send(message)
 
         await self.inner(scope, receive, send_no_store)
+
+
+def _bind_login(scope: Scope) -> Scope:
+    """Tell Streamlit which login cookie a page connection carries (a digest, never the token), as
+    the identity header of ``serve.streamlit_args``: Streamlit then refuses to hand a session to a
+    connection with another cookie (or none), however it learnt the session's id. Whatever the
+    client sent under that header is dropped."""
+    token = HTTPConnection(scope).cookies.get(webauth.COOKIE)
+    binding = hashlib.sha256(token.encode()).hexdigest()[:32] if token else "none"
+    name = webauth.LOGIN_HEADER.lower().encode()
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != name]
+    return {**scope, "headers": [*headers, (name, binding.encode())]}
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, text: str) -> None:

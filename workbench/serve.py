@@ -1,27 +1,29 @@
 """Start the Streamlit app on 127.0.0.1 with safe settings.
 
 ``streamlit run`` is pointed at ``workbench/asgi.py``, whose ``st.App`` adds the security headers and
-the authenticated file route; ``APP_PLAIN`` (the bare page script) is the fallback should the ASGI
-form ever stop working (``WB_PLAIN_STREAMLIT=1``).
+the login routes, the Host check and the authenticated file route. There is no fallback to the bare
+page script: without the ASGI layer no login cookie can be set and nothing guards ``/media``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
+from workbench.webauth import LOGIN_HEADER
+
 __all__ = ["serve", "streamlit_args"]
 
 APP = Path(__file__).with_name("asgi.py")
-APP_PLAIN = Path(__file__).with_name("app.py")
 
 
 def streamlit_args(port: int) -> list[str]:
     """Bound to loopback, no usage statistics, no error details shown to users."""
     return [
         "run",
-        str(APP_PLAIN if os.environ.get("WB_PLAIN_STREAMLIT") == "1" else APP),
+        str(APP),
         "--server.address",
         "127.0.0.1",
         "--server.port",
@@ -38,6 +40,9 @@ def streamlit_args(port: int) -> list[str]:
         "false",
         "--client.toolbarMode",
         "minimal",
+        # A Streamlit session belongs to the login cookie of the connection that made it (asgi._bind_login).
+        "--server.trustedUserHeaders",
+        json.dumps({LOGIN_HEADER: "wb_login"}),
     ]
 
 

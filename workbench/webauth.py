@@ -23,6 +23,7 @@ from collections.abc import Mapping
 __all__ = [
     "CODE_TTL_S",
     "COOKIE",
+    "LOGIN_HEADER",
     "allowed_host",
     "clear_cookie",
     "from_loopback",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 COOKIE = "wb_session"
+# The identity header the ASGI layer sets on page connections (see asgi._bind_login); Streamlit's
+# ``server.trustedUserHeaders`` maps it into the session's owner identity.
+LOGIN_HEADER = "X-Wb-Login"
 CODE_TTL_S = 60
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 LOOPBACK_PEERS = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))

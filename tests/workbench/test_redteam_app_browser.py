@@ -181,9 +181,14 @@ def test_file_link_dies_with_logout_and_serves_no_other_account(
     w = setup.world
     page = context.new_page()
     href = _download_link(page, setup.base, w.items[0])
-    got = page.request.get(href)
-    assert got.status == 200 and got.headers["cache-control"] == "no-store"
+    # The link opens in a new tab; the SameSite=Strict cookie goes with it (same-origin navigation).
+    with context.expect_event("response", lambda r: "/api/file/" in r.url) as opened:
+        page.get_by_role("link", name="Download original (logged)").click()
+    assert opened.value.status == 200 and opened.value.headers["cache-control"] == "no-store"
     assert _actions(w.home, w.items[0], "analyst").count("media.downloaded") == 1
+    got = page.request.get(href)
+    assert got.status == 200
+    assert _actions(w.home, w.items[0], "analyst").count("media.downloaded") == 2
     other = setup.browser.new_context()
     try:
         login(other.new_page(), setup.base, "reviewer", PASSWORD)
@@ -194,7 +199,7 @@ def test_file_link_dies_with_logout_and_serves_no_other_account(
     _log_out(page)
     refused = page.request.get(href)
     assert refused.status == 403 and refused.headers["cache-control"] == "no-store"
-    assert _actions(w.home, w.items[0], "analyst").count("media.downloaded") == 1
+    assert _actions(w.home, w.items[0], "analyst").count("media.downloaded") == 2
 
 
 def test_streamlit_media_needs_a_live_session_and_is_never_stored(
