@@ -103,7 +103,7 @@ def test_admin_deactivates_an_account_in_settings_and_its_open_session_ends(worl
     assert [s.value for s in admin.success] == ["analyst is deactivated"]
     analyst.run()
     assert not _signed_in(analyst, "analyst")
-    assert "this session was ended (deactivated)" in _texts(analyst)
+    assert "This account is no longer active." in _texts(analyst)
     again = _login("analyst")
     assert [e.value for e in again.error] == ["Unknown user or wrong password."]
     with world.home.reading() as conn:
@@ -119,6 +119,7 @@ def test_admin_resets_a_password_in_settings_and_the_old_one_stops_working(world
     _submit(admin, "Set password")
     reviewer.run()
     assert not _signed_in(reviewer, "reviewer")
+    assert "The password of this account was changed: log in with the new one." in _texts(reviewer)
     assert [e.value for e in _login("reviewer").error] == ["Unknown user or wrong password."]
     assert _signed_in(_login("reviewer", NEW_PASSWORD), "reviewer")
 
@@ -134,6 +135,21 @@ def test_admin_ends_every_session_of_an_account_in_settings(world: World) -> Non
         at.run()
         assert not _signed_in(at, "legal")
     assert _live_sessions(world.home, world.legal.id) == 0
+
+
+def test_anyone_changes_their_own_password_after_giving_the_current_one(world: World) -> None:
+    at = _settings(_login("analyst"))
+    at.text_input(key="o_current").input("not the password")
+    at.text_input(key="o_new").input(NEW_PASSWORD)
+    at.text_input(key="o_again").input(NEW_PASSWORD)
+    _submit(at, "Change my password")
+    assert "unknown user or wrong password" in _texts(at) and _signed_in(at, "analyst")
+    at.text_input(key="o_current").input(PASSWORD)
+    at.text_input(key="o_new").input(NEW_PASSWORD)
+    at.text_input(key="o_again").input(NEW_PASSWORD)
+    _submit(at, "Change my password")
+    assert not _signed_in(at, "analyst")
+    assert _signed_in(_login("analyst", NEW_PASSWORD), "analyst")
 
 
 def test_account_tools_are_for_admins_only(world: World) -> None:

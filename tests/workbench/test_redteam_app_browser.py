@@ -246,7 +246,7 @@ def test_revealed_media_reblurs_at_the_idle_timeout_without_a_click(
     page.clock.fast_forward((SESSION_CHECK_S + 1) * 1000)
     _login_form(page)
     expect(page.get_by_text("You were logged out.")).to_be_visible()
-    expect(page.get_by_text("this session was ended (idle)")).to_be_visible()
+    expect(page.get_by_text("Your session ended after inactivity: please log in again.")).to_be_visible()
     expect(page.locator(".st-key-reblur button")).to_have_count(0)
     expect(page.locator("[data-testid='stImage']")).to_have_count(0)
     shot(page, "rt-04-reblurred-after-idle")

@@ -7,6 +7,7 @@ Untrusted text (titles, captions, EXIF, notes, error messages that quote input) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,6 +94,24 @@ def _reset_state() -> None:
         del st.session_state[key]
 
 
+ENDED = {
+    "idle": "Your session ended after inactivity: please log in again.",
+    "logout": "You logged out (here or in another tab).",
+    "revoked": "An administrator ended your sessions: please log in again.",
+    "deactivated": "This account is no longer active.",
+    "password_changed": "The password of this account was changed: log in with the new one.",
+    "expired": "Your session has expired: please log in again.",
+}
+
+
+def _why(message: str) -> str | None:
+    """What to tell someone whose session is over (nothing when there never was one)."""
+    if message == "no such session":
+        return None
+    found = re.fullmatch(r"this session was ended \((\w+)\)", message)
+    return ENDED.get(found.group(1), message) if found else message
+
+
 def current_account(home: Home) -> Account | None:
     """The logged-in account, re-read from the database on every run (each run counts as activity);
     None when there is no live session, and then nothing of an earlier login stays in the state."""
@@ -103,7 +122,7 @@ def current_account(home: Home) -> Account | None:
         try:
             account = sessions.resume(home, token, "app")
         except SessionExpired as exc:
-            reason = None if str(exc) == "no such session" else str(exc)
+            reason = _why(str(exc))
     known = st.session_state.get(_ACCOUNT_KEY)
     if known is not None and (account is None or account.id != known):
         _reset_state()

@@ -46,6 +46,25 @@ def _own(ctx: Ctx) -> None:
     )
 
 
+def _own_password(ctx: Ctx) -> None:
+    """Anyone changes their own password (the current one first); every session of theirs ends."""
+    with st.form("own_password", clear_on_submit=True):
+        st.text("Change my password (you will log in again, everywhere)")
+        current = st.text_input("Current password", type="password", key="o_current")
+        new = st.text_input("New password (10+ characters)", type="password", key="o_new")
+        again = st.text_input("New password again", type="password", key="o_again")
+        if not st.form_submit_button("Change my password"):
+            return
+    if new != again:
+        st.error("The two new passwords differ.")
+        return
+    with guard():
+        with ctx.home.reading() as conn:
+            auth.authenticate(conn, ctx.account.name, current)
+        sessions.reset_password(ctx.home, ctx.account, ctx.account.name, new, via="app")
+        st.rerun()
+
+
 def _minimums(ctx: Ctx) -> None:
     with ctx.home.reading() as conn:
         mins = viewing.get_minimums(conn)
@@ -125,6 +144,7 @@ def render(ctx: Ctx) -> None:
     """Settings page."""
     st.header("Settings")
     _own(ctx)
+    _own_password(ctx)
     if can(ctx.account, Perm.SET_MINIMUMS):
         _minimums(ctx)
     if can(ctx.account, Perm.MANAGE_USERS):
