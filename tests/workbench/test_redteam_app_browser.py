@@ -261,6 +261,20 @@ def test_unknown_host_header_is_refused(setup: Setup) -> None:
         finally:
             conn.close()
 
+    def upgrade(host: str) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", setup.port, timeout=30)
+        try:
+            conn.request("GET", "/_stcore/stream", headers={
+                "Host": host, "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+                "Sec-WebSocket-Protocol": "streamlit, PLACEHOLDER_AUTH_TOKEN",
+            })  # fmt: skip
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    assert upgrade(f"127.0.0.1:{setup.port}") == 101
+    assert upgrade(f"rebind.example:{setup.port}") == 403  # the page connection too
     assert status(f"127.0.0.1:{setup.port}") == 200
     assert status(f"localhost:{setup.port}") == 200
     assert status(f"rebind.example:{setup.port}") == 400
