@@ -1,18 +1,26 @@
-"""The app as an ASGI application (Streamlit's ``st.App``) with safety headers and a file route.
+"""The app as an ASGI application (Streamlit's ``st.App``): login routes, guards, headers, a file route.
 
 ``wb serve`` runs ``streamlit run`` on this file, which finds ``app`` below and serves it with
-uvicorn on 127.0.0.1. The middleware adds to every response:
+uvicorn on 127.0.0.1. Middleware, outermost first:
 
-- ``Content-Security-Policy``: images and media only from this server (or data:/blob:), network
-  connections only to this server, no plugins, no framing by others, so a markdown image or any
-  other reference planted in captured text cannot make the browser call out;
-- ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``.
+- ``HostGuard``: a request or page connection whose Host header does not name this server gets 400
+  (DNS rebinding);
+- ``SessionGate``: Streamlit's ``/media/...`` and upload URLs need a live login cookie and are sent
+  with ``Cache-Control: no-store``; each page connection is bound to its login cookie, so a
+  Streamlit session id is no use to another browser;
+- ``SecurityHeaders``: ``Content-Security-Policy`` (images and media only from this server or
+  data:/blob:, network connections only to this server, no plugins, no framing by others, so a
+  markdown image planted in captured text cannot make the browser call out),
+  ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer`` on every response.
 
+Routes: ``/wb/session?code=`` swaps a login page's single-use code for the HttpOnly, SameSite=Strict
+session cookie, ``/wb/logout`` ends the session and clears the cookie (see ``webauth``), and
 ``/api/file/{token}`` serves one stored file to the account the token was made for (see
-``viewing.file_token``), after the same visibility check as the pages, logged as
-``media.downloaded``; the type comes from the file's magic bytes (``archive.sniff``), HTML and
-unknown types and quarantined downloads go out as ``application/octet-stream`` attachments, and
-the response carries ``Content-Security-Policy: sandbox``.
+``viewing.file_token``) when the request carries that account's live session cookie, after the same
+visibility check as the pages, logged as ``media.downloaded``; the type comes from the file's magic
+bytes (``archive.sniff``), HTML and unknown types and quarantined downloads go out as
+``application/octet-stream`` attachments, and the response carries ``Content-Security-Policy:
+sandbox`` and ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
