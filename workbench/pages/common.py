@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 from streamlit import runtime
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from archive.cases import list_cases
@@ -70,8 +70,9 @@ def get_home() -> Home:
 
 
 def _served() -> bool:
-    """True under a real server; False under AppTest, whose runtime is a stand-in without clients."""
-    return runtime.exists() and type(runtime.get_instance()) is Runtime
+    """False only under AppTest, whose runtime is a ``MagicMock(spec=Runtime)`` without clients (or
+    with no runtime at all); anything else is a server, where only the cookie counts (fails closed)."""
+    return runtime.exists() and not isinstance(runtime.get_instance(), mock.NonCallableMock)
 
 
 def session_token() -> str | None:
