@@ -366,7 +366,8 @@ deletion_requests = Table(
     Column("requested_at", UTCTime, nullable=False),
     Column("closed_by", Integer, ForeignKey("users.id"), nullable=True),
     Column("closed_at", UTCTime, nullable=True),
-    Column("erased", JSON, nullable=False, default=list),  # the item ids the approval erased
+    # The item ids the request covers (the item and those sharing its files), erased on approval.
+    Column("erased", JSON, nullable=False, default=list),
     Index("ix_deletion_requests_item", "item_id"),
 )
 

@@ -52,7 +52,7 @@ from archive.db import (
 )
 from archive.home import Home, Transaction
 
-__all__ = ["DeletionError", "Purge", "Tombstone", "erasure_set", "purge_rows", "remove_files"]
+__all__ = ["DeletionError", "Purge", "Tombstone", "erase", "erasure_set", "purge_rows", "remove_files"]
 
 
 class DeletionError(Exception):
@@ -280,6 +280,13 @@ def _orphaned_blobs(conn: Connection, item_ids: list[str]) -> list[str]:
         )
     }
     return sorted(mine - live_elsewhere)
+
+
+def erase(home: Home, item_ids: list[str], tomb: Tombstone, via: str = "cli") -> Purge:
+    """Both steps of an erasure already approved (``workbench.deletion`` decides who may approve)."""
+    with home.transaction(tomb.approved_by, via) as tx:
+        purge = purge_rows(tx, item_ids, tomb)
+    return remove_files(home, purge)
 
 
 def remove_files(home: Home, purge: Purge) -> Purge:

@@ -130,7 +130,7 @@ def request_deletion(home: Home, by: Account, item_id: str, reason: str, via: st
         tx.conn.execute(
             deletion_requests.insert().values(
                 id=request_id, item_id=item_id, case_id=case_id, reason=clean, status="open",
-                requested_by=by.id, requested_at=utcnow(), erased=[],
+                requested_by=by.id, requested_at=utcnow(), erased=erasure_set(tx.conn, item_id),
             )
         )  # fmt: skip
         tx.event("deletion.requested", case_id=case_id, item_id=item_id, details={"request_id": request_id})
@@ -160,6 +160,7 @@ def approve_deletion(home: Home, by: Account, item_id: str, via: str = "app") ->
         current = _request_row(tx.conn, item_id)
         if current is None or current.id != req.id:
             raise DeletionError(f"the deletion request on item {item_id} changed meanwhile: look again")
+        _same_items(tx.conn, by, req.id, current.item_ids)
         requester = tx.conn.execute(select(users.c.name).where(users.c.id == req.requested_by)).scalar_one()
         tomb = Tombstone(req.id, req.reason, str(requester), by.name, req.requested_by, by.id)
         erased = sorted(current.item_ids)
@@ -177,6 +178,20 @@ def approve_deletion(home: Home, by: Account, item_id: str, via: str = "app") ->
         purge: Purge = purge_rows(tx, erased, tomb)
     remove_files(home, purge)
     return Erased(req.id, purge.item_ids, purge.blobs, purge.wal_truncated)
+
+
+def _same_items(conn: Connection, by: Account, request_id: str, now: tuple[str, ...]) -> None:
+    """The approval erases exactly what was asked for, all of it visible to the approver."""
+    asked = conn.execute(
+        select(deletion_requests.c.erased).where(deletion_requests.c.id == request_id)
+    ).scalar_one()
+    if sorted(asked or []) != sorted(now):
+        raise DeletionError(
+            "the items this erasure takes changed since the request (a new capture or a deletion): "
+            "withdraw it and ask again"
+        )
+    if any(find_visible(conn, by, i) is None for i in now):
+        raise DeletionError("the items this erasure takes changed meanwhile: look again")
 
 
 def withdraw_deletion(home: Home, by: Account, item_id: str, via: str = "app") -> DeletionRequest:
