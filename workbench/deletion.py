@@ -169,6 +169,12 @@ def approve_deletion(home: Home, by: Account, item_id: str, via: str = "app") ->
             .where(deletion_requests.c.id == req.id)
             .values(status="approved", closed_by=by.id, closed_at=utcnow(), erased=erased)
         )
+        # Requests opened on the other items of this erasure are answered by it.
+        tx.conn.execute(
+            deletion_requests.update()
+            .where(deletion_requests.c.item_id.in_(erased), deletion_requests.c.status == "open")
+            .values(status="approved", closed_by=by.id, closed_at=utcnow())
+        )
         tx.event(
             "deletion.approved",
             case_id=req.case_id,

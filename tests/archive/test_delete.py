@@ -84,9 +84,13 @@ def test_erasing_a_zip_member_erases_the_zip_that_holds_its_bytes(
     container = next(r for r in lines if str(r["path"]).endswith("bundle.zip"))
     requested = json_lines(wb("delete", str(member["item_id"]), "--reason", "retention", "--json").stdout)
     assert requested[0]["also_erases"] == [container["item_id"]]
+    wb("delete", str(container["item_id"]), "--reason", "retention")  # asked twice, answered once
     out = json_lines(wb("delete", str(member["item_id"]), "--approve", "--json", env=legal).stdout)[0]
     assert sorted(out["items_deleted"]) == sorted([member["item_id"], container["item_id"]])
     home = Path(wb_env["WB_HOME"])
+    db = sqlite3.connect(home / "archive.sqlite3")
+    assert [r[0] for r in db.execute("SELECT status FROM deletion_requests")] == ["approved", "approved"]
+    db.close()
     for r in (member, container):
         sha = str(r["sha256"])
         assert not (home / "blobs" / sha[:2] / sha[2:4] / sha).exists()

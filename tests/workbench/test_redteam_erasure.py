@@ -160,6 +160,9 @@ def test_after_erasure_no_file_in_the_home_holds_any_string_of_the_item(
         assert any(t.startswith("archive.sqlite3") for t in before)
         assert any(t.endswith(f": {what} (utf-8)") for t in before), f"the test never stored the {what}"
     assert any(p.name.startswith(sha) for p in (home_dir / "index" / "thumbs").iterdir())
+    # Captures, thumbnails, jobs and exports awaiting download leave nothing other accounts may read.
+    loose = [p for p in [home_dir, *home_dir.rglob("*")] if p.lstat().st_mode & 0o077]
+    assert loose == []
 
     requested = json_lines(wb("delete", item, "--reason", "consent withdrawn", "--json", env=analyst).stdout)
     assert requested[0]["status"] == "requested" and requested[0]["also_erases"] == [page["item_id"]]
