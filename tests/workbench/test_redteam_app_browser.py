@@ -222,6 +222,9 @@ def test_streamlit_media_needs_a_live_session_and_is_never_stored(
         stranger.dispose()
     _log_out(page)
     assert page.request.get(media[0]).status == 403
+    page.go_back()  # the browser's history does not bring the revealed picture back
+    _login_form(page)
+    expect(page.locator(".st-key-reblur button")).to_have_count(0)
 
 
 def test_revealed_media_reblurs_at_the_idle_timeout_without_a_click(
@@ -250,6 +253,34 @@ def test_revealed_media_reblurs_at_the_idle_timeout_without_a_click(
     expect(page.locator(".st-key-reblur button")).to_have_count(0)
     expect(page.locator("[data-testid='stImage']")).to_have_count(0)
     shot(page, "rt-04-reblurred-after-idle")
+
+
+def test_deactivation_in_settings_ends_an_open_page_without_a_click(setup: Setup) -> None:
+    admin, victim = setup.browser.new_context(), setup.browser.new_context()
+    try:
+        vpage = victim.new_page()
+        vpage.clock.install()
+        login(vpage, setup.base, "outsider", PASSWORD)
+        expect(vpage.get_by_text("ask an administrator to add you", exact=False)).to_be_visible()
+        apage = admin.new_page()
+        login(apage, setup.base, "admin", PASSWORD)
+        apage.locator(".st-key-nav").get_by_text("Settings").click()
+        expect(apage.locator(".st-key-d_user input")).to_be_visible(timeout=30_000)
+        wait_idle(apage)
+        apage.locator(".st-key-d_user input").click()
+        apage.locator(".st-key-d_user input").fill("outsider")
+        apage.get_by_role("option", name="outsider", exact=True).click()
+        wait_idle(apage)
+        apage.get_by_role("button", name="Deactivate").click()
+        expect(apage.get_by_text("outsider is deactivated")).to_be_visible(timeout=30_000)
+        shot(apage, "rt-06-admin-deactivates")
+        vpage.clock.fast_forward((SESSION_CHECK_S + 1) * 1000)
+        _login_form(vpage)
+        expect(vpage.get_by_text("This account is no longer active.")).to_be_visible()
+        shot(vpage, "rt-07-deactivated-page")
+    finally:
+        admin.close()
+        victim.close()
 
 
 def test_unknown_host_header_is_refused(setup: Setup) -> None:
