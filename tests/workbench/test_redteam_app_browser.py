@@ -175,6 +175,29 @@ def _download_link(page: Page, base: str, item_id: str) -> str:
     return href
 
 
+def test_another_site_cannot_log_a_browser_in_as_someone_else(setup: Setup) -> None:
+    """Login CSRF: an attacker's own fresh login code, sent to a victim from another page, is refused."""
+    attacker, victim = setup.browser.new_context(), setup.browser.new_context()
+    try:
+        page = attacker.new_page()
+        page.route("**/wb/session?*", lambda route: route.abort())  # the attacker keeps the code unused
+        page.goto(setup.base)
+        page.locator(".st-key-login_name input").fill("legal")
+        page.locator(".st-key-login_password input").fill(PASSWORD)
+        with page.expect_request("**/wb/session?*") as handed:
+            page.get_by_role("button", name="Log in").click()
+        code_url = handed.value.url
+        vpage = victim.new_page()
+        vpage.set_content(f'<a id="go" href="{code_url}">a harmless link</a>')
+        vpage.click("#go")
+        _login_form(vpage)
+        assert "wb_session" not in [c["name"] for c in victim.cookies()]
+        assert "Signed in" not in vpage.content()
+    finally:
+        attacker.close()
+        victim.close()
+
+
 def test_file_link_dies_with_logout_and_serves_no_other_account(
     setup: Setup, context: BrowserContext
 ) -> None:
