@@ -28,6 +28,7 @@ from archive.export.verify import verify_package  # noqa: E402
 from archive.home import Home  # noqa: E402
 from archive.ingest import Ingestor  # noqa: E402
 from archive.model import IncomingFile  # noqa: E402
+from workbench import auth  # noqa: E402
 from workbench.clitools import TOOL_VERSION  # noqa: E402
 from workbench.export import ExportRequest, export_package  # noqa: E402
 
@@ -69,7 +70,9 @@ def run(root: Path, items: int, total_mb: int, bagit: bool, report: bool) -> Non
     home = Home.init(root / "home", root / "key" / "signing.key", TOOL_VERSION)
     timed(f"set-up: ingest {items} items, {total_mb} MB", lambda: populate(home, items, total_mb))
     out = root / "pkg"
-    req = ExportRequest("bench", "internal", "Bench court", "court", "benchmark", out, "bench", report=report)
+    with home.transaction("bench") as tx:
+        admin = auth.add_user(tx, None, "bench", "admin", "bench passphrase 1234")
+    req = ExportRequest("bench", "internal", "Bench court", "court", "benchmark", out, admin, report=report)
     t_export = timed(
         f"export ({'bag, proofs, report' if report else 'bag, proofs; no report'})",
         lambda: export_package(home, req),

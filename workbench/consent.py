@@ -5,6 +5,12 @@ types it covers (court, un_mechanism, partner, media, public), identity options 
 location) and, once withdrawn, the withdrawal date. Exports read these records: outside the scope an
 item is withheld, and a withdrawal withholds it from every export. Custody events hold the consent id,
 scopes and action only; the pseudonym stays in the table.
+
+Who may act: consent is recorded and withdrawn by analysts (who document the material), legal staff
+(who decide what leaves) and admins, never by reviewers; the account must be a member of the item's
+case and able to see the item (assigned, for survivor-identifying and sexual-violence items). The
+records are listed to anyone who may see the item. Every refusal is one ``access.denied`` event with
+the true channel, and the caller learns nothing about whether a hidden item exists.
 """
 
 from __future__ import annotations
@@ -20,20 +26,27 @@ from sqlalchemy.engine import Connection
 from archive.db import consents, items, utcnow
 from archive.export.gather import jsonable
 from archive.home import Home
+from archive.model import Role
+from workbench import access, auth
+from workbench.auth import Account, Perm
 
 __all__ = [
+    "CONSENT_ROLES",
     "IDENTITY_OPTIONS",
     "SCOPES",
     "ConsentError",
     "add_consent",
     "consent_state",
+    "item_consents",
     "list_consents",
+    "may_change",
     "withdraw_consent",
 ]
 
 SCOPES = ("court", "un_mechanism", "partner", "media", "public")
 IDENTITY_OPTIONS = ("name", "face", "location")
 PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+CONSENT_ROLES = frozenset({Role.ANALYST, Role.LEGAL, Role.ADMIN})
 
 
 class ConsentError(Exception):
@@ -58,9 +71,23 @@ def _item_case(conn: Connection, item_id: str) -> int:
     return int(row.case_id)
 
 
+def may_change(by: Account) -> bool:
+    """Whether the account's role may record or withdraw consent (pages use it to show the form)."""
+    return auth.can(by, Perm.READ) and by.role in CONSENT_ROLES
+
+
+def _may_change(home: Home, by: Account, item_id: str, via: str) -> None:
+    """Role first (logged refusal naming the permission), then membership and visibility."""
+    if not may_change(by):
+        with home.transaction(by.name, via) as tx:
+            error = auth.deny(tx, by, "record consent", item_id=item_id[:32])
+        raise error
+    access.authorise(home, by, item_id, Perm.READ, via)
+
+
 def add_consent(
     home: Home,
-    actor: str,
+    by: Account,
     item_id: str,
     subject: str,
     scopes: Sequence[str],
@@ -76,7 +103,8 @@ def add_consent(
     if bad:
         raise ConsentError(f"unknown scope or identity option: {', '.join(bad)}")
     chosen = [s for s in SCOPES if s in set(scopes)]
-    with home.transaction(actor, via) as tx:
+    _may_change(home, by, item_id, via)
+    with home.transaction(by.name, via) as tx:
         case_id = _item_case(tx.conn, item_id)
         inserted = tx.conn.execute(
             consents.insert().values(
@@ -85,7 +113,7 @@ def add_consent(
                 given_on=_day(given_on),
                 scopes=chosen,
                 identity_options={f"hide_{o}": o in set(hide) for o in IDENTITY_OPTIONS},
-                recorded_by=actor,
+                recorded_by=by.name,
             )
         ).inserted_primary_key
         assert inserted is not None
@@ -100,10 +128,11 @@ def add_consent(
 
 
 def withdraw_consent(
-    home: Home, actor: str, item_id: str, subject: str, *, on: str | None = None, via: str = "cli"
+    home: Home, by: Account, item_id: str, subject: str, *, on: str | None = None, via: str = "cli"
 ) -> list[int]:
     """Withdraw every open consent of ``subject`` on the item; returns the consent ids withdrawn."""
-    with home.transaction(actor, via) as tx:
+    _may_change(home, by, item_id, via)
+    with home.transaction(by.name, via) as tx:
         case_id = _item_case(tx.conn, item_id)
         ids = [
             int(r.id)
@@ -125,7 +154,15 @@ def withdraw_consent(
     return ids
 
 
-def list_consents(conn: Connection, item_id: str) -> list[dict[str, Any]]:
+def list_consents(home: Home, by: Account, item_id: str, via: str = "cli") -> list[dict[str, Any]]:
+    """The item's consent records, for an account that may see the item (a refusal is logged)."""
+    access.authorise(home, by, item_id, Perm.READ, via)
+    with home.reading() as conn:
+        return item_consents(conn, item_id)
+
+
+def item_consents(conn: Connection, item_id: str) -> list[dict[str, Any]]:
+    """The consent records of an item, unchecked: for callers that have checked access already."""
     rows = conn.execute(select(consents).where(consents.c.item_id == item_id).order_by(consents.c.id))
     return [jsonable(r) for r in rows.mappings()]
 

@@ -1,20 +1,32 @@
-"""Evidence packages for legal staff: what may leave, the transfer record, and the bag.
+"""Evidence packages for legal staff: who may export, what may leave, the transfer record, and the bag.
 
-1. Select: each item of the case (or the ones named) is checked against the profile's classification
-   ceiling, its consent records (withdrawal blocks everything; the scope must name the recipient type)
-   and deletion. What may not leave is *withheld*, and the manifest says why.
-2. Record the transfer: a row in ``transfers`` (recipient and purpose text live there) and one custody
+1. Check the request: the profile must suit the recipient type (``PROFILE_FOR``: the full internal
+   profile only to internal, court and UN-mechanism recipients; partners the partner profile at most;
+   media and the public only the public profile). A mismatch is refused before anything is read.
+2. Authorise: the acting account needs the export permission and membership of the case (a refusal is
+   one ``access.denied`` event with the true channel). Items it may not see are not exported; naming
+   one is refused like a missing one.
+3. Select: each item is checked against deletion, consent, the profile's classification ceiling and
+   the contents of its files (``withheld_reason``). What may not leave is *withheld*, and the
+   manifest and the transfer register say why. Consent fails closed: a survivor-identifying item, or
+   one tagged "sexual violence" (CON-04), leaves only under an open consent record whose scope names
+   the recipient type.
+4. Shared copies (partner and public): each item travels as its redacted copy, else as a
+   metadata-stripped copy (a derived artifact with its own custody event); an item of which no clean
+   copy can be made is withheld.
+5. Record the transfer: a row in ``transfers`` (recipient and purpose text live there) and one custody
    event per item, holding only ids, hashes, the profile and the recipient type; a signed checkpoint
    closes the transaction.
-3. Package: gather the records, the custody events and their inclusion proofs against that checkpoint,
-   the report, and write the BagIt bag.
-4. Log the result: the payload manifest's and the report's SHA-256 enter the custody log.
+6. Package: the records and custody events the profile carries (``archive.export.profiles``), their
+   inclusion proofs against that checkpoint, the report, and the BagIt bag. The payload manifest's
+   and the report's SHA-256 then enter the custody log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,21 +36,26 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from archive import artifacts as art
 from archive.custody import CustodyLog
-from archive.db import custody_events, items, transfers, users, utc_text, utcnow
+from archive.db import cases, custody_events, items, transfers, utc_text, utcnow
 from archive.export import gather
 from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
+from archive.export.profiles import SHARED_PROFILES, WITHHELD, shared_events, shared_record
 from archive.export.readme import readme_text
+from archive.export.strip import StripError, strip_copy
 from archive.home import Home
-from archive.model import CONFIDENCE_DEFINITIONS, Classification
+from archive.metadata import ExifReader
+from archive.model import CONFIDENCE_DEFINITIONS, Classification, Role
 from workbench import access, auth
+from workbench.auth import AccessDenied, Account, Perm
 
 __all__ = [
     "PROFILES",
+    "PROFILE_FOR",
     "RECIPIENT_TYPES",
     "ExportError",
-    "ExportRefused",
     "ExportRequest",
     "ExportResult",
     "confidence_scale",
@@ -56,17 +73,24 @@ PROFILES: Mapping[str, str] = {
     "public": Classification.PUBLIC.value,
 }
 RECIPIENT_TYPES = ("internal", "court", "un_mechanism", "partner", "media", "public")
-# Roles left out of partner and public packages: metadata sidecars carry GPS positions and serials.
-SHARED_OMITS = frozenset({"sidecar"})
-REDACTED_PROFILES = frozenset({"partner", "public"})
+# The fullest profile each recipient type may receive (EXP-04).
+PROFILE_FOR: Mapping[str, str] = {
+    "internal": "internal",
+    "court": "internal",
+    "un_mechanism": "internal",
+    "partner": "partner",
+    "media": "public",
+    "public": "public",
+}
+PROFILE_ORDER = ("public", "partner", "internal")
+# Recipients inside the organisation: consent need not name them, but a sensitive item still needs
+# an open consent record to leave the archive at all.
+IN_HOUSE = frozenset({"internal"})
+PAGE_KIND = "webpage"
 
 
 class ExportError(Exception):
     """The export cannot be made as asked; nothing was written or logged."""
-
-
-class ExportRefused(Exception):
-    """The acting user may not export from this case; the refusal is in the custody log."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +101,7 @@ class ExportRequest:
     recipient_type: str
     purpose: str
     out: Path
-    actor: str
+    by: Account
     item_ids: Sequence[str] = ()
     via: str = "cli"
     report: bool = True
@@ -87,48 +111,76 @@ class ExportRequest:
 class ExportResult:
     transfer_id: str | None
     out: Path | None
-    included: list[dict[str, str]] = field(default_factory=list)
+    included: list[dict[str, Any]] = field(default_factory=list)
     withheld: list[dict[str, str]] = field(default_factory=list)
     manifest_sha256: str | None = None
     report_sha256: str | None = None
 
 
-def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str) -> tuple[str, str] | None:
-    """Why an item may not leave in this export, as (reason code, explanation), or None.
+def _sensitive(record: Mapping[str, Any]) -> bool:
+    """Survivor-identifying, or tagged sexual violence (indirectly sourced survivor material, CON-04)."""
+    if record["item"]["classification"] == Classification.SURVIVOR_IDENTIFYING.value:
+        return True
+    return any(t["tag"] == access.SENSITIVE_TAG for t in record["tags"])
 
-    The explanation travels in the package's manifest, so it names consent records by id, never by
-    the subject's pseudonym.
-    """
-    item = record["item"]
-    if item.get("deleted_at"):
-        return "deleted", "the item was deleted"
+
+def _withdrawn(record: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A withdrawal blocks every export (consent records are named by id, never by pseudonym)."""
     for consent in record["consents"]:
         if consent.get("withdrawn_on"):
             return "consent_withdrawn", (
                 f"a consent record (id {consent['id']}) was withdrawn on {consent['withdrawn_on'][:10]}"
             )
+    return None
+
+
+def _consent_reason(record: Mapping[str, Any], recipient_type: str) -> tuple[str, str] | None:
+    """A sensitive item needs a consent record; every record must name the recipient type."""
+    if _sensitive(record) and not record["consents"]:
+        return "no_consent", (
+            "survivor-identifying or sexual-violence material leaves only under a consent record "
+            f"whose scope names the recipient type ({recipient_type}); there is none"
+        )
+    if recipient_type in IN_HOUSE:
+        return None
+    for consent in record["consents"]:
+        scopes = consent.get("scopes") or []
+        if recipient_type not in scopes:
+            covers = ", ".join(scopes) or "nothing"
+            return "consent_scope", (
+                f"a consent record (id {consent['id']}) covers {covers}; not {recipient_type}"
+            )
+    return None
+
+
+def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str) -> tuple[str, str] | None:
+    """Why an item may not leave in this export, as (reason code, explanation), or None."""
+    item = record["item"]
+    if item.get("deleted_at"):
+        return "deleted", "the item was deleted"
+    why = _withdrawn(record)
+    if why is not None:
+        return why
     ceiling = PROFILES[profile]
     if RANK.get(item["classification"], len(RANK)) > RANK[ceiling]:
         return "classification", (
             f"classified {item['classification']}, above what the {profile} profile may carry ({ceiling})"
         )
-    if profile in REDACTED_PROFILES and not any(a["role"] == "redacted" for a in record["artifacts"]):
+    why = _consent_reason(record, recipient_type)
+    if why is not None:
+        return why
+    if profile in SHARED_PROFILES and not _redacted(record):
         for consent in record["consents"]:
             if (consent.get("identity_options") or {}).get("hide_face"):
                 return "needs_redaction", (
                     f"a consent record (id {consent['id']}) asks to hide the face: "
                     "make a redacted copy (wb redact)"
                 )
-    needed = {recipient_type} | ({"public"} if profile == "public" else set())
-    needed.discard("internal")
-    for consent in record["consents"]:
-        missing = needed - set(consent.get("scopes") or [])
-        if missing:
-            covers = ", ".join(consent.get("scopes") or []) or "nothing"
-            return "consent_scope", (
-                f"a consent record (id {consent['id']}) covers {covers}; not {', '.join(sorted(missing))}"
-            )
     return None
+
+
+def _redacted(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in record["artifacts"] if a["role"] == "redacted" and not a.get("removed_at")]
 
 
 def _check_request(req: ExportRequest) -> None:
@@ -138,59 +190,135 @@ def _check_request(req: ExportRequest) -> None:
         raise ExportError(
             f"unknown recipient type {req.recipient_type!r}: use one of {', '.join(RECIPIENT_TYPES)}"
         )
+    allowed = PROFILE_FOR[req.recipient_type]
+    if PROFILE_ORDER.index(req.profile) > PROFILE_ORDER.index(allowed):
+        raise ExportError(
+            f"the {req.profile} profile may not go to a {req.recipient_type} recipient: "
+            f"use --profile {allowed}" + (" (or a more restricted one)" if allowed != "public" else "")
+        )
     if not req.recipient.strip() or not req.purpose.strip():
         raise ExportError("an export needs a recipient and a purpose")
     if req.out.exists() and (not req.out.is_dir() or any(req.out.iterdir())):
         raise ExportError(f"{req.out} exists and is not an empty folder")
 
 
-def _select(home: Home, req: ExportRequest) -> tuple[int, list[dict[str, Any]], list[dict[str, str]]]:
+def _case_id(home: Home, slug: str) -> int:
     from archive.cases import CaseError, get_case
 
     with home.reading() as conn:
         try:
-            case = get_case(conn, req.case_slug)
+            return get_case(conn, slug).id
         except CaseError as exc:
             raise ExportError(str(exc)) from None
-        query = select(items.c.id).where(items.c.case_id == case.id)
-        if conn.execute(select(users.c.id).limit(1)).first() is not None:
-            # Items the exporter may not see (survivor-identifying, unassigned) are left out silently,
-            # not listed as withheld: listing them would reveal that they exist (CON-01).
-            account = auth.account_by_name(conn, req.actor)
-            query = query.where(access.visible_clause(account) if account else items.c.id.is_(None))
-        if req.item_ids:
-            query = query.where(items.c.id.in_(list(req.item_ids)))
-        else:
-            query = query.where(items.c.deleted_at.is_(None))
-        ids = [r.id for r in conn.execute(query.order_by(items.c.id))]
-        unknown = sorted(set(req.item_ids) - set(ids))
-        if unknown:
-            raise ExportError(f"not items of case {req.case_slug}: {', '.join(unknown)}")
-        records = [gather.gather_item(conn, i) for i in ids]
+
+
+def _visible_ids(home: Home, req: ExportRequest, case_id: int) -> list[str]:
+    """The items of the request the account may see; naming one it may not see is a logged refusal."""
+    query = select(items.c.id).where(
+        items.c.case_id == case_id, access.visible_clause(req.by, member_checked=True)
+    )
+    if req.item_ids:
+        query = query.where(items.c.id.in_(list(req.item_ids)))
+    with home.reading() as conn:
+        ids = [str(r.id) for r in conn.execute(query.order_by(items.c.id))]
+    unknown = sorted(set(req.item_ids) - set(ids))
+    if unknown:
+        # One answer for absent and hidden items, so that a refusal reveals nothing.
+        auth.refuse(home, req.by, Perm.EXPORT, req.via, case_id=case_id, item_id=unknown[0][:32])
+        raise AccessDenied(f"not items of case {req.case_slug} that you may see: {', '.join(unknown)}")
+    return ids
+
+
+def _contained(conn: Connection, by: Account, record: dict[str, Any]) -> tuple[str, str] | None:
+    """Files that hold content of items the account may not see never leave with it.
+
+    A web page's files (WARC, WACZ, screenshot, HTML ...) hold every picture the page showed: such a
+    page is withheld. Another item of the same capture keeps its own file, but not the capture
+    records, which list the hidden items' addresses and hashes.
+    """
+    hidden = access.withheld_members(conn, by, record["item"]["id"])
+    if not hidden:
+        return None
+    if record["item"]["kind"] == PAGE_KIND:
+        return "restricted_content", (
+            "restricted content withheld: the page's files hold content of items you may not see"
+        )
+    record["captures"] = [
+        {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
+        for c in record["captures"]
+    ]
+    return None
+
+
+def _select(
+    home: Home, req: ExportRequest, case_id: int
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    ids = _visible_ids(home, req, case_id)
     chosen, withheld = [], []
-    for record in records:
-        why = withheld_reason(record, req.profile, req.recipient_type)
-        if why is None:
-            chosen.append(_trim(record, req.profile))
-        else:
-            withheld.append({"id": record["item"]["id"], "reason": why[0], "detail": why[1]})
-    return case.id, chosen, withheld
+    with home.reading() as conn:
+        for item_id in ids:
+            record = gather.gather_item(conn, item_id)
+            why = withheld_reason(record, req.profile, req.recipient_type) or _contained(conn, req.by, record)
+            if why is None:
+                chosen.append(record)
+            else:
+                withheld.append({"id": item_id, "reason": why[0], "detail": why[1]})
+    return chosen, withheld
 
 
-def _trim(record: dict[str, Any], profile: str) -> dict[str, Any]:
-    """Partner and public packages: no metadata sidecars, and the latest redacted copy in place of
-    the original when one exists (the original's hash stays in the record)."""
-    if profile not in REDACTED_PROFILES:
-        return record
-    kept = [a for a in record["artifacts"] if a["role"] not in SHARED_OMITS]
-    omitted = [a["sha256"] for a in record["artifacts"] if a["role"] in SHARED_OMITS]
-    redacted = [a for a in kept if a["role"] == "redacted" and not a.get("removed_at")]
-    trimmed = {**record, "artifacts": kept, "omitted_for_profile": omitted}
-    if redacted:
-        trimmed["shared_copy"] = {
-            k: redacted[-1][k] for k in ("sha256", "mime", "parent_sha256", "operation")
-        }
-    return trimmed
+def _shared_source(record: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The file a stripped copy is made from: the original, or a web page's screenshot."""
+    item = record["item"]
+    if item["kind"] != PAGE_KIND:
+        mime = next((a["mime"] for a in record["artifacts"] if a["sha256"] == item["sha256"]), "")
+        return item["sha256"], mime
+    shots = [a for a in record["artifacts"] if a["role"] == "screenshot" and not a.get("removed_at")]
+    return (shots[-1]["sha256"], shots[-1]["mime"]) if shots else None
+
+
+def _strip(home: Home, by: Account, via: str, record: dict[str, Any], reader: ExifReader) -> dict[str, Any]:
+    """Store (or reuse) the item's metadata-stripped copy and log its derivation; StripError if none."""
+    source = _shared_source(record)
+    if source is None:
+        raise StripError("a web page without a screenshot has no file that can be shared")
+    parent, mime = source
+    with tempfile.TemporaryDirectory(dir=home.index_dir) as work:
+        data = strip_copy(home.blobs.path(parent), mime, Path(work), reader)
+    sha = hashlib.sha256(data).hexdigest()
+    if not any(a["sha256"] == sha and a["role"] == "stripped" for a in record["artifacts"]):
+        with home.transaction(by.name, via) as tx:
+            art.attach_derived(
+                tx, home.blobs, data, mime, case_id=int(record["item"]["case_id"]),
+                item_id=record["item"]["id"], parent_sha256=parent, operation="metadata-strip",
+                role="stripped", parameters={"tool": "exiftool -all=", "checked": "exiftool read-back"},
+            )  # fmt: skip
+    return {"sha256": sha, "mime": mime, "parent_sha256": parent, "operation": "metadata-strip"}
+
+
+def _shared_copies(
+    home: Home, req: ExportRequest, chosen: list[dict[str, Any]], withheld: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Partner and public packages: each item's redacted copy, else a metadata-stripped copy."""
+    if req.profile not in SHARED_PROFILES:
+        return chosen
+    kept = []
+    reader = ExifReader()
+    try:
+        for record in chosen:
+            redacted = _redacted(record)
+            try:
+                shared = (
+                    {k: redacted[-1][k] for k in ("sha256", "mime", "parent_sha256", "operation")}
+                    if redacted
+                    else _strip(home, req.by, req.via, record, reader)
+                )
+            except StripError as exc:
+                withheld.append({"id": record["item"]["id"], "reason": "metadata", "detail": str(exc)})
+                continue
+            kept.append({**shared_record(record, req.profile), "shared_copy": shared})
+    finally:
+        reader.close()
+    return kept
 
 
 def _record_transfer(
@@ -208,7 +336,7 @@ def _record_transfer(
         "purpose": req.purpose,
         "profile": req.profile,
         "items": [*included, *({"item_id": w["id"], "withheld": w["reason"]} for w in withheld)],
-        "authorised_by": req.actor,
+        "authorised_by": req.by.name,
         "at": at,
     }
     # The register row's hash goes into the log, so the recipient and purpose text (kept out of the
@@ -219,7 +347,7 @@ def _record_transfer(
         "recipient_type": req.recipient_type,
         "register_sha256": register_hash(row),
     }
-    with home.transaction(req.actor, req.via) as tx:
+    with home.transaction(req.by.name, req.via) as tx:
         tx.conn.execute(transfers.insert().values(**row))
         for entry in included:
             tx.event(
@@ -233,16 +361,26 @@ def _record_transfer(
             tx.event(
                 "export.withheld", case_id=case_id, item_id=w["id"], details={**common, "reason": w["reason"]}
             )
+    shared = req.profile in SHARED_PROFILES
     return {
         **common,
         "case_id": case_id,
         "case": req.case_slug,
         "recipient": req.recipient,
         "purpose": req.purpose,
-        "authorised_by": req.actor,
+        # partner and public recipients learn the organisation's decision, not its staff's names
+        "authorised_by": WITHHELD if shared else req.by.name,
         "at": utc_text(at),
-        "items": included,
+        "items": [_manifest_entry(r) for r in chosen],
     }
+
+
+def _manifest_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+    """An included item: the original's hash, and the copy sent instead with its derivation."""
+    entry: dict[str, Any] = {"item_id": record["item"]["id"], "sha256": record["item"]["sha256"]}
+    if record.get("shared_copy"):
+        entry["shared_copy"] = dict(record["shared_copy"])
+    return entry
 
 
 def _package(
@@ -258,7 +396,7 @@ def _package(
         if checkpoint is None:
             raise ExportError("the custody log has no signed checkpoint")
         size = int(checkpoint["tree_size"])
-        events = gather.item_events(conn, ids, size)
+        events = shared_events(gather.item_events(conn, ids, size), req.profile, manifest["transfer_id"])
         leaves = CustodyLog.leaves(conn)[:size]
     report_pdf = _report(home, manifest, chosen, events, withheld) if req.report else None
     spec = PackageInput(
@@ -274,16 +412,13 @@ def _package(
         readme=readme_text(manifest, home.signer.verifier.key_id),
         report_pdf=report_pdf,
         info={"External-Identifier": manifest["transfer_id"], "Bag-Group-Identifier": req.case_slug},
+        sign=home.signer.sign,
     )
     try:
         manifest_sha, _ = write_package(req.out, spec)
     except BagError as exc:
         raise ExportError(str(exc)) from None
-    report_sha = None
-    if report_pdf is not None:
-        import hashlib
-
-        report_sha = hashlib.sha256(report_pdf).hexdigest()
+    report_sha = None if report_pdf is None else hashlib.sha256(report_pdf).hexdigest()
     return manifest_sha, report_sha
 
 
@@ -317,29 +452,16 @@ def _report(
     return pdf
 
 
-def _authorise(home: Home, req: ExportRequest, case_id: int) -> None:
-    """Once accounts exist, only a member of the case whose role may export can (refusals are logged)."""
-    with home.reading() as conn:
-        accounts_in_use = conn.execute(select(users.c.id).limit(1)).first() is not None
-        account = auth.account_by_name(conn, req.actor) if accounts_in_use else None
-        if not accounts_in_use:
-            return
-        if (
-            account is not None
-            and auth.can(account, auth.Perm.EXPORT)
-            and auth.is_member(conn, account, case_id)
-        ):
-            return
-    with home.transaction(req.actor, req.via) as tx:
-        error = auth.deny(tx, account, auth.Perm.EXPORT.value, case_id=case_id)
-    raise ExportRefused(str(error))
-
-
 def export_package(home: Home, req: ExportRequest) -> ExportResult:
-    """Select, record the transfer, write the package, and log its hashes (see the module docstring)."""
+    """Check, authorise, select, record the transfer, write the package, and log its hashes.
+
+    Raises ExportError (nothing written or logged) and AccessDenied (the refusal is logged).
+    """
     _check_request(req)
-    case_id, chosen, withheld = _select(home, req)
-    _authorise(home, req, case_id)
+    case_id = _case_id(home, req.case_slug)
+    auth.check_case(home, req.by, Perm.EXPORT, case_id, req.via)
+    chosen, withheld = _select(home, req, case_id)
+    chosen = _shared_copies(home, req, chosen, withheld)
     if not chosen:
         _log_blocked(home, req, case_id, withheld)
         return ExportResult(None, None, [], withheld)
@@ -347,7 +469,7 @@ def export_package(home: Home, req: ExportRequest) -> ExportResult:
     try:
         manifest_sha, report_sha = _package(home, req, manifest, chosen, withheld)
     except Exception as exc:  # stage boundary: the transfer was recorded, so its failure must be too
-        with home.transaction(req.actor, req.via) as tx:
+        with home.transaction(req.by.name, req.via) as tx:
             tx.event(
                 "export.failed",
                 case_id=case_id,
@@ -357,33 +479,37 @@ def export_package(home: Home, req: ExportRequest) -> ExportResult:
             f"the package could not be written ({exc}); transfer {manifest['transfer_id']} is logged "
             f"as failed and {req.out} may hold a partial package: delete it"
         ) from exc
-    with home.transaction(req.actor, req.via) as tx:
+    _log_packaged(home, req, case_id, manifest["transfer_id"], manifest_sha, report_sha)
+    return ExportResult(
+        manifest["transfer_id"], req.out, manifest["items"], withheld, manifest_sha, report_sha
+    )
+
+
+def _log_packaged(
+    home: Home, req: ExportRequest, case_id: int, transfer_id: str, manifest_sha: str, report_sha: str | None
+) -> None:
+    with home.transaction(req.by.name, req.via) as tx:
         tx.conn.execute(
-            update(transfers)
-            .where(transfers.c.id == manifest["transfer_id"])
-            .values(manifest_sha256=manifest_sha)
+            update(transfers).where(transfers.c.id == transfer_id).values(manifest_sha256=manifest_sha)
         )
         tx.event(
             "export.packaged",
             case_id=case_id,
             artifact_sha256=manifest_sha,
-            details={"transfer_id": manifest["transfer_id"], "report_sha256": report_sha},
+            details={"transfer_id": transfer_id, "report_sha256": report_sha},
         )
         if report_sha is not None:
             tx.event(
                 "report.generated",
                 case_id=case_id,
                 artifact_sha256=report_sha,
-                details={"transfer_id": manifest["transfer_id"]},
+                details={"transfer_id": transfer_id},
             )
-    return ExportResult(
-        manifest["transfer_id"], req.out, manifest["items"], withheld, manifest_sha, report_sha
-    )
 
 
 def _log_blocked(home: Home, req: ExportRequest, case_id: int, withheld: list[dict[str, str]]) -> None:
     """Nothing may leave: log the refusal per item, write no package and no transfer."""
-    with home.transaction(req.actor, req.via) as tx:
+    with home.transaction(req.by.name, req.via) as tx:
         for w in withheld:
             tx.event(
                 "export.blocked",
@@ -425,21 +551,62 @@ def _logged_register_hash(conn: Connection, transfer_id: str) -> str | None:
     return None
 
 
-def list_transfers(home: Home, case_slug: str | None = None) -> list[dict[str, Any]]:
-    """The transfer register (COC-03): every export, oldest first, with its items and their hashes.
+REGISTER_ROLES = frozenset({Role.LEGAL, Role.ADMIN})
 
-    ``register_intact`` says whether the row still hashes to what its custody events recorded (None
-    when they recorded no hash: transfers made before register hashing).
+
+def _register_cases(home: Home, by: Account, case_slug: str | None, via: str) -> list[int]:
+    """The cases whose transfers the account may read: legal staff and admins, members only."""
+    if by.role not in REGISTER_ROLES or not auth.can(by, Perm.EXPORT):
+        raise auth.refuse(home, by, Perm.EXPORT, via)
+    with home.reading() as conn:
+        mine = set(auth.case_ids_for(conn, by))
+        if case_slug is None:
+            return sorted(mine)
+        row = conn.execute(select(cases.c.id).where(cases.c.slug == case_slug)).first()
+    if row is None:
+        raise ExportError(f"no case named {case_slug!r}")
+    if int(row.id) not in mine:
+        raise auth.refuse(home, by, Perm.EXPORT, via, case_id=int(row.id))
+    return [int(row.id)]
+
+
+def _visible_entries(conn: Connection, by: Account, entries: Sequence[Mapping[str, Any]]) -> list[Any]:
+    ids = [str(e["item_id"]) for e in entries]
+    seen = {
+        str(r.id)
+        for r in conn.execute(select(items.c.id).where(items.c.id.in_(ids), access.visible_clause(by)))
+    }
+    return [dict(e) for e in entries if str(e["item_id"]) in seen]
+
+
+def list_transfers(
+    home: Home, by: Account, case_slug: str | None = None, via: str = "cli"
+) -> list[dict[str, Any]]:
+    """The transfer register (COC-03) of the cases the account may read, oldest first.
+
+    Only legal staff and admins read it, and only for cases they are members of. Items the account
+    may not see are left out of each row; ``items_restricted`` counts them. ``register_intact`` says
+    whether the full row still hashes to what its custody events recorded (None when they recorded
+    no hash: transfers made before register hashing).
     """
-    from archive.db import cases
-
-    query = select(transfers, cases.c.slug).join(cases, cases.c.id == transfers.c.case_id)
-    if case_slug is not None:
-        query = query.where(cases.c.slug == case_slug)
+    case_ids = _register_cases(home, by, case_slug, via)
+    query = (
+        select(transfers, cases.c.slug)
+        .join(cases, cases.c.id == transfers.c.case_id)
+        .where(transfers.c.case_id.in_(case_ids))
+    )
     with home.reading() as conn:
         rows = []
         for r in conn.execute(query.order_by(transfers.c.at)).mappings():
             logged = _logged_register_hash(conn, r["id"])
             intact = None if logged is None else logged == register_hash(r)
-            rows.append({**gather.jsonable(r), "register_intact": intact})
+            shown = _visible_entries(conn, by, r["items"])
+            rows.append(
+                {
+                    **gather.jsonable(r),
+                    "items": shown,
+                    "items_restricted": len(r["items"]) - len(shown),
+                    "register_intact": intact,
+                }
+            )
     return rows

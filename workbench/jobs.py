@@ -256,8 +256,8 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     out = home.root / "exports" / str(job["id"])
     req = ExportRequest(
         case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
-        recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]), out=out, actor=job["actor"],
-        item_ids=[str(i) for i in p["item_ids"]], via="app",
+        recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]), out=out,
+        by=_account(home, job), item_ids=[str(i) for i in p["item_ids"]], via="job",
     )  # fmt: skip
     res = export_package(home, req)
     withheld = [{"item_id": w.get("id") or w.get("item_id"), "status": "withheld", "reason": w.get("reason")}

@@ -47,7 +47,8 @@ def _thumbnail(home: Home, record: Mapping[str, Any]) -> Thumbnail | None:
     item = record["item"]
     if item["kind"] != "image":
         return None
-    with home.blobs.open(item["sha256"]) as stream:
+    # A partner or public package shows its shared (redacted or stripped) copy, never the original.
+    with home.blobs.open((record.get("shared_copy") or {}).get("sha256") or item["sha256"]) as stream:
         data = stream.read(THUMB_MAX_BYTES + 1)
     if len(data) > THUMB_MAX_BYTES:
         return None

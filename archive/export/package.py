@@ -5,18 +5,22 @@ Layout of ``data/``::
     manifest.json                 the transfer: recipient type, profile, included and withheld items
     items.csv, items.json         court-style item tables; schema/ holds their JSON Schema and mapping
     items/<id>/original/<sha256>.<ext>   the original, byte for byte
-    items/<id>/shared/<sha256>.png       instead, for partner/public profiles: the redacted copy
+    items/<id>/shared/<sha256>.<ext>     instead, for partner/public profiles: the redacted or
+                                  metadata-stripped copy, and no other file of the item
     items/<id>/files/<role>-<sha256>.<ext>  screenshots, WACZ, HTML, sidecars, redacted copies ...
     items/<id>/record.json        captures, sightings, judgements, flags, tags, notes, consents
     custody/events.jsonl          the stored custody rows of these items (hash-chained fields)
     custody/proofs.json           a Merkle inclusion proof per event against the checkpoint
     custody/checkpoint.json       the signed checkpoint; custody/public_key.pem verifies it
+    custody/attestation.json      partner/public: the key's signature over events.jsonl, whose
+                                  events have their actor withheld (see profiles.py)
     confidence-scale.json         the definitions of the confidence scale
     report.pdf                    the human-readable report (when made)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from typing import Any, BinaryIO
 
 from archive.export import tables
 from archive.export.bag import BagWriter
+from archive.export.profiles import ATTESTATION_FORMAT, attestation_message
 from archive.export.proofs import ProofBuilder
 
 __all__ = ["PACKAGE_FORMAT", "PackageInput", "extension_for", "original_path", "write_package"]
@@ -78,6 +83,8 @@ class PackageInput:
     readme: str
     report_pdf: bytes | None = None
     info: dict[str, str] = field(default_factory=dict)
+    # Signs the attestation of events whose fields were withheld (partner/public profiles).
+    sign: Callable[[bytes], str] | None = None
 
 
 def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
@@ -111,8 +118,9 @@ def _write_item(
 ) -> tuple[str, str]:
     """Write one item's files and record; returns the main file's path and SHA-256.
 
-    The main file is the original, or, when the profile asks for it (``shared_copy``), a redacted
-    copy in its place; the original's hash is still in the record and the custody events.
+    The main file is the original, or, when the profile asks for it (``shared_copy``), a redacted or
+    metadata-stripped copy in its place and no other file of the item; the original's hash is still
+    in the record and the custody events.
     """
     item = record["item"]
     item_id = item["id"]
@@ -128,9 +136,9 @@ def _write_item(
     with open_blob(main_sha) as stream:
         bag.add_stream(main, stream)
     files[main_sha] = "data/" + main
-    for art in record["artifacts"]:
+    for art in [] if shared else record["artifacts"]:
         sha = art["sha256"]
-        if sha in files or art.get("removed_at") or (shared and sha == item["sha256"]):
+        if sha in files or art.get("removed_at"):
             continue
         rel = f"items/{item_id}/files/{art['role']}-{sha}.{extension_for(art['mime'], art['role'])}"
         with open_blob(sha) as stream:
@@ -159,10 +167,35 @@ def _write_custody(bag: BagWriter, spec: PackageInput) -> None:
         )
     if spec.leaves and builder.root().hex() != spec.checkpoint["root_hash"]:
         raise ValueError("the log's leaves do not give the checkpoint's root: run `wb verify`")
-    bag.add_bytes("custody/events.jsonl", ("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
+    events_bytes = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    bag.add_bytes("custody/events.jsonl", events_bytes)
+    if any(e.get("withheld_fields") for e in spec.events):
+        _write_attestation(bag, spec, events_bytes)
     bag.add_json(
         "custody/proofs.json",
         {"hash": "RFC 6962 SHA-256; leaf = SHA-256(0x00 || event_hash bytes)", "proofs": proofs},
     )
     bag.add_json("custody/checkpoint.json", dict(spec.checkpoint))
     bag.add_bytes("custody/public_key.pem", spec.public_key_pem)
+
+
+def _write_attestation(bag: BagWriter, spec: PackageInput, events_bytes: bytes) -> None:
+    """The installation key vouches for events whose withheld fields the recipient cannot re-hash."""
+    if spec.sign is None:
+        raise ValueError("events with withheld fields need a signer for their attestation")
+    transfer_id = str(spec.manifest["transfer_id"])
+    size, root = int(spec.checkpoint["tree_size"]), str(spec.checkpoint["root_hash"])
+    message = attestation_message(transfer_id, size, root, events_bytes)
+    bag.add_json(
+        "custody/attestation.json",
+        {
+            "format": ATTESTATION_FORMAT,
+            "transfer_id": transfer_id,
+            "tree_size": size,
+            "root_hash": root,
+            "events_sha256": hashlib.sha256(events_bytes).hexdigest(),
+            "key_id": spec.checkpoint["key_id"],
+            "signature": spec.sign(message),
+            "message": message.decode(),
+        },
+    )

@@ -46,8 +46,8 @@ FIELD_MAPPING: Mapping[str, str] = {
     "confidence": "Confidence of the latest judgement on the 1-5 scale defined in the report",
     "reviewers": "People who reviewed the item, separated by '; '",
     "file": "Path of the item's file inside this package (data/...)",
-    "file_sha256": "SHA-256 of that file: the original's, or the redacted copy's when one is shared instead",
-    "file_is": "original, or redacted copy (derived from the original; see the item's record.json)",
+    "file_sha256": "SHA-256 of that file: the original's, or the shared copy's when one is sent instead",
+    "file_is": "original, redacted copy or metadata-stripped copy (derived: see the item's record.json)",
 }
 COLUMNS: Sequence[str] = tuple(FIELD_MAPPING)
 
@@ -88,6 +88,16 @@ def _language(record: Mapping[str, Any]) -> str:
     return ""
 
 
+SHARED_KINDS: Mapping[str, str] = {"redaction": "redacted copy", "metadata-strip": "metadata-stripped copy"}
+
+
+def _file_is(record: Mapping[str, Any], file_sha256: str) -> str:
+    if file_sha256 == record["item"]["sha256"]:
+        return "original"
+    shared = record.get("shared_copy") or {}
+    return SHARED_KINDS.get(str(shared.get("operation")), "redacted copy")
+
+
 def item_row(record: Mapping[str, Any], file: str, file_sha256: str | None = None) -> dict[str, Any]:
     """Court-style fields of one gathered item record."""
     item = record["item"]
@@ -108,7 +118,7 @@ def item_row(record: Mapping[str, Any], file: str, file_sha256: str | None = Non
         "reviewers": "; ".join(dict.fromkeys(j["reviewer"] for j in record["judgements"])),
         "file": file,
         "file_sha256": file_sha256 or item["sha256"],
-        "file_is": "original" if (file_sha256 or item["sha256"]) == item["sha256"] else "redacted copy",
+        "file_is": _file_is(record, file_sha256 or item["sha256"]),
     }
 
 
@@ -141,7 +151,7 @@ def items_schema() -> dict[str, Any]:
     props["confidence"] = {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
     props["sha256"] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
     props["file_sha256"] = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-    props["file_is"] = {"enum": ["original", "redacted copy"]}
+    props["file_is"] = {"enum": ["original", *SHARED_KINDS.values()]}
     props["date_basis"] = {"enum": ["posted_at", "first_seen", "archived"]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -200,5 +210,10 @@ def custody_event_schema() -> dict[str, Any]:
             "tool_version": {"type": "string"},
             "prev_hash": sha,
             "event_hash": sha,
+            "withheld_fields": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "fields shown as '(withheld)' (see custody/attestation.json)",
+            },
         },
     }

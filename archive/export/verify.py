@@ -6,6 +6,10 @@ recomputes each custody event's hash from its fields, checks its Merkle inclusio
 signed checkpoint, checks the checkpoint's Ed25519 signature with the key in the package (and, when
 given, that the key is the one the recipient was told to expect), and checks that every original's
 hash is named by a custody event of its item. Each problem names the file, event or item it concerns.
+
+Partner and public packages withhold the actor of their events (``profiles.py``): such an event
+cannot be re-hashed, so its fields are checked against ``custody/attestation.json``, a signature by
+the same key over the exact bytes of ``events.jsonl``, and its stated hash against its inclusion proof.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from archive import merkle
 from archive.custody import checkpoint_message, event_hash
+from archive.export.profiles import attestation_message
 from archive.signing import SigningKeyError, Verifier
 
 __all__ = ["PackageProblem", "PackageReport", "verify_package"]
@@ -219,15 +224,23 @@ def _events(root: Path, report: PackageReport) -> list[dict[str, Any]]:
 
 
 def _check_event(
-    event: dict[str, Any], proof: dict[str, Any] | None, anchor: tuple[int, bytes] | None
+    event: dict[str, Any], proof: dict[str, Any] | None, anchor: tuple[int, bytes] | None, attested: bool
 ) -> list[str]:
-    """What is wrong with one event: its hash, then its place under the signed root."""
-    try:
-        recomputed = event_hash(event)
-    except KeyError as exc:
-        return [f"field {exc} is missing"]
-    if recomputed != event.get("event_hash"):
-        return ["event fields do not match the event's hash (the line was edited)"]
+    """What is wrong with one event: its hash (or, fields withheld, the attestation), then its place
+    under the signed root."""
+    if event.get("withheld_fields"):
+        if not attested:
+            return ["fields are withheld and no valid attestation vouches for the others"]
+        recomputed = str(event.get("event_hash") or "")
+        if not SHA.match(recomputed):
+            return ["event_hash is not a SHA-256 hex digest"]
+    else:
+        try:
+            recomputed = event_hash(event)
+        except KeyError as exc:
+            return [f"field {exc} is missing"]
+        if recomputed != event.get("event_hash"):
+            return ["event fields do not match the event's hash (the line was edited)"]
     if anchor is None:
         return []
     if proof is None:
@@ -246,10 +259,36 @@ def _check_event(
     return []
 
 
+def _check_attestation(root: Path, report: PackageReport, anchor: tuple[int, bytes] | None) -> bool:
+    """Whether custody/attestation.json is signed by the package's key over events.jsonl as it is."""
+    ref = "data/custody/attestation.json"
+    doc = _load_json(root, ref, report)
+    if not isinstance(doc, dict) or anchor is None:
+        return False
+    try:
+        verifier = Verifier.from_pem(_read_capped(root / "data/custody/public_key.pem", 1 << 16).encode())
+        events_bytes = (root / "data/custody/events.jsonl").read_bytes()
+        size, root_hex = int(doc["tree_size"]), str(doc["root_hash"])
+        message = attestation_message(str(doc["transfer_id"]), size, root_hex, events_bytes)
+        signature = str(doc["signature"])
+    except (OSError, ValueError, KeyError, TypeError, SigningKeyError) as exc:
+        report.add("custody", ref, f"attestation unusable: {exc}")
+        return False
+    if (size, root_hex) != (anchor[0], anchor[1].hex()):
+        report.add("custody", ref, "attestation names another checkpoint than the package's")
+        return False
+    if not verifier.verify(signature, message):
+        report.add("custody", ref, "attestation signature does not verify over events.jsonl as it is")
+        return False
+    return True
+
+
 def _check_custody(
     root: Path, report: PackageReport, anchor: tuple[int, bytes] | None
 ) -> list[dict[str, Any]]:
     events = _events(root, report)
+    withheld = any(e.get("withheld_fields") for e in events)
+    attested = withheld and _check_attestation(root, report, anchor)
     proofs_doc = _load_json(root, "data/custody/proofs.json", report)
     proofs: dict[int, dict[str, Any]] = {}
     if isinstance(proofs_doc, dict):
@@ -260,7 +299,8 @@ def _check_custody(
         report.events += 1
         ref = f"event {event.get('event_id', '?')} (position {event.get('seq', '?')})"
         seq = event.get("seq")
-        for problem in _check_event(event, proofs.get(seq) if isinstance(seq, int) else None, anchor):
+        proof = proofs.get(seq) if isinstance(seq, int) else None
+        for problem in _check_event(event, proof, anchor, attested):
             report.add("custody", ref, problem)
     return events
 
@@ -268,7 +308,8 @@ def _check_custody(
 def _check_items(root: Path, report: PackageReport, events: list[dict[str, Any]]) -> None:
     """Each item's file hashes to its recorded SHA-256, and the custody log names that hash.
 
-    A shared redacted copy must also be tied to its original by a logged derivation (before/after).
+    A shared copy (redacted or metadata-stripped) must be tied by a logged derivation (before/after)
+    to the original or to another file logged for the item (a web page's screenshot).
     """
     doc = _load_json(root, "data/items.json", report)
     if not isinstance(doc, dict):
@@ -289,7 +330,8 @@ def _check_items(root: Path, report: PackageReport, events: list[dict[str, Any]]
             report.add("item", item_id, f"file {rel} does not hash to the recorded SHA-256 {file_sha}")
         if (item_id, sha) not in logged:
             report.add("item", item_id, f"no custody event before the export names its SHA-256 {sha}")
-        if file_sha != sha and (item_id, sha, file_sha) not in derived:
+        parents = {sha} | {f for i, f in logged if i == item_id}
+        if file_sha != sha and not any((item_id, p, file_sha) in derived for p in parents):
             report.add("item", item_id, f"no custody event derives the shared copy {file_sha} from {sha}")
 
 

@@ -15,6 +15,7 @@ from archive.export.verify import verify_package
 from archive.home import Home
 from archive.ingest import Ingestor
 from archive.model import IncomingFile
+from workbench import auth
 from workbench.export import ExportRequest, export_package
 
 
@@ -28,7 +29,9 @@ def bag(home: Home, tmp_path: Path) -> Path:
         offer = IncomingFile(f"d{i}.txt", lambda d=data: io.BytesIO(d), len(data))  # type: ignore[misc]
         assert ingestor.ingest(case, offer, "analyst-a").status == "stored"
     out = tmp_path / "pkg"
-    req = ExportRequest("demo", "internal", "Court", "court", "trial", out, "legal-a", report=False)
+    with home.transaction("setup") as tx:
+        admin = auth.add_user(tx, None, "legal-a", "admin", "correct horse battery staple")
+    req = ExportRequest("demo", "internal", "Court", "court", "trial", out, admin, report=False)
     export_package(home, req)
     return out
 

@@ -20,6 +20,7 @@ from archive.cases import create_case
 from archive.db import captures, items, sightings, utcnow
 from archive.export.verify import verify_package
 from archive.home import Home
+from workbench import auth
 from workbench.export import ExportRequest, export_package
 
 URL = "http://127.0.0.1:8000/post/1"
@@ -93,7 +94,9 @@ def store_capture(home: Home) -> tuple[str, dict[str, str]]:
 def test_capture_files_and_record_travel_and_verify(home: Home, tmp_path: Path) -> None:
     item_id, hashes = store_capture(home)
     out = tmp_path / "pkg"
-    export_package(home, ExportRequest("demo", "internal", "Court", "court", "trial", out, "legal-a"))
+    with home.transaction("setup") as tx:
+        admin = auth.add_user(tx, None, "legal-a", "admin", "correct horse battery staple")
+    export_package(home, ExportRequest("demo", "internal", "Court", "court", "trial", out, admin))
     folder = out / "data" / "items" / item_id
     assert (folder / "original" / f"{hashes['html']}.html").is_file()
     assert (folder / "files" / f"screenshot-{hashes['screenshot']}.png").is_file()

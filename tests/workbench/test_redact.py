@@ -101,7 +101,7 @@ def test_the_redacted_copy_travels_in_a_partner_package(
         "--recipient",
         "Org",
         "--recipient-type",
-        "partner",
+        "court",  # the internal profile goes only to internal, court and UN-mechanism recipients
         "--purpose",
         "p",
         "--out",

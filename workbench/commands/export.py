@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from archive.export.verify import verify_package
@@ -13,7 +12,6 @@ from workbench.export import (
     PROFILES,
     RECIPIENT_TYPES,
     ExportError,
-    ExportRefused,
     ExportRequest,
     export_package,
     list_transfers,
@@ -23,25 +21,21 @@ __all__ = ["register"]
 
 
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
-    req = ExportRequest(
-        case_slug=args.case,
-        profile=args.profile,
-        recipient=args.recipient,
-        recipient_type=args.recipient_type,
-        purpose=args.purpose,
-        out=Path(args.out),
-        actor="",
-        item_ids=tuple(args.items or ()),
-    )
     with open_home(args) as home:
-        req = replace(req, actor=acting(home).name)
+        req = ExportRequest(
+            case_slug=args.case,
+            profile=args.profile,
+            recipient=args.recipient,
+            recipient_type=args.recipient_type,
+            purpose=args.purpose,
+            out=Path(args.out),
+            by=acting(home),
+            item_ids=tuple(args.items or ()),
+        )
         try:
             result = export_package(home, req)
         except ExportError as exc:
             raise UsageError(str(exc)) from None
-        except ExportRefused as exc:
-            out.error(f"wb: refused: {exc}")
-            return 1
     for w in result.withheld:
         out.record(
             {"item_id": w["id"], "status": "withheld", "reason": w["reason"], "detail": w["detail"]},
@@ -144,8 +138,10 @@ def _register_note(intact: bool | None) -> str:
 
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        acting(home)
-        rows = list_transfers(home, args.case)
+        try:
+            rows = list_transfers(home, acting(home), args.case)
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
     changed = [t["id"] for t in rows if t["register_intact"] is False]
     for t in rows:
         sent = [i for i in t["items"] if "sha256" in i]
@@ -155,7 +151,9 @@ def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
             f"{t['at']} {t['id']} case {t['slug']} profile {t['profile']} to {t['recipient_type']} "
             f"{t['recipient']!r} for {t['purpose']!r} by {t['authorised_by']}: {len(sent)} items "
             f"({', '.join(i['item_id'] + ' ' + i['sha256'] for i in sent)}), {len(held)} withheld, "
-            f"manifest {t['manifest_sha256'] or '-'}" + _register_note(t["register_intact"]),
+            + (f"{t['items_restricted']} restricted items not shown, " if t["items_restricted"] else "")
+            + f"manifest {t['manifest_sha256'] or '-'}"
+            + _register_note(t["register_intact"]),
         )
     for transfer_id in changed:
         out.error(f"wb: transfer {transfer_id}: the register row no longer matches its custody events")
@@ -167,7 +165,7 @@ def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
         try:
             cid = consent.add_consent(
                 home,
-                acting(home).name,
+                acting(home),
                 args.item_id,
                 args.subject,
                 args.scope or [],
@@ -186,7 +184,7 @@ def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
 def cmd_consent_withdraw(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
-            ids = consent.withdraw_consent(home, acting(home).name, args.item_id, args.subject, on=args.on)
+            ids = consent.withdraw_consent(home, acting(home), args.item_id, args.subject, on=args.on)
         except consent.ConsentError as exc:
             raise UsageError(str(exc)) from None
     out.record(
@@ -198,9 +196,7 @@ def cmd_consent_withdraw(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_consent_list(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        acting(home)
-        with home.reading() as conn:
-            records = consent.list_consents(conn, args.item_id)
+        records = consent.list_consents(home, acting(home), args.item_id)
     for rec in records:
         out.record(
             rec,

@@ -1,0 +1,123 @@
+"""What each export profile carries: the records and custody events a recipient may see (EXP-04).
+
+- ``internal`` (internal, court and UN-mechanism recipients): everything gathered, unchanged: the
+  original files, every linked file, full records and every custody event of the items, with the
+  account names in them.
+- ``partner``: one shared file per item (a redacted copy, else a metadata-stripped copy; see
+  ``strip.py``), records with no account names (reviewers, authors, collectors and who recorded a
+  consent are "(withheld)"), no notes, no assignments, no consent pseudonyms, no file names from
+  people's machines; custody events of the files' provenance (ingest, capture, derivations,
+  sightings), of the verification (status changes, judgements) and of this transfer only, with the
+  actor withheld. Earlier transfers (to a court, say) are not shown.
+- ``public``: as partner, and judgements keep only their kind, status, confidence and time (no
+  rationale or strands); no judgement events.
+
+Events whose actor is withheld cannot be re-hashed by the recipient. The package therefore carries an
+attestation signed with the installation key over the exact bytes of ``custody/events.jsonl``
+(``attestation_message``); each event's hash is still proven to sit under the signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ATTESTATION_FORMAT",
+    "PROFILE_ACTIONS",
+    "SHARED_PROFILES",
+    "WITHHELD",
+    "attestation_message",
+    "shared_events",
+    "shared_record",
+]
+
+WITHHELD = "(withheld)"
+SHARED_PROFILES = frozenset({"partner", "public"})
+ATTESTATION_FORMAT = "wb-shared-events/v1"
+PROVENANCE = frozenset(
+    {
+        "item.ingested",
+        "item.captured",
+        "artifact.captured",
+        "artifact.derived",
+        "artifact.redacted",
+        "sighting.added",
+        "item.status_changed",
+    }
+)
+PROFILE_ACTIONS: Mapping[str, frozenset[str]] = {
+    "partner": PROVENANCE | {"judgement.recorded", "judgement.adjudicated"},
+    "public": PROVENANCE,
+}
+# Keys of a capture's record that name the collecting account or machine.
+CAPTURE_PERSONAL = ("collector_id", "egress_ip", "user", "account")
+ASSIGN_PREFIX = "assigned:"
+
+
+def _capture(capture: Mapping[str, Any]) -> dict[str, Any]:
+    record = dict(capture.get("record") or {})
+    for key in CAPTURE_PERSONAL:
+        if key in record:
+            record[key] = WITHHELD
+    return {**capture, "record": record}
+
+
+def _judgement(j: Mapping[str, Any], profile: str) -> dict[str, Any]:
+    if profile == "public":
+        return {**j, "reviewer": WITHHELD, "rationale": WITHHELD, "strands": {}}
+    return {**j, "reviewer": WITHHELD}
+
+
+def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
+    """The item record as a partner or public recipient receives it (see the module docstring)."""
+    if profile not in SHARED_PROFILES:
+        return dict(record)
+    return {
+        **record,
+        "judgements": [_judgement(j, profile) for j in record["judgements"]],
+        "notes": [],
+        "tags": [
+            {**t, "added_by": WITHHELD} for t in record["tags"] if not str(t["tag"]).startswith(ASSIGN_PREFIX)
+        ],
+        "consents": [{**c, "subject": WITHHELD, "recorded_by": WITHHELD} for c in record["consents"]],
+        "captures": [_capture(c) for c in record["captures"]],
+        "sightings": [
+            {**s, "original_name": WITHHELD if s.get("original_name") else None} for s in record["sightings"]
+        ],
+    }
+
+
+def _transfer_of(event: Mapping[str, Any]) -> str | None:
+    try:
+        details = json.loads(str(event.get("details") or "{}"))
+    except ValueError:
+        return None
+    return str(details.get("transfer_id")) if isinstance(details, dict) else None
+
+
+def shared_events(
+    events: Sequence[Mapping[str, Any]], profile: str, transfer_id: str
+) -> list[dict[str, Any]]:
+    """The custody events the profile carries, actors withheld (all of them, unchanged, for internal)."""
+    if profile not in SHARED_PROFILES:
+        return [dict(e) for e in events]
+    allowed = PROFILE_ACTIONS[profile]
+    out = []
+    for event in events:
+        action = str(event["action"])
+        if action.startswith("export.") or action == "report.generated":
+            if _transfer_of(event) != transfer_id:
+                continue  # an earlier transfer: who else received the item is not the recipient's business
+        elif action not in allowed:
+            continue
+        out.append({**event, "actor": WITHHELD, "withheld_fields": ["actor"]})
+    return out
+
+
+def attestation_message(transfer_id: str, tree_size: int, root_hash: str, events_bytes: bytes) -> bytes:
+    """What the installation key signs for a package whose events have withheld fields."""
+    digest = hashlib.sha256(events_bytes).hexdigest()
+    return f"{ATTESTATION_FORMAT}\n{transfer_id}\n{tree_size}\n{root_hash}\n{digest}\n".encode()
