@@ -5,8 +5,8 @@
   account names in them.
 - ``partner``: one shared file per item (a redacted copy, else a metadata-stripped copy; see
   ``strip.py``), records with no account names (reviewers, authors, collectors and who recorded a
-  consent are "(withheld)"), no notes, no assignments, no consent pseudonyms, no file names from
-  people's machines; custody events of the files' provenance (ingest, capture, derivations,
+  consent are "(withheld)"), no notes, no assignments, no consent pseudonyms, no file names or device labels
+  from people's machines; custody events of the files' provenance (ingest, capture, derivations,
   sightings), of the verification (status changes, judgements) and of this transfer only, with the
   actor withheld. Earlier transfers (to a court, say) are not shown.
 - ``public``: as partner, and judgements keep only their kind, status, confidence and time (no
@@ -54,6 +54,7 @@ PROFILE_ACTIONS: Mapping[str, frozenset[str]] = {
 }
 # Keys of a capture's record that name the collecting account or machine.
 CAPTURE_PERSONAL = ("collector_id", "egress_ip", "user", "account")
+SIGHTING_PERSONAL = ("device", "path")
 ASSIGN_PREFIX = "assigned:"
 
 
@@ -63,6 +64,14 @@ def _capture(capture: Mapping[str, Any]) -> dict[str, Any]:
         if key in record:
             record[key] = WITHHELD
     return {**capture, "record": record}
+
+
+def _sighting(s: Mapping[str, Any]) -> dict[str, Any]:
+    """File names and device labels come from people's machines: they stay home."""
+    details = {
+        k: (WITHHELD if k in SIGHTING_PERSONAL else v) for k, v in dict(s.get("details") or {}).items()
+    }
+    return {**s, "original_name": WITHHELD if s.get("original_name") else None, "details": details}
 
 
 def _judgement(j: Mapping[str, Any], profile: str) -> dict[str, Any]:
@@ -84,9 +93,7 @@ def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
         ],
         "consents": [{**c, "subject": WITHHELD, "recorded_by": WITHHELD} for c in record["consents"]],
         "captures": [_capture(c) for c in record["captures"]],
-        "sightings": [
-            {**s, "original_name": WITHHELD if s.get("original_name") else None} for s in record["sightings"]
-        ],
+        "sightings": [_sighting(s) for s in record["sightings"]],
     }
 
 

@@ -1,0 +1,429 @@
+"""Red team: consent fails closed, profiles are bound to recipient types, shared packages leak nothing.
+
+One home for the module (accounts, cases and items are made once; each test exports into its own
+folders and touches only its own items). Every check goes through the real `wb` in a subprocess,
+logged in as the account named; set-up uses the same services in-process (no browser: the web page
+and its hidden photo are stored through ``capture_store.store_staged``, as a capture stores them).
+
+Accounts: admin-a (admin), legal-m / analyst-m / reviewer-m (members of c1, assigned to the sensitive
+items), legal-u / analyst-u (members of c1, not assigned), legal-x (member of c2 only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from PIL.ExifTags import IFD
+from sqlalchemy import select
+
+from archive.cases import get_case
+from archive.db import custody_events
+from archive.home import Home
+from collectors.outcome import StagedCapture
+from collectors.recorder import StagedFile
+from tests.conftest import PASSWORD, json_lines, run_wb
+from workbench import access, auth, consent
+from workbench.capture_store import store_staged
+from workbench.clitools import TOOL_VERSION
+
+MEMBERS = {
+    "legal-m": "legal",
+    "analyst-m": "analyst",
+    "reviewer-m": "reviewer",
+    "legal-u": "legal",
+    "analyst-u": "analyst",
+}
+ASSIGNED = ("legal-m", "analyst-m", "reviewer-m")
+NAMES = ("admin-a", *MEMBERS, "legal-x")
+STATES = ("none", "scope", "withdrawn", "ok")
+GOOD_SCOPES = ["court", "un_mechanism", "partner"]
+
+
+def photo(path: Path, seed: int) -> Path:
+    """A small JPEG with camera make, model, serial number and a GPS position in its EXIF."""
+    pixels = np.random.default_rng(seed).integers(0, 255, (48, 64, 3)).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS 5D"
+    exif.get_ifd(IFD.Exif)[0xA431] = f"SN{seed:09d}"
+    exif.get_ifd(IFD.GPSInfo).update({1: "N", 2: (50.0, 27.0, 0.0), 3: "E", 4: (30.0, 31.0, 0.0)})
+    Image.fromarray(pixels).save(path, "JPEG", exif=exif, quality=90)
+    return path
+
+
+def exif_tags(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["exiftool", "-j", "-G1", "-a", str(path)], capture_output=True, check=True, text=True
+    )
+    tags: dict[str, Any] = json.loads(out.stdout)[0]
+    return tags
+
+
+@dataclass
+class World:
+    root: Path
+    envs: dict[str, dict[str, str]] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    shas: dict[str, str] = field(default_factory=dict)
+    hidden_bytes: bytes = b""
+
+    def wb(self, who: str, *args: str, check: int | None = 0) -> subprocess.CompletedProcess[str]:
+        return run_wb(self.envs[who], *args, check=check)
+
+    def home(self) -> Home:
+        env = self.envs["admin-a"]
+        return Home.open(Path(env["WB_HOME"]), Path(env["WB_KEY"]), TOOL_VERSION)
+
+    def denials(self, name: str) -> list[dict[str, Any]]:
+        """The access.denied events recorded for ``name``."""
+        home = self.home()
+        try:
+            with home.reading() as conn:
+                q = select(custody_events).where(
+                    custody_events.c.action == "access.denied", custody_events.c.actor == name
+                )
+                return [dict(r) for r in conn.execute(q).mappings()]
+        finally:
+            home.close()
+
+
+def _env(root: Path, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env.update(
+        WB_HOME=str(root / "home"),
+        WB_KEY=str(root / "keys" / "signing.key"),
+        WB_SESSION=str(root / "sessions" / name),
+    )
+    return env
+
+
+def _accounts(w: World, home: Home, admin: auth.Account) -> None:
+    with home.transaction(admin.name) as tx:
+        for name, role in [*MEMBERS.items(), ("legal-x", "legal")]:
+            auth.add_user(tx, admin, name, role, PASSWORD)
+        for name in MEMBERS:
+            auth.add_member(tx, admin, 1, name)
+        auth.add_member(tx, admin, 2, "legal-x")
+    for name in NAMES[1:]:
+        w.envs[name] = _env(w.root, name)
+        run_wb(w.envs[name], "login", name, "--password-stdin", input=PASSWORD)
+
+
+def _sensitive_items(w: World, home: Home, admin: auth.Account) -> None:
+    """sv-<state> tagged sexual violence, si-<state> survivor-identifying; consent per state."""
+    for kind in ("sv", "si"):
+        for state in STATES:
+            item = w.ids[f"{kind}-{state}"]
+            if kind == "sv":
+                access.tag_item(home, admin, item, access.SENSITIVE_TAG, via="cli")
+            else:
+                access.classify(home, admin, item, "survivor_identifying", via="cli")
+            for name in ASSIGNED:
+                access.assign(home, admin, item, name, via="cli")
+            if state == "scope":
+                consent.add_consent(home, admin, item, "P-001", ["media"])
+            elif state in ("withdrawn", "ok"):
+                consent.add_consent(home, admin, item, "P-002", GOOD_SCOPES)
+            if state == "withdrawn":
+                consent.withdraw_consent(home, admin, item, "P-002")
+
+
+def _page_with_hidden_photo(w: World, home: Home, admin: auth.Account) -> None:
+    """A captured page whose WARC and screenshot hold a photo that is survivor-identifying."""
+    folder = w.root / "staged"
+    folder.mkdir()
+    w.hidden_bytes = photo(folder / "hidden.jpg", 99).read_bytes()
+    warc = folder / "page.warc"
+    warc.write_bytes(b"WARC/1.0\r\nWARC-Type: response\r\n\r\n" + w.hidden_bytes + b"\r\n\r\n")
+    shot = folder / "shot.png"
+    Image.new("RGB", (32, 24), (9, 9, 9)).save(shot, "PNG")
+
+    def staged(role: str, path: Path, mime: str, url: str | None = None) -> StagedFile:
+        data = path.read_bytes()
+        return StagedFile(role, path, hashlib.sha256(data).hexdigest(), len(data), mime, url)
+
+    url = "http://127.0.0.1:9/post/1"
+    capture = StagedCapture(
+        url=url, status="captured", reason=None, folder=folder,
+        record={"final_url": url, "collector_id": admin.name, "title": "post"},
+        files=[
+            staged("warc", warc, "application/warc"),
+            staged("screenshot", shot, "image/png"),
+            staged("media", folder / "hidden.jpg", "image/jpeg", "http://127.0.0.1:9/p.jpg"),
+        ],
+    )  # fmt: skip
+    with home.reading() as conn:
+        case = get_case(conn, "c1")
+    result = store_staged(home, case, capture, admin.name, "cli", None)
+    assert result.item_id is not None and result.stored_media
+    w.ids["page"], w.ids["hidden"] = result.item_id, result.stored_media[0].item_id
+    w.shas["hidden"] = result.stored_media[0].sha256
+    access.classify(home, admin, w.ids["hidden"], "survivor_identifying", via="cli")
+    access.assign(home, admin, w.ids["hidden"], "legal-m", via="cli")
+    consent.add_consent(home, admin, w.ids["hidden"], "P-009", ["court"])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("redteam-consent")
+    w = World(root, {"admin-a": _env(root, "admin-a")})
+    run_wb(w.envs["admin-a"], "init", "--admin", "admin-a", "--password-stdin", input=PASSWORD)
+    run_wb(w.envs["admin-a"], "login", "admin-a", "--password-stdin", input=PASSWORD)
+    for slug in ("c1", "c2"):
+        w.wb("admin-a", "case", "create", slug, "--purpose", "document attacks on civilians")
+    labels = ["plain", "public", "consent-target", *(f"{k}-{s}" for k in ("sv", "si") for s in STATES)]
+    paths = [photo(root / f"{label}.jpg", n) for n, label in enumerate(labels)]
+    stored = json_lines(w.wb("admin-a", "ingest", "--case", "c1", "--json", *map(str, paths)).stdout)
+    for label, row in zip(labels, stored, strict=True):
+        w.ids[label], w.shas[label] = str(row["item_id"]), str(row["sha256"])
+    home = w.home()
+    try:
+        with home.reading() as conn:
+            admin = auth.account_by_name(conn, "admin-a")
+        assert admin is not None
+        _accounts(w, home, admin)
+        access.classify(home, admin, w.ids["public"], "public", via="cli")
+        access.classify(home, admin, w.ids["consent-target"], "survivor_identifying", via="cli")
+        for name in ASSIGNED:
+            access.assign(home, admin, w.ids["consent-target"], name, via="cli")
+        _sensitive_items(w, home, admin)
+        _page_with_hidden_photo(w, home, admin)
+    finally:
+        home.close()
+    yield w
+
+
+def export(
+    w: World, who: str, out: Path, profile: str, rtype: str, *items: str, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    args = ["export", "--case", "c1", "--profile", profile, "--recipient", "Org X", "--recipient-type"]
+    args += [rtype, "--purpose", "accountability", "--out", str(out), "--json"]
+    if items:
+        args += ["--items", *(w.ids[i] for i in items)]
+    return w.wb(who, *args, check=check)
+
+
+def manifest(out: Path) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((out / "data" / "manifest.json").read_text())
+    return value
+
+
+def package_text(out: Path) -> str:
+    """Every text the package holds, the report's included (pdftotext)."""
+    parts = []
+    for path in sorted(out.rglob("*")):
+        if path.suffix in (".json", ".jsonl", ".csv", ".txt"):
+            parts.append(path.read_text(encoding="utf-8", errors="replace"))
+        elif path.suffix == ".pdf":
+            parts.append(
+                subprocess.run(
+                    ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+                ).stdout
+            )
+    return "\n".join(parts)
+
+
+# --- consent fails closed ---------------------------------------------------------------------------
+
+EXPECTED: dict[str, dict[str, str | None]] = {
+    # recipient type -> state -> reason (None: exported)
+    "court": {"none": "no_consent", "scope": "consent_scope", "withdrawn": "consent_withdrawn", "ok": None},
+    "un_mechanism": {
+        "none": "no_consent",
+        "scope": "consent_scope",
+        "withdrawn": "consent_withdrawn",
+        "ok": None,
+    },
+    # in-house: a consent record must exist, its scope need not name "internal"
+    "internal": {"none": "no_consent", "scope": None, "withdrawn": "consent_withdrawn", "ok": None},
+    "partner": {"none": "no_consent", "scope": "consent_scope", "withdrawn": "consent_withdrawn", "ok": None},
+}
+
+
+@pytest.mark.parametrize("rtype", list(EXPECTED))
+def test_consent_fails_closed_per_recipient_type(world: World, tmp_path: Path, rtype: str) -> None:
+    profile = "partner" if rtype == "partner" else "internal"
+    labels = ["plain", *(f"{k}-{s}" for k in ("sv", "si") for s in STATES)]
+    out = tmp_path / "pkg"
+    lines = json_lines(export(world, "legal-m", out, profile, rtype, *labels).stdout)
+    withheld = {w["id"]: w["reason"] for w in manifest(out)["withheld"]}
+    printed = {str(r["item_id"]): r.get("reason") for r in lines if r.get("status") == "withheld"}
+    register = json_lines(world.wb("legal-m", "transfers", "--case", "c1", "--json").stdout)
+    row = next(t for t in register if t["id"] == manifest(out)["transfer_id"])
+    in_register = {i["item_id"]: i["withheld"] for i in row["items"] if "withheld" in i}
+    for kind in ("sv", "si"):
+        for state, reason in EXPECTED[rtype].items():
+            if kind == "si" and rtype == "partner" and state != "withdrawn":
+                reason = "classification"  # survivor-identifying never goes out under the partner profile
+            item = world.ids[f"{kind}-{state}"]
+            assert withheld.get(item) == reason, (kind, state)
+            assert printed.get(item) == reason and in_register.get(item) == reason, (kind, state)
+            assert (out / "data" / "items" / item).is_dir() == (reason is None), (kind, state)
+    assert (out / "data" / "items" / world.ids["plain"]).is_dir()
+    detail = next(w["detail"] for w in manifest(out)["withheld"] if w["id"] == world.ids["sv-none"])
+    assert "consent record" in detail and "P-0" not in json.dumps(manifest(out))  # no pseudonyms
+
+
+def test_a_profile_above_the_recipient_type_is_refused_and_nothing_is_written(
+    world: World, tmp_path: Path
+) -> None:
+    before = len(json_lines(world.wb("legal-m", "transfers", "--json").stdout))
+    for n, (profile, rtype) in enumerate(
+        [("internal", "media"), ("internal", "public"), ("internal", "partner"), ("partner", "media")]
+    ):
+        out = tmp_path / f"pkg{n}"
+        proc = export(world, "legal-m", out, profile, rtype, "public", check=2)
+        assert f"the {profile} profile may not go to a {rtype} recipient" in proc.stderr
+        assert not out.exists()
+    assert len(json_lines(world.wb("legal-m", "transfers", "--json").stdout)) == before
+
+
+# --- what shared packages carry ---------------------------------------------------------------------
+
+
+def test_partner_and_public_packages_carry_no_gps_or_serial(world: World, tmp_path: Path) -> None:
+    original = world.root / "plain.jpg"
+    assert any("GPS" in k for k in exif_tags(original)) and "ExifIFD:SerialNumber" in exif_tags(original)
+    for profile, rtype, label in (("partner", "partner", "plain"), ("public", "media", "public")):
+        out = tmp_path / profile
+        export(world, "legal-m", out, profile, rtype, label)
+        files = [p for p in (out / "data" / "items").rglob("*") if p.is_file() and p.suffix != ".json"]
+        assert files, profile
+        for path in files:
+            tags = exif_tags(path)
+            assert not [k for k in tags if "gps" in k.lower() or "serial" in k.lower()], (profile, path)
+            assert not [k for k in tags if k.lower().endswith((":make", ":model"))], (profile, path)
+            assert world.shas[label] not in path.name
+        entry = manifest(out)["items"][0]
+        assert entry["sha256"] == world.shas[label]  # the original's hash is still listed ...
+        shared = entry["shared_copy"]  # ... with the derivation of the copy that was sent
+        assert shared["parent_sha256"] == world.shas[label] and shared["operation"] == "metadata-strip"
+        assert shared["sha256"] in {p.name.split(".")[0] for p in files}
+        world.wb("legal-m", "verify-package", str(out))
+
+
+def test_shared_packages_name_no_account_and_no_earlier_transfer(world: World, tmp_path: Path) -> None:
+    court = tmp_path / "court"
+    export(world, "legal-m", court, "internal", "court", "public")
+    assert "legal-m" in (court / "data" / "custody" / "events.jsonl").read_text()  # court: the full record
+    for profile, rtype in (("partner", "partner"), ("public", "public")):
+        out = tmp_path / profile
+        export(world, "legal-m", out, profile, rtype, "public")
+        text = package_text(out)
+        for name in NAMES:
+            assert name not in text, (profile, name)
+        transfer = manifest(out)["transfer_id"]
+        events = [json.loads(line) for line in (out / "data/custody/events.jsonl").read_text().splitlines()]
+        assert events and {e["actor"] for e in events} == {"(withheld)"}
+        for e in events:
+            if e["action"].startswith("export.") or e["action"] == "report.generated":
+                assert json.loads(e["details"])["transfer_id"] == transfer, (profile, e["action"])
+        assert not {e["action"] for e in events} & {"item.assigned", "consent.recorded", "item.classified"}
+        world.wb("legal-m", "verify-package", str(out))
+
+
+def test_an_edited_shared_event_is_named_by_the_verifier(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "public"
+    export(world, "legal-m", out, "public", "public", "public")
+    path = out / "data/custody/events.jsonl"
+    lines = path.read_text().splitlines()
+    event = json.loads(lines[0])
+    event["action"] = "item.forged"
+    path.write_text("\n".join([json.dumps(event), *lines[1:]]) + "\n")
+    from tests.workbench.test_export_cli import rehash_manifests
+
+    rehash_manifests(out)
+    proc = world.wb("legal-m", "verify-package", str(out), "--json", check=1)
+    problems = [p for p in json_lines(proc.stdout) if "summary" not in p]
+    assert any("attestation signature does not verify" in str(p["problem"]) for p in problems)
+
+
+# --- who may record consent, who may export, what the register shows --------------------------------
+
+
+@pytest.mark.parametrize("who", ["legal-x", "analyst-u", "reviewer-m"])
+def test_consent_changes_by_a_non_member_an_unassigned_member_or_a_wrong_role_are_refused_and_logged(
+    world: World, who: str
+) -> None:
+    item = world.ids["consent-target"]
+    before = len(world.denials(who))
+    add = world.wb(who, "consent", "add", item, "--subject", "P-777", "--scope", "media", check=1)
+    withdraw = world.wb(who, "consent", "withdraw", item, "--subject", "P-777", check=1)
+    for proc in (add, withdraw):
+        assert "refused" in proc.stderr
+    denied = world.denials(who)[before:]
+    assert len(denied) == 2 and {d["via"] for d in denied} == {"cli"}
+    assert {d["item_id"] for d in denied} == {item}
+    records = json_lines(world.wb("admin-a", "consent", "list", item, "--json").stdout)
+    assert not [r for r in records if r.get("subject") == "P-777"]
+
+
+def test_a_permitted_member_records_and_withdraws_consent(world: World) -> None:
+    item = world.ids["consent-target"]
+    world.wb("analyst-m", "consent", "add", item, "--subject", "P-100", "--scope", "court")
+    world.wb("legal-m", "consent", "withdraw", item, "--subject", "P-100")
+    records = json_lines(world.wb("legal-m", "consent", "list", item, "--json").stdout)
+    mine = [r for r in records if r.get("subject") == "P-100"]
+    assert len(mine) == 1 and mine[0]["recorded_by"] == "analyst-m" and mine[0]["withdrawn_on"]
+
+
+@pytest.mark.parametrize(("who", "why"), [("legal-x", "non-member"), ("analyst-m", "wrong role")])
+def test_export_by_a_non_member_or_a_wrong_role_is_refused_and_logged(
+    world: World, tmp_path: Path, who: str, why: str
+) -> None:
+    before = len(world.denials(who))
+    out = tmp_path / "pkg"
+    proc = export(world, who, out, "internal", "court", check=1)
+    assert "refused" in proc.stderr and not out.exists(), why
+    denied = world.denials(who)[before:]
+    assert len(denied) == 1 and denied[0]["via"] == "cli" and denied[0]["case_id"] == 1
+
+
+def test_a_hidden_photos_container_page_is_not_in_an_unassigned_legal_users_package(
+    world: World, tmp_path: Path
+) -> None:
+    out = tmp_path / "unassigned"
+    export(world, "legal-u", out, "internal", "court", "page", "plain")
+    withheld = {w["id"]: w for w in manifest(out)["withheld"]}
+    assert withheld[world.ids["page"]]["reason"] == "restricted_content"
+    assert "restricted content withheld" in withheld[world.ids["page"]]["detail"]
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert world.hidden_bytes not in data, path
+            assert world.ids["hidden"].encode() not in data and world.shas["hidden"].encode() not in data, (
+                path
+            )
+    # the same page does travel, WARC and all, to a legal user assigned to the photo
+    full = tmp_path / "assigned"
+    export(world, "legal-m", full, "internal", "court", "page")
+    assert any(world.hidden_bytes in p.read_bytes() for p in full.rglob("*.warc"))
+
+
+def test_transfers_and_consent_lists_show_only_what_the_account_may_see(world: World, tmp_path: Path) -> None:
+    out = tmp_path / "pkg"
+    export(world, "legal-m", out, "internal", "court", "plain", "si-ok")
+    transfer = manifest(out)["transfer_id"]
+    row = next(
+        t for t in json_lines(world.wb("legal-u", "transfers", "--json").stdout) if t["id"] == transfer
+    )
+    assert [i["item_id"] for i in row["items"]] == [world.ids["plain"]] and row["items_restricted"] == 1
+    assert world.ids["si-ok"] not in json.dumps(row) and world.shas["si-ok"] not in json.dumps(row)
+    assert not json_lines(world.wb("legal-x", "transfers", "--json").stdout)  # c2 has none
+    world.wb("legal-x", "transfers", "--case", "c1", check=1)
+    world.wb("analyst-m", "transfers", check=1)
+    for who in ("legal-u", "legal-x"):
+        proc = world.wb(who, "consent", "list", world.ids["si-ok"], check=1)
+        assert "refused" in proc.stderr and "P-002" not in proc.stdout
+    listed = json_lines(world.wb("legal-m", "consent", "list", world.ids["si-ok"], "--json").stdout)
+    assert listed[0]["subject"] == "P-002"
