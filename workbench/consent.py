@@ -49,7 +49,7 @@ PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONSENT_ROLES = frozenset({Role.ANALYST, Role.LEGAL, Role.ADMIN})
 
 
-class ConsentError(Exception):
+class ConsentError(ValueError):
     """A consent record cannot be made or changed as asked."""
 
 

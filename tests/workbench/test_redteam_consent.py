@@ -427,3 +427,80 @@ def test_transfers_and_consent_lists_show_only_what_the_account_may_see(world: W
         assert "refused" in proc.stderr and "P-002" not in proc.stdout
     listed = json_lines(world.wb("legal-m", "consent", "list", world.ids["si-ok"], "--json").stdout)
     assert listed[0]["subject"] == "P-002"
+
+
+# --- the app: the item page shows consent and lets permitted roles record and withdraw it ------------
+
+
+@pytest.fixture
+def app_world(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from tests.workbench.app_fixtures import make_world
+
+    monkeypatch.setenv("WB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WB_KEY", str(tmp_path / "keys" / "signing.key"))
+    monkeypatch.setenv("WB_JOBS_WORKER", "0")
+    yield make_world(home, reviews=1, n_items=1)
+
+
+def _item_page(name: str, item_id: str) -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.workbench.app_fixtures import PASSWORD as APP_PASSWORD
+
+    app = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+    at = AppTest.from_file(app, default_timeout=60).run()
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(APP_PASSWORD)
+    next(b for b in at.button if b.label == "Log in").click().run()
+    at.button(key=f"open_{item_id}").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _click(at: Any, label: str) -> None:
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+
+
+def test_the_item_page_shows_consent_and_an_analyst_records_and_withdraws_it(app_world: Any) -> None:
+    item = app_world.items[0]
+    at = _item_page("analyst", item)
+    assert "no consent record" in [t.value for t in at.text]
+    at.text_input(key="consent_subject").input("P-321")
+    at.multiselect(key="consent_scopes").set_value(["court", "un_mechanism"])
+    _click(at, "Record consent")
+    assert "consent: court, un_mechanism" in [t.value for t in at.text]
+    assert "P-321" in at.dataframe[-1].value.to_string()
+    at.selectbox(key="consent_withdraw_subject").set_value("P-321")
+    _click(at, "Record withdrawal (blocks every export of this item)")
+    assert "consent withdrawn" in [t.value for t in at.text]
+    with app_world.home.reading() as conn:
+        rows = conn.execute(
+            select(custody_events.c.action, custody_events.c.via, custody_events.c.actor).where(
+                custody_events.c.item_id == item, custody_events.c.action.like("consent.%")
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("consent.recorded", "app", "analyst"),
+        ("consent.withdrawn", "app", "analyst"),
+    ]
+
+
+def test_a_reviewer_sees_the_consent_records_but_cannot_change_them(app_world: Any) -> None:
+    item = app_world.items[0]
+    consent.add_consent(app_world.home, app_world.legal, item, "P-654", ["court"], via="cli")
+    at = _item_page("reviewer", item)
+    texts = [t.value for t in at.text]
+    assert "consent: court" in texts and "Consent is recorded by analysts, legal staff and admins." in texts
+    assert "consent_subject" not in {w.key for w in at.text_input}
+    with pytest.raises(auth.AccessDenied):
+        consent.withdraw_consent(app_world.home, app_world.reviewer, item, "P-654", via="app")
+    assert [d["via"] for d in _denied(app_world.home, "reviewer")] == ["app"]
+
+
+def _denied(home: Home, name: str) -> list[dict[str, Any]]:
+    with home.reading() as conn:
+        q = select(custody_events).where(
+            custody_events.c.action == "access.denied", custody_events.c.actor == name
+        )
+        return [dict(r) for r in conn.execute(q).mappings()]

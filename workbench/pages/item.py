@@ -8,7 +8,7 @@ from archive.model import Classification
 from workbench import access, viewing
 from workbench.access import CONTENT_WARNINGS, ItemRow
 from workbench.auth import AccessDenied, Perm, can
-from workbench.pages import item_judgement, item_record
+from workbench.pages import item_consent, item_judgement, item_record
 from workbench.pages.common import Ctx, back, guard
 from workbench.pages.gallery import thumb
 
@@ -161,7 +161,8 @@ def render(ctx: Ctx, item_id: str) -> None:
         _description(ctx, row)
         _tags(ctx, row)
     with right:
-        tabs = st.tabs(["Judgement", "Record", "Custody", "Sightings", "Indicators", "Methodology"])
+        names = ["Judgement", "Record", "Custody", "Sightings", "Indicators", "Methodology", "Consent"]
+        tabs = st.tabs(names)
         with tabs[0]:
             item_judgement.render(ctx, row)
         with tabs[1]:
@@ -174,3 +175,5 @@ def render(ctx: Ctx, item_id: str) -> None:
             item_record.indicators(ctx, row)
         with tabs[5]:
             item_judgement.methodology(ctx, row)
+        with tabs[6]:
+            item_consent.render(ctx, row)
