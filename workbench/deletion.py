@@ -7,6 +7,7 @@
   approves; the purge runs at once (``archive.deletion``).
 - ``withdraw_deletion``: the requester, or a legal or admin account that may see the item, ends an
   open request.
+- ``pending_requests``: the open requests on items the account may see.
 
 Every step is a custody event holding ids only (``deletion.requested``, ``deletion.approved``,
 ``deletion.withdrawn``, then ``artifact.removed`` and ``item.deleted``). A refusal (wrong role, not a
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from archive.db import deletion_requests, users, utcnow
+from archive.db import deletion_requests, items, users, utcnow
 from archive.deletion import DeletionError, Purge, Tombstone, erasure_set, purge_rows, remove_files
 from archive.home import Home
 from archive.model import Role
-from workbench.access import authorise, find_visible
+from workbench.access import authorise, find_visible, visible_clause
 from workbench.auth import AccessDenied, Account, Perm, deny
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Erased",
     "approve_deletion",
     "open_request",
+    "pending_requests",
     "request_deletion",
     "withdraw_deletion",
 ]
@@ -113,6 +115,25 @@ def open_request(home: Home, by: Account, item_id: str, via: str = "app") -> Del
     row = authorise(home, by, item_id, Perm.READ, via)
     with home.reading() as conn:
         return _request_row(conn, row.id)
+
+
+def pending_requests(home: Home, by: Account) -> list[DeletionRequest]:
+    """Open requests on items this account may see (what awaits a second account), oldest first.
+
+    The list holds nothing the account could not see item by item; it is empty for roles that may
+    neither ask for nor approve an erasure.
+    """
+    if not by.active or by.role not in REQUESTERS | APPROVERS:
+        return []
+    with home.reading() as conn:
+        q = (
+            select(deletion_requests.c.item_id)
+            .join(items, items.c.id == deletion_requests.c.item_id)
+            .where(deletion_requests.c.status == "open", visible_clause(by))
+            .order_by(deletion_requests.c.requested_at)
+        )
+        found = [_request_row(conn, str(r[0])) for r in conn.execute(q)]
+    return [r for r in found if r is not None]
 
 
 def request_deletion(home: Home, by: Account, item_id: str, reason: str, via: str = "app") -> DeletionRequest:

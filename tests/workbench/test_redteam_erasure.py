@@ -247,6 +247,14 @@ def test_each_wrong_account_is_refused_once_and_logged(
     refused_once(wb, home, legal, sensitive, "--approve")  # legal member, not assigned
     assert "--approve" in wb("delete", plain, "--reason", "x", "--approved-by", "leg", check=2).stderr
 
+    def pending(env: dict[str, str]) -> list[str]:
+        lines = json_lines(wb("delete", "--pending", "--json", env=env).stdout)
+        return sorted(str(x["item_id"]) for x in lines if "item_id" in x)
+
+    assert pending(wb_env) == sorted([plain, sensitive])
+    assert pending(legal) == [plain]  # the sensitive item's request is not shown to the unassigned
+    assert pending(outsider) == [] and pending(reviewer) == []
+
     sha = str(world["sha"])
     blob = home / "blobs" / sha[:2] / sha[2:4] / sha
     assert blob.exists()

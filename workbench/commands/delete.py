@@ -22,6 +22,10 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(
             "--approved-by is gone: the approver approves in their own session (wb delete ITEM_ID --approve)"
         )
+    if args.pending:
+        return _pending(args, out)
+    if args.item_id is None:
+        raise UsageError("name the item: wb delete ITEM_ID --reason TEXT | --approve | --withdraw")
     if args.reason is None and not args.approve and not args.withdraw:
         raise UsageError("say what to do: --reason TEXT (request), --approve or --withdraw")
     with open_home(args) as home:
@@ -49,6 +53,28 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _pending(args: argparse.Namespace, out: Output) -> int:
+    if args.item_id is not None:
+        raise UsageError("--pending lists every open request: give no item id")
+    with open_home(args) as home:
+        found = deletion.pending_requests(home, acting(home))
+    for req in found:
+        out.record(
+            {
+                "item_id": req.item_id,
+                "request_id": req.id,
+                "status": req.status,
+                "reason": req.reason,
+                "requested_by": req.requested_by,
+                "also_erases": list(req.item_ids[1:]),
+            },  # fmt: skip
+            f"item {req.item_id}: deletion requested ({req.reason})"
+            + (f"; also erases {', '.join(req.item_ids[1:])}" if len(req.item_ids) > 1 else ""),
+        )
+    out.record({"summary": {"pending": len(found)}}, f"{len(found)} open deletion request(s)")
+    return 0
+
+
 def _approve(home: Home, by: Account, item_id: str, out: Output) -> int:
     done = deletion.approve_deletion(home, by, item_id, via="cli")
     out.record(
@@ -73,9 +99,10 @@ def register(r: Registrar) -> None:
     p = r.add(
         "delete", cmd_delete, "erase an item, leaving a tombstone (requested, then approved by another)"
     )
-    p.add_argument("item_id")
+    p.add_argument("item_id", nargs="?")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--reason", help="open a deletion request with this reason (the legal basis)")
     what.add_argument("--approve", action="store_true", help="carry out the open request (legal or admin)")
     what.add_argument("--withdraw", action="store_true", help="end the open request")
+    what.add_argument("--pending", action="store_true", help="list the open requests on items you may see")
     p.add_argument("--approved-by", help=argparse.SUPPRESS)
