@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from archive import artifacts as art
 from archive.custody import CustodyLog
-from archive.db import cases, custody_events, items, transfers, utc_text, utcnow
+from archive.db import cases, custody_events, items, sightings, transfers, utc_text, utcnow
 from archive.export import gather
 from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
@@ -229,24 +229,45 @@ def _visible_ids(home: Home, req: ExportRequest, case_id: int) -> list[str]:
     return ids
 
 
-def _contained(conn: Connection, by: Account, record: dict[str, Any]) -> tuple[str, str] | None:
-    """Files that hold content of items the account may not see never leave with it.
+def _capture_members(conn: Connection, item_id: str) -> list[str]:
+    """Other live items seen in the same captures as this one (a page's pictures, a picture's page)."""
+    caps = select(sightings.c.capture_id).where(
+        sightings.c.item_id == item_id, sightings.c.capture_id.is_not(None)
+    )
+    related = select(sightings.c.item_id).where(
+        sightings.c.capture_id.in_(caps), sightings.c.item_id != item_id
+    )
+    query = select(items.c.id).where(items.c.id.in_(related), items.c.deleted_at.is_(None)).distinct()
+    return sorted(str(r.id) for r in conn.execute(query))
 
-    A web page's files (WARC, WACZ, screenshot, HTML ...) hold every picture the page showed: such a
-    page is withheld. Another item of the same capture keeps its own file, but not the capture
-    records, which list the hidden items' addresses and hashes.
+
+def _contained(conn: Connection, req: ExportRequest, record: dict[str, Any]) -> tuple[str, str] | None:
+    """Files that hold content of items that may not leave never leave with it.
+
+    A web page's files (WARC, WACZ, screenshot, HTML ...) hold every picture the page showed: the page
+    is withheld when one of them is hidden from the exporter, or would itself be withheld from this
+    export (no consent for this recipient, a classification above the profile ...). Another item of
+    the same capture keeps its own file, but not the capture records when a hidden item is among
+    them (they list its address and hash).
     """
-    hidden = access.withheld_members(conn, by, record["item"]["id"])
-    if not hidden:
-        return None
+    hidden = access.withheld_members(conn, req.by, record["item"]["id"])
     if record["item"]["kind"] == PAGE_KIND:
-        return "restricted_content", (
-            "restricted content withheld: the page's files hold content of items you may not see"
-        )
-    record["captures"] = [
-        {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
-        for c in record["captures"]
-    ]
+        if hidden:
+            return "restricted_content", (
+                "restricted content withheld: the page's files hold content of items you may not see"
+            )
+        for member in _capture_members(conn, record["item"]["id"]):
+            if withheld_reason(gather.gather_item(conn, member), req.profile, req.recipient_type):
+                return "restricted_content", (
+                    "restricted content withheld: the page's files hold an item that may not leave "
+                    "in this export"
+                )
+        return None
+    if hidden:
+        record["captures"] = [
+            {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
+            for c in record["captures"]
+        ]
     return None
 
 
@@ -258,7 +279,7 @@ def _select(
     with home.reading() as conn:
         for item_id in ids:
             record = gather.gather_item(conn, item_id)
-            why = withheld_reason(record, req.profile, req.recipient_type) or _contained(conn, req.by, record)
+            why = withheld_reason(record, req.profile, req.recipient_type) or _contained(conn, req, record)
             if why is None:
                 chosen.append(record)
             else:

@@ -410,6 +410,21 @@ def test_a_hidden_photos_container_page_is_not_in_an_unassigned_legal_users_pack
     assert any(world.hidden_bytes in p.read_bytes() for p in full.rglob("*.warc"))
 
 
+@pytest.mark.parametrize(("profile", "rtype"), [("internal", "un_mechanism"), ("partner", "partner")])
+def test_a_page_does_not_carry_a_photo_that_may_not_leave_in_this_export(
+    world: World, tmp_path: Path, profile: str, rtype: str
+) -> None:
+    """The photo's consent covers courts only (and it is survivor-identifying): its page's WARC and
+    screenshot stay home when it may not go, even for an exporter assigned to it."""
+    out = tmp_path / "pkg"
+    export(world, "legal-m", out, profile, rtype, "page", "hidden", "plain")
+    withheld = {w["id"]: w["reason"] for w in manifest(out)["withheld"]}
+    assert withheld[world.ids["page"]] == "restricted_content"
+    assert withheld[world.ids["hidden"]] == ("consent_scope" if profile == "internal" else "classification")
+    for path in out.rglob("*"):
+        assert not path.is_file() or world.hidden_bytes not in path.read_bytes(), path
+
+
 def test_transfers_and_consent_lists_show_only_what_the_account_may_see(world: World, tmp_path: Path) -> None:
     out = tmp_path / "pkg"
     export(world, "legal-m", out, "internal", "court", "plain", "si-ok")
