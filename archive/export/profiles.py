@@ -58,11 +58,17 @@ SIGHTING_PERSONAL = ("device", "path")
 ASSIGN_PREFIX = "assigned:"
 
 
-def _capture(capture: Mapping[str, Any]) -> dict[str, Any]:
+def _capture(capture: Mapping[str, Any], own: set[str]) -> dict[str, Any]:
+    """The capture record without the collector, and listing only this item's own files (the other
+    pictures of the page are other items, which may not be in this package)."""
     record = dict(capture.get("record") or {})
     for key in CAPTURE_PERSONAL:
         if key in record:
             record[key] = WITHHELD
+    if isinstance(record.get("artifacts"), list):
+        record["artifacts"] = [
+            a for a in record["artifacts"] if isinstance(a, dict) and a.get("sha256") in own
+        ]
     return {**capture, "record": record}
 
 
@@ -84,6 +90,7 @@ def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
     """The item record as a partner or public recipient receives it (see the module docstring)."""
     if profile not in SHARED_PROFILES:
         return dict(record)
+    own = {str(a["sha256"]) for a in record["artifacts"]} | {str(record["item"]["sha256"])}
     return {
         **record,
         "judgements": [_judgement(j, profile) for j in record["judgements"]],
@@ -92,7 +99,7 @@ def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
             {**t, "added_by": WITHHELD} for t in record["tags"] if not str(t["tag"]).startswith(ASSIGN_PREFIX)
         ],
         "consents": [{**c, "subject": WITHHELD, "recorded_by": WITHHELD} for c in record["consents"]],
-        "captures": [_capture(c) for c in record["captures"]],
+        "captures": [_capture(c, own) for c in record["captures"]],
         "sightings": [_sighting(s) for s in record["sightings"]],
     }
 

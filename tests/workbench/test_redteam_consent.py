@@ -519,3 +519,39 @@ def _denied(home: Home, name: str) -> list[dict[str, Any]]:
             custody_events.c.action == "access.denied", custody_events.c.actor == name
         )
         return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# --- the profile rules themselves, on plain records ------------------------------------------------
+
+
+def test_shared_records_and_events_drop_names_other_files_and_earlier_transfers() -> None:
+    from archive.export.profiles import WITHHELD, shared_events, shared_record
+
+    own, other = "a" * 64, "b" * 64
+    record: dict[str, Any] = {
+        "item": {"id": "i1", "sha256": own},
+        "artifacts": [{"sha256": own, "role": "original"}],
+        "judgements": [{"reviewer": "rev-1", "rationale": "consistent", "strands": {"x": 1}}],
+        "notes": [{"author": "ana", "body": "note"}],
+        "tags": [{"item_id": "i1", "tag": "assigned:7", "added_by": "ana"}, {"item_id": "i1", "tag": "t"}],
+        "consents": [{"id": 1, "subject": "P-001", "recorded_by": "ana", "scopes": ["partner"]}],
+        "captures": [{"record": {"collector_id": "ana", "artifacts": [{"sha256": own}, {"sha256": other}]}}],
+        "sightings": [{"original_name": "/home/ana/p.jpg", "details": {"device": "Ana's phone"}}],
+    }
+    for profile in ("partner", "public"):
+        shared = shared_record(record, profile)
+        text = json.dumps(shared)
+        for secret in ("rev-1", "ana", "P-001", "assigned:", other, "Ana's phone"):
+            assert secret not in text, (profile, secret)
+        assert shared["captures"][0]["record"]["artifacts"] == [{"sha256": own}]
+        assert (shared["judgements"][0]["rationale"] == WITHHELD) == (profile == "public")
+    assert shared_record(record, "internal") == record
+    events = [
+        {"seq": 1, "action": "item.ingested", "actor": "ana", "details": "{}"},
+        {"seq": 2, "action": "item.assigned", "actor": "ana", "details": "{}"},
+        {"seq": 3, "action": "export.transfer", "actor": "leg", "details": '{"transfer_id":"old"}'},
+        {"seq": 4, "action": "export.transfer", "actor": "leg", "details": '{"transfer_id":"new"}'},
+    ]
+    kept = shared_events(events, "partner", "new")
+    assert [e["seq"] for e in kept] == [1, 4] and {e["actor"] for e in kept} == {WITHHELD}
+    assert shared_events(events, "internal", "new") == events
