@@ -168,10 +168,16 @@ def item_consents(conn: Connection, item_id: str) -> list[dict[str, Any]]:
 
 
 def consent_state(records: Sequence[dict[str, Any]]) -> str:
-    """What an item shows: "consent withdrawn", "consent: court, media", or "no consent record"."""
+    """What an item shows: "consent withdrawn", "no consent record", or the recipient types that
+    every record names (what an export may reach: each record is one person's consent), e.g.
+    "consent: court, un_mechanism" or "consent: no recipient outside the organisation"."""
     if any(r.get("withdrawn_on") for r in records):
         return "consent withdrawn"
     if not records:
         return "no consent record"
-    scopes = sorted({s for r in records for s in r.get("scopes") or []})
-    return "consent: " + (", ".join(scopes) or "none")
+    common = set(SCOPES)
+    for r in records:
+        common &= set(r.get("scopes") or [])
+    return "consent: " + (
+        ", ".join(s for s in SCOPES if s in common) or "no recipient outside the organisation"
+    )

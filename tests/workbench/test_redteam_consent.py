@@ -486,6 +486,11 @@ def test_the_item_page_shows_consent_and_an_analyst_records_and_withdraws_it(app
     _click(at, "Record consent")
     assert "consent: court, un_mechanism" in [t.value for t in at.text]
     assert "P-321" in at.dataframe[-1].value.to_string()
+    # a second person's consent narrows what an export may reach to what both records name
+    at.text_input(key="consent_subject").input("P-322")
+    at.multiselect(key="consent_scopes").set_value(["court"])
+    _click(at, "Record consent")
+    assert "consent: court" in [t.value for t in at.text]
     at.selectbox(key="consent_withdraw_subject").set_value("P-321")
     _click(at, "Record withdrawal (blocks every export of this item)")
     assert "consent withdrawn" in [t.value for t in at.text]
@@ -496,6 +501,7 @@ def test_the_item_page_shows_consent_and_an_analyst_records_and_withdraws_it(app
             )
         ).all()
     assert [tuple(r) for r in rows] == [
+        ("consent.recorded", "app", "analyst"),
         ("consent.recorded", "app", "analyst"),
         ("consent.withdrawn", "app", "analyst"),
     ]

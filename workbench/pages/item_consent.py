@@ -34,7 +34,7 @@ def _rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _add_form(ctx: Ctx, row: ItemRow) -> None:
-    with st.form("consent_add"):
+    with st.form("consent_add", clear_on_submit=True):
         subject = st.text_input("Subject: a pseudonym such as P-001, never a name", key="consent_subject")
         scopes = st.multiselect("Recipient types it covers", list(consent.SCOPES), key="consent_scopes")
         hide = st.multiselect("Identity to hide", list(consent.IDENTITY_OPTIONS), key="consent_hide")
