@@ -48,15 +48,22 @@ __all__ = [
     "ItemFilter",
     "ItemRow",
     "TagResult",
+    "PAGE_KIND",
+    "WITHHELD",
     "access_report",
     "assign",
     "authorise",
+    "authorise_file",
+    "capture_records",
+    "file_withheld",
+    "held_items",
     "classify",
     "find_visible",
     "item_tags",
     "list_items",
     "log_access",
     "open_item",
+    "platforms",
     "tag_item",
     "visible_clause",
     "withheld_members",
@@ -244,6 +251,19 @@ def _row(r: Any, item_tag_list: Sequence[str]) -> ItemRow:
     )
 
 
+def platforms(conn: Connection, account: Account, case_id: int) -> list[str]:
+    """The platforms of the case's items the account may see (for the gallery's filter)."""
+    if not can(account, Perm.READ) or not is_member(conn, account, case_id):
+        raise AccessDenied("you are not a member of this case")
+    seen = select(items.c.id).where(items.c.case_id == case_id, visible_clause(account, member_checked=True))
+    rows = conn.execute(
+        select(sightings.c.platform)
+        .distinct()
+        .where(sightings.c.item_id.in_(seen), sightings.c.platform.is_not(None))
+    )
+    return sorted(str(p[0]) for p in rows)
+
+
 def item_tags(conn: Connection, item_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Visible tags per item (assignments left out)."""
     if not item_ids:
@@ -256,26 +276,139 @@ def item_tags(conn: Connection, item_ids: Sequence[str]) -> dict[str, tuple[str,
     return {k: tuple(v) for k, v in out.items()}
 
 
-def withheld_members(conn: Connection, account: Account, item_id: str) -> list[str]:
-    """Ids of items the account may not see whose content lies inside this item's own files.
+PAGE_KIND = "webpage"  # workbench.capture_store.PAGE_KIND: a captured web page
+WITHHELD = "restricted content withheld"
+CONTAINER_DEPTH = 8  # zips inside zips: deeper nesting is not followed (the ingest refuses it anyway)
 
-    A web capture's page files (screenshot, HTML, MHTML, WARC/WACZ) hold every picture the page showed:
-    the items seen in the same capture. Where this list is not empty, those files are withheld from
-    the account (shown as "restricted content withheld"), never served, replayed or exported to it.
-    """
+
+def _captured_with(conn: Connection, item_id: str) -> set[str]:
+    """Items seen in this page item's captures: the pictures and videos the page showed."""
     caps = select(sightings.c.capture_id).where(
         sightings.c.item_id == item_id, sightings.c.capture_id.is_not(None)
     )
-    related = select(sightings.c.item_id).where(
-        sightings.c.capture_id.in_(caps), sightings.c.item_id != item_id
-    )
+    q = select(sightings.c.item_id).where(sightings.c.capture_id.in_(caps), sightings.c.item_id != item_id)
+    return {str(r[0]) for r in conn.execute(q)}
+
+
+def _taken_out_of(conn: Connection, shas: set[str]) -> dict[str, str]:
+    """Items whose file was taken out of one of these files (zip members): item id -> its SHA-256."""
+    found: dict[str, str] = {}
+    frontier = set(shas)
+    for _ in range(CONTAINER_DEPTH):
+        if not frontier:
+            break
+        q = (
+            select(sightings.c.item_id, items.c.sha256)
+            .join(items, items.c.id == sightings.c.item_id)
+            .where(sightings.c.details["container_sha256"].as_string().in_(sorted(frontier)))
+        )
+        new = {str(i): str(s) for i, s in conn.execute(q) if str(i) not in found}
+        found.update(new)
+        frontier = set(new.values()) - shas
+        shas = shas | frontier
+    return found
+
+
+def held_items(conn: Connection, item_id: str) -> set[str]:
+    """Ids of the items whose content lies inside this item's own files.
+
+    - a captured web page holds the media seen in its captures (its screenshot, HTML, MHTML and
+      WARC/WACZ show or carry them);
+    - a zip holds its members, and their members in turn;
+    - a picture or video seen on a page does not hold the page.
+    """
+    row = conn.execute(select(items.c.kind, items.c.sha256).where(items.c.id == item_id)).first()
+    if row is None:
+        return set()
+    held = _captured_with(conn, item_id) if row.kind == PAGE_KIND else set()
+    own = {
+        str(r[0])
+        for r in conn.execute(select(item_artifacts.c.sha256).where(item_artifacts.c.item_id == item_id))
+    }
+    held |= set(_taken_out_of(conn, own | {str(row.sha256)}))
+    held.discard(item_id)
+    return held
+
+
+def withheld_members(conn: Connection, account: Account, item_id: str) -> list[str]:
+    """Ids of items the account may not see whose content lies inside this item's own files.
+
+    See ``held_items`` for what holds what. Where this list is not empty, every file of the item
+    (and every preview, heatmap or media list made from them) is withheld from the account: shown
+    as "restricted content withheld", never served, revealed, replayed or exported to it.
+    """
+    held = held_items(conn, item_id)
+    if not held:
+        return []
     hidden = (
         select(items.c.id)
-        .where(items.c.id.in_(related), items.c.deleted_at.is_(None), not_(visible_clause(account)))
-        .distinct()
+        .where(items.c.id.in_(sorted(held)), items.c.deleted_at.is_(None), not_(visible_clause(account)))
         .order_by(items.c.id)
     )
     return [str(r[0]) for r in conn.execute(hidden)]
+
+
+def _scrub(value: Any, secrets_: set[str]) -> Any:
+    """A copy of a JSON value where every file entry or string naming hidden content is withheld."""
+    if isinstance(value, dict):
+        if str(value.get("sha256", "")) in secrets_ or str(value.get("url", "")) in secrets_:
+            return {"role": value.get("role", "media"), "withheld": WITHHELD}
+        return {k: _scrub(v, secrets_) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets_) for v in value]
+    if isinstance(value, str) and value in secrets_:
+        return WITHHELD
+    return value
+
+
+def capture_records(conn: Connection, account: Account, item_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The capture records of a visible item, with the hashes and URLs of hidden media withheld."""
+    if find_visible(conn, account, item_id) is None:
+        raise AccessDenied(NOT_FOUND)
+    hidden = withheld_members(conn, account, item_id)
+    secrets_: set[str] = set()
+    if hidden:
+        q = select(items.c.sha256, sightings.c.url).join(sightings, sightings.c.item_id == items.c.id)
+        for sha, url in conn.execute(q.where(items.c.id.in_(hidden))):
+            secrets_ |= {str(sha)} | ({str(url)} if url else set())
+    q = (
+        select(captures.c.id, captures.c.record)
+        .join(sightings, sightings.c.capture_id == captures.c.id)
+        .where(sightings.c.item_id == item_id)
+        .order_by(captures.c.started_at)
+    )
+    return [(str(cid), _scrub(dict(rec or {}), secrets_)) for cid, rec in conn.execute(q)]
+
+
+def file_withheld(conn: Connection, account: Account, item_id: str, sha256: str) -> bool:
+    """Whether this file of the item must not reach the account: it is not one of the item's files,
+    or the item holds content hidden from the account (``withheld_members``)."""
+    linked = conn.execute(
+        select(item_artifacts.c.role).where(
+            item_artifacts.c.item_id == item_id, item_artifacts.c.sha256 == sha256
+        )
+    ).first()
+    return linked is None or bool(withheld_members(conn, account, item_id))
+
+
+def authorise_file(
+    home: Home, account: Account, item_id: str, sha256: str, perm: Perm = Perm.READ, via: str = "app"
+) -> ItemRow:
+    """The item, if the account may see it and receive this file of it; else one logged refusal."""
+    row = authorise(home, account, item_id, perm, via)
+    with home.reading() as conn:
+        withheld = file_withheld(conn, account, row.id, sha256)
+    if withheld:
+        with home.transaction(account.name, via) as tx:
+            tx.event(
+                "access.denied",
+                case_id=row.case_id,
+                item_id=row.id,
+                artifact_sha256=sha256,
+                details={"permission": perm.value, "reason": "withheld"},
+            )
+        raise AccessDenied(WITHHELD)
+    return row
 
 
 def find_visible(conn: Connection, account: Account, item_id: str) -> ItemRow | None:
@@ -309,11 +442,18 @@ def log_access(
 ) -> ItemRow:
     """Check visibility and log one access (``item.viewed``, ``media.revealed``, ``media.downloaded``).
 
+    With ``artifact_sha256`` the file itself is checked too (``authorise_file``).
     A refused attempt is logged as ``access.denied`` and raises AccessDenied.
     """
     if action not in ACCESS_ACTIONS:
         raise ValueError(f"unknown access action {action!r}")
-    row = authorise(home, account, item_id, Perm.READ, via)
+    sha = fields.get("artifact_sha256")
+    # A file's bytes follow the content inside them: a page holding a hidden photo is not served.
+    row = (
+        authorise_file(home, account, item_id, str(sha), Perm.READ, via)
+        if sha
+        else authorise(home, account, item_id, Perm.READ, via)
+    )
     with home.transaction(account.name, via) as tx:
         tx.event(action, case_id=row.case_id, item_id=row.id, **fields)
     return row

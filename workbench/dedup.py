@@ -8,6 +8,11 @@
 4. ``decide`` records a person's confirmation or rejection (a custody event). Nothing is merged
    automatically: only confirmed members lend their sightings to the cluster's earliest-known view.
 
+Every answer is made for an account (``similar``, ``clusters``, ``near_duplicates``, ``decide``): from
+the items it may see only (``access.visible_clause``). A hidden item is not listed, not counted,
+does not name or anchor a cluster, does not lend its sightings, and does not link two visible items
+into one cluster: the clusters are built from the visible items alone.
+
 The per-case index in ``home.index_dir`` is a cache: when it is missing or disagrees with the
 ``fingerprints`` table, it is rebuilt from the table.
 """
@@ -22,13 +27,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from archive.db import match_decisions, sightings, utc_text, utcnow
+from archive.cases import list_cases
+from archive.db import items, match_decisions, sightings, utc_text, utcnow
 from archive.home import Home
 from archive.model import Case, Fingerprint
 from detectors.imageio import ImageRefused
 from detectors.neardup import UnionFind
+from workbench import access
 from workbench import dedup_index as ix
-from workbench.dedup_index import STATUS_KIND, case_index, case_items, fingerprint_file
+from workbench.auth import Account, Perm, check_case
+from workbench.dedup_index import STATUS_KIND, case_index, fingerprint_file
 
 __all__ = [
     "DUPLICATE_THRESHOLD",
@@ -45,6 +53,7 @@ __all__ = [
     "edges",
     "fingerprint_file",
     "index_stored",
+    "near_duplicates",
     "on_stored",
     "prepare_fingerprints",
     "save_fingerprints",
@@ -104,23 +113,38 @@ def level(distance: int, duplicate: int, related: int) -> str | None:
     return None
 
 
+def _visible(home: Home, account: Account, case: Case) -> dict[str, str]:
+    """SHA-256 -> item id of the case's items the account may see (membership already checked)."""
+    with home.reading() as conn:
+        rows = conn.execute(
+            select(items.c.sha256, items.c.id).where(
+                items.c.case_id == case.id, access.visible_clause(account, member_checked=True)
+            )
+        )
+        return {str(r.sha256): str(r.id) for r in rows}
+
+
 def similar(
     home: Home,
+    account: Account,
     case: Case,
     path: Path,
     duplicate: int = DUPLICATE_THRESHOLD,
     related: int = RELATED_THRESHOLD,
+    via: str = "cli",
 ) -> list[Hit]:
-    """Items of the case that resemble the file at ``path`` (not stored), best first."""
+    """Items of the case the account may see that resemble the file at ``path`` (not stored), best first."""
     from archive.sniff import sniff
 
+    check_case(home, account, Perm.READ, case.id, via)
     with path.open("rb") as stream:
         mime = sniff(stream.read(4096))
     rows = fingerprint_file(path, mime, "0" * 64)
     if not rows or rows[0].kind == STATUS_KIND:
         reason = rows[0].value if rows else f"not an image or video ({mime})"
         raise ImageRefused(reason)
-    idx, shas = case_index(home, case)
+    idx, _all = case_index(home, case)
+    shas = _visible(home, account, case)
     kinds = {r.kind: r.value for r in rows}
     matches = ix.query(idx, kinds, related)
     hits = []
@@ -132,15 +156,21 @@ def similar(
 
 
 def edges(
-    home: Home, case: Case, related: int = RELATED_THRESHOLD
+    home: Home, case: Case, related: int = RELATED_THRESHOLD, only: dict[str, str] | None = None
 ) -> tuple[list[tuple[str, str, int, str]], dict[str, str]]:
-    """Every pair of the case's fingerprinted files within ``related`` bits: (sha_a, sha_b, d, kind)."""
+    """Every pair of the case's fingerprinted files within ``related`` bits: (sha_a, sha_b, d, kind);
+    ``only``: the SHA-256 -> item id of the items to consider (the others are not looked at)."""
     idx, shas = case_index(home, case)
+    if only is not None:
+        shas = {s: i for s, i in shas.items() if s in only}
+    refs = sorted(r for r in idx.refs if only is None or r in shas)
     with home.reading() as conn:
-        prints = ix.fingerprints_of(conn, idx.refs)
+        prints = ix.fingerprints_of(conn, refs)
     found: dict[tuple[str, str], tuple[int, str]] = {}
-    for sha in sorted(idx.refs):
+    for sha in refs:
         for m in ix.query(idx, prints.get(sha, {}), related, exclude=sha):
+            if only is not None and m.ref not in shas:
+                continue
             key = (min(sha, m.ref), max(sha, m.ref))
             if key not in found or m.distance < found[key][0]:
                 found[key] = (m.distance, m.kind)
@@ -211,13 +241,24 @@ def _components(shas: Iterable[str], links: Iterable[tuple[str, str]]) -> dict[s
 
 
 def clusters(
-    home: Home, case: Case, duplicate: int = DUPLICATE_THRESHOLD, related: int = RELATED_THRESHOLD
+    home: Home,
+    account: Account,
+    case: Case,
+    duplicate: int = DUPLICATE_THRESHOLD,
+    related: int = RELATED_THRESHOLD,
+    via: str = "cli",
 ) -> list[Cluster]:
-    """Clusters of the case by transitive closure: "duplicate" when every link needed is within
-    ``duplicate`` bits, "possibly_related" when some link is only within ``related`` bits."""
+    """Clusters of the case's items the account may see, by transitive closure: "duplicate" when every
+    link needed is within ``duplicate`` bits, "possibly_related" when some link is only within
+    ``related`` bits. Hidden items take no part (see the module docstring)."""
     if duplicate > related:
         raise ValueError("the duplicate threshold must not exceed the possibly-related threshold")
-    found, item_of = edges(home, case, related)
+    check_case(home, account, Perm.READ, case.id, via)
+    return _clusters(home, case, _visible(home, account, case), duplicate, related)
+
+
+def _clusters(home: Home, case: Case, only: dict[str, str], duplicate: int, related: int) -> list[Cluster]:
+    found, item_of = edges(home, case, related, only)
     with home.reading() as conn:
         decided = _decisions(conn, case.id)
         found = [e for e in found if decided.get(frozenset((item_of[e[0]], item_of[e[1]]))) != "rejected"]
@@ -294,22 +335,68 @@ class DecisionError(Exception):
     """The cluster or item is not known in this case."""
 
 
+def _case_of(home: Home, case_id: int) -> Case:
+    with home.reading() as conn:
+        return next(c for c in list_cases(conn) if c.id == case_id)
+
+
+def near_duplicates(home: Home, account: Account, item_id: str, via: str = "app") -> list[dict[str, Any]]:
+    """The other members of the item's cluster as the account sees it, the earliest known marked.
+
+    A hidden or absent item is one logged refusal (AccessDenied), the same for both.
+    """
+    row = access.authorise(home, account, item_id, Perm.READ, via)
+    case = _case_of(home, row.case_id)
+    for cl in _clusters(home, case, _visible(home, account, case), DUPLICATE_THRESHOLD, RELATED_THRESHOLD):
+        if row.id not in {m.item_id for m in cl.members}:
+            continue
+        earliest = cl.earliest_known["item_id"] if cl.earliest_known else None
+        return [
+            {
+                "item_id": m.item_id,
+                "distance": m.distance,
+                "match": m.match,
+                "decision": m.decision,
+                "cluster": cl.cluster_id,
+                "kind": cl.kind,
+                "earliest known": earliest == m.item_id,
+            }
+            for m in cl.members
+            if m.item_id != row.id
+        ]
+    return []
+
+
 def decide(
-    home: Home, case: Case, cluster_id: str, item_id: str, decision: str, actor: str, via: str = "cli"
+    home: Home,
+    account: Account,
+    cluster_id: str,
+    item_id: str,
+    decision: str,
+    case: Case | None = None,
+    via: str = "cli",
 ) -> dict[str, Any]:
-    """Record a person's confirmation or rejection of ``item_id`` as a member of ``cluster_id``."""
+    """Record the account's confirmation or rejection of ``item_id`` as a member of ``cluster_id``.
+
+    The role must allow judging, and the account must see the item and the cluster's anchor: a
+    hidden item is a logged refusal; a cluster named after a hidden anchor is "no cluster".
+    """
     if decision not in ("confirmed", "rejected"):
         raise ValueError(f"unknown decision {decision!r}")
-    with home.reading() as conn:
-        item_of = case_items(conn, case.id)
+    row = access.authorise(home, account, item_id, Perm.JUDGE, via)
+    if case is not None and case.id != row.case_id:
+        raise DecisionError(f"item {item_id!r} is not in case {case.slug}")
+    case = _case_of(home, row.case_id)
+    item_of = _visible(home, account, case)
     anchors = [s for s in item_of if cluster_id == cluster_id_of(s)]
     if not anchors:
         raise DecisionError(f"no cluster {cluster_id!r} in case {case.slug}")
     anchor_item = item_of[anchors[0]]
-    member_sha = next((s for s, i in item_of.items() if i == item_id), None)
-    if member_sha is None or item_id == anchor_item:
+    member_sha = row.sha256
+    if item_id == anchor_item:
         raise DecisionError(f"item {item_id!r} is not a member of {cluster_id} other than its anchor")
     dist = _distance(home, case, anchors[0], member_sha)
+    actor = account.name
     with home.transaction(actor, via) as tx:
         tx.conn.execute(
             match_decisions.insert().values(

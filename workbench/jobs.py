@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from archive.cases import list_cases
 from archive.db import items, jobs, sightings, utcnow
 from archive.home import Home
 from archive.model import Case, IncomingFile
+from workbench.access import visible_clause
 from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case, require_case
 
 __all__ = [
@@ -100,11 +102,49 @@ def get_job(home: Home, job_id: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
-def list_jobs(home: Home, case_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest jobs of a case."""
+def list_jobs(
+    home: Home, account: Account, case_id: int, limit: int = 20, via: str = "app"
+) -> list[dict[str, Any]]:
+    """The newest jobs of a case as the account may see them (visibility follows the items).
+
+    Result rows that name an item the account may not see are left out (with their file names and
+    URLs); a job all of whose items are hidden is not listed, and an export job is listed only to
+    the account that queued it (its counts speak of what it sent). Other accounts' job parameters
+    (URLs, upload file names) are never returned.
+    """
+    check_case(home, account, Perm.READ, case_id, via)
     q = select(jobs).where(jobs.c.case_id == case_id).order_by(jobs.c.created_at.desc()).limit(limit)
     with home.reading() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        named = {str(r["item_id"]) for j in rows for r in _results(j) if r.get("item_id")}
+        seen = _visible_ids(conn, account, named)
+    return [j for j in (_as_seen(j, account, seen) for j in rows) if j is not None]
+
+
+def _results(job: dict[str, Any]) -> list[dict[str, Any]]:
+    results = (job.get("result") or {}).get("results") or []
+    return [r for r in results if isinstance(r, dict)]
+
+
+def _visible_ids(conn: Connection, account: Account, ids: set[str]) -> set[str]:
+    if not ids:
+        return set()
+    q = select(items.c.id).where(items.c.id.in_(sorted(ids)), visible_clause(account))
+    return {str(r[0]) for r in conn.execute(q)}
+
+
+def _as_seen(job: dict[str, Any], account: Account, seen: set[str]) -> dict[str, Any] | None:
+    own = job["actor"] == account.name
+    if job["kind"] == "export" and not own:
+        return None
+    results = _results(job)
+    kept = [r for r in results if not r.get("item_id") or str(r["item_id"]) in seen]
+    if results and not own and not any(r.get("item_id") for r in kept) and len(kept) < len(results):
+        return None
+    result = dict(job.get("result") or {})
+    if "results" in result:
+        result["results"] = kept
+    return {**job, "result": result, "params": job["params"] if own else {}}
 
 
 def set_progress(home: Home, job_id: str, progress: float, **fields: Any) -> None:

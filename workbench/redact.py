@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
-from sqlalchemy import select
 
 from archive import artifacts as art
-from archive.db import items
 from archive.home import Home
 from archive.metadata import ExifReader, MetadataError
 from detectors.faces import FaceDetectorUnavailable, find_faces
 from detectors.faces import backend as face_backend
 from detectors.imageio import ImageRefused, open_image
+from workbench import access
+from workbench.auth import Account, Perm
 
 __all__ = ["FILL", "RedactError", "Redaction", "parse_box", "redact_item"]
 
@@ -125,15 +125,22 @@ def _boxes(img: Image.Image, faces: bool, given: Sequence[Box]) -> tuple[list[Bo
 
 
 def redact_item(
-    home: Home, actor: str, item_id: str, *, faces: bool = False, boxes: Sequence[Box] = (), via: str = "cli"
+    home: Home,
+    account: Account,
+    item_id: str,
+    *,
+    faces: bool = False,
+    boxes: Sequence[Box] = (),
+    via: str = "cli",
 ) -> Redaction:
-    """Make, check, store and log a redacted copy of the item's original (see the module docstring)."""
-    with home.reading() as conn:
-        row = conn.execute(
-            select(items.c.sha256, items.c.case_id, items.c.deleted_at).where(items.c.id == item_id)
-        ).first()
-    if row is None or row.deleted_at is not None:
-        raise RedactError(f"no item {item_id!r}")
+    """Make, check, store and log a redacted copy of the item's original (see the module docstring).
+
+    Redaction prepares sharing, so it needs the export permission (legal staff, admins) and an item
+    the account may see, its original included (``access.authorise_file``); else one logged refusal.
+    """
+    found = access.authorise(home, account, item_id, Perm.EXPORT, via)
+    row = access.authorise_file(home, account, found.id, found.sha256, Perm.EXPORT, via)
+    actor = account.name
     img = _load(home, row.sha256)
     chosen, n_faces = _boxes(img, faces, boxes)
     data = _paint(img, chosen)
@@ -161,14 +168,14 @@ def redact_item(
             if put.created:
                 home.blobs.delete(put.sha256)
             raise RedactError(f"metadata survived the re-encoding: {', '.join(leftovers)}")
-        art.link(tx.conn, item_id, put.sha256, "redacted")
+        art.link(tx.conn, row.id, put.sha256, "redacted")
         tx.event(
             "artifact.redacted",
             case_id=row.case_id,
-            item_id=item_id,
+            item_id=row.id,
             artifact_sha256=put.sha256,
             before_sha256=row.sha256,
             after_sha256=put.sha256,
             details={"operation": "redaction", "boxes": len(chosen), "faces_found": n_faces},
         )
-    return Redaction(item_id, row.sha256, put.sha256, chosen, n_faces)
+    return Redaction(row.id, row.sha256, put.sha256, chosen, n_faces)

@@ -17,13 +17,16 @@ from typing import Any
 
 from PIL import ImageFilter
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from archive.db import items, utc_text, utcnow
 from archive.export import gather
 from archive.export.report import ReportData, Thumbnail, render_report
 from archive.home import Home
 from detectors.imageio import ImageRefused, open_image
+from workbench import access, review, timeline
 from workbench.access import CONTENT_WARNINGS
+from workbench.auth import Account, Perm, check_case
 from workbench.export import confidence_scale
 
 __all__ = ["ReportError", "make_report", "thumbnails", "write_report"]
@@ -106,44 +109,71 @@ def make_report(
     return report_id, render_report(data)
 
 
-def _records(home: Home, item_id: str | None, case_slug: str | None) -> tuple[int, list[dict[str, Any]]]:
+def _report_records(
+    home: Home, account: Account, item_id: str | None, case_slug: str | None, via: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """The records the account may see: one item, or the case's items visible to it (the others are
+    not named, counted or hinted at). A hidden item or a case it is not a member of is a logged refusal."""
     from archive.cases import CaseError, get_case
 
+    if item_id is not None:
+        row = access.authorise(home, account, item_id, Perm.READ, via)
+        case_id, ids = row.case_id, [row.id]
+    else:
+        with home.reading() as conn:
+            try:
+                case = get_case(conn, str(case_slug))
+            except CaseError as exc:
+                raise ReportError(str(exc)) from None
+        check_case(home, account, Perm.READ, case.id, via)
+        with home.reading() as conn:
+            q = select(items.c.id).where(
+                items.c.case_id == case.id, access.visible_clause(account, member_checked=True)
+            )
+            case_id, ids = case.id, [str(r.id) for r in conn.execute(q.order_by(items.c.id))]
     with home.reading() as conn:
-        if item_id is not None:
-            row = conn.execute(select(items.c.case_id).where(items.c.id == item_id)).first()
-            if row is None:
-                raise ReportError(f"no item {item_id!r}")
-            return int(row.case_id), [gather.gather_item(conn, item_id)]
-        try:
-            case = get_case(conn, str(case_slug))
-        except CaseError as exc:
-            raise ReportError(str(exc)) from None
-        ids = conn.execute(
-            select(items.c.id)
-            .where(items.c.case_id == case.id, items.c.deleted_at.is_(None))
-            .order_by(items.c.id)
-        )
-        return case.id, [gather.gather_item(conn, r.id) for r in ids]
+        return case_id, [_as_seen_by(conn, account, gather.gather_item(conn, i)) for i in ids]
+
+
+def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> dict[str, Any]:
+    """A record without what blind review hides from the account (other reviewers' reviews) and with
+    hidden media withheld from its capture records."""
+    item_id = str(record["item"]["id"])
+    hidden = review.hidden_reviewers(conn, account, item_id)
+    kept = [j for j in record["judgements"] if j["reviewer"] not in hidden]
+    record["hidden_reviews"] = len(record["judgements"]) - len(kept)
+    record["judgements"] = kept
+    if access.withheld_members(conn, account, item_id):
+        scrubbed = dict(access.capture_records(conn, account, item_id))
+        record["captures"] = [{**c, "record": scrubbed.get(str(c["id"]), {})} for c in record["captures"]]
+        record["withheld_content"] = len(access.withheld_members(conn, account, item_id))
+    return record
 
 
 def write_report(
     home: Home,
-    actor: str,
+    account: Account,
     out: Path,
     *,
     item_id: str | None = None,
     case_slug: str | None = None,
     via: str = "cli",
 ) -> tuple[str, str]:
-    """Write the report of an item or a case to a new file ``out`` and log its SHA-256; (id, sha)."""
-    case_id, records = _records(home, item_id, case_slug)
+    """Write the report of an item or a case, as the account may see it, to a new file ``out`` and log
+    its SHA-256; (id, sha). Any role that reads may make one (it shows what that role sees)."""
+    case_id, records = _report_records(home, account, item_id, case_slug, via)
     ids = [r["item"]["id"] for r in records]
     with home.reading() as conn:
         cp = gather.latest_checkpoint(conn)
-        events = gather.item_events(conn, ids, int(cp["tree_size"]) if cp else 0)
+        upto = int(cp["tree_size"]) if cp else 0
+        events = [
+            e
+            for i in ids
+            for e in timeline.blind_filter(conn, account, i, gather.item_events(conn, [i], upto))
+        ]
+    events.sort(key=lambda e: int(e["seq"]))
     title = f"Item report {item_id}" if item_id else f"Case report: {case_slug}"
-    scope = {"Case": str(case_slug or case_id), "Prepared by": actor, "Use": "internal"}
+    scope = {"Case": str(case_slug or case_id), "Prepared by": account.name, "Use": "internal"}
     report_id, pdf = make_report(home, title, scope, records, events)
     sha = hashlib.sha256(pdf).hexdigest()
     try:
@@ -151,6 +181,7 @@ def write_report(
             f.write(pdf)
     except FileExistsError:
         raise ReportError(f"{out} exists: choose another file name") from None
+    actor = account.name
     with home.transaction(actor, via) as tx:
         for i in ids if item_id else []:
             tx.event(

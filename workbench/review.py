@@ -40,6 +40,7 @@ __all__ = [
     "StrandError",
     "add_method_step",
     "adjudicate",
+    "hidden_reviewers",
     "method_steps",
     "parse_confidence",
     "review_state",
@@ -393,6 +394,28 @@ def adjudicate(
     return Outcome(jid, item_status, state)
 
 
+def _blind(account: Account, history: list[Review], policy: int) -> bool:
+    """Whether earlier conclusions are hidden from this user now (VER-04): they have not submitted
+    their own review, the review phase is not over, and they are not legal staff (who never judge)."""
+    status, _ = derive_status(history, policy)
+    latest = _latest_per_reviewer(history)
+    own = account.name in latest
+    phase_over = status != Status.IN_PROGRESS.value or len(latest) >= policy
+    return bool(history) and not (own or phase_over or account.role is Role.LEGAL)
+
+
+def hidden_reviewers(conn: Connection, account: Account, item_id: str) -> frozenset[str]:
+    """The reviewers whose work on the item is hidden from the account right now (blind review).
+
+    Their reviews, their method steps and their custody events (``workbench.timeline``) are left out
+    of what the account is shown, in the app, ``wb log`` and ``wb report``, until it submits its own.
+    """
+    history = _all_reviews(conn, item_id)
+    if not _blind(account, history, _policy(conn, item_id)):
+        return frozenset()
+    return frozenset(r.reviewer for r in history if r.reviewer != account.name)
+
+
 def reviews_for(conn: Connection, account: Account, item_id: str) -> ReviewView:
     """The reviews this user may see now (blind until their own is in, VER-04)."""
     row = find_visible(conn, account, item_id)
@@ -400,11 +423,9 @@ def reviews_for(conn: Connection, account: Account, item_id: str) -> ReviewView:
         raise AccessDenied(NOT_FOUND)
     history = _all_reviews(conn, row.id)
     policy = _policy(conn, row.id)
-    status, state = derive_status(history, policy)
-    latest = _latest_per_reviewer(history)
-    own = account.name in latest
-    phase_over = status != Status.IN_PROGRESS.value or len(latest) >= policy
-    if own or phase_over or account.role is Role.LEGAL:
+    _status, state = derive_status(history, policy)
+    own = account.name in _latest_per_reviewer(history)
+    if not _blind(account, history, policy):
         return ReviewView(history, 0, own, state)
     return ReviewView([], len(history), own, state)
 
@@ -455,12 +476,15 @@ def add_method_step(
 
 
 def method_steps(conn: Connection, account: Account, item_id: str) -> list[MethodStep]:
-    """The methodology log in the order the steps were recorded."""
+    """The methodology log in the order the steps were recorded, less the steps of reviewers whose
+    reviews are still hidden from the account (blind review: a step's result can show a conclusion)."""
     if find_visible(conn, account, item_id) is None:
         raise AccessDenied(NOT_FOUND)
+    hidden = hidden_reviewers(conn, account, item_id)
     q = (
         select(notes)
         .where(notes.c.item_id == item_id, notes.c.kind == "method_step", notes.c.deleted_at.is_(None))
+        .where(notes.c.author.not_in(sorted(hidden)))
         .order_by(notes.c.id)
     )
     out = []

@@ -27,10 +27,18 @@ from PIL import ImageFilter
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from archive.db import artifacts, item_artifacts, notes, settings, users, utcnow
+from archive.db import artifacts, flags, item_artifacts, notes, settings, users, utcnow
 from archive.home import Home
 from detectors.imageio import ImageRefused, open_image
-from workbench.access import CONTENT_WARNINGS, NOT_FOUND, authorise, find_visible
+from workbench.access import (
+    CONTENT_WARNINGS,
+    NOT_FOUND,
+    WITHHELD,
+    authorise,
+    authorise_file,
+    find_visible,
+    withheld_members,
+)
 from workbench.auth import AccessDenied, Account, Perm, require
 
 __all__ = [
@@ -38,12 +46,16 @@ __all__ = [
     "check_file_token",
     "file_token",
     "Minimums",
+    "Preview",
     "ViewSettings",
     "description",
     "display_artifact",
     "effective_settings",
     "original_artifact",
     "get_minimums",
+    "heatmap_png",
+    "preview",
+    "withheld_count",
     "revealed_png",
     "set_description",
     "set_minimums",
@@ -222,16 +234,11 @@ def thumbnail_png(home: Home, sha256: str, px: int, blur: int, grey: bool) -> by
 
 
 def revealed_png(home: Home, account: Account, item_id: str, sha256: str) -> bytes | None:
-    """The unblurred picture, re-encoded and at most 1600 px, after the check; logged as a reveal."""
-    row = authorise(home, account, item_id, Perm.READ)
-    with home.reading() as conn:
-        linked = conn.execute(
-            select(item_artifacts.c.sha256).where(
-                item_artifacts.c.item_id == row.id, item_artifacts.c.sha256 == sha256
-            )
-        ).first()
-    if linked is None:
-        raise AccessDenied(NOT_FOUND)
+    """The unblurred picture, re-encoded and at most 1600 px, after the check; logged as a reveal.
+
+    The file must be one of the item's and hold nothing hidden from the account (a page's screenshot
+    showing a hidden photo is withheld: ``access.authorise_file``)."""
+    row = authorise_file(home, account, item_id, sha256, Perm.READ)
     with home.transaction(account.name, "app") as tx:
         tx.event("media.revealed", case_id=row.case_id, item_id=row.id, artifact_sha256=sha256)
     return _render(home, sha256, REVEAL_MAX_SIDE, 0, False)
@@ -300,3 +307,54 @@ def set_description(home: Home, account: Account, item_id: str, text: str) -> in
             "note.added", case_id=row.case_id, item_id=row.id, details={"note_id": nid, "kind": "description"}
         )
     return nid
+
+
+# -- content withheld: previews follow the bytes they are made from ------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What stands for an item in a list or on its page, for one account."""
+
+    png: bytes | None
+    note: str | None  # why there is no picture: withheld, nothing to picture, not decodable
+    sha256: str | None  # the file pictured (None when withheld or absent)
+    withheld: int = 0  # items hidden from the account whose content this item's files hold
+
+
+def withheld_count(conn: Connection, account: Account, item_id: str) -> int:
+    """How many items hidden from the account lie inside this visible item's files (0: none)."""
+    if find_visible(conn, account, item_id) is None:
+        raise AccessDenied(NOT_FOUND)
+    return len(withheld_members(conn, account, item_id))
+
+
+def preview(home: Home, account: Account, item_id: str, px: int, blur: int, grey: bool) -> Preview:
+    """The item's thumbnail as the account may see it: none at all for a container of hidden content."""
+    with home.reading() as conn:
+        hidden = withheld_count(conn, account, item_id)
+        shown = None if hidden else display_artifact(conn, item_id)
+    if hidden:
+        return Preview(None, WITHHELD, None, hidden)
+    if shown is None:
+        return Preview(None, "no preview", None)
+    data = thumbnail_png(home, shown[0], px, blur, grey)
+    return Preview(data, None if data is not None else "preview unavailable", shown[0])
+
+
+def heatmap_png(
+    home: Home, account: Account, item_id: str, sha256: str, px: int, blur: int, grey: bool
+) -> bytes | None:
+    """A detector's heatmap of one of the item's files: it shows the file's content, so it is withheld
+    wherever the file is (AccessDenied), and blurred like the media itself."""
+    with home.reading() as conn:
+        if withheld_count(conn, account, item_id):
+            raise AccessDenied(WITHHELD)
+        made = conn.execute(
+            select(flags.c.id)
+            .join(item_artifacts, item_artifacts.c.sha256 == flags.c.input_sha256)
+            .where(item_artifacts.c.item_id == item_id, flags.c.heatmap_sha256 == sha256)
+        ).first()
+    if made is None:
+        raise AccessDenied(NOT_FOUND)
+    return thumbnail_png(home, sha256, px, blur, grey)

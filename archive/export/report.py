@@ -206,6 +206,8 @@ def _summary(w: _Writer, data: ReportData) -> None:
 
 def _files(w: _Writer, record: Mapping[str, Any]) -> None:
     w.heading("Files and hashes (SHA-256)", 11)
+    for _ in range(int(record.get("withheld_content") or 0)):
+        w.text("restricted content withheld (inside these files; not shown to the maker of this report)")
     w.hash("original", record["item"]["sha256"])
     for art in record["artifacts"]:
         if art["sha256"] == record["item"]["sha256"]:
@@ -250,7 +252,11 @@ def _judgements(w: _Writer, record: Mapping[str, Any], scale: Mapping[str, str])
     item = record["item"]
     w.field("Status", item["status"])
     reviews = record["judgements"]
-    if not reviews:
+    hidden = int(record.get("hidden_reviews") or 0)
+    if hidden:
+        # Blind review (VER-04): the person who made this report has not submitted their own review.
+        w.text(f"{hidden} review(s) by others hidden until the maker of this report submits their own.")
+    elif not reviews:
         w.text("No judgement has been recorded.")
     statuses = {j["status"] for j in reviews if j["kind"] == "review"}
     if item["status"] == "disputed" or len(statuses) > 1:

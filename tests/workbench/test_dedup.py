@@ -59,7 +59,7 @@ def test_ingest_fingerprints_and_clusters_only_the_copy(home: Home, tmp_path: Pa
     with home.reading() as conn:
         kinds = {r.kind for r in conn.execute(select(fingerprints.c.kind))}
     assert {"phash", "pdq", "phash_mirror"} <= kinds
-    found = dedup.clusters(home, case)
+    found = dedup.clusters(home, admin_of(home), case)
     assert len(found) == 1
     assert {m.item_id for m in found[0].members} == {ids["original"], ids["copy"]}
     assert found[0].kind == "duplicate"
@@ -69,7 +69,7 @@ def test_similar_lists_the_copy_with_its_distance(home: Home, tmp_path: Path) ->
     files = make_files(tmp_path / "in")
     case = new_case(home)
     ids = ingest(home, case, files["original"], files["unrelated"])
-    hits = dedup.similar(home, case, files["copy"])
+    hits = dedup.similar(home, admin_of(home), case, files["copy"])
     assert [h.item_id for h in hits] == [ids["original"]]
     assert 0 <= hits[0].distance <= dedup.DUPLICATE_THRESHOLD
 
@@ -78,9 +78,9 @@ def test_lost_index_is_rebuilt_from_the_table(home: Home, tmp_path: Path) -> Non
     files = make_files(tmp_path / "in")
     case = new_case(home)
     ingest(home, case, *files.values())
-    before = [c.as_json() for c in dedup.clusters(home, case)]
+    before = [c.as_json() for c in dedup.clusters(home, admin_of(home), case)]
     shutil.rmtree(home.index_dir)
-    assert [c.as_json() for c in dedup.clusters(home, case)] == before
+    assert [c.as_json() for c in dedup.clusters(home, admin_of(home), case)] == before
     assert any(home.index_dir.iterdir())
 
 
@@ -95,13 +95,13 @@ def test_confirmation_is_required_before_sightings_merge(home: Home, tmp_path: P
     ids = ingest(home, case, files["original"], files["copy"])
     # The copy was posted on a platform long before the original file was ingested.
     _set_posted(home, ids["copy"], datetime(2020, 5, 1, 12, 0, tzinfo=UTC))
-    (cluster,) = dedup.clusters(home, case)
+    (cluster,) = dedup.clusters(home, admin_of(home), case)
     anchor = next(m for m in cluster.members if m.decision == "anchor")
     other = next(m for m in cluster.members if m.decision != "anchor")
     # Before any decision only the anchor's own sightings count.
     assert {s["item_id"] for s in cluster.sightings} == {anchor.item_id}
-    dedup.decide(home, case, cluster.cluster_id, other.item_id, "confirmed", "analyst-b")
-    (after,) = dedup.clusters(home, case)
+    dedup.decide(home, admin_of(home), cluster.cluster_id, other.item_id, "confirmed")
+    (after,) = dedup.clusters(home, admin_of(home), case)
     assert {s["item_id"] for s in after.sightings} == {ids["original"], ids["copy"]}
     assert after.earliest_known is not None
     assert after.earliest_known["item_id"] == ids["copy"]
@@ -116,16 +116,16 @@ def test_earliest_known_follows_the_stated_basis(home: Home, tmp_path: Path) -> 
     files = make_files(tmp_path / "in")
     case = new_case(home)
     ids = ingest(home, case, files["original"], files["copy"])
-    (cluster,) = dedup.clusters(home, case)
+    (cluster,) = dedup.clusters(home, admin_of(home), case)
     other = next(m for m in cluster.members if m.decision != "anchor")
-    dedup.decide(home, case, cluster.cluster_id, other.item_id, "confirmed", "analyst-b")
+    dedup.decide(home, admin_of(home), cluster.cluster_id, other.item_id, "confirmed")
     # No posting times: capture/ingest time decides, and the basis says so.
-    (c1,) = dedup.clusters(home, case)
+    (c1,) = dedup.clusters(home, admin_of(home), case)
     assert c1.earliest_known is not None and c1.earliest_known["basis"] == "seen_at"
     assert c1.earliest_known["item_id"] == ids["original"]  # ingested first
     # A posting time on the later file wins over the earlier ingest time.
     _set_posted(home, ids["copy"], datetime(2021, 1, 1, tzinfo=UTC))
-    (c2,) = dedup.clusters(home, case)
+    (c2,) = dedup.clusters(home, admin_of(home), case)
     assert c2.earliest_known is not None
     assert (c2.earliest_known["item_id"], c2.earliest_known["basis"]) == (ids["copy"], "posted_at")
 
@@ -134,10 +134,10 @@ def test_rejected_member_leaves_the_cluster(home: Home, tmp_path: Path) -> None:
     files = make_files(tmp_path / "in")
     case = new_case(home)
     ingest(home, case, files["original"], files["copy"])
-    (cluster,) = dedup.clusters(home, case)
+    (cluster,) = dedup.clusters(home, admin_of(home), case)
     other = next(m for m in cluster.members if m.decision != "anchor")
-    dedup.decide(home, case, cluster.cluster_id, other.item_id, "rejected", "analyst-b")
-    assert dedup.clusters(home, case) == []
+    dedup.decide(home, admin_of(home), cluster.cluster_id, other.item_id, "rejected")
+    assert dedup.clusters(home, admin_of(home), case) == []
 
 
 def test_cli_dedup_similar_and_confirm(wb: RunWb, tmp_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_a_bomb_is_recorded_as_refused_not_decoded(home: Home, tmp_path: Path) -
     with home.reading() as conn:
         rows = {r.kind: r.value for r in conn.execute(select(fingerprints.c.kind, fingerprints.c.value))}
     assert list(rows) == [dedup.STATUS_KIND] and rows[dedup.STATUS_KIND].startswith("refused:")
-    assert dedup.clusters(home, case) == []
+    assert dedup.clusters(home, admin_of(home), case) == []
 
 
 def test_fingerprints_of_an_older_algorithm_are_made_again(home: Home, tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_fingerprints_of_an_older_algorithm_are_made_again(home: Home, tmp_path:
             .where(fingerprints.c.kind == "phash")
             .values(algo_version="wb-phash/0 old", value="0" * 16)
         )
-    (cluster,) = dedup.clusters(home, case)
+    (cluster,) = dedup.clusters(home, admin_of(home), case)
     assert {m.item_id for m in cluster.members} == set(ids.values())
     with home.reading() as conn:
         versions = {

@@ -9,6 +9,7 @@ from PIL import Image
 from archive.home import Home
 from tests.detectors.test_fingerprint import jpeg, scene
 from tests.detectors.test_video import FPS, shots, write
+from tests.conftest import admin_of
 from tests.workbench.test_dedup import ingest, new_case
 from workbench import dedup
 
@@ -23,11 +24,11 @@ def test_video_copy_and_still_join_the_video_cluster(home: Home, tmp_path: Path)
     unrelated.write_bytes(jpeg(scene(4242, (320, 240))))
     case = new_case(home)
     ids = ingest(home, case, original, copy, still, unrelated)
-    (cluster,) = dedup.clusters(home, case)
+    (cluster,) = dedup.clusters(home, admin_of(home), case)
     by_item = {m.item_id: m for m in cluster.members}
     assert set(by_item) == {ids["original"], ids["copy"], ids["still"]}
     assert by_item[ids["copy"]].match in ("video_run", "video_frame")
     assert by_item[ids["still"]].match == "video_frame"
-    hits = dedup.similar(home, case, copy)
+    hits = dedup.similar(home, admin_of(home), case, copy)
     run = next(h for h in hits if h.item_id == ids["original"])
     assert run.match == "video_run" and run.t is not None and abs(run.t - 2.0) <= 0.25

@@ -10,11 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sqlalchemy import select
-
-from archive.db import cases, items
-from archive.home import Home
-from archive.model import Case
 from detectors.imageio import ImageRefused
 from workbench import dedup
 from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
@@ -26,12 +21,12 @@ def cmd_similar(args: argparse.Namespace, out: Output) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: not a file")
+    _check_thresholds(args)
     with open_home(args) as home:
-        acting(home)
+        by = acting(home)
         case = find_case(home, args.case)
-        _check_thresholds(args)
         try:
-            hits = dedup.similar(home, case, path, args.duplicate_threshold, args.related_threshold)
+            hits = dedup.similar(home, by, case, path, args.duplicate_threshold, args.related_threshold)
         except (ImageRefused, OSError) as exc:
             out.error(f"{args.file}: refused: {exc}")
             return 1
@@ -69,9 +64,9 @@ def cmd_dedup(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("wb dedup needs --case SLUG")
     _check_thresholds(args)
     with open_home(args) as home:
-        acting(home)
+        by = acting(home)
         case = find_case(home, args.case)
-        found = dedup.clusters(home, case, args.duplicate_threshold, args.related_threshold)
+        found = dedup.clusters(home, by, case, args.duplicate_threshold, args.related_threshold)
     for c in found:
         ek = c.earliest_known
         label = (
@@ -85,24 +80,13 @@ def cmd_dedup(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-def _case_of_item(home: Home, item_id: str) -> Case:
-    with home.reading() as conn:
-        row = conn.execute(
-            select(cases.c.slug)
-            .select_from(items.join(cases, items.c.case_id == cases.c.id))
-            .where(items.c.id == item_id)
-        ).first()
-    if row is None:
-        raise UsageError(f"no item {item_id!r}")
-    return find_case(home, row.slug)
-
-
 def _decide(args: argparse.Namespace, out: Output, action: str, cluster_id: str, item_id: str) -> int:
     decision = "confirmed" if action == "confirm" else "rejected"
     with open_home(args) as home:
-        case = find_case(home, args.case) if args.case else _case_of_item(home, item_id)
+        by = acting(home)
+        case = find_case(home, args.case) if args.case else None
         try:
-            result = dedup.decide(home, case, cluster_id, item_id, decision, acting(home).name)
+            result = dedup.decide(home, by, cluster_id, item_id, decision, case)
         except dedup.DecisionError as exc:
             raise UsageError(str(exc)) from None
     out.record(result, f"{decision}: item {item_id} in {cluster_id} (recorded in the custody log)")

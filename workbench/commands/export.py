@@ -94,7 +94,7 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
             report_id, sha = reports.write_report(
-                home, acting(home).name, Path(args.out), item_id=args.item_id, case_slug=args.case
+                home, acting(home), Path(args.out), item_id=args.item_id, case_slug=args.case
             )
         except reports.ReportError as exc:
             raise UsageError(str(exc)) from None
@@ -113,7 +113,7 @@ def cmd_redact(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
             boxes = [redact.parse_box(b) for b in args.box or []]
-            result = redact.redact_item(home, acting(home).name, args.item_id, faces=args.faces, boxes=boxes)
+            result = redact.redact_item(home, acting(home), args.item_id, faces=args.faces, boxes=boxes)
         except redact.RedactError as exc:
             raise UsageError(str(exc)) from None
     out.record(

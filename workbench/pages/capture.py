@@ -42,7 +42,7 @@ def _uploads(ctx: Ctx) -> None:
 def _jobs(ctx: Ctx) -> None:
     """The case's recent jobs, refreshed every two seconds without blocking the page."""
     assert ctx.case is not None
-    for job in jobs.list_jobs(ctx.home, ctx.case.id, limit=10):
+    for job in jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=10):
         with st.container(border=True):
             st.text(f"{job['kind']} · {job['status']} · by {job['actor']} · {job['id'][:8]}")
             st.progress(float(job["progress"]))

@@ -6,12 +6,11 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import select
 
-from archive.db import items, sightings
 from archive.model import FlagLabel, Status
-from workbench import access, viewing
+from workbench import access, auth, dedup, viewing
 from workbench.access import CONTENT_WARNINGS, ItemFilter, ItemRow
+from workbench.auth import AccessDenied
 from workbench.pages.common import Ctx, guard, open_item
 
 __all__ = ["render"]
@@ -21,19 +20,14 @@ COLUMNS = 4
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _platforms(home_root: str, case_id: int) -> list[str]:
-    """Platforms seen in the case (cached for a minute: a scan of the case's sightings)."""
+def _platforms(home_root: str, case_id: int, account_name: str) -> list[str]:
+    """Platforms of the case's items this account may see (cached for a minute per account)."""
     from workbench.pages.common import get_home
 
     home = get_home()
     with home.reading() as conn:
-        in_case = select(items.c.id).where(items.c.case_id == case_id)
-        rows = conn.execute(
-            select(sightings.c.platform)
-            .distinct()
-            .where(sightings.c.item_id.in_(in_case), sightings.c.platform.is_not(None))
-        )
-        return sorted(str(p[0]) for p in rows)
+        account = auth.account_by_name(conn, account_name)
+        return [] if account is None else access.platforms(conn, account, case_id)
 
 
 def _day(d: Any, end: bool) -> datetime | None:
@@ -45,7 +39,7 @@ def _day(d: Any, end: bool) -> datetime | None:
 def filters(ctx: Ctx, prefix: str = "g") -> ItemFilter:
     """The filter widgets; returns the filter they describe."""
     assert ctx.case is not None
-    platforms = _platforms(str(ctx.home.root), ctx.case.id)
+    platforms = _platforms(str(ctx.home.root), ctx.case.id, ctx.account.name)
     text = st.text_input("Search captured text, captions and notes", key=f"{prefix}_text")
     c1, c2, c3 = st.columns(3)
     status = c1.multiselect("Status", [s.value for s in Status], key=f"{prefix}_status")
@@ -77,28 +71,37 @@ def filters(ctx: Ctx, prefix: str = "g") -> ItemFilter:
 
 
 def _cluster_ids(ctx: Ctx, item_id: str) -> list[str]:
-    """The item and its near-duplicates (from workbench.dedup), visible ones only."""
-    from workbench.pages.item_record import near_duplicates
+    """The item and its near-duplicates as this account sees them; nothing at all (the answer for an
+    unknown id) when the item is hidden. Kept per typed id, so that reruns do not repeat the lookup."""
+    memo = st.session_state.get("g_cluster_memo")
+    if memo and memo[0] == (ctx.account.id, item_id):
+        return list(memo[1])
+    try:
+        found = [item_id, *(m["item_id"] for m in dedup.near_duplicates(ctx.home, ctx.account, item_id))]
+    except AccessDenied:
+        found = []
+    st.session_state["g_cluster_memo"] = ((ctx.account.id, item_id), found)
+    return found
 
-    found = near_duplicates(ctx, item_id)
-    return [item_id, *(m["item_id"] for m in found)]
 
-
-def thumb(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, px: int | None = None) -> None:
+def thumb(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, px: int | None = None) -> viewing.Preview:
     """A thumbnail, blurred and greyscale unless the user's settings allow otherwise."""
-    with ctx.home.reading() as conn:
-        shown = viewing.display_artifact(conn, row.id)
-    if shown is None:
-        st.text(f"[{row.kind}: no preview]")
-        return
     blur = viewing.should_blur(vs, row.tags)
-    data = viewing.thumbnail_png(
-        ctx.home, shown[0], px or vs.thumb_px, vs.blur if blur else 0, vs.greyscale if blur else False
+    shown = viewing.preview(
+        ctx.home,
+        ctx.account,
+        row.id,
+        px or vs.thumb_px,
+        vs.blur if blur else 0,
+        vs.greyscale if blur else False,
     )
-    if data is None:
-        st.text("[preview unavailable]")
+    if shown.png is not None:
+        st.image(shown.png, width=px or vs.thumb_px)
+    elif shown.note == access.WITHHELD:
+        st.text(f"[{access.WITHHELD}]")
     else:
-        st.image(data, width=px or vs.thumb_px)
+        st.text(f"[{row.kind}: {shown.note}]")
+    return shown
 
 
 def _card(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> None:

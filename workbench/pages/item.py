@@ -41,19 +41,22 @@ def _reveal(ctx: Ctx, row: ItemRow, sha: str) -> None:
 def _media(ctx: Ctx, row: ItemRow) -> None:
     with ctx.home.reading() as conn:
         vs = viewing.effective_settings(conn, ctx.account)
-        shown = viewing.display_artifact(conn, row.id)
     warnings_ = [t for t in row.tags if t in CONTENT_WARNINGS]
     if warnings_:
         st.warning("Content warning")
         st.text(", ".join(warnings_))
     revealed = st.session_state.get("revealed")
-    if shown is not None and revealed == (row.id, shown[0]) and st.session_state.get("revealed_png"):
+    if revealed and revealed[0] == row.id and st.session_state.get("revealed_png"):
         st.image(st.session_state["revealed_png"], width=640)
         st.button("Blur again", key="reblur", on_click=lambda: st.session_state.pop("revealed", None))
     else:
-        thumb(ctx, row, vs, px=384)
-        if shown is not None:
-            st.button("Reveal (logged)", key="reveal", on_click=_reveal, args=(ctx, row, shown[0]))
+        shown = thumb(ctx, row, vs, px=384)
+        if shown.withheld:
+            # The page's files hold items this user may not see: no reveal, no download, no replay.
+            st.text(f"This item's files hold {shown.withheld} item(s) you may not see: {access.WITHHELD}.")
+            return
+        if shown.sha256 is not None:
+            st.button("Reveal (logged)", key="reveal", on_click=_reveal, args=(ctx, row, shown.sha256))
     _video_and_download(ctx, row, vs)
     every = vs.reveal_reminder
     count = int(st.session_state.get("reveals", 0))

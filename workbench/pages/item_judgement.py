@@ -136,6 +136,9 @@ def methodology(ctx: Ctx, row: ItemRow) -> None:
     """The steps another analyst can repeat (VER-07)."""
     with ctx.home.reading() as conn:
         steps = review.method_steps(conn, ctx.account, row.id)
+        blind = bool(review.hidden_reviewers(conn, ctx.account, row.id))
+    if blind:
+        st.text("Steps of other reviewers are hidden until you submit your own review.")
     table(
         [
             {

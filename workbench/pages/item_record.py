@@ -8,11 +8,10 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import select
 
-from archive.custody import CustodyLog
-from archive.db import artifacts, captures, flags, item_artifacts, sightings
-from workbench import access, jobs, viewing
+from archive.db import artifacts, flags, item_artifacts, sightings
+from workbench import access, dedup, jobs, review, timeline, viewing
 from workbench.access import ItemRow
-from workbench.auth import Perm, can
+from workbench.auth import AccessDenied, Perm, can
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
 
 __all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
@@ -56,14 +55,12 @@ def record(ctx: Ctx, row: ItemRow) -> None:
     st.text("Files (SHA-256 at collection):")
     table(_artifacts(ctx, row), key="record_files")
     with ctx.home.reading() as conn:
-        q = (
-            select(captures.c.id, captures.c.record)
-            .join(sightings, sightings.c.capture_id == captures.c.id)
-            .where(sightings.c.item_id == row.id)
-        )
-        recs = list(conn.execute(q))
+        recs = access.capture_records(conn, ctx.account, row.id)
+        withheld = viewing.withheld_count(conn, ctx.account, row.id)
+    for _ in range(withheld):
+        st.text(f"[{access.WITHHELD}]")
     for a in _artifacts(ctx, row):
-        if a["role"] == "sidecar" and a["size"] <= SIDECAR_MAX:
+        if a["role"] == "sidecar" and a["size"] <= SIDECAR_MAX and not withheld:
             st.text("Embedded metadata (exiftool sidecar):")
             with ctx.home.blobs.open(a["sha256"]) as fh:
                 st.code(fh.read(SIDECAR_MAX).decode("utf-8", "replace"), language="json")
@@ -73,9 +70,12 @@ def record(ctx: Ctx, row: ItemRow) -> None:
 
 
 def custody(ctx: Ctx, row: ItemRow) -> None:
-    """The item's custody timeline (a view of the one global hash chain)."""
+    """The item's custody timeline (a view of the one global hash chain), blind review applied."""
+    events = timeline.item_timeline(ctx.home, ctx.account, row.id, via="app")
     with ctx.home.reading() as conn:
-        events = list(CustodyLog.events(conn, item_id=row.id))
+        blind = bool(review.hidden_reviewers(conn, ctx.account, row.id))
+    if blind:
+        st.text("Events of other reviewers are hidden until you submit your own review.")
     table(
         [
             {
@@ -94,38 +94,13 @@ def custody(ctx: Ctx, row: ItemRow) -> None:
 
 
 def near_duplicates(ctx: Ctx, item_id: str) -> list[dict[str, Any]]:
-    """Visible members of the item's near-duplicate cluster (workbench.dedup), earliest known marked."""
-    if ctx.case is None:
-        return []
+    """Members of the item's near-duplicate cluster as this account sees them (workbench.dedup)."""
     try:
-        from workbench import dedup
-
-        found = dedup.clusters(ctx.home, ctx.case)
+        return dedup.near_duplicates(ctx.home, ctx.account, item_id)
+    except AccessDenied:
+        return []
     except Exception:  # stage boundary: near-duplicates are advisory; the page must still render
         return []
-    with ctx.home.reading() as conn:
-        for cl in found:
-            ids = [m.item_id for m in cl.members]
-            if item_id not in ids:
-                continue
-            visible = {i for i in ids if access.find_visible(conn, ctx.account, i) is not None}
-            earliest = (
-                cl.earliest_known if cl.earliest_known and cl.earliest_known["item_id"] in visible else None
-            )
-            return [
-                {
-                    "item_id": m.item_id,
-                    "distance": m.distance,
-                    "match": m.match,
-                    "decision": m.decision,
-                    "cluster": cl.cluster_id,
-                    "kind": cl.kind,
-                    "earliest known": bool(earliest and earliest["item_id"] == m.item_id),
-                }
-                for m in cl.members
-                if m.item_id in visible and m.item_id != item_id
-            ]
-    return []
 
 
 def sightings_tab(ctx: Ctx, row: ItemRow) -> None:
@@ -220,9 +195,19 @@ def indicators(ctx: Ctx, row: ItemRow) -> None:
         sharp = bool(revealed and revealed[0] == row.id)
         with ctx.home.reading() as conn:
             vs = viewing.effective_settings(conn, ctx.account)
-        data = viewing.thumbnail_png(
-            ctx.home, f["heatmap_sha256"], 384, 0 if sharp else vs.blur, not sharp and vs.greyscale
-        )
+        try:
+            data = viewing.heatmap_png(
+                ctx.home,
+                ctx.account,
+                row.id,
+                f["heatmap_sha256"],
+                384,
+                0 if sharp else vs.blur,
+                not sharp and vs.greyscale,
+            )
+        except AccessDenied as exc:
+            st.text(f"[{exc}]")
+            continue
         if data is None:
             st.text("[heatmap unavailable]")
         else:

@@ -36,7 +36,7 @@ def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
                 }
                 jobs.submit(ctx.home, ctx.account, "export", ctx.case.id, params)
                 st.success("Export queued")
-    for job in jobs.list_jobs(ctx.home, ctx.case.id, limit=5):
+    for job in jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=5):
         if job["kind"] == "export":
             res = job["result"] or {}
             line = f"export {job['id'][:8]} · {job['status']} · {res.get('included', 0)} items"
