@@ -108,7 +108,7 @@ def list_jobs(
     """The newest jobs of a case as the account may see them (visibility follows the items).
 
     Result rows that name an item the account may not see are left out (with their file names and
-    URLs); a job all of whose items are hidden is not listed, and an export job is listed only to
+    URLs); a job whose items are all hidden is not listed, and an export job is listed only to
     the account that queued it (its counts speak of what it sent). Other accounts' job parameters
     (URLs, upload file names) are never returned.
     """
@@ -116,7 +116,7 @@ def list_jobs(
     q = select(jobs).where(jobs.c.case_id == case_id).order_by(jobs.c.created_at.desc()).limit(limit)
     with home.reading() as conn:
         rows = [dict(r) for r in conn.execute(q).mappings()]
-        named = {str(r["item_id"]) for j in rows for r in _results(j) if r.get("item_id")}
+        named = {i for j in rows for i in _named(j)}
         seen = _visible_ids(conn, account, named)
     return [j for j in (_as_seen(j, account, seen) for j in rows) if j is not None]
 
@@ -124,6 +124,12 @@ def list_jobs(
 def _results(job: dict[str, Any]) -> list[dict[str, Any]]:
     results = (job.get("result") or {}).get("results") or []
     return [r for r in results if isinstance(r, dict)]
+
+
+def _named(job: dict[str, Any]) -> set[str]:
+    """The items a job names: in its results, and the items it was asked to work on."""
+    asked = (job.get("params") or {}).get("item_ids") or []
+    return {str(r["item_id"]) for r in _results(job) if r.get("item_id")} | {str(i) for i in asked}
 
 
 def _visible_ids(conn: Connection, account: Account, ids: set[str]) -> set[str]:
@@ -139,8 +145,9 @@ def _as_seen(job: dict[str, Any], account: Account, seen: set[str]) -> dict[str,
         return None
     results = _results(job)
     kept = [r for r in results if not r.get("item_id") or str(r["item_id"]) in seen]
-    if results and not own and not any(r.get("item_id") for r in kept) and len(kept) < len(results):
-        return None
+    named = _named(job)
+    if named and not own and not named & seen:
+        return None  # a job about hidden items only
     result = dict(job.get("result") or {})
     if "results" in result:
         result["results"] = kept

@@ -136,13 +136,14 @@ def _report_records(
 
 
 def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> dict[str, Any]:
-    """A record without what blind review hides from the account (other reviewers' reviews) and with
-    hidden media withheld from its capture records."""
+    """A record without what blind review hides from the account (other reviewers' reviews, and their
+    notes and method steps) and with hidden media withheld from its capture records."""
     item_id = str(record["item"]["id"])
     hidden = review.hidden_reviewers(conn, account, item_id)
     kept = [j for j in record["judgements"] if j["reviewer"] not in hidden]
     record["hidden_reviews"] = len(record["judgements"]) - len(kept)
     record["judgements"] = kept
+    record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
     if access.withheld_members(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
         record["captures"] = [{**c, "record": scrubbed.get(str(c["id"]), {})} for c in record["captures"]]
