@@ -7,9 +7,9 @@ from pathlib import Path
 from PIL import Image
 
 from archive.home import Home
+from tests.conftest import admin_of
 from tests.detectors.test_fingerprint import jpeg, scene
 from tests.detectors.test_video import FPS, shots, write
-from tests.conftest import admin_of
 from tests.workbench.test_dedup import ingest, new_case
 from workbench import dedup
 
