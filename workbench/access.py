@@ -57,6 +57,7 @@ __all__ = [
     "capture_records",
     "file_withheld",
     "held_items",
+    "hidden_in_captures",
     "classify",
     "find_visible",
     "item_tags",
@@ -361,11 +362,30 @@ def _scrub(value: Any, secrets_: set[str]) -> Any:
     return value
 
 
+def hidden_in_captures(conn: Connection, account: Account, item_id: str) -> list[str]:
+    """Ids of items hidden from the account that were seen in the same captures as this item.
+
+    Not content of this item (a photo does not hold its page or the page's other photos), but the
+    capture records it shares with them list their addresses and hashes (``capture_records``).
+    """
+    hidden = (
+        select(items.c.id)
+        .where(
+            items.c.id.in_(sorted(_captured_with(conn, item_id))),
+            items.c.deleted_at.is_(None),
+            not_(visible_clause(account)),
+        )
+        .order_by(items.c.id)
+    )
+    return [str(r[0]) for r in conn.execute(hidden)]
+
+
 def capture_records(conn: Connection, account: Account, item_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """The capture records of a visible item, with the hashes and URLs of hidden media withheld."""
+    """The capture records of a visible item, with the entries, hashes and URLs of every medium hidden
+    from the account withheld (a record lists all the media of its capture)."""
     if find_visible(conn, account, item_id) is None:
         raise AccessDenied(NOT_FOUND)
-    hidden = withheld_members(conn, account, item_id)
+    hidden = hidden_in_captures(conn, account, item_id)
     secrets_: set[str] = set()
     if hidden:
         q = select(items.c.sha256, sightings.c.url).join(sightings, sightings.c.item_id == items.c.id)

@@ -250,12 +250,11 @@ def _contained(conn: Connection, req: ExportRequest, record: dict[str, Any]) -> 
     the same capture keeps its own file, but not the capture records when a hidden item is among
     them (they list its address and hash).
     """
-    hidden = access.withheld_members(conn, req.by, record["item"]["id"])
+    if access.withheld_members(conn, req.by, record["item"]["id"]):  # a page's media, a zip's members
+        return "restricted_content", (
+            "restricted content withheld: the item's files hold content of items you may not see"
+        )
     if record["item"]["kind"] == PAGE_KIND:
-        if hidden:
-            return "restricted_content", (
-                "restricted content withheld: the page's files hold content of items you may not see"
-            )
         for member in _capture_members(conn, record["item"]["id"]):
             if withheld_reason(gather.gather_item(conn, member), req.profile, req.recipient_type):
                 return "restricted_content", (
@@ -263,7 +262,7 @@ def _contained(conn: Connection, req: ExportRequest, record: dict[str, Any]) -> 
                     "in this export"
                 )
         return None
-    if hidden:
+    if access.hidden_in_captures(conn, req.by, record["item"]["id"]):  # its records list them
         record["captures"] = [
             {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
             for c in record["captures"]

@@ -144,10 +144,10 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
     record["hidden_reviews"] = len(record["judgements"]) - len(kept)
     record["judgements"] = kept
     record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
-    if access.withheld_members(conn, account, item_id):
+    if access.hidden_in_captures(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
         record["captures"] = [{**c, "record": scrubbed.get(str(c["id"]), {})} for c in record["captures"]]
-        record["withheld_content"] = len(access.withheld_members(conn, account, item_id))
+    record["withheld_content"] = len(access.withheld_members(conn, account, item_id))
     return record
 
 

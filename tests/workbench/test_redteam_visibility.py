@@ -36,11 +36,13 @@ from tests.workbench.test_dedup import make_files
 from workbench import access, auth, dedup, jobs, review, viewing
 from workbench.auth import AccessDenied
 from workbench.capture_store import store_staged
+from workbench.export import ExportRequest, export_package
 from workbench.pipeline import ingest_paths
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
 PAGE_URL = "http://127.0.0.1:9/post/7"
 PHOTO_URL = "http://127.0.0.1:9/media/survivor.png"
+SIBLING_URL = "http://127.0.0.1:9/media/street.png"
 PNG_MAGIC = b"\x89PNG"
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
 
@@ -98,11 +100,13 @@ class Page:
     photo_id: str
     files: dict[str, str]  # role -> SHA-256 of the page's files
     photo_sha: str
+    sibling_id: str  # another photo of the same page, not restricted
 
 
-def _staged(folder: Path, role: str, data: bytes, mime: str, url: str | None = None) -> StagedFile:
-    path = folder / role
+def _staged(folder: Path, name: str, data: bytes, mime: str, url: str | None = None) -> StagedFile:
+    path = folder / name
     path.write_bytes(data)
+    role = name.split("-")[0]  # "media-2": a second medium
     return StagedFile(role, path, hashlib.sha256(data).hexdigest(), len(data), mime, url)
 
 
@@ -126,14 +130,15 @@ def capture_page_with_photo(w: World, folder: Path) -> Page:
             _staged(folder, "html", f"<html><img src='{PHOTO_URL}'></html>".encode(), "text/html"),
             _staged(folder, "wacz", wacz.getvalue(), "application/zip"),
             _staged(folder, "media", photo, "image/png", PHOTO_URL),
+            _staged(folder, "media-2", make_png(79, (64, 48)), "image/png", SIBLING_URL),
         ],
     )
     result = store_staged(w.home, w.case, staged, "analyst", "cli", None)
-    assert result.item_id and len(result.stored_media) == 1, result
-    photo_item = result.stored_media[0]
+    assert result.item_id and len(result.stored_media) == 2, result
+    photo_item, sibling = result.stored_media
     access.classify(w.home, w.analyst, photo_item.item_id, "survivor_identifying")
     files = {f.role: f.sha256 for f in staged.files if f.role != "media"}
-    return Page(result.item_id, photo_item.item_id, files, photo_item.sha256)
+    return Page(result.item_id, photo_item.item_id, files, photo_item.sha256, sibling.item_id)
 
 
 def test_page_holding_a_hidden_photo_is_not_revealed_or_downloaded(world: World, tmp_path: Path) -> None:
@@ -160,6 +165,11 @@ def test_page_holding_a_hidden_photo_is_not_revealed_or_downloaded(world: World,
         full = json.dumps(access.capture_records(conn, world.analyst, page.page_id))
     assert page.photo_sha not in seen and PHOTO_URL not in seen and access.WITHHELD in seen
     assert page.photo_sha in full and PHOTO_URL in full
+    # The other photo of the page holds neither page nor photo, but shares the capture record.
+    with world.home.reading() as conn:
+        assert access.withheld_members(conn, world.reviewer, page.sibling_id) == []
+        shared = json.dumps(access.capture_records(conn, world.reviewer, page.sibling_id))
+    assert SIBLING_URL in shared and page.photo_sha not in shared and PHOTO_URL not in shared
 
 
 def test_zip_holding_a_hidden_member_is_not_downloaded(world: World, tmp_path: Path) -> None:
@@ -182,6 +192,15 @@ def test_zip_holding_a_hidden_member_is_not_downloaded(world: World, tmp_path: P
     access.log_access(
         world.home, world.analyst, zip_item.item_id, "media.downloaded", artifact_sha256=zip_item.sha256
     )
+    street = str(by_name["street.png"].item_id)
+    out = tmp_path / "package"
+    req = ExportRequest(
+        "demo", "internal", "Court X", "court", "trial", out, world.legal, [zip_item.item_id, street]
+    )
+    result = export_package(world.home, req)
+    assert [(w["id"], w["reason"]) for w in result.withheld] == [(zip_item.item_id, "restricted_content")]
+    shipped = {p.name for p in out.rglob("*") if p.is_file()}
+    assert not any(zip_item.sha256 in name for name in shipped)
 
 
 def test_app_shows_a_page_holding_a_hidden_photo_as_withheld(world: World, tmp_path: Path) -> None:
