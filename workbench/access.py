@@ -145,8 +145,27 @@ def _like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-def _text_clause(text: str) -> ColumnElement[bool]:
-    """Full-text search (substring, case-insensitive) over titles, sightings, captures and notes."""
+def _captures_with_hidden(account: Account) -> Any:
+    """Ids of the captures that saw an item hidden from the account (their records list it).
+
+    Not correlated with the outer query's ``items``: it is the same set for every row.
+    """
+    return (
+        select(sightings.c.capture_id)
+        .join(items, items.c.id == sightings.c.item_id)
+        .where(
+            sightings.c.capture_id.is_not(None), items.c.deleted_at.is_(None), not_(visible_clause(account))
+        )
+        .correlate(None)
+    )
+
+
+def _text_clause(text: str, account: Account) -> ColumnElement[bool]:
+    """Full-text search (substring, case-insensitive) over titles, sightings, captures and notes.
+
+    A capture record that lists media hidden from the account is not searched for it: a hit there
+    could come from the hidden media's address or text.
+    """
     pat = _like(text)
 
     def has(col: Any) -> ColumnElement[bool]:
@@ -161,7 +180,11 @@ def _text_clause(text: str) -> ColumnElement[bool]:
     in_captures = exists(
         select(sightings.c.id)
         .join(captures, captures.c.id == sightings.c.capture_id)
-        .where(sightings.c.item_id == items.c.id, has(captures.c.record))
+        .where(
+            sightings.c.item_id == items.c.id,
+            has(captures.c.record),
+            captures.c.id.not_in(_captures_with_hidden(account)),
+        )
     )
     in_notes = exists(
         select(notes.c.id).where(
@@ -171,7 +194,7 @@ def _text_clause(text: str) -> ColumnElement[bool]:
     return or_(has(items.c.title), in_sightings, in_captures, in_notes)
 
 
-def _filter_clauses(f: ItemFilter) -> list[ColumnElement[bool]]:
+def _filter_clauses(f: ItemFilter, account: Account) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     if f.status:
         out.append(items.c.status.in_(list(f.status)))
@@ -200,7 +223,7 @@ def _filter_clauses(f: ItemFilter) -> list[ColumnElement[bool]]:
     if f.item_ids is not None:
         out.append(items.c.id.in_(list(f.item_ids)))
     if f.text and f.text.strip():
-        out.append(_text_clause(f.text.strip()))
+        out.append(_text_clause(f.text.strip(), account))
     return out
 
 
@@ -216,7 +239,7 @@ def list_items(
     require(account, Perm.READ)
     if not is_member(conn, account, case_id):
         raise AccessDenied("you are not a member of this case")
-    rest = and_(visible_clause(account, member_checked=True), *_filter_clauses(flt or ItemFilter()))
+    rest = and_(visible_clause(account, member_checked=True), *_filter_clauses(flt or ItemFilter(), account))
     where = and_(items.c.case_id == case_id, rest)
     total = int(conn.execute(select(func.count()).select_from(items).where(where)).scalar_one())
     # SQLite would pick the (case_id, sha256) index and sort the whole case for one page (~0.3 s at

@@ -34,6 +34,7 @@ from tests.conftest import Account, RunWb, json_lines
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
 from tests.workbench.test_dedup import make_files
 from workbench import access, auth, dedup, jobs, review, viewing
+from workbench.access import ItemFilter
 from workbench.auth import AccessDenied
 from workbench.capture_store import store_staged
 from workbench.export import ExportRequest, export_package
@@ -170,6 +171,21 @@ def test_page_holding_a_hidden_photo_is_not_revealed_or_downloaded(world: World,
         assert access.withheld_members(conn, world.reviewer, page.sibling_id) == []
         shared = json.dumps(access.capture_records(conn, world.reviewer, page.sibling_id))
     assert SIBLING_URL in shared and page.photo_sha not in shared and PHOTO_URL not in shared
+
+
+def test_search_does_not_find_a_page_by_its_hidden_photo(world: World, tmp_path: Path) -> None:
+    page = capture_page_with_photo(world, tmp_path / "staged")
+
+    def found(who: auth.Account, text: str) -> set[str]:
+        with world.home.reading() as conn:
+            rows, total = access.list_items(conn, who, world.case.id, ItemFilter(text=text))
+        assert total == len(rows)
+        return {r.id for r in rows}
+
+    # The capture record (shared by the page and its photos) lists the photo's address.
+    assert found(world.analyst, "media/survivor") == {page.page_id, page.photo_id, page.sibling_id}
+    assert found(world.reviewer, "media/survivor") == set()
+    assert found(world.reviewer, "a post") == {page.page_id}  # the page is found by its own title
 
 
 def test_zip_holding_a_hidden_member_is_not_downloaded(world: World, tmp_path: Path) -> None:
