@@ -429,6 +429,161 @@ def cmd_table(args: argparse.Namespace) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+# -- calibration: reference statistics and model packs ------------------------------------------------
+
+SCORED = ("copy_move", "jpeg_grid", "noise", "jpeg_ghost")
+MODELS = CORPUS.parent / "models"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "detectors" / "reference"
+PACKS_DIR = Path(__file__).resolve().parents[1] / "detectors" / "packs"
+REFERENCE_NAME = "{n} untouched camera photos (corpus photos_exif: free-use and CC BY-SA sources)"
+
+
+def _raw_score(name: str, data: bytes) -> float | None:
+    """The detector's own score, before any calibration (its ``detect`` called directly)."""
+    cls = registry().classes()[name]
+    try:
+        flags = cls().detect(Subject(data))
+    except Exception as exc:
+        print(f"  {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    scored = [f for f in flags if f.score is not None]
+    return float(scored[0].score) if scored else None
+
+
+def _loo_fpr(scores: list[float], rate: float) -> float:
+    """Leave-one-out false-positive rate: each photo judged by the threshold of the others."""
+    from detectors.calibration import threshold_for
+
+    hits = sum(s > threshold_for(scores[:i] + scores[i + 1 :], rate) for i, s in enumerate(scores))
+    return hits / len(scores)
+
+
+def _found(scores: list[float], threshold: float) -> int:
+    return sum(s > threshold for s in scores)
+
+
+def cmd_reference(args: argparse.Namespace) -> None:
+    """Write detectors/reference/<detector>.json: scores on untouched photos and recall at 5% FPR."""
+    from detectors.calibration import DEFAULT_RATE, threshold_for
+
+    rng = np.random.default_rng(1)
+    photos = untouched_photos()
+    noso = [s for s in corpus_sets(photos) if s["set"] == "noso"]
+    syn = synthetic(photos[: args.size], rng)
+    for name in args.detectors:
+        neg = [v for p in photos if (v := _raw_score(name, p.read_bytes())) is not None]
+        t = threshold_for(neg, DEFAULT_RATE)
+        found = []
+        for label, group in (
+            ("NoSo copy-move forgeries", [s for s in noso if s["label"] == 1]),
+            ("synthetic copy-moves (q92)", [s for s in syn if s["name"].startswith("syn_copymove")]),
+            ("synthetic splices (q92)", [s for s in syn if s["name"].startswith("syn_splice")]),
+        ):
+            pos = [v for s in group if (v := _raw_score(name, s["data"])) is not None]
+            found.append({"set": label, "n": len(pos), "found": _found(pos, t)})
+        controls = [v for s in syn if s["label"] == 0 and (v := _raw_score(name, s["data"])) is not None]
+        out = {
+            "name": REFERENCE_NAME.format(n=len(neg)),
+            "scores": sorted(round(v, 4) for v in neg),
+            "found": found,
+            "built": f"bench/indicators.py reference --size {args.size}, {time.strftime('%Y-%m-%d')}",
+            "leave_one_out_fpr": round(_loo_fpr(neg, DEFAULT_RATE), 3),
+            "resaved_controls_flagged": f"{_found(controls, t)} of {len(controls)}",
+        }
+        REFERENCE_DIR.mkdir(exist_ok=True)
+        (REFERENCE_DIR / f"{name}.json").write_text(json.dumps(out, indent=1) + "\n")
+        print(json.dumps({k: v for k, v in out.items() if k != "scores"}), f"threshold {t}")
+
+
+def ai_samples() -> list[Sample]:
+    """corpus/ai_generated as published, its single outputs (512-px tiles of the strips and grids), and
+    both re-saved as JPEG quality 90."""
+    out: list[Sample] = []
+    for path in sorted((CORPUS / "ai_generated").glob("*.png")):
+        img = Image.open(path).convert("RGB")
+        arr = np.asarray(img)
+        out.append({"name": f"published:{path.name}", "data": path.read_bytes(), "set": "published"})
+        out.append({"name": f"published_q90:{path.name}", "data": _jpeg(arr, 90), "set": "published_q90"})
+        tile = 512
+        for y in range(0, arr.shape[0] - tile + 1, tile):
+            for x in range(0, arr.shape[1] - tile + 1, tile):
+                part = arr[y : y + tile, x : x + tile]
+                buf = io.BytesIO()
+                Image.fromarray(part).save(buf, "PNG")
+                out.append({"name": f"tile:{path.name}@{x},{y}", "data": buf.getvalue(), "set": "tiles"})
+                out.append(
+                    {"name": f"tile_q90:{path.name}@{x},{y}", "data": _jpeg(part, 90), "set": "tiles_q90"}
+                )
+    return out
+
+
+def _pack_folder(tmp: Path, manifest_path: Path, weights_dir: Path) -> Path:
+    folder = tmp / manifest_path.stem
+    folder.mkdir()
+    data = json.loads(manifest_path.read_text())
+    for entry in data["weights"]:
+        shutil.copyfile(weights_dir / entry["file"], folder / entry["file"])
+    (folder / "manifest.json").write_text(json.dumps(data))
+    return folder
+
+
+def cmd_packs(args: argparse.Namespace) -> None:
+    """AI-generation quality of the shipped packs (weights from ../shared/models), then their
+    calibration statistics written into the shipped manifest with --write."""
+    import tempfile
+
+    from detectors.calibration import DEFAULT_RATE, threshold_for
+    from detectors.modelpack import load_pack
+
+    rng = np.random.default_rng(1)
+    photos = untouched_photos()
+    samples = ai_samples()
+    manifest_path = PACKS_DIR / "tiny_ladeda_wildrf.json"
+    with tempfile.TemporaryDirectory() as tmp:
+        pack = load_pack(_pack_folder(Path(tmp), manifest_path, MODELS / "tiny_ladeda"))
+
+        def score(data: bytes) -> float:
+            return pack.scorer.score(np.asarray(Subject(data).image()))
+
+        neg = [score(p.read_bytes()) for p in photos]
+        t = threshold_for(neg, DEFAULT_RATE)
+        print(f"{pack.manifest.name}: {len(neg)} untouched photos; threshold (5% FPR) logit {t:.3f}")
+        found = []
+        for set_name in ("published", "published_q90", "tiles", "tiles_q90"):
+            pos = [score(s["data"]) for s in samples if s["set"] == set_name]
+            value = auc(pos, neg)
+            lo, hi = bootstrap(pos, neg, rng)
+            own = sum(v > 0 for v in pos)
+            print(
+                f"  {set_name:14} n={len(pos):2d} AUC {value:.2f} [95% CI {lo:.2f}, {hi:.2f}]; "
+                f"found at 5% FPR {_found(pos, t)}/{len(pos)}; at its own 0.5 {own}/{len(pos)}"
+            )
+            label = {
+                "published": "generator sample files as published (SD v1, SD 2, SDXL-Turbo)",
+                "published_q90": "the same files re-saved as JPEG q90",
+                "tiles": "single 512-px outputs cut from those files",
+                "tiles_q90": "single outputs re-saved as JPEG q90",
+            }[set_name]
+            found.append({"set": label, "n": len(pos), "found": _found(pos, t)})
+        print(f"  camera photos above its own 0.5: {sum(v > 0 for v in neg)}/{len(neg)}")
+        print(f"  leave-one-out FPR at 5%: {_loo_fpr(neg, DEFAULT_RATE):.3f}")
+        cam = CAMERA_12MP.read_bytes()
+        subject = Subject(cam)
+        decode = _timed(lambda: np.asarray(Subject(cam).image()))
+        secs = _timed(lambda: pack.scorer.score(np.asarray(subject.image())), 3)
+        print(f"  time on a 12 MP camera JPEG, one core: {secs:.3f} s after the decode ({decode:.3f} s)")
+        if args.write:
+            data = json.loads(manifest_path.read_text())
+            data["calibration"] = {
+                "name": REFERENCE_NAME.format(n=len(neg)),
+                "scores": sorted(round(v, 4) for v in neg),
+                "found": found,
+                "built": f"bench/indicators.py packs --write, {time.strftime('%Y-%m-%d')}",
+            }
+            manifest_path.write_text(json.dumps(data, indent=1) + "\n")
+            print(f"  wrote the calibration into {manifest_path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -444,13 +599,19 @@ def main() -> None:
     s.add_argument("--repeat", type=int, default=2)
     s.add_argument("--megapixels", type=float, nargs="+", default=[12.0, 2.0], help="JPEG sizes to time")
     s.add_argument("--videos", action="store_true", help="also time the corpus videos' keyframe analysis")
+    ref = sub.add_parser("reference", help="build the shipped reference statistics (detectors/reference)")
+    ref.add_argument("--size", type=int, default=14)
+    ref.add_argument("--detectors", nargs="+", default=list(SCORED))
+    pk = sub.add_parser("packs", help="AI-generation quality and speed of the shipped model packs")
+    pk.add_argument("--write", action="store_true", help="write the calibration into the shipped manifest")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"{CORPUS} is absent: the benchmark reads the shared corpus beside the checkout")
     free = shutil.disk_usage(Path(__file__).resolve().parent).free
     if free < 500 * 1024 * 1024:
         sys.exit(f"only {free // (1024 * 1024)} MB free: the benchmark needs 500 MB of working space")
-    {"quality": cmd_quality, "speed": cmd_speed, "table": cmd_table}[args.command](args)
+    commands = {"quality": cmd_quality, "speed": cmd_speed, "table": cmd_table, "reference": cmd_reference}
+    {**commands, "packs": cmd_packs}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from archive.model import Flag, FlagLabel
+from detectors import calibration
 from detectors.imageio import ImageRefused, open_image, probe
 
 if TYPE_CHECKING:
@@ -285,7 +286,9 @@ def run_detectors(subject: Subject, dets: list[Detector]) -> list[Flag]:
                 why = f"the image is {width}x{height} pixels, too small"
                 flags.append(not_analysed(det.name, det.version, subject.sha256, why))
                 continue
-            flags.extend(det.detect(subject))
+            # Scores are placed among untouched camera photos (detectors.calibration) and
+            # relabelled by the calibrated thresholds; detectors without reference statistics pass.
+            flags.extend(calibration.apply(f, subject.settings) for f in det.detect(subject))
         except ImageRefused as exc:
             why = str(exc) if "MemoryError" not in str(exc) else _failure(MemoryError(str(exc)))
             flags.append(not_analysed(det.name, det.version, subject.sha256, why))

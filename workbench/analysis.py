@@ -214,7 +214,9 @@ def analyse_items(
         query = query.where(items.c.id.in_(item_ids))
     with home.reading() as conn:
         rows = conn.execute(query.order_by(items.c.created_at)).all()
-    settings_ = load_settings(home)
+    from workbench.models import with_case_calibration  # models imports this module
+
+    settings_ = with_case_calibration(home, case.id, load_settings(home))  # the case's calibration, if any
     with Runner(limits) as runner:  # one child for the run: libraries and a model load once
         for row in rows:
             with home.blobs.open(row.sha256) as fh:

@@ -79,7 +79,7 @@ class Analysis:
         for flag in self.flags:
             full = flag_to_dict(flag)
             row = {k: full[k] for k in keys}
-            for extra in ("fact", "keyframe"):
+            for extra in ("fact", "keyframe", "calibration"):
                 if extra in flag.details:
                     row[extra] = flag.details[extra]
             out.append(row)

@@ -1,7 +1,7 @@
 """Subcommands of `wb` beyond the archive's own, one module per capability."""
 
-from workbench.commands import account, capture, dedup, delete, detect, export, review
+from workbench.commands import account, capture, dedup, delete, detect, export, model, review
 
-COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export)
+COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export, model)
 
 __all__ = ["COMMAND_MODULES"]
