@@ -38,12 +38,15 @@ from workbench.access import ItemFilter
 from workbench.auth import AccessDenied
 from workbench.capture_store import store_staged
 from workbench.export import ExportRequest, export_package
+from workbench.pages.common import Ctx
+from workbench.pages.item_record import near_duplicates
 from workbench.pipeline import ingest_paths
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
 PAGE_URL = "http://127.0.0.1:9/post/7"
 PHOTO_URL = "http://127.0.0.1:9/media/survivor.png"
 SIBLING_URL = "http://127.0.0.1:9/media/street.png"
+WITHHELD = "restricted content withheld"  # what the app shows in place of withheld content
 PNG_MAGIC = b"\x89PNG"
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
 
@@ -225,13 +228,13 @@ def test_app_shows_a_page_holding_a_hidden_photo_as_withheld(world: World, tmp_p
     at.button(key=f"open_{page.page_id}").click().run()
     assert not at.exception, at.exception
     shown = _everything(at)
-    assert f"Item {page.page_id}" in shown and access.WITHHELD in shown
+    assert f"Item {page.page_id}" in shown and WITHHELD in shown
     assert not [b for b in at.button if b.key in ("reveal", "reveal_video")]
     assert len(at.get("image")) == 0  # no screenshot thumbnail, however blurred
     assert page.photo_sha not in shown and PHOTO_URL not in shown and page.photo_id not in shown
     assigned = login("analyst")
     assigned.button(key=f"open_{page.page_id}").click().run()
-    assert assigned.button(key="reveal") is not None and access.WITHHELD not in _everything(assigned)
+    assert assigned.button(key="reveal") is not None and WITHHELD not in _everything(assigned)
 
 
 # -- near-duplicates -----------------------------------------------------------------------------
@@ -261,7 +264,8 @@ def _near_world(w: World, tmp_path: Path) -> tuple[str, list[str]]:
         paths[-1].write_bytes(data)
     ids = [str(r.item_id) for r in ingest_paths(w.home, w.case, [str(p) for p in paths], w.analyst)]
     access.classify(w.home, w.analyst, ids[0], "survivor_identifying")
-    assert {m["item_id"] for m in dedup.near_duplicates(w.home, w.analyst, ids[1])} == {ids[0], ids[2]}
+    assigned = {m["item_id"] for m in near_duplicates(Ctx(w.home, w.analyst, w.case), ids[1])}
+    assert assigned == {ids[0], ids[2]}
     return ids[0], ids[1:]
 
 
@@ -384,21 +388,21 @@ def _upload_hidden(w: World, name: str) -> str:
 
 def test_job_list_shows_no_hidden_item_or_its_file_name(world: World) -> None:
     secret = _upload_hidden(world, "amira-survivor.png")
-    _member(world, "ana2", "analyst")
-    mine = jobs.list_jobs(world.home, world.analyst, world.case.id)
-    assert any(r.get("item_id") == secret for j in mine for r in j["result"].get("results", []))
-    with world.home.reading() as conn:
-        ana2 = auth.account_by_name(conn, "ana2")
-    assert ana2 is not None
-    assert "amira" not in json.dumps(jobs.list_jobs(world.home, ana2, world.case.id), default=str)
-    assert secret not in json.dumps(jobs.list_jobs(world.home, ana2, world.case.id), default=str)
-    with pytest.raises(AccessDenied):
-        jobs.list_jobs(world.home, world.outsider, world.case.id)
+    _member(world, "ana2", "analyst")  # a member of the case, not assigned to the upload
     at = login("ana2")
     at.sidebar.radio(key="nav").set_value("Capture").run()
     assert not at.exception, at.exception
     shown = _everything(at)
     assert "amira" not in shown and secret not in shown
+    with world.home.reading() as conn:
+        ana2 = auth.account_by_name(conn, "ana2")
+    assert ana2 is not None
+    listed = json.dumps(jobs.list_jobs(world.home, ana2, world.case.id), default=str)
+    assert "amira" not in listed and secret not in listed
+    mine = jobs.list_jobs(world.home, world.analyst, world.case.id)
+    assert any(r.get("item_id") == secret for j in mine for r in j["result"].get("results", []))
+    with pytest.raises(AccessDenied):
+        jobs.list_jobs(world.home, world.outsider, world.case.id)
 
 
 # -- wb log, wb report, wb redact ----------------------------------------------------------------
