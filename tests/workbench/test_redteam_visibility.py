@@ -225,6 +225,9 @@ def test_zip_holding_a_hidden_member_is_not_downloaded(world: World, tmp_path: P
 def test_app_shows_a_page_holding_a_hidden_photo_as_withheld(world: World, tmp_path: Path) -> None:
     page = capture_page_with_photo(world, tmp_path / "staged")
     at = login("reviewer")
+    # Gallery: the plain photo and the page's other photo have thumbnails; the page has none.
+    assert "3 items · page 1 of 1" in _texts(at) and f"[{WITHHELD}]" in _texts(at)
+    assert len(at.get("image")) == 2
     at.button(key=f"open_{page.page_id}").click().run()
     assert not at.exception, at.exception
     shown = _everything(at)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from archive.cases import CaseError, create_case
+from archive.cases import CaseError
 from workbench import auth, profiles
+from workbench import cases as case_service
 from workbench.auth import Perm, can
 from workbench.pages.common import Ctx, guard, table, visible_cases
 
@@ -21,9 +22,9 @@ def _create(ctx: Ctx) -> None:
         if st.form_submit_button("Create case"):
             with guard():
                 try:
-                    with ctx.home.transaction(ctx.account.name, "app") as tx:
-                        auth.require(ctx.account, Perm.MANAGE_CASES, tx=tx)
-                        create_case(tx, slug.strip(), purpose, int(reviews))
+                    case_service.create_case(
+                        ctx.home, ctx.account, slug.strip(), purpose, int(reviews), "app"
+                    )
                 except CaseError as exc:
                     raise ValueError(str(exc)) from None
                 st.rerun()
