@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from workbench import jobs
@@ -42,7 +44,10 @@ def _uploads(ctx: Ctx) -> None:
 def _jobs(ctx: Ctx) -> None:
     """The case's recent jobs, refreshed every two seconds without blocking the page."""
     assert ctx.case is not None
-    for job in jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=10):
+    listed: list[dict[str, Any]] = []
+    with guard():  # a membership ended since the page was drawn: say so, do not raise
+        listed = jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=10)
+    for job in listed:
         with st.container(border=True):
             st.text(f"{job['kind']} · {job['status']} · by {job['actor']} · {job['id'][:8]}")
             st.progress(float(job["progress"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from workbench import access, jobs
@@ -36,7 +38,10 @@ def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
                 }
                 jobs.submit(ctx.home, ctx.account, "export", ctx.case.id, params)
                 st.success("Export queued")
-    for job in jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=5):
+    listed: list[dict[str, Any]] = []
+    with guard():  # a membership ended since the page was drawn: say so, do not raise
+        listed = jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=5)
+    for job in listed:
         if job["kind"] == "export":
             res = job["result"] or {}
             line = f"export {job['id'][:8]} · {job['status']} · {res.get('included', 0)} items"
