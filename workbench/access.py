@@ -301,6 +301,7 @@ def item_tags(conn: Connection, item_ids: Sequence[str]) -> dict[str, tuple[str,
 
 
 PAGE_KIND = "webpage"  # workbench.capture_store.PAGE_KIND: a captured web page
+ARCHIVE_KIND = "archive"  # archive.sniff.kind_of: zip and gzip files, whose members become items
 WITHHELD = "restricted content withheld"
 CONTAINER_DEPTH = 8  # zips inside zips: deeper nesting is not followed (the ingest refuses it anyway)
 
@@ -344,12 +345,13 @@ def held_items(conn: Connection, item_id: str) -> set[str]:
     row = conn.execute(select(items.c.kind, items.c.sha256).where(items.c.id == item_id)).first()
     if row is None:
         return set()
-    held = _captured_with(conn, item_id) if row.kind == PAGE_KIND else set()
-    own = {
-        str(r[0])
-        for r in conn.execute(select(item_artifacts.c.sha256).where(item_artifacts.c.item_id == item_id))
-    }
-    held |= set(_taken_out_of(conn, own | {str(row.sha256)}))
+    if row.kind == PAGE_KIND:
+        held = _captured_with(conn, item_id)
+    elif row.kind == ARCHIVE_KIND:  # members name their zip's SHA-256 as their container
+        held = set(_taken_out_of(conn, {str(row.sha256)}))
+    else:
+        held = set()  # a picture, a video, a document: nothing else's content is inside (and this
+        # spares every gallery card a scan of the sightings' JSON)
     held.discard(item_id)
     return held
 
