@@ -42,6 +42,7 @@ from detectors.metaread import read_meta  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 LOCALISING = ("copy_move", "jpeg_grid", "noise", "jpeg_ghost")
+MODEL_DETECTORS = ("learned", "model_pack")  # need a model folder or a registered pack
 Sample = dict[str, Any]
 
 
@@ -273,7 +274,9 @@ def cmd_quality(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(1)
     photos = untouched_photos()
     samples = corpus_sets(photos) + synthetic(photos[: args.size], rng)
-    names = [n for n in registry().names() if n != "learned" and (n != "jpeg_ghost" or not args.quick)]
+    names = [
+        n for n in registry().names() if n not in MODEL_DETECTORS and (n != "jpeg_ghost" or not args.quick)
+    ]
     print(f"{len(samples)} samples; untouched photos: {len(photos)}; detectors: {', '.join(names)}")
     results = run_all(samples, names)
     summary = [summarise(n, results[n], rng) for n in names]
@@ -305,7 +308,7 @@ def _speed_one(label: str, data: bytes, repeat: int) -> None:
     print(f"{label} ({len(data) // 1024} KiB); baseline Pillow decode {decode:.3f} s")
     total = 0.0
     for name, cls in reg.classes().items():
-        if name == "learned":
+        if name in MODEL_DETECTORS:  # timed with their packs: `packs`
             continue
 
         def once(c: Any = cls, d: bytes = data) -> None:

@@ -48,7 +48,10 @@ __all__ = [
 
 FORMAT = "wb-model-pack/1"
 ADAPTER_GROUP = "workbench.model_adapters"
-ADAPTERS = {"tiny_ladeda": "detectors.adapters.tiny_ladeda:TinyLaDeDaAdapter"}
+ADAPTERS = {
+    "tiny_ladeda": "detectors.adapters.tiny_ladeda:TinyLaDeDaAdapter",
+    "onnx_image": "detectors.adapters.onnx_image:OnnxImageAdapter",
+}
 TASKS = {"ai_generated": "AI-generation", "manipulated": "manipulation"}
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SHA = re.compile(r"^[0-9a-f]{64}$")
