@@ -199,6 +199,7 @@ def test_manifest_checks_and_a_flipped_byte_is_named(
     copy = Env(tmp_path, env.site)
     shutil.copytree(env.root / "home", tmp_path / "home")
     shutil.copytree(env.root / "key", tmp_path / "key")
+    shutil.copy(env.root / "session", tmp_path / "session")  # the same login, on the copied home
     victim = copy.blob(next(a["sha256"] for a in ok["artifacts"] if a["role"] == "media"))
     victim.chmod(0o644)
     data = bytearray(victim.read_bytes())
