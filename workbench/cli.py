@@ -27,7 +27,6 @@ from workbench.clitools import (
 )
 from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
-from workbench.pipeline import ingest_paths
 from workbench.timeline import item_timeline
 
 __all__ = ["TOOL_VERSION", "main"]
@@ -104,6 +103,8 @@ def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
+    from workbench.pipeline import ingest_paths  # ingest's stack loads only when files come in
+
     counts = {"stored": 0, "duplicate": 0, "refused": 0}
     with open_home(args) as home:
         by = acting(home)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from collectors.guard import GuardError, Policy
-from collectors.web import CaptureSettings
-from workbench.capture import CaptureResult, capture_urls
 from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
 from workbench.profiles import ProfileError, clear_profile, describe_profile, set_profile
+
+if TYPE_CHECKING:
+    from collectors.web import CaptureSettings
+    from workbench.capture import CaptureResult
+
+# The browser stack (Playwright, the capture store, fingerprinting) is imported when a capture runs:
+# every other `wb` command starts without it.
 
 __all__ = ["cmd_case_profile", "register"]
 
@@ -67,6 +72,9 @@ def _urls(args: argparse.Namespace) -> list[str]:
 
 
 def _settings(args: argparse.Namespace) -> CaptureSettings:
+    from collectors.guard import GuardError, Policy
+    from collectors.web import CaptureSettings
+
     if args.concurrency < 1 or args.concurrency > 8:
         raise UsageError("--concurrency must be between 1 and 8")
     try:
@@ -85,6 +93,8 @@ def _settings(args: argparse.Namespace) -> CaptureSettings:
 
 
 def cmd_capture(args: argparse.Namespace, out: Output) -> int:
+    from workbench.capture import capture_urls
+
     urls = _urls(args)
     settings = _settings(args)
     counts = {"captured": 0, "refused": 0, "failed": 0}
