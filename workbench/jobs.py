@@ -32,7 +32,7 @@ from archive.db import items, jobs, sightings, utcnow
 from archive.home import Home
 from archive.model import Case, IncomingFile
 from workbench.access import visible_clause
-from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case, require_case
+from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case
 
 __all__ = [
     "JOB_TIMEOUT_S",
@@ -51,11 +51,10 @@ KIND_PERMS = {"upload": Perm.CAPTURE, "capture": Perm.CAPTURE, "analyse": Perm.J
 
 
 def submit(home: Home, account: Account, kind: str, case_id: int, params: dict[str, Any]) -> str:
-    """Queue a job (after the role and membership check); returns its id."""
+    """Queue a job (after the role and membership check, a refusal logged); returns its id."""
     if kind not in KIND_PERMS:
         raise ValueError(f"unknown job kind {kind!r}")
-    with home.reading() as conn:
-        require_case(conn, account, KIND_PERMS[kind], case_id)
+    check_case(home, account, KIND_PERMS[kind], case_id, "app")
     return _queue(home, account.name, kind, case_id, params)
 
 
@@ -206,13 +205,13 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from archive.metadata import ExifReader
     from workbench import dedup
 
-    by = _account(home, job)
-    check_case(home, by, Perm.CAPTURE, case.id, "job")
     folder = home.index_dir / "uploads" / str(job["params"]["folder"])
     files = job["params"]["files"]
     results = []
     reader = ExifReader()
-    try:
+    try:  # a refused or failed job leaves no uploaded bytes behind
+        by = _account(home, job)
+        check_case(home, by, Perm.CAPTURE, case.id, "job")
         ingestor = Ingestor(home, reader)
         for k, f in enumerate(files):
             path = folder / str(int(f["n"]))

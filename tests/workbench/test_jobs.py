@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from archive.custody import CustodyLog
 from archive.db import items
 from archive.home import Home
 from tests.workbench.app_fixtures import World, make_png, make_world
-from workbench import jobs
+from workbench import jobs, sessions
 from workbench.auth import AccessDenied
 
 
@@ -43,6 +44,23 @@ def test_jobs_need_the_role_and_the_case(world: World) -> None:
         jobs.submit(world.home, world.legal, "capture", world.case.id, {"urls": ["https://example.org/"]})
     with pytest.raises(AccessDenied):
         jobs.submit(world.home, world.outsider, "upload", world.case.id, {"folder": "x", "files": []})
+    with world.home.reading() as conn:
+        denied = [e for e in CustodyLog.events(conn) if e.action == "access.denied"]
+    assert [(e.actor, e.via, e.details["permission"]) for e in denied] == [
+        (world.legal.name, "app", "capture"),
+        (world.outsider.name, "app", "capture"),
+    ]
+
+
+def test_a_job_of_a_deactivated_account_does_not_run(world: World) -> None:
+    params = jobs.save_uploads(world.home, [("a.png", make_png(5))])
+    job_id = jobs.submit(world.home, world.analyst, "upload", world.case.id, params)
+    sessions.deactivate_user(world.home, world.admin, world.analyst.name)
+    done = jobs.run_job(world.home, job_id)
+    assert done is not None and done["status"] == "failed" and "no longer active" in done["result"]["error"]
+    assert not (world.home.index_dir / "uploads" / params["folder"]).exists()
+    with world.home.reading() as conn:
+        assert conn.execute(select(items.c.id)).first() is None
 
 
 def test_a_failing_job_is_recorded_as_failed(world: World) -> None:
