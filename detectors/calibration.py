@@ -220,7 +220,8 @@ def apply(flag: Flag, settings: Mapping[str, Any]) -> Flag:
     except ValueError:
         ref = None
     ref = ref or shipped(key)
-    if ref is None:
+    case = _case_reference(settings, key)
+    if ref is None and case is None:
         return flag
     details = {k: v for k, v in flag.details.items() if k != "reference"}
     rate = (
@@ -229,4 +230,7 @@ def apply(flag: Flag, settings: Mapping[str, Any]) -> Flag:
         else DEFAULT_RATE
     )
     rate = float(rate) if isinstance(rate, int | float) and 0 < float(rate) < 0.5 else DEFAULT_RATE
-    return calibrate_flag(replace(flag, details=details), ref, _case_reference(settings, key), rate)
+    if ref is None:  # no shipped statistics (a vetted model folder): the case's photos are all there is
+        assert case is not None
+        return calibrate_flag(replace(flag, details=details), case, None, rate)
+    return calibrate_flag(replace(flag, details=details), ref, case, rate)

@@ -42,7 +42,7 @@ from detectors.modelpack import (
     read_manifest,
     verify,
 )
-from workbench.access import log_access
+from workbench.access import authorise, log_access
 from workbench.auth import Account, Perm, check_case, refuse
 
 __all__ = [
@@ -232,7 +232,7 @@ def _scores(
     with Runner() as runner:
         for data in photos:
             for flag in analyse_bytes(data, settings_, only, runner=runner).flags:
-                if flag.score is None or "calibration" not in flag.details:
+                if flag.score is None or flag.label.value in ("not_analysed", "information"):
                     continue
                 key = str(flag.details.get("calibration_key") or flag.detector)
                 out.setdefault(key, []).append(float(flag.score))
@@ -298,11 +298,32 @@ def _reference_for(key: str, settings_: Mapping[str, Any]) -> Reference | None:
     return None
 
 
+def _item_photos(home: Home, by: Account, case: Case, item_ids: Sequence[str], via: str) -> list[bytes]:
+    """The bytes of the case's items named, each checked visible to ``by`` (a refusal is logged)."""
+    from workbench.analysis import MAX_INPUT_BYTES
+
+    out = []
+    for item_id in item_ids:
+        row = authorise(home, by, item_id, Perm.READ, via)
+        if row.case_id != case.id:
+            raise ModelsError(f"item {item_id} is not in case {case.slug}")
+        with home.blobs.open(row.sha256) as fh:
+            out.append(fh.read(MAX_INPUT_BYTES + 1))
+    return out
+
+
 def calibrate_case(
-    home: Home, by: Account, case: Case, photos: Sequence[bytes], via: str = "cli"
+    home: Home,
+    by: Account,
+    case: Case,
+    photos: Sequence[bytes],
+    via: str = "cli",
+    item_ids: Sequence[str] = (),
 ) -> CaseCalibration:
-    """Re-derive the case's thresholds from photos known to be authentic (same source or device)."""
+    """Re-derive the case's thresholds from photos known to be authentic (same source or device):
+    files given (``photos``) and the case's own items marked authentic (``item_ids``)."""
     check_case(home, by, Perm.JUDGE, case.id, via)
+    photos = [*photos, *_item_photos(home, by, case, item_ids, via)]
     if len(photos) < MIN_CASE_PHOTOS:
         raise ModelsError(
             f"a case calibration needs at least {MIN_CASE_PHOTOS} authentic photos, got {len(photos)}"
@@ -327,6 +348,7 @@ def calibrate_case(
             case_id=case.id,
             details={
                 "photos": hashes,
+                "items": sorted(item_ids),
                 "n": len(photos),
                 "detectors": sorted(usable),
                 "thresholds": {k: round(v["used"], 4) for k, v in thresholds.items()},

@@ -76,3 +76,14 @@ def test_long_explanations_are_cut_at_sentences() -> None:
     got = calibrate_flag(long, ref)
     assert word_count(got.explanation) <= MAX_EXPLANATION_WORDS
     assert got.details["detector_explanation"] == long.explanation
+
+
+def test_a_detector_without_shipped_statistics_is_calibrated_by_the_case_alone() -> None:
+    learned = Flag("learned", "1", "0" * 64, FlagLabel.INDICATOR, "Learned classifier: 0.9.", score=0.9)
+    assert apply(learned, {}) is learned  # nothing to place it among
+    case = {
+        CASE_KEY: {"detectors": {"learned": {"name": "case c1", "scores": [0.92, 0.95, 0.97], "id": "ev"}}}
+    }
+    got = apply(learned, case)
+    assert got.label == FlagLabel.NO_INDICATION and got.threshold == 0.97
+    assert got.details["calibration"]["kind"] == "case" and "3 reference photos" in got.explanation

@@ -32,7 +32,7 @@ def detect(data: bytes):
 
 
 def test_an_sd1_mark_embedded_here_is_found_with_the_chance_stated() -> None:
-    flag = detect(encode(marked_sd1(textured(512, 512, seed=3))))
+    flag = detect(encode(marked_sd1(textured(384, 384, seed=3))))
     assert flag.label == FlagLabel.INDICATOR
     assert flag.details["generator"].startswith("Stable Diffusion v1")
     assert flag.details["matching_bits"] >= 120 and flag.details["p_chance"] < 1e-20
@@ -41,12 +41,12 @@ def test_an_sd1_mark_embedded_here_is_found_with_the_chance_stated() -> None:
 
 
 def test_a_jpeg_copy_is_not_claimed_and_a_miss_says_it_means_nothing() -> None:
-    arr = marked_sd1(textured(512, 512, seed=3))
+    arr = marked_sd1(textured(384, 384, seed=3))
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "JPEG", quality=90)
     flag = detect(buf.getvalue())
     assert flag.label != FlagLabel.INDICATOR
-    plain = detect(encode(textured(512, 512, seed=4)))
+    plain = detect(encode(textured(256, 256, seed=4)))
     assert plain.label == FlagLabel.NO_INDICATION and "A miss means nothing" in plain.explanation
 
 
@@ -55,7 +55,7 @@ def test_sdxl_bits_handed_over_in_rgb_order_as_diffusers_does_are_found() -> Non
 
     enc = WatermarkEncoder()
     enc.set_watermark("bits", SDXL_BITS)
-    rgb = textured(512, 512, seed=5)
+    rgb = textured(384, 384, seed=5)
     marked = np.ascontiguousarray(enc.encode(rgb.copy(), "dwtDct"))  # RGB given where BGR is expected
     flag = detect(encode(marked))
     assert flag.label == FlagLabel.INDICATOR

@@ -144,6 +144,17 @@ def test_a_case_calibration_moves_thresholds_and_the_custody_log_names_the_photo
         and flag["calibration"]["id"] == f"custody {pack_two['event_id'][:12]}"
     )
     assert flag["model_sha256"] and "Case calibration" in flag["explanation"]
+    # The case's own items can be marked authentic too; the custody log names their ids.
+    ids = []
+    for n, path in enumerate(sorted(first.iterdir())):
+        (row,) = json_lines(world.wb("ingest", "--json", "--case", "c1", str(path)).stdout)
+        ids.append(str(row["item_id"]))
+        if n == 2:
+            break
+    marked = ["--item", ids[0], "--item", ids[1], "--item", ids[2]]
+    world.wb("model", "calibrate", "--case", "c1", *marked, env=world.analyst)
+    assert world.events("calibration.case_set")[-1]["items"] == sorted(ids)
+    assert world.events("calibration.case_set")[-1]["photos"] == first_hashes
 
 
 def test_case_calibration_is_refused_to_non_members_and_wrong_roles(world: World) -> None:
@@ -187,7 +198,7 @@ def _generated_png() -> bytes:
     buf = io.BytesIO()
     from PIL import Image
 
-    Image.fromarray(marked_sd1(textured(512, 512, seed=61))).save(buf, "PNG", pnginfo=info)
+    Image.fromarray(marked_sd1(textured(384, 384, seed=61))).save(buf, "PNG", pnginfo=info)
     return buf.getvalue()
 
 

@@ -83,10 +83,10 @@ def cmd_calibrate(args: argparse.Namespace, out: Output) -> int:
     def go() -> int:
         with open_home(args) as home:
             by = acting(home)
-            photos = _photos(args.authentic)
+            photos = _photos(args.authentic) if args.authentic else []
             if args.case:
                 case = find_case(home, args.case)
-                done = models.calibrate_case(home, by, case, photos)
+                done = models.calibrate_case(home, by, case, photos, item_ids=args.item or [])
                 for key, t in done.thresholds.items():
                     shipped = t.get("shipped")
                     was = "-" if shipped is None else f"{shipped:.4g}"
@@ -99,8 +99,10 @@ def cmd_calibrate(args: argparse.Namespace, out: Output) -> int:
                     {}, f"case {case.slug}: calibration of {done.n_photos} photos, custody {done.event_id}"
                 )
                 return 0
-            if not args.name:
-                raise UsageError("name a model pack, or give --case SLUG for a case calibration")
+            if not args.name or not photos or args.item:
+                raise UsageError(
+                    "a pack calibration takes NAME and --authentic DIR; --item needs --case SLUG"
+                )
             _show(out, models.calibrate_pack(home, by, args.name, photos))
         return 0
 
@@ -134,7 +136,13 @@ def register(r: Registrar) -> None:
         group,
     )
     p.add_argument("name", nargs="?", help="model pack name (not needed with --case)")
-    p.add_argument("--authentic", required=True, metavar="DIR", help="folder of photos known to be authentic")
+    p.add_argument("--authentic", metavar="DIR", help="folder of photos known to be authentic")
+    p.add_argument(
+        "--item",
+        action="append",
+        metavar="ID",
+        help="with --case: a case item known to be authentic (repeatable)",
+    )
     p.add_argument("--case", help="calibrate this case's thresholds (photos from the same source or device)")
     p = r.add(
         "signals", cmd_signals, "an item's AI-generation signals, each with its strength (no verdict)", group
