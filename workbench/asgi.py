@@ -32,7 +32,6 @@ import re
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
@@ -41,7 +40,6 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from archive.db import item_artifacts
 from workbench import webauth
 from workbench.auth import Account, SessionExpired
 
@@ -170,44 +168,25 @@ def end_session(request: Request) -> Response:
 def serve_file(request: Request) -> Response:
     """One stored file, for the account of the live session cookie, if the link was made for that
     account and the account may still see the item. Logged as ``media.downloaded``."""
-    from archive.sniff import sniff
-    from workbench import access, auth, viewing
+    from workbench import records
     from workbench.pages.common import get_home
 
     account = _session_account(request)
     if account is None:
         return _no_store(PlainTextResponse("log in first", status_code=403))
-    checked = viewing.check_file_token(str(request.path_params.get("token", "")))
-    if checked is None:
+    found = records.open_download(get_home(), account, str(request.path_params.get("token", "")))
+    if found is None:
         return _no_store(PlainTextResponse("not found", status_code=404))
-    account_id, item_id, sha256 = checked
-    home = get_home()
-    if account_id != account.id:
-        auth.refuse(home, account, auth.Perm.READ, "app", item_id=item_id[:32])
-        return _no_store(PlainTextResponse("not found", status_code=404))
-    with home.reading() as conn:
-        linked = conn.execute(
-            select(item_artifacts.c.role).where(
-                item_artifacts.c.item_id == item_id, item_artifacts.c.sha256 == sha256
-            )
-        ).first()
-    if linked is None:
-        return _no_store(PlainTextResponse("not found", status_code=404))
-    try:
-        access.log_access(home, account, item_id, "media.downloaded", artifact_sha256=sha256)
-    except auth.AccessDenied:
-        return _no_store(PlainTextResponse("not found", status_code=404))
-    path: Path = home.blobs.path(sha256)
-    with path.open("rb") as fh:
-        mime = sniff(fh.read(4096))
     # A quarantined download (collectors.downloads) is never shown inline, whatever its bytes claim.
-    inline = mime in SAFE_INLINE and linked.role != "download"
+    inline = found.mime in SAFE_INLINE and found.role != "download"
     headers = {
         "Content-Security-Policy": "sandbox; default-src 'none'",
         "Cache-Control": "no-store",
-        "Content-Disposition": "inline" if inline else f'attachment; filename="{sha256}"',
+        "Content-Disposition": "inline" if inline else f'attachment; filename="{found.sha256}"',
     }
-    return FileResponse(path, media_type=mime if inline else "application/octet-stream", headers=headers)
+    return FileResponse(
+        found.path, media_type=found.mime if inline else "application/octet-stream", headers=headers
+    )
 
 
 class HostGuard:

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 
 from archive.cases import CaseError
 from archive.home import Home
-from archive.verify import verify
 from workbench import cases, config, sessions
-from workbench.auth import AccessDenied, AuthError, Perm, check_case
+from workbench.auth import AccessDenied, AuthError
 from workbench.clitools import (
     TOOL_VERSION,
     Output,
@@ -27,6 +26,7 @@ from workbench.clitools import (
 )
 from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
+from workbench.integrity import verify_archive
 from workbench.timeline import item_timeline
 
 __all__ = ["TOOL_VERSION", "main"]
@@ -131,9 +131,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
         case_id = find_case(home, args.case).id if args.case else None
-        if case_id is not None:
-            check_case(home, by, Perm.READ, case_id, "cli")
-        report = verify(home, case_id)
+        report = verify_archive(home, by, case_id)
     for p in report.problems:
         where = f" at position {p.position}" if p.position is not None else ""
         out.record(p.as_json(), f"PROBLEM {p.kind} {p.ref}{where}: {p.problem}")

@@ -6,10 +6,8 @@ import json
 from typing import Any
 
 import streamlit as st
-from sqlalchemy import select
 
-from archive.db import artifacts, flags, item_artifacts, sightings
-from workbench import access, dedup, jobs, review, timeline, viewing
+from workbench import access, dedup, jobs, records, review, timeline, viewing
 from workbench.access import ItemRow
 from workbench.auth import AccessDenied, Perm, can
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
@@ -20,20 +18,7 @@ SIDECAR_MAX = 200_000
 
 
 def _artifacts(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
-    q = (
-        select(
-            item_artifacts.c.role,
-            artifacts.c.sha256,
-            artifacts.c.mime,
-            artifacts.c.size,
-            artifacts.c.operation,
-        )
-        .join(artifacts, artifacts.c.sha256 == item_artifacts.c.sha256)
-        .where(item_artifacts.c.item_id == row.id)
-        .order_by(item_artifacts.c.role)
-    )
-    with ctx.home.reading() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+    return records.item_files(ctx.home, ctx.account, row.id)
 
 
 def record(ctx: Ctx, row: ItemRow) -> None:
@@ -105,9 +90,7 @@ def near_duplicates(ctx: Ctx, item_id: str) -> list[dict[str, Any]]:
 
 def sightings_tab(ctx: Ctx, row: ItemRow) -> None:
     """Sightings as a table and a timeline; near-duplicates with the earliest known."""
-    with ctx.home.reading() as conn:
-        q = select(sightings).where(sightings.c.item_id == row.id).order_by(sightings.c.seen_at)
-        seen = [dict(r) for r in conn.execute(q).mappings()]
+    seen = records.item_sightings(ctx.home, ctx.account, row.id)
     rows = [
         {
             "seen (UTC)": s["seen_at"].strftime(TIME),
@@ -142,14 +125,7 @@ def sightings_tab(ctx: Ctx, row: ItemRow) -> None:
 
 
 def _flags(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
-    q = (
-        select(flags)
-        .join(item_artifacts, item_artifacts.c.sha256 == flags.c.input_sha256)
-        .where(item_artifacts.c.item_id == row.id)
-        .order_by(flags.c.id)
-    )
-    with ctx.home.reading() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+    return records.item_flags(ctx.home, ctx.account, row.id)
 
 
 def _frame(flag: dict[str, Any]) -> str:
