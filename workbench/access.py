@@ -68,6 +68,7 @@ __all__ = [
     "tag_item",
     "visible_clause",
     "withheld_members",
+    "withhold_hidden_media",
 ]
 
 SENSITIVE_TAG = "sexual violence"
@@ -410,12 +411,7 @@ def capture_records(conn: Connection, account: Account, item_id: str) -> list[tu
     from the account withheld (a record lists all the media of its capture)."""
     if find_visible(conn, account, item_id) is None:
         raise AccessDenied(NOT_FOUND)
-    hidden = hidden_in_captures(conn, account, item_id)
-    secrets_: set[str] = set()
-    if hidden:
-        q = select(items.c.sha256, sightings.c.url).join(sightings, sightings.c.item_id == items.c.id)
-        for sha, url in conn.execute(q.where(items.c.id.in_(hidden))):
-            secrets_ |= {str(sha)} | ({str(url)} if url else set())
+    secrets_ = _hidden_media(conn, account, item_id)
     q = (
         select(captures.c.id, captures.c.record)
         .join(sightings, sightings.c.capture_id == captures.c.id)
@@ -423,6 +419,23 @@ def capture_records(conn: Connection, account: Account, item_id: str) -> list[tu
         .order_by(captures.c.started_at)
     )
     return [(str(cid), _scrub(dict(rec or {}), secrets_)) for cid, rec in conn.execute(q)]
+
+
+def _hidden_media(conn: Connection, account: Account, item_id: str) -> set[str]:
+    """The hashes and addresses of the media hidden from the account seen in this item's captures."""
+    hidden = hidden_in_captures(conn, account, item_id)
+    found: set[str] = set()
+    if hidden:
+        q = select(items.c.sha256, sightings.c.url).join(sightings, sightings.c.item_id == items.c.id)
+        for sha, url in conn.execute(q.where(items.c.id.in_(hidden))):
+            found |= {str(sha)} | ({str(url)} if url else set())
+    return found
+
+
+def withhold_hidden_media(conn: Connection, account: Account, item_id: str, value: Any) -> Any:
+    """A copy of ``value`` (a capture record or a part of one, of the visible item ``item_id``) with
+    the entries, hashes and addresses of the media hidden from the account withheld."""
+    return _scrub(value, _hidden_media(conn, account, item_id))
 
 
 def file_withheld(conn: Connection, account: Account, item_id: str, sha256: str) -> bool:

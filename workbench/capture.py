@@ -35,11 +35,19 @@ from archive.model import Case
 from collectors.platforms import canonical_url
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
+from workbench.access import WITHHELD, find_visible, withhold_hidden_media
 from workbench.auth import Account, Perm, check_case
 from workbench.capture_store import CaptureResult, store_staged
 from workbench.profiles import profile_of
 
-__all__ = ["CaptureResult", "already_captured", "capture_options", "capture_urls", "set_capture_options"]
+__all__ = [
+    "CaptureResult",
+    "already_captured",
+    "as_seen",
+    "capture_options",
+    "capture_urls",
+    "set_capture_options",
+]
 
 OPTIONS_KEY = "capture"
 
@@ -106,7 +114,34 @@ def capture_urls(
     (logged) unless ``by`` may capture into the case."""
     check_case(home, by, Perm.CAPTURE, case.id, via)
     settings = _with_case_profile(home, case, settings)
-    return asyncio.run(_capture_all(home, case, urls, by.name, settings, concurrency, again, via, on_result))
+
+    def seen(result: CaptureResult) -> CaptureResult:
+        return as_seen(home, by, result)
+
+    done = asyncio.run(
+        _capture_all(
+            home, case, urls, by.name, settings, concurrency, again, via, lambda r: on_result(seen(r))
+        )
+    )
+    return [seen(r) for r in done]
+
+
+def as_seen(home: Home, by: Account, result: CaptureResult) -> CaptureResult:
+    """A capture's outcome as the capturing account may see it (visibility follows the bytes).
+
+    The page item may be hidden from it (a page classified survivor-identifying, captured again or
+    asked for again): then no id, file or post detail of it is given, only "restricted content
+    withheld". Otherwise the entries of media hidden from it are withheld from the files listed (a
+    page captured before lists, in its stored record, a photo the account may not see)."""
+    if result.item_id is None:
+        return result
+    with home.reading() as conn:
+        if find_visible(conn, by, result.item_id) is None:
+            reason = f"{result.reason}; {WITHHELD}" if result.reason else WITHHELD
+            return replace(result, item_id=None, artifacts=[], post={}, stored_media=[], reason=reason)
+        artifacts = withhold_hidden_media(conn, by, result.item_id, result.artifacts)
+        media = [m for m in result.stored_media if find_visible(conn, by, m.item_id) is not None]
+    return replace(result, artifacts=artifacts, stored_media=media)
 
 
 def _with_case_profile(home: Home, case: Case, chosen: CaptureSettings) -> CaptureSettings:

@@ -18,7 +18,7 @@ with the true channel, and the error names nothing about items the account may n
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -114,7 +114,16 @@ def open_request(home: Home, by: Account, item_id: str, via: str = "app") -> Del
     """The open deletion request of an item the account may see, if any."""
     row = authorise(home, by, item_id, Perm.READ, via)
     with home.reading() as conn:
-        return _request_row(conn, row.id)
+        return _as_seen(conn, by, _request_row(conn, row.id))
+
+
+def _as_seen(conn: Connection, by: Account, req: DeletionRequest | None) -> DeletionRequest | None:
+    """The request as ``by`` may see it: the items it would take along that ``by`` may not see are
+    left out (a page's request would otherwise name the hidden photo it holds)."""
+    if req is None:
+        return None
+    seen = tuple(i for i in req.item_ids if i == req.item_id or find_visible(conn, by, i) is not None)
+    return replace(req, item_ids=seen)
 
 
 def pending_requests(home: Home, by: Account) -> list[DeletionRequest]:
@@ -132,7 +141,7 @@ def pending_requests(home: Home, by: Account) -> list[DeletionRequest]:
             .where(deletion_requests.c.status == "open", visible_clause(by))
             .order_by(deletion_requests.c.requested_at)
         )
-        found = [_request_row(conn, str(r[0])) for r in conn.execute(q)]
+        found = [_as_seen(conn, by, _request_row(conn, str(r[0]))) for r in conn.execute(q)]
     return [r for r in found if r is not None]
 
 

@@ -31,7 +31,7 @@ from archive.cases import list_cases
 from archive.db import items, jobs, sightings, utcnow
 from archive.home import Home
 from archive.model import Case, IncomingFile
-from workbench.access import visible_clause
+from workbench.access import WITHHELD, visible_clause
 from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case
 
 __all__ = [
@@ -138,12 +138,20 @@ def _visible_ids(conn: Connection, account: Account, ids: set[str]) -> set[str]:
     return {str(r[0]) for r in conn.execute(q)}
 
 
+def _shown(row: dict[str, Any], seen: set[str]) -> bool:
+    """A result row names a visible item, or none: a refusal, or not a row whose item was withheld
+    from the job's own account (``pipeline``/``capture``: its file name or URL belongs to that item)."""
+    if row.get("item_id"):
+        return str(row["item_id"]) in seen
+    return not any(WITHHELD in str(row.get(k) or "") for k in ("note", "reason"))
+
+
 def _as_seen(job: dict[str, Any], account: Account, seen: set[str]) -> dict[str, Any] | None:
     own = job["actor"] == account.name
     if job["kind"] == "export" and not own:
         return None
     results = _results(job)
-    kept = [r for r in results if not r.get("item_id") or str(r["item_id"]) in seen]
+    kept = [r for r in results if _shown(r, seen)]
     named = _named(job)
     if named and not own and not named & seen:
         return None  # a job about hidden items only

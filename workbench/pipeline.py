@@ -33,6 +33,7 @@ from archive.metadata import ExifReader
 from archive.model import Case, Fingerprint, IncomingFile, Refusal
 from collectors.files import ZipOffer, expand_paths, zip_members
 from workbench import dedup
+from workbench.access import WITHHELD, find_visible
 from workbench.auth import Account, Perm, check_case
 
 __all__ = ["BATCH_FILES", "BATCH_SECONDS", "LOOKAHEAD", "ingest_paths"]
@@ -60,12 +61,24 @@ def ingest_paths(
     run = _Run(Ingestor(home, reader), case, by.name, via)
     try:
         for offer in expand_paths(paths, device):
-            yield from run.offer(offer)
-        yield from run.flush()
+            yield from (_as_seen(home, by, r) for r in run.offer(offer))
+        yield from (_as_seen(home, by, r) for r in run.flush())
     finally:
         run.close()
         if own_reader:
             reader.close()
+
+
+def _as_seen(home: Home, by: Account, result: IngestResult) -> IngestResult:
+    """A file already in the case as an item hidden from ``by`` (a survivor-identifying photo it is
+    not assigned to) is a duplicate whose item is not named: the id would confirm the hidden item
+    and let it be asked for. (Only duplicates can be hidden: a new item is seen by its case.)"""
+    if result.status != "duplicate" or result.item_id is None:
+        return result
+    with home.reading() as conn:
+        if find_visible(conn, by, result.item_id) is not None:
+            return result
+    return replace(result, item_id=None, note=WITHHELD)
 
 
 @dataclass(frozen=True)

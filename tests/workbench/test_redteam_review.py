@@ -1,0 +1,121 @@
+"""Red team after issue 11 was merged: paths that still named a hidden item (issue 11 review).
+
+The world: case "demo" with a captured page that shows a survivor-identifying photo (the analyst
+classified it and is assigned) and another, ordinary photo. "ana2" is an analyst member who is not
+assigned; "legal" and "reviewer" are members who are not assigned either. Each test failed on the main
+of 2026-12-06 07:40 UTC (commit dda8e75) and names what leaked there.
+
+One home is shared by the module (tests that change visibility come last), services are called
+directly with real files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from archive.home import Home
+from collectors.outcome import CaptureSettings
+from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
+from tests.workbench.test_redteam_visibility import PAGE_URL, PHOTO_URL, Page, capture_page_with_photo
+from workbench import access, auth, deletion, jobs
+from workbench.capture import capture_urls
+from workbench.clitools import TOOL_VERSION
+from workbench.pipeline import ingest_paths
+
+PHOTO_SEED, PHOTO_SIZE = 77, (96, 72)  # the bytes capture_page_with_photo gives the hidden photo
+
+
+@dataclass
+class Setup:
+    w: World
+    page: Page
+    ana2: auth.Account
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    tmp = tmp_path_factory.mktemp("redteam-review")
+    home = Home.init(tmp / "home", tmp / "keys" / "signing.key", TOOL_VERSION)
+    try:
+        w = make_world(home, reviews=2, n_items=1)
+        page = capture_page_with_photo(w, tmp / "staged")
+        with home.transaction("admin") as tx:
+            ana2 = auth.add_user(tx, w.admin, "ana2", "analyst", PASSWORD)
+            auth.add_member(tx, w.admin, w.case.id, "ana2")
+        yield Setup(w, page, ana2, tmp)
+    finally:
+        home.close()
+
+
+def test_ingest_of_a_hidden_photos_bytes_does_not_name_the_hidden_item(s: Setup) -> None:
+    """Leaked: `wb ingest` of the same bytes by an unassigned analyst printed "duplicate <hidden id>"."""
+    mine = s.tmp / "mine.png"
+    mine.write_bytes(make_png(PHOTO_SEED, PHOTO_SIZE))
+    [got] = list(ingest_paths(s.w.home, s.w.case, [str(mine)], s.ana2))
+    assert got.status == "duplicate" and got.sha256 == s.page.photo_sha
+    assert got.item_id is None and got.note == access.WITHHELD
+    assert s.page.photo_id not in json.dumps(got.as_json())
+    # The assigned analyst is told which item it is.
+    [own] = list(ingest_paths(s.w.home, s.w.case, [str(mine)], s.w.analyst))
+    assert own.item_id == s.page.photo_id
+
+
+def test_job_list_shows_no_upload_row_of_a_withheld_duplicate(s: Setup) -> None:
+    """The upload job's row for a withheld duplicate names no item: other accounts still must not get
+    its file name (a sighting of the hidden photo), nor the uploader a row about an item it cannot see."""
+    job = {"id": "j", "kind": "upload", "actor": "ana2", "params": {}, "result": {"results": [
+        {"status": "duplicate", "item_id": None, "path": "zq-survivor-name.png", "note": access.WITHHELD},
+        {"status": "refused", "item_id": None, "path": "empty.png", "reason": "empty file"},
+    ]}}  # fmt: skip
+    for who in (s.w.legal, s.ana2):
+        seen = jobs._as_seen(job, who, set())
+        assert seen is not None and "zq-survivor-name" not in json.dumps(seen)
+        assert [r["path"] for r in seen["result"]["results"]] == ["empty.png"]
+
+
+def test_pending_deletion_requests_do_not_name_a_hidden_item(s: Setup) -> None:
+    """Leaked: a request on the page (by the assigned analyst) listed, in `wb delete --pending` and the
+    item page's open request, the hidden photo's id among the items it also erases."""
+    made = deletion.request_deletion(s.w.home, s.w.analyst, s.page.page_id, "GDPR Art. 17", "cli")
+    assert s.page.photo_id in made.item_ids  # its requester may see everything it takes
+    try:
+        for who in (s.w.legal, s.ana2):
+            pending = deletion.pending_requests(s.w.home, who)
+            assert [r.item_id for r in pending] == [s.page.page_id]
+            assert pending[0].item_ids == (s.page.page_id, s.page.sibling_id)
+            one = deletion.open_request(s.w.home, who, s.page.page_id, "cli")
+            assert one is not None and s.page.photo_id not in one.item_ids
+        # The approval still refuses an approver who may not see everything it would erase.
+        with pytest.raises(auth.AccessDenied):
+            deletion.approve_deletion(s.w.home, s.w.legal, s.page.page_id, "cli")
+    finally:
+        deletion.withdraw_deletion(s.w.home, s.w.analyst, s.page.page_id, "cli")
+
+
+def test_capture_of_an_already_captured_page_withholds_its_hidden_media(s: Setup) -> None:
+    """Leaked: `wb capture URL` of a page already in the case answered, to any member who may capture,
+    with the stored capture record's file list: the hidden photo's hash among them."""
+    for who in (s.ana2,):
+        [got] = capture_urls(s.w.home, s.w.case, [PAGE_URL], who, CaptureSettings())
+        assert got.skipped and got.item_id == s.page.page_id
+        text = json.dumps(got.as_json()) + repr(got.artifacts)
+        assert s.page.photo_sha not in text and PHOTO_URL not in text
+        assert {"role": "media", "withheld": access.WITHHELD} in got.artifacts
+    [own] = capture_urls(s.w.home, s.w.case, [PAGE_URL], s.w.analyst, CaptureSettings())
+    assert s.page.photo_sha in json.dumps(own.as_json())
+
+
+def test_capture_of_a_hidden_page_does_not_name_it(s: Setup) -> None:
+    """Leaked: once the page itself is survivor-identifying, `wb capture URL` by an unassigned member
+    gave its id, its capture id and its post details. (Changes the page's visibility: runs last.)"""
+    access.classify(s.w.home, s.w.analyst, s.page.page_id, "survivor_identifying")
+    [got] = capture_urls(s.w.home, s.w.case, [PAGE_URL], s.ana2, CaptureSettings())
+    assert got.item_id is None and got.artifacts == [] and got.post == {}
+    assert got.reason is not None and access.WITHHELD in got.reason
+    assert s.page.page_id not in json.dumps(got.as_json())
