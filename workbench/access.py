@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, exists, func, not_, or_, select, true
+from sqlalchemy import String, and_, cast, exists, false, func, not_, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,6 +30,7 @@ from archive.db import (
     flags,
     item_artifacts,
     items,
+    judgements,
     notes,
     sightings,
     tags,
@@ -161,6 +162,26 @@ def _captures_with_hidden(account: Account) -> Any:
     )
 
 
+def _blind_note(account: Account) -> ColumnElement[bool]:
+    """A note by a reviewer whose work on the item is still hidden from the account (blind review, as
+    ``review.hidden_reviewers``: the account has not reviewed it, the review phase is not over, and it
+    is not legal staff), so that search does not find an item by words the account may not read."""
+    if account.role is Role.LEGAL:
+        return false()
+
+    def reviewed_by(who: Any) -> ColumnElement[bool]:
+        return exists(
+            select(judgements.c.id).where(judgements.c.item_id == items.c.id, judgements.c.reviewer == who)
+        )
+
+    return and_(
+        notes.c.author != account.name,
+        items.c.status == Status.IN_PROGRESS.value,
+        not_(reviewed_by(account.name)),
+        reviewed_by(notes.c.author),
+    )
+
+
 def _text_clause(text: str, account: Account) -> ColumnElement[bool]:
     """Full-text search (substring, case-insensitive) over titles, sightings, captures and notes.
 
@@ -189,7 +210,10 @@ def _text_clause(text: str, account: Account) -> ColumnElement[bool]:
     )
     in_notes = exists(
         select(notes.c.id).where(
-            notes.c.item_id == items.c.id, notes.c.deleted_at.is_(None), has(notes.c.body)
+            notes.c.item_id == items.c.id,
+            notes.c.deleted_at.is_(None),
+            not_(_blind_note(account)),
+            has(notes.c.body),
         )
     )
     return or_(has(items.c.title), in_sightings, in_captures, in_notes)

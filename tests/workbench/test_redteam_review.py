@@ -22,7 +22,8 @@ from archive.home import Home
 from collectors.outcome import CaptureSettings
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
 from tests.workbench.test_redteam_visibility import PAGE_URL, PHOTO_URL, Page, capture_page_with_photo
-from workbench import access, auth, deletion, jobs
+from workbench import access, auth, deletion, jobs, review
+from workbench.access import ItemFilter
 from workbench.capture import capture_urls
 from workbench.clitools import TOOL_VERSION
 from workbench.pipeline import ingest_paths
@@ -119,3 +120,28 @@ def test_capture_of_a_hidden_page_does_not_name_it(s: Setup) -> None:
     assert got.item_id is None and got.artifacts == [] and got.post == {}
     assert got.reason is not None and access.WITHHELD in got.reason
     assert s.page.page_id not in json.dumps(got.as_json())
+
+
+def test_search_does_not_find_an_item_by_a_hidden_reviewers_method_step(s: Setup) -> None:
+    """Leaked (blind review): the gallery's full-text search looked into every note of an item, so a
+    reviewer who had not yet submitted found the item by words of the first reviewer's method step
+    (which the Methodology tab hides from it), e.g. the tool that showed the photo was generated."""
+    item = s.w.items[0]
+    review.add_method_step(s.w.home, s.w.reviewer, item, "zqgenerator-check", "", "zqmidjourney artefacts")
+    review.submit_review(
+        s.w.home, s.w.reviewer, item, "false_or_misleading", 4, "generated", independent=True
+    )
+
+    def found(who: auth.Account) -> set[str]:
+        with s.w.home.reading() as conn:
+            rows, total = access.list_items(conn, who, s.w.case.id, ItemFilter(text="zqmidjourney"))
+        assert total == len(rows)
+        return {r.id for r in rows}
+
+    assert found(s.w.reviewer) == {item}  # its author
+    assert found(s.w.legal) == {item}  # legal staff never judge and see everything
+    assert found(s.w.reviewer2) == set()  # blind until it has reviewed
+    review.submit_review(
+        s.w.home, s.w.reviewer2, item, "false_or_misleading", 3, "also generated", independent=True
+    )
+    assert found(s.w.reviewer2) == {item}
