@@ -230,3 +230,25 @@ def test_the_ai_generation_view_lists_each_signal_apart_and_changes_nothing(worl
     assert state == "unverified"
     err = world.wb("model", "signals", item, env=world.outsider, check=1).stderr
     assert "refused" in err and any(e["actor"] == "olga" for e in world.events("access.denied"))
+
+
+def test_survivor_identifying_items_stay_hidden_from_an_unassigned_member(world: World) -> None:
+    folder, _ = world.photos("secret", range(70, 73))
+    ids = []
+    for path in sorted(folder.iterdir()):
+        (row,) = json_lines(world.wb("ingest", "--json", "--case", "c1", str(path)).stdout)
+        ids.append(str(row["item_id"]))
+    world.wb("classify", ids[0], "survivor_identifying")
+    before = len(world.events("calibration.case_set"))
+    denied = len(world.events("access.denied"))
+    # ana is a member of c1 who may judge, but is not assigned to the survivor-identifying photo.
+    err = world.wb("model", "signals", ids[0], env=world.analyst, check=1).stderr
+    assert "refused" in err
+    marked = [a for i in ids for a in ("--item", i)]
+    assert (
+        "refused"
+        in world.wb("model", "calibrate", "--case", "c1", *marked, env=world.analyst, check=1).stderr
+    )
+    assert len(world.events("calibration.case_set")) == before
+    assert len(world.events("access.denied")) == denied + 2
+    world.wb("model", "signals", ids[1], env=world.analyst)  # the plain photos stay open to ana
