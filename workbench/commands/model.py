@@ -114,6 +114,8 @@ def cmd_signals(args: argparse.Namespace, out: Output) -> int:
         signals = models.ai_view(home, acting(home), args.item)
     for s in signals:
         found = {True: "FOUND", False: "not found", None: "-"}[s.found]
+        if s.label == "inconclusive":  # a weak trace or a score in the band: neither found nor absent
+            found = "inconclusive"
         out.record(s.as_json(), f"{s.signal}: {found}; {s.what} | {s.strength}")
     if not out.as_json:
         out.record(
