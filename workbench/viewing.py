@@ -274,12 +274,17 @@ def check_file_token(token: str, now: float | None = None) -> tuple[int, str, st
 
 
 def description(conn: Connection, account: Account, item_id: str) -> str:
-    """The latest "distinctive features" description of the item ('' when none)."""
+    """The latest "distinctive features" description of the item ('' when none) that the account may
+    read: one written by a reviewer whose work is still hidden from it is left out (blind review, as
+    in a report), since a description can carry that reviewer's conclusion."""
+    from workbench.review import hidden_reviewers  # review imports access, as this module does
+
     if find_visible(conn, account, item_id) is None:
         raise AccessDenied(NOT_FOUND)
     q = (
         select(notes.c.body)
         .where(notes.c.item_id == item_id, notes.c.kind == "description", notes.c.deleted_at.is_(None))
+        .where(notes.c.author.not_in(sorted(hidden_reviewers(conn, account, item_id))))
         .order_by(notes.c.id.desc())
         .limit(1)
     )

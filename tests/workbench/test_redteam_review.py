@@ -20,9 +20,9 @@ import pytest
 
 from archive.home import Home
 from collectors.outcome import CaptureSettings
-from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
+from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
 from tests.workbench.test_redteam_visibility import PAGE_URL, PHOTO_URL, Page, capture_page_with_photo
-from workbench import access, auth, deletion, jobs, review
+from workbench import access, auth, deletion, jobs, review, viewing
 from workbench.access import ItemFilter
 from workbench.capture import capture_urls
 from workbench.clitools import TOOL_VERSION
@@ -145,3 +145,23 @@ def test_search_does_not_find_an_item_by_a_hidden_reviewers_method_step(s: Setup
         s.w.home, s.w.reviewer2, item, "false_or_misleading", 3, "also generated", independent=True
     )
     assert found(s.w.reviewer2) == {item}
+
+
+def test_item_page_description_is_blind_until_the_reader_has_reviewed(s: Setup) -> None:
+    """Leaked (blind review): the item page showed the latest "distinctive features" description
+    whoever wrote it, the first reviewer's too, while a report already left that reviewer's notes out."""
+    item = store(s.w.home, s.w.case, make_png(5), "desc.png")
+    viewing.set_description(s.w.home, s.w.analyst, item, "two people, a red door")
+    viewing.set_description(s.w.home, s.w.reviewer, item, "zqsix fingers: generated")
+    review.submit_review(
+        s.w.home, s.w.reviewer, item, "false_or_misleading", 4, "generated", independent=True
+    )
+
+    def shown(who: auth.Account) -> str:
+        with s.w.home.reading() as conn:
+            return viewing.description(conn, who, item)
+
+    assert shown(s.w.reviewer) == shown(s.w.legal) == "zqsix fingers: generated"
+    assert shown(s.w.reviewer2) == "two people, a red door"  # the analyst's, who has not reviewed
+    review.submit_review(s.w.home, s.w.reviewer2, item, "false_or_misleading", 3, "fake", independent=True)
+    assert shown(s.w.reviewer2) == "zqsix fingers: generated"
