@@ -38,7 +38,16 @@ from archive.db import (
 )
 from archive.home import Home, Transaction
 from archive.model import Classification, CustodyEvent, Role, Status
-from workbench.auth import AccessDenied, Account, Perm, account_by_name, can, is_member, require
+from workbench.auth import (
+    AccessDenied,
+    Account,
+    Perm,
+    account_by_name,
+    can,
+    is_member,
+    logged_item_id,
+    require,
+)
 
 __all__ = [
     "ACCESS_ACTIONS",
@@ -515,7 +524,7 @@ def authorise(home: Home, account: Account, item_id: str, perm: Perm, via: str =
     if row is not None:
         return row
     with home.transaction(account.name, via) as tx:
-        tx.event("access.denied", item_id=item_id[:32], details={"permission": perm.value})
+        tx.event("access.denied", item_id=logged_item_id(item_id), details={"permission": perm.value})
     raise AccessDenied(NOT_FOUND if allowed else f"the {account.role.value} role may not {perm.value}")
 
 

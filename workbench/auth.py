@@ -52,6 +52,7 @@ __all__ = [
     "case_ids_for",
     "current_account",
     "deny",
+    "logged_item_id",
     "idle_minutes",
     "is_member",
     "list_members",
@@ -213,9 +214,23 @@ def can(account: Account | None, perm: Perm) -> bool:
     return account is not None and account.active and perm in ROLE_PERMISSIONS[account.role]
 
 
+ITEM_ID_SHAPE = re.compile(r"[0-9a-f]{1,32}")
+
+
+def logged_item_id(value: Any) -> str | None:
+    """What a refusal may record as the item asked for: an item id's shape (hex), else nothing.
+
+    The custody log is never erased and holds no personal text, and whatever a user typed where an
+    id belongs (a name, a caption) would otherwise stay in it for good."""
+    text = str(value) if value is not None else ""
+    return text if ITEM_ID_SHAPE.fullmatch(text) else None
+
+
 def deny(tx: Transaction | None, account: Account | None, perm: str, **where: Any) -> AccessDenied:
     """Record a refusal in the custody log (when a transaction is given) and return the error."""
     if tx is not None:
+        if "item_id" in where:
+            where["item_id"] = logged_item_id(where["item_id"])
         # Kept: the refusal usually ends the transaction, and its rollback must not erase the record.
         tx.event_kept("access.denied", details={"permission": perm}, **where)
     who = account.name if account else "nobody"

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from archive.custody import CustodyLog
 from archive.home import Home
 from collectors.outcome import CaptureSettings
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
 from tests.workbench.test_redteam_visibility import PAGE_URL, PHOTO_URL, Page, capture_page_with_photo
-from workbench import access, auth, deletion, jobs, review, viewing
+from workbench import access, auth, consent, deletion, jobs, records, review, timeline, viewing
 from workbench.access import ItemFilter
 from workbench.capture import capture_urls
 from workbench.clitools import TOOL_VERSION
@@ -165,3 +166,31 @@ def test_item_page_description_is_blind_until_the_reader_has_reviewed(s: Setup) 
     assert shown(s.w.reviewer2) == "two people, a red door"  # the analyst's, who has not reviewed
     review.submit_review(s.w.home, s.w.reviewer2, item, "false_or_misleading", 3, "fake", independent=True)
     assert shown(s.w.reviewer2) == "zqsix fingers: generated"
+
+
+def test_a_refusal_logs_no_text_typed_where_an_item_id_belongs(s: Setup, tmp_path: Path) -> None:
+    """Leaked into the custody log (which erasure never touches and which must hold no personal text):
+    a refusal recorded whatever was given as the item id, so a name typed into `wb log`, the Legal
+    page's "who viewed it" field or `wb consent add` stayed in the log for good."""
+    typed = "Zqjane Survivor-Doe"
+    calls = [
+        lambda: timeline.item_timeline(s.w.home, s.w.reviewer, typed),
+        lambda: access.access_report(s.w.home, s.w.legal, typed),
+        lambda: consent.add_consent(s.w.home, s.w.analyst, typed, "P-1", ["court"]),
+        lambda: deletion.request_deletion(s.w.home, s.w.analyst, typed, "basis", "cli"),
+        lambda: records.item_files(s.w.home, s.w.reviewer, typed),
+    ]
+    for call in calls:
+        with pytest.raises(auth.AccessDenied):
+            call()
+    with s.w.home.reading() as conn:
+        denied = [e for e in CustodyLog.events(conn) if e.action == "access.denied"]
+    logged = json.dumps([[e.item_id, dict(e.details)] for e in denied[-len(calls) :]])
+    assert "zqjane" not in logged.lower(), logged
+    # A real item id is still named (the item's access report lists the attempts on it).
+    with pytest.raises(auth.AccessDenied):
+        timeline.item_timeline(s.w.home, s.w.reviewer, s.page.photo_id)
+    with s.w.home.reading() as conn:
+        assert [e.item_id for e in CustodyLog.events(conn) if e.action == "access.denied"][
+            -1
+        ] == s.page.photo_id
