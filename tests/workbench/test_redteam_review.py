@@ -12,7 +12,7 @@ directly with real files.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,7 +173,7 @@ def test_a_refusal_logs_no_text_typed_where_an_item_id_belongs(s: Setup, tmp_pat
     a refusal recorded whatever was given as the item id, so a name typed into `wb log`, the Legal
     page's "who viewed it" field or `wb consent add` stayed in the log for good."""
     typed = "Zqjane Survivor-Doe"
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: timeline.item_timeline(s.w.home, s.w.reviewer, typed),
         lambda: access.access_report(s.w.home, s.w.legal, typed),
         lambda: consent.add_consent(s.w.home, s.w.analyst, typed, "P-1", ["court"]),
