@@ -12,6 +12,7 @@ directly with real files.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 from archive.custody import CustodyLog
 from archive.home import Home
 from collectors.outcome import CaptureSettings
+from tests.conftest import Account as AccountFixture
+from tests.conftest import RunWb, json_lines
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
 from tests.workbench.test_redteam_visibility import PAGE_URL, PHOTO_URL, Page, capture_page_with_photo
 from workbench import access, auth, consent, deletion, jobs, records, review, timeline, viewing
@@ -194,3 +197,31 @@ def test_a_refusal_logs_no_text_typed_where_an_item_id_belongs(s: Setup, tmp_pat
         assert [e.item_id for e in CustodyLog.events(conn) if e.action == "access.denied"][
             -1
         ] == s.page.photo_id
+
+
+def test_cli_ingest_and_pending_erasures_name_no_hidden_member(
+    wb: RunWb, account: AccountFixture, tmp_path: Path
+) -> None:
+    """The same two paths through `wb`, as a user types them: a zip's member classified
+    survivor-identifying (the admin is assigned); an unassigned analyst ingests that member's bytes,
+    an unassigned legal member lists the open erasure request on the zip (which takes its members)."""
+    wb("init")
+    wb("case", "create", "c1", "--purpose", "red team review")
+    bundle, secret = tmp_path / "bundle.zip", make_png(61)
+    with zipfile.ZipFile(bundle, "w") as z:
+        z.writestr("survivor.png", secret)
+        z.writestr("street.png", make_png(62))
+    got = {Path(str(r["path"])).name.rsplit("!", 1)[-1]: r for r in json_lines(
+        wb("ingest", "--json", "--case", "c1", str(bundle)).stdout)}  # fmt: skip
+    hidden, zip_id = str(got["survivor.png"]["item_id"]), str(got["bundle.zip"]["item_id"])
+    wb("classify", hidden, "survivor_identifying")
+    wb("delete", zip_id, "--reason", "GDPR Art. 17")
+    ana, leg = account("ana", "analyst", "c1"), account("leg", "legal", "c1")
+
+    again = tmp_path / "again.png"
+    again.write_bytes(secret)
+    line = json_lines(wb("ingest", "--json", "--case", "c1", str(again), env=ana).stdout)[0]
+    assert line["status"] == "duplicate" and line["item_id"] is None and line["note"] == access.WITHHELD
+    pending = wb("delete", "--pending", "--json", env=leg).stdout
+    assert zip_id in pending and str(got["street.png"]["item_id"]) in pending
+    assert hidden not in pending and hidden not in wb("delete", "--pending", env=leg).stdout
