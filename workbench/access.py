@@ -451,17 +451,29 @@ def capture_records(conn: Connection, account: Account, item_id: str) -> list[tu
         .where(sightings.c.item_id == item_id)
         .order_by(captures.c.started_at)
     )
-    return [(str(cid), _scrub(dict(rec or {}), secrets_)) for cid, rec in conn.execute(q)]
+    return [(str(cid), _scrub_record(dict(rec or {}), secrets_)) for cid, rec in conn.execute(q)]
+
+
+def _scrub_record(record: dict[str, Any], secrets_: set[str]) -> dict[str, Any]:
+    """A capture record with hidden content withheld; when the capture's page itself is hidden (a
+    visible photo seen on it asks), its post (caption, author, text) goes too."""
+    out: dict[str, Any] = _scrub(record, secrets_)
+    if str(record.get("item_id")) in secrets_ and "post" in out:
+        out["post"] = {"withheld": WITHHELD}
+    return out
 
 
 def _hidden_media(conn: Connection, account: Account, item_id: str) -> set[str]:
-    """The hashes and addresses of the media hidden from the account seen in this item's captures."""
+    """The ids, hashes, addresses and titles of the items hidden from the account seen in this item's
+    captures (their media, or the page itself when it is the page that is hidden)."""
     hidden = hidden_in_captures(conn, account, item_id)
-    found: set[str] = set()
+    found: set[str] = set(hidden)
     if hidden:
-        q = select(items.c.sha256, sightings.c.url).join(sightings, sightings.c.item_id == items.c.id)
-        for sha, url in conn.execute(q.where(items.c.id.in_(hidden))):
-            found |= {str(sha)} | ({str(url)} if url else set())
+        q = select(items.c.sha256, items.c.title, sightings.c.url).join(
+            sightings, sightings.c.item_id == items.c.id
+        )
+        for sha, title, url in conn.execute(q.where(items.c.id.in_(hidden))):
+            found |= {str(sha)} | {str(v) for v in (url, title) if v}
     return found
 
 

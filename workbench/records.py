@@ -42,11 +42,13 @@ def item_files(home: Home, by: Account, item_id: str, via: str = "app") -> list[
 
 
 def item_sightings(home: Home, by: Account, item_id: str, via: str = "app") -> list[Row]:
-    """Every time and place the item was seen, oldest first."""
+    """Every time and place the item was seen, oldest first (the addresses and ids of a page hidden
+    from the account, in the details of a sighting on that page, withheld)."""
     access.authorise(home, by, item_id, Perm.READ, via)
     q = select(sightings).where(sightings.c.item_id == item_id).order_by(sightings.c.seen_at)
     with home.reading() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        return list(access.withhold_hidden_media(conn, by, item_id, rows))
 
 
 def item_flags(home: Home, by: Account, item_id: str, via: str = "app") -> list[Row]:

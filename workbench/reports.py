@@ -146,7 +146,15 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
     record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
     if access.hidden_in_captures(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
-        record["captures"] = [{**c, "record": scrubbed.get(str(c["id"]), {})} for c in record["captures"]]
+        columns = [{k: v for k, v in c.items() if k != "record"} for c in record["captures"]]
+        record["captures"] = [
+            {
+                **access.withhold_hidden_media(conn, account, item_id, c),
+                "record": scrubbed.get(str(c["id"]), {}),
+            }
+            for c in columns
+        ]
+        record["sightings"] = access.withhold_hidden_media(conn, account, item_id, record["sightings"])
     record["withheld_content"] = len(access.withheld_members(conn, account, item_id))
     return record
 

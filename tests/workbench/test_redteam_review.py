@@ -12,21 +12,30 @@ directly with real files.
 from __future__ import annotations
 
 import json
+import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from archive.custody import CustodyLog
+from archive.db import items
 from archive.home import Home
 from collectors.outcome import CaptureSettings
 from tests.conftest import Account as AccountFixture
 from tests.conftest import RunWb, json_lines
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
-from tests.workbench.test_redteam_visibility import PAGE_URL, PHOTO_URL, Page, capture_page_with_photo
-from workbench import access, auth, consent, deletion, jobs, records, review, timeline, viewing
+from tests.workbench.test_redteam_visibility import (
+    PAGE_URL,
+    PHOTO_URL,
+    SIBLING_URL,
+    Page,
+    capture_page_with_photo,
+)
+from workbench import access, auth, consent, deletion, jobs, records, reports, review, timeline, viewing
 from workbench.access import ItemFilter
 from workbench.capture import capture_urls
 from workbench.clitools import TOOL_VERSION
@@ -225,3 +234,27 @@ def test_cli_ingest_and_pending_erasures_name_no_hidden_member(
     pending = wb("delete", "--pending", "--json", env=leg).stdout
     assert zip_id in pending and str(got["street.png"]["item_id"]) in pending
     assert hidden not in pending and hidden not in wb("delete", "--pending", env=leg).stdout
+
+
+def test_a_visible_photo_does_not_name_the_hidden_page_it_was_seen_on(s: Setup, tmp_path: Path) -> None:
+    """Leaked: once the page is survivor-identifying, the ordinary photo seen on it still gave an
+    unassigned member the page's item id and title in its capture record (the Record tab), the page's
+    address in its sightings' details (the Sightings tab), and all three in `wb report`."""
+    access.classify(s.w.home, s.w.analyst, s.page.page_id, "survivor_identifying")  # as the test before
+    with s.w.home.reading() as conn:
+        page_title = str(conn.execute(select(items.c.title).where(items.c.id == s.page.page_id)).scalar_one())
+    secrets = (s.page.page_id, PAGE_URL, page_title)
+    for who in (s.w.reviewer, s.ana2):
+        with s.w.home.reading() as conn:
+            record = json.dumps(access.capture_records(conn, who, s.page.sibling_id))
+        seen = json.dumps(records.item_sightings(s.w.home, who, s.page.sibling_id), default=str)
+        report = tmp_path / f"{who.name}.pdf"
+        reports.write_report(s.w.home, who, report, item_id=s.page.sibling_id)
+        text = subprocess.run(
+            ["pdftotext", "-raw", "-enc", "UTF-8", str(report), "-"], capture_output=True, check=True
+        ).stdout.decode()
+        for where, shown in (("record", record), ("sightings", seen), ("report", text)):
+            assert not [x for x in secrets if x in shown], (who.name, where, shown)
+        assert SIBLING_URL in seen  # the photo's own address stays
+    with s.w.home.reading() as conn:  # the assigned analyst sees the page's facts
+        assert PAGE_URL in json.dumps(access.capture_records(conn, s.w.analyst, s.page.sibling_id))
