@@ -267,6 +267,10 @@ def _contained(conn: Connection, req: ExportRequest, record: dict[str, Any]) -> 
             {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
             for c in record["captures"]
         ]
+        # A sighting on a page that is itself hidden names the page's address in its details.
+        record["sightings"] = access.withhold_hidden_media(
+            conn, req.by, record["item"]["id"], record["sightings"]
+        )
     return None
 
 

@@ -39,6 +39,7 @@ from workbench import access, auth, consent, deletion, jobs, records, reports, r
 from workbench.access import ItemFilter
 from workbench.capture import capture_urls
 from workbench.clitools import TOOL_VERSION
+from workbench.export import ExportRequest, export_package
 from workbench.pipeline import ingest_paths
 
 PHOTO_SEED, PHOTO_SIZE = 77, (96, 72)  # the bytes capture_page_with_photo gives the hidden photo
@@ -258,3 +259,25 @@ def test_a_visible_photo_does_not_name_the_hidden_page_it_was_seen_on(s: Setup, 
         assert SIBLING_URL in seen  # the photo's own address stays
     with s.w.home.reading() as conn:  # the assigned analyst sees the page's facts
         assert PAGE_URL in json.dumps(access.capture_records(conn, s.w.analyst, s.page.sibling_id))
+
+
+def test_an_export_of_a_visible_photo_does_not_carry_the_hidden_page_it_was_seen_on(
+    s: Setup, tmp_path: Path
+) -> None:
+    """Leaked: an unassigned legal member's package of the ordinary photo (internal profile, to a
+    court) carried the hidden page's address and id in the photo's sightings (record.json)."""
+    access.classify(s.w.home, s.w.analyst, s.page.page_id, "survivor_identifying")  # as the tests before
+    out = tmp_path / "package"
+    req = ExportRequest(
+        "demo", "internal", "ICC OTP", "court", "case file", out, s.w.legal, [s.page.sibling_id]
+    )
+    done = export_package(s.w.home, req)
+    assert done.transfer_id is not None and [i["item_id"] for i in done.included] == [s.page.sibling_id]
+    found = [
+        (str(p.relative_to(out)), x)
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.suffix in (".json", ".jsonl", ".csv", ".txt")
+        for x in (s.page.page_id, PAGE_URL)
+        if x in p.read_text(errors="replace")
+    ]
+    assert found == []
