@@ -45,6 +45,7 @@ __all__ = [
     "parse_confidence",
     "review_state",
     "reviews_for",
+    "reviews_of",
     "strands_empty",
     "submit_review",
     "validate_strands",
@@ -428,6 +429,13 @@ def reviews_for(conn: Connection, account: Account, item_id: str) -> ReviewView:
     if not _blind(account, history, policy):
         return ReviewView(history, 0, own, state)
     return ReviewView([], len(history), own, state)
+
+
+def reviews_of(home: Home, account: Account, item_id: str, via: str = "cli") -> ReviewView:
+    """``reviews_for`` from a front end: a hidden or absent item is one logged refusal (``wb reviews``)."""
+    row = authorise(home, account, item_id, Perm.READ, via)
+    with home.reading() as conn:
+        return reviews_for(conn, account, row.id)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ directly with real files.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
@@ -210,11 +211,12 @@ def test_a_refusal_logs_no_text_typed_where_an_item_id_belongs(s: Setup, tmp_pat
 
 
 def test_cli_ingest_and_pending_erasures_name_no_hidden_member(
-    wb: RunWb, account: AccountFixture, tmp_path: Path
+    wb: RunWb, wb_env: dict[str, str], account: AccountFixture, tmp_path: Path
 ) -> None:
     """The same two paths through `wb`, as a user types them: a zip's member classified
     survivor-identifying (the admin is assigned); an unassigned analyst ingests that member's bytes,
-    an unassigned legal member lists the open erasure request on the zip (which takes its members)."""
+    an unassigned legal member lists the open erasure request on the zip (which takes its members).
+    And `wb reviews` of the hidden member was refused without a trace in the custody log."""
     wb("init")
     wb("case", "create", "c1", "--purpose", "red team review")
     bundle, secret = tmp_path / "bundle.zip", make_png(61)
@@ -235,6 +237,18 @@ def test_cli_ingest_and_pending_erasures_name_no_hidden_member(
     pending = wb("delete", "--pending", "--json", env=leg).stdout
     assert zip_id in pending and str(got["street.png"]["item_id"]) in pending
     assert hidden not in pending and hidden not in wb("delete", "--pending", env=leg).stdout
+
+    def denials() -> list[tuple[str, str, str]]:
+        db = sqlite3.connect(Path(wb_env["WB_HOME"]) / "archive.sqlite3")
+        try:
+            q = "SELECT actor, via, item_id FROM custody_events WHERE action='access.denied' ORDER BY seq"
+            return [(str(a), str(v), str(i)) for a, v, i in db.execute(q)]
+        finally:
+            db.close()
+
+    before = denials()
+    assert "refused" in wb("reviews", hidden, env=ana, check=1).stderr
+    assert denials() == [*before, ("ana", "cli", hidden)]
 
 
 def test_a_visible_photo_does_not_name_the_hidden_page_it_was_seen_on(s: Setup, tmp_path: Path) -> None:

@@ -109,8 +109,7 @@ def cmd_reviews(args: argparse.Namespace, out: Output) -> int:
         by = acting(home)
 
         def run() -> int:
-            with home.reading() as conn:
-                view = review.reviews_for(conn, by, args.item_id)
+            view = review.reviews_of(home, by, args.item_id, via="cli")
             for r in view.visible:
                 data = {"id": r.id, "kind": r.kind, "reviewer": r.reviewer, "status": r.status,
                         "confidence": r.confidence, "rationale": r.rationale, "strands": dict(r.strands),
