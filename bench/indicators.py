@@ -449,8 +449,8 @@ def _raw_score(name: str, data: bytes) -> float | None:
     except Exception as exc:
         print(f"  {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
-    scored = [f for f in flags if f.score is not None]
-    return float(scored[0].score) if scored else None
+    scores = [f.score for f in flags if f.score is not None]
+    return float(scores[0]) if scores else None
 
 
 def _loo_fpr(scores: list[float], rate: float) -> float:
