@@ -460,6 +460,26 @@ def _scrub_record(record: dict[str, Any], secrets_: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = _scrub(record, secrets_)
     if str(record.get("item_id")) in secrets_ and "post" in out:
         out["post"] = {"withheld": WITHHELD}
+    elif secrets_ and isinstance(out.get("post"), dict):
+        # The post names its pictures as the page states them (og:image, a resized variant, a
+        # relative path), seldom as the address they were fetched from: none of them is given.
+        out["post"] = _without_media_pointers(out["post"])
+    return out
+
+
+MEDIA_KEYS = ("image", "video", "media", "photo", "thumbnail", "audio", "poster")
+
+
+def _without_media_pointers(post: dict[str, Any]) -> dict[str, Any]:
+    """A post whose fields that point to pictures, videos or sounds are withheld, at any depth."""
+    out: dict[str, Any] = {}
+    for key, value in post.items():
+        if any(word in str(key).lower() for word in MEDIA_KEYS):
+            out[key] = WITHHELD
+        elif isinstance(value, dict):
+            out[key] = _without_media_pointers(value)
+        else:
+            out[key] = value
     return out
 
 
@@ -480,7 +500,8 @@ def _hidden_media(conn: Connection, account: Account, item_id: str) -> set[str]:
 def withhold_hidden_media(conn: Connection, account: Account, item_id: str, value: Any) -> Any:
     """A copy of ``value`` (a capture record or a part of one, of the visible item ``item_id``) with
     the entries, hashes and addresses of the media hidden from the account withheld."""
-    return _scrub(value, _hidden_media(conn, account, item_id))
+    secrets_ = _hidden_media(conn, account, item_id)
+    return _scrub_record(value, secrets_) if isinstance(value, dict) else _scrub(value, secrets_)
 
 
 def file_withheld(conn: Connection, account: Account, item_id: str, sha256: str) -> bool:

@@ -139,9 +139,10 @@ def as_seen(home: Home, by: Account, result: CaptureResult) -> CaptureResult:
         if find_visible(conn, by, result.item_id) is None:
             reason = f"{result.reason}; {WITHHELD}" if result.reason else WITHHELD
             return replace(result, item_id=None, artifacts=[], post={}, stored_media=[], reason=reason)
-        artifacts = withhold_hidden_media(conn, by, result.item_id, result.artifacts)
+        shown = {"item_id": result.item_id, "artifacts": result.artifacts, "post": result.post}
+        shown = withhold_hidden_media(conn, by, result.item_id, shown)
         media = [m for m in result.stored_media if find_visible(conn, by, m.item_id) is not None]
-    return replace(result, artifacts=artifacts, stored_media=media)
+    return replace(result, artifacts=shown["artifacts"], post=shown["post"], stored_media=media)
 
 
 def _with_case_profile(home: Home, case: Case, chosen: CaptureSettings) -> CaptureSettings:

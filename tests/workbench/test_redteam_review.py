@@ -25,7 +25,7 @@ from sqlalchemy import select
 from archive.custody import CustodyLog
 from archive.db import items
 from archive.home import Home
-from collectors.outcome import CaptureSettings
+from collectors.outcome import CaptureSettings, StagedCapture
 from tests.conftest import Account as AccountFixture
 from tests.conftest import RunWb, json_lines
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
@@ -34,11 +34,13 @@ from tests.workbench.test_redteam_visibility import (
     PHOTO_URL,
     SIBLING_URL,
     Page,
+    _staged,
     capture_page_with_photo,
 )
 from workbench import access, auth, consent, deletion, jobs, records, reports, review, timeline, viewing
 from workbench.access import ItemFilter
 from workbench.capture import capture_urls
+from workbench.capture_store import store_staged
 from workbench.clitools import TOOL_VERSION
 from workbench.export import ExportRequest, export_package
 from workbench.pipeline import ingest_paths
@@ -295,3 +297,39 @@ def test_an_export_of_a_visible_photo_does_not_carry_the_hidden_page_it_was_seen
         if x in p.read_text(errors="replace")
     ]
     assert found == []
+
+
+def test_a_pages_post_does_not_point_to_its_hidden_photo(s: Setup, tmp_path: Path) -> None:
+    """Leaked: the capture record shown to an unassigned member withheld the hidden photo's fetched
+    address, but the page's post still named the photo as the page states it (og:image, a resized
+    variant, a relative path), a link to the photo on the web."""
+    folder = tmp_path / "staged"
+    folder.mkdir()
+    photo, variant = make_png(70, (50, 40)), "https://cdn.example/zqsurvivor_600.png"
+    staged = StagedCapture(
+        "http://127.0.0.1:9/post/8",
+        "captured",
+        None,
+        folder,
+        {"final_url": "http://127.0.0.1:9/post/8", "title": "another post"},
+        [
+            _staged(folder, "screenshot", make_png(71, (120, 90)), "image/png"),
+            _staged(folder, "media", photo, "image/png", "http://127.0.0.1:9/media/zqsurvivor.png"),
+        ],
+        post={
+            "caption": "a street",
+            "media_urls": [variant, "/media/zqsurvivor.png"],
+            "opengraph": {"og:image": variant, "og:title": "another post"},
+        },
+    )
+    result = store_staged(s.w.home, s.w.case, staged, "analyst", "cli", None)
+    assert result.item_id is not None
+    access.classify(s.w.home, s.w.analyst, result.stored_media[0].item_id, "survivor_identifying")
+    with s.w.home.reading() as conn:
+        shown = json.dumps(access.capture_records(conn, s.w.reviewer, result.item_id))
+        full = json.dumps(access.capture_records(conn, s.w.analyst, result.item_id))
+    assert "zqsurvivor" not in shown and "a street" in shown and "another post" in shown
+    assert variant in full
+    # `wb capture` of the same address answers from the stored record: the same holds there.
+    [again] = capture_urls(s.w.home, s.w.case, ["http://127.0.0.1:9/post/8"], s.ana2, CaptureSettings())
+    assert again.skipped and "zqsurvivor" not in json.dumps(again.as_json()) and again.post["caption"]
