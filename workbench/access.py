@@ -46,6 +46,7 @@ from workbench.auth import (
     can,
     is_member,
     logged_item_id,
+    refuse,
     require,
 )
 
@@ -655,7 +656,11 @@ def tag_item(home: Home, account: Account, item_id: str, tag: str, via: str = "a
 
 
 def classify(home: Home, account: Account, item_id: str, level: str, via: str = "app") -> str:
-    """Set the item's classification; whoever marks it survivor-identifying stays assigned to it."""
+    """Set the item's classification; whoever marks it survivor-identifying stays assigned to it.
+
+    Lifting the survivor-identifying mark opens the item to every member of the case and to exports
+    without consent, so only an admin may do it: an assigned analyst or reviewer may not.
+    """
     try:
         parsed = Classification(level)
     except ValueError:
@@ -663,6 +668,12 @@ def classify(home: Home, account: Account, item_id: str, level: str, via: str = 
             f"unknown classification {level!r}: use {', '.join(c.value for c in Classification)}"
         ) from None
     row = authorise(home, account, item_id, Perm.ANNOTATE, via)
+    lifting = (
+        row.classification == Classification.SURVIVOR_IDENTIFYING.value
+        and parsed is not Classification.SURVIVOR_IDENTIFYING
+    )
+    if lifting and not can(account, Perm.MANAGE_CASES):
+        raise refuse(home, account, Perm.MANAGE_CASES, via, case_id=row.case_id, item_id=row.id)
     with home.transaction(account.name, via) as tx:
         if parsed is Classification.SURVIVOR_IDENTIFYING:
             _assign_row(tx, row.id, account.id)

@@ -258,3 +258,17 @@ def test_verify_of_a_case_needs_membership(w: World) -> None:
 def test_refusals_name_the_true_channel(w: World) -> None:
     w.wb("log", w.secret, env=w.outsider, check=1)
     assert {via for _a, via, _p in w.denials()} == {"cli"}
+
+
+def test_only_an_admin_lifts_the_survivor_identifying_mark(w: World) -> None:
+    w.wb("assign", w.secret, "ana")  # the analyst may now see and annotate the item ...
+    w.wb("assign", w.secret, "rita")
+    for env in (w.analyst, w.reviewer):  # ... but not open it to the whole case
+        assert "refused" in w.wb("classify", w.secret, "public", env=env, check=1).stderr
+    assert ("ana", "cli", "manage_cases") in w.denials()
+    conn = sqlite3.connect(w.root / "home" / "archive.sqlite3")
+    level = conn.execute("SELECT classification FROM items WHERE id = ?", (w.secret,)).fetchone()[0]
+    conn.close()
+    assert level == "survivor_identifying"
+    w.wb("classify", w.secret, "confidential")  # the admin may
+    w.wb("classify", w.secret, "survivor_identifying")
