@@ -33,9 +33,15 @@ FIRST_ADMIN = "analyst-a"
 PASSWORD = "correct horse battery staple"
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without who-acts variables: a test's `wb` acts only through the
+    session file it names itself."""
+    return {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+
+
 @pytest.fixture
 def wb_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env = clean_env()
     env.update(
         WB_HOME=str(tmp_path / "home"),
         WB_KEY=str(tmp_path / "keys" / "signing.key"),

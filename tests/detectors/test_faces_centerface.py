@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from PIL import Image
 
 from detectors import faces
 from detectors.base import Subject
-from tests.conftest import CORPUS, init_home, json_lines, require_shared, run_wb
+from tests.conftest import CORPUS, clean_env, init_home, json_lines, require_shared, run_wb
 
 pytestmark = pytest.mark.corpus
 
@@ -39,7 +38,7 @@ def test_centerface_finds_the_real_face_and_no_false_box(monkeypatch: pytest.Mon
 
 def test_faces_found_by_centerface_are_filled_in_the_redacted_copy(tmp_path: Path) -> None:
     require_shared(PORTRAIT)
-    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env = clean_env()
     env.update(
         WB_HOME=str(tmp_path / "home"),
         WB_KEY=str(tmp_path / "key"),

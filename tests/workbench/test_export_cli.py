@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import init_home, json_lines
+from tests.conftest import clean_env, init_home, json_lines
 
 REPO = Path(__file__).resolve().parents[2]
 BAGIT = REPO / ".venv" / "bin" / "bagit.py"
@@ -27,7 +26,7 @@ Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 def make_runner(root: Path) -> Runner:
     """Run the real `wb` in a subprocess against a home under ``root``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env = clean_env()
     env.update(
         WB_HOME=str(root / "home"),
         WB_KEY=str(root / "keys" / "signing.key"),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIRST_ADMIN, PASSWORD, init_home, json_lines, run_wb
+from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, json_lines, run_wb
 from tests.detectors.conftest import encode, textured
 from tests.detectors.packs import tiny_pack
 
@@ -30,7 +29,7 @@ LOW = {"name": "20 test photos", "scores": [-1e6] * 20}
 class World:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.admin = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+        self.admin = clean_env()
         self.admin.update(
             WB_HOME=str(root / "home"), WB_KEY=str(root / "key"), WB_SESSION=str(root / "s" / FIRST_ADMIN)
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import os
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from archive.custody import CustodyLog
 from archive.db import sessions as sessions_table
 from archive.db import users
 from archive.home import Home
-from tests.conftest import run_wb
+from tests.conftest import clean_env, run_wb
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
 from tests.workbench.browser_server import CHROMIUM, app_server, free_port, login, shot, wait_idle
 from workbench.app import SESSION_CHECK_S
@@ -377,7 +376,7 @@ def _healthy(base: str) -> bool:
 
 
 def test_first_run_makes_the_first_admin_from_this_machine_only(tmp_path: Path, setup: Setup) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env = clean_env()
     env.update(WB_HOME=str(tmp_path / "home"), WB_KEY=str(tmp_path / "keys" / "signing.key"))
     run_wb(env, "init")  # no terminal: no prompt, no account
     log = tmp_path / "serve.log"

@@ -7,7 +7,6 @@ and most commands checked no permission (issue 11).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import stat
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIRST_ADMIN, PASSWORD, init_home, json_lines, run_wb
+from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, json_lines, run_wb
 from tests.workbench.app_fixtures import make_png
 
 
@@ -26,7 +25,7 @@ class World:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.admin = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+        self.admin = clean_env()
         self.admin.update(
             WB_HOME=str(root / "home"), WB_KEY=str(root / "key"), WB_SESSION=str(root / "s" / FIRST_ADMIN)
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from archive.db import custody_events
 from archive.home import Home
 from collectors.outcome import StagedCapture
 from collectors.recorder import StagedFile
-from tests.conftest import PASSWORD, json_lines, run_wb
+from tests.conftest import PASSWORD, clean_env, json_lines, run_wb
 from workbench import access, auth, consent
 from workbench.capture_store import store_staged
 from workbench.clitools import TOOL_VERSION
@@ -98,7 +97,7 @@ class World:
 
 
 def _env(root: Path, name: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
+    env = clean_env()
     env.update(
         WB_HOME=str(root / "home"),
         WB_KEY=str(root / "keys" / "signing.key"),
