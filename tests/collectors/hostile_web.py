@@ -3,7 +3,7 @@
 Meant to run inside a loopback-only network namespace (``unshare -rn``): it brings ``lo`` up when
 asked, starts the corpus server on a free port (the canary on port+1), captures every web case with
 only the pages port allow-listed, reads the canary's log and runs `wb verify`.
-Usage: python hostile_web.py WORKDIR [--lo-up]
+Usage (from the repository root): python -m tests.collectors.hostile_web WORKDIR [--lo-up]
 """
 
 from __future__ import annotations

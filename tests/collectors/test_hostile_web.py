@@ -16,7 +16,8 @@ from tests.conftest import SHARED, require_shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.hostile, pytest.mark.slow]
 
-DRIVER = Path(__file__).with_name("hostile_web.py")
+# Run as a module from the repository root so the driver can import the tests package, as pytest does.
+DRIVER = "tests.collectors.hostile_web"
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -35,7 +36,7 @@ def _namespace_works() -> bool:
 def outcome(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     require_shared(SHARED / "hostile" / "make_public_corpus.py")
     work = tmp_path_factory.mktemp("hostile")
-    cmd = [sys.executable, str(DRIVER), str(work)]
+    cmd = [sys.executable, "-m", DRIVER, str(work)]
     if _namespace_works():
         cmd = ["unshare", "-rn", *cmd, "--lo-up"]
     else:
