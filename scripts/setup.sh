@@ -11,6 +11,9 @@ debian_missing() {
     command -v pdftotext >/dev/null || missing+=(poppler-utils)
     [ -e /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf ] || missing+=(fonts-noto-core)
     command -v ip >/dev/null || missing+=(iproute2)
+    # Team-mode services the tests start on 127.0.0.1 (tests/services.py): a missing one fails the run.
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+    [ -x /usr/bin/redis-server ] || missing+=(redis-server)
     echo "${missing[@]:-}"
 }
 

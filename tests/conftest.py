@@ -13,6 +13,16 @@ from typing import Any
 import pytest
 
 from archive.home import Home
+
+# Real PostgreSQL, Redis and S3 servers, started on first use (see tests/services.py).
+from tests.services import (  # noqa: F401
+    postgres_server,
+    postgres_url,
+    redis_server,
+    redis_url,
+    s3_endpoint,
+    s3_env,
+)
 from workbench import auth, sessions
 from workbench.clitools import TOOL_VERSION
 
