@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -335,6 +336,8 @@ jobs = Table(
     Column("result", JSON, nullable=False, default=dict),
     Column("created_at", UTCTime, nullable=False),
     Column("updated_at", UTCTime, nullable=False),
+    # How often a queue delivered the job (team mode): a job that keeps killing its worker stops.
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
 )
 
 sessions = Table(
@@ -350,6 +353,17 @@ sessions = Table(
     Column("ended_at", UTCTime, nullable=True),
     Column("end_reason", String(32), nullable=True),
     Index("ix_sessions_user", "user_id"),
+)
+
+# The app's single-use login codes (webauth): any app instance can redeem a code another made. Only the
+# code's SHA-256 is kept, and the session token it hands over is sealed with a key derived from the
+# code, so a copy of the database logs no one in.
+login_codes = Table(
+    "login_codes",
+    metadata,
+    Column("code_sha256", SHA, primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("expires_at", UTCTime, nullable=False),
 )
 
 # Erasure takes two accounts (RET-02): one opens a request, a different legal or admin account carries

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -136,10 +137,11 @@ def _no_store(response: Response) -> Response:
 
 def start_session(request: Request) -> Response:
     """Swap a single-use login code for the HttpOnly session cookie, then go back to the app."""
-    from workbench import sessions
+    from workbench import login_codes, sessions
     from workbench.pages.common import get_home
 
-    found = webauth.redeem(str(request.query_params.get("code", ""))) if _same_origin(request) else None
+    code = str(request.query_params.get("code", ""))
+    found = login_codes.redeem(get_home(), code) if _same_origin(request) else None
     if found is None:
         return _no_store(RedirectResponse("/", status_code=303))
     token, query = found
@@ -198,7 +200,9 @@ class HostGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             host = Headers(scope=scope).get("host", "")
-            if not webauth.allowed_host(host, scope.get("server")):
+            if not webauth.allowed_host(
+                host, scope.get("server"), os.environ.get(webauth.PUBLIC_HOST_ENV, "")
+            ):
                 await _refuse(scope, receive, send, 400, "unknown host")
                 return
         await self.inner(scope, receive, send)

@@ -176,7 +176,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     root = config.home_path(args.home)
     if not (root / "home.json").is_file():
         raise UsageError(f"no archive home at {root}: run `wb init` first")
-    return serve(root, args.port)
+    return serve(root, args.port, args.address, args.public_host or "")
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -233,8 +233,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--case")
     p = r.add("log", cmd_log, "the custody timeline of an item")
     p.add_argument("item_id")
-    p = r.add("serve", cmd_serve, "start the app on 127.0.0.1")
+    p = r.add("serve", cmd_serve, "start the app (on 127.0.0.1 unless --address says otherwise)")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1", help="listen here (team mode: behind a TLS proxy)")
+    p.add_argument("--public-host", help="the Host name(s) the TLS proxy passes on, comma-separated")
     for module in COMMAND_MODULES:
         module.register(r)
     return parser

@@ -1,4 +1,8 @@
-"""Start the Streamlit app on 127.0.0.1 with safe settings.
+"""Start the Streamlit app with safe settings: on 127.0.0.1, or an address of the operator's choice.
+
+``wb serve --address ADDR`` (team mode) listens beyond loopback for a TLS reverse proxy in front of
+one or more instances; ``--public-host NAME`` names the Host that proxy passes on. Instances share
+only the database (sessions and login codes live there), so a login made through one holds on all.
 
 ``streamlit run`` is pointed at ``workbench/asgi.py``, whose ``st.App`` adds the security headers and
 the login routes, the Host check and the authenticated file route. There is no fallback to the bare
@@ -12,20 +16,20 @@ import os
 import sys
 from pathlib import Path
 
-from workbench.webauth import LOGIN_HEADER
+from workbench.webauth import LOGIN_HEADER, PUBLIC_HOST_ENV
 
 __all__ = ["serve", "streamlit_args"]
 
 APP = Path(__file__).with_name("asgi.py")
 
 
-def streamlit_args(port: int) -> list[str]:
-    """Bound to loopback, no usage statistics, no error details shown to users."""
+def streamlit_args(port: int, address: str = "127.0.0.1") -> list[str]:
+    """Bound to loopback unless told otherwise, no usage statistics, no error details shown to users."""
     return [
         "run",
         str(APP),
         "--server.address",
-        "127.0.0.1",
+        address,
         "--server.port",
         str(port),
         "--server.headless",
@@ -46,13 +50,13 @@ def streamlit_args(port: int) -> list[str]:
     ]
 
 
-def _greeting(home: Path, port: int) -> str:
+def _greeting(home: Path, port: int, address: str = "127.0.0.1") -> str:
     """What a newcomer needs to know: where the app is and how the first login happens."""
     from archive.home import Home
     from workbench import config, sessions
     from workbench.clitools import TOOL_VERSION
 
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{f'[{address}]' if ':' in address else address}:{port}"
     opened = Home.open(home, config.key_path(), TOOL_VERSION, config.db_url())
     try:
         first = not sessions.has_accounts(opened)
@@ -66,14 +70,16 @@ def _greeting(home: Path, port: int) -> str:
     return f"wb: the workbench is at {url}. Log in with your account (an admin adds accounts in Settings)."
 
 
-def serve(home: Path, port: int) -> int:
-    """Run the app on 127.0.0.1:PORT until stopped (Ctrl-C)."""
+def serve(home: Path, port: int, address: str = "127.0.0.1", public_host: str = "") -> int:
+    """Run the app on ADDRESS:PORT (default 127.0.0.1) until stopped (Ctrl-C)."""
     os.environ["WB_HOME"] = str(home)
+    if public_host:
+        os.environ[PUBLIC_HOST_ENV] = public_host
     from streamlit.web import cli as stcli
 
-    print(_greeting(home, port), file=sys.stderr, flush=True)
+    print(_greeting(home, port, address), file=sys.stderr, flush=True)
 
-    sys.argv = ["streamlit", *streamlit_args(port)]
+    sys.argv = ["streamlit", *streamlit_args(port, address)]
     try:
         stcli.main()
     except SystemExit as exc:

@@ -8,19 +8,20 @@ stays in the test's session state, and everything else (resume, idle, revocation
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from archive import db
 from archive.custody import CustodyLog
 from archive.db import sessions as sessions_table
 from archive.db import utcnow
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from workbench import auth, sessions, webauth
+from workbench import auth, login_codes, sessions, webauth
 from workbench.auth import AccessDenied, Session
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
@@ -194,13 +195,22 @@ def test_first_run_form_is_not_offered_without_a_loopback_browser(
     assert not {w.key for w in at.text_input} & {"first_name", "login_name"}
 
 
-def test_login_codes_are_single_use_and_short_lived() -> None:
-    code = webauth.handoff("token-1", "item=abc", now=100.0)
-    assert webauth.redeem(code, now=130.0) == ("token-1", "item=abc")
-    assert webauth.redeem(code, now=131.0) is None  # used
-    late = webauth.handoff("token-2", now=100.0)
-    assert webauth.redeem(late, now=100.0 + webauth.CODE_TTL_S + 1) is None
-    assert webauth.redeem("guessed", now=100.0) is None
+def test_login_codes_are_single_use_and_short_lived(tmp_path: Path) -> None:
+    home = Home.init(tmp_path / "h", tmp_path / "keys" / "signing.key", "test")
+    try:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        code = login_codes.handoff(home, "token-1", "item=abc", now=start)
+        assert login_codes.redeem(home, code, now=start + timedelta(seconds=30)) == ("token-1", "item=abc")
+        assert login_codes.redeem(home, code, now=start + timedelta(seconds=31)) is None  # used
+        late = login_codes.handoff(home, "token-2", now=start)
+        after = start + timedelta(seconds=login_codes.CODE_TTL_S + 1)
+        assert login_codes.redeem(home, late, now=after) is None
+        assert login_codes.redeem(home, "guessed", now=start) is None
+        with home.reading() as conn:  # neither the code nor the token is readable in the database
+            stored = repr(conn.execute(select(db.login_codes)).all())
+        assert "token-2" not in stored and late not in stored
+    finally:
+        home.close()
 
 
 @pytest.mark.parametrize(
@@ -219,10 +229,22 @@ def test_login_codes_are_single_use_and_short_lived() -> None:
         ("10.0.0.5:8501", ("127.0.0.1", 8501), False),
         ("0.0.0.0:8501", ("0.0.0.0", 8501), False),
         ("127.0.0.1:8501", None, False),
+        ("127.0.0.2:8501", ("127.0.0.2", 8501), True),  # `wb serve --address 127.0.0.2`
     ],
 )
 def test_host_header_rule(host: str, server: tuple[str, int] | None, allowed: bool) -> None:
     assert webauth.allowed_host(host, server) is allowed
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [("wb.example.org", True), ("WB.example.org", True), ("wb.example.org:8443", True),
+     ("evil.example", False), ("wb.example.org.evil.example", False), ("127.0.0.1:8501", True)],
+)  # fmt: skip
+def test_host_rule_behind_a_proxy(host: str, allowed: bool) -> None:
+    """`wb serve --public-host` admits the names the TLS proxy passes on, and nothing more."""
+    public = "wb.example.org, wb.example.org:8443"
+    assert webauth.allowed_host(host, ("10.0.0.5", 8501), public) is allowed
 
 
 @pytest.mark.parametrize(

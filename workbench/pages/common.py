@@ -24,7 +24,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from archive.cases import list_cases
 from archive.home import Home
 from archive.model import Case
-from workbench import auth, config, sessions, webauth
+from workbench import auth, config, login_codes, sessions, webauth
 from workbench.auth import AccessDenied, Account, SessionExpired
 from workbench.clitools import TOOL_VERSION
 
@@ -167,7 +167,7 @@ def start_session(token: str) -> None:
         st.session_state[_APPTEST_LOGIN] = token
         st.rerun()
     query = urlencode({k: v for k, v in st.query_params.to_dict().items() if k == "item"})
-    navigate("/wb/session?" + urlencode({"code": webauth.handoff(token, query)}))
+    navigate("/wb/session?" + urlencode({"code": login_codes.handoff(get_home(), token, query)}))
     st.text("Signing in ...")
     st.stop()
 
