@@ -6,6 +6,11 @@ place, so a crash leaves either nothing or a complete file. Blobs are 0400 and t
 no other local account may read evidence about survivors. The interface is deliberately narrow
 (put a stream, open, exists, delete, iterate) so that encryption at rest or an object store can wrap
 it without touching callers.
+
+Callers never read a store's own files: they get a stream (``open``), or, for a tool that needs a
+path (exiftool, a video decoder), ``local_copy``: a context manager yielding a private local path to
+the plain bytes that is gone when the block ends. The local store lends its own read-only file; any
+other store (encrypted, object store, memory) writes a private temporary copy and removes it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -27,6 +33,8 @@ __all__ = [
     "MemoryBlobStore",
     "PutResult",
     "hash_stream",
+    "read_all",
+    "temp_copy",
 ]
 
 CHUNK = 1 << 20
@@ -52,6 +60,33 @@ class BlobStore(Protocol):
     def delete(self, sha256: str) -> None: ...
     def hashes(self) -> Iterator[str]: ...
     def rehash(self, sha256: str) -> str | None: ...
+    def local_copy(self, sha256: str) -> AbstractContextManager[Path]: ...
+    def locate(self, sha256: str) -> str: ...
+
+
+def read_all(store: BlobStore, sha256: str) -> bytes:
+    """The whole plain content of one blob (for small files: sidecars, records, thumbnails)."""
+    with store.open(sha256) as stream:
+        return stream.read()
+
+
+@contextmanager
+def temp_copy(store: BlobStore, sha256: str, scratch: Path | None = None) -> Iterator[Path]:
+    """A private (0600) temporary file holding the plain bytes of one blob, removed on exit.
+
+    ``scratch`` is the folder to write in (None: the system's temporary folder); an encrypted home
+    passes a memory-backed folder so that plain bytes never reach its disk.
+    """
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, name = tempfile.mkstemp(dir=scratch, prefix="blob-")
+    try:
+        with os.fdopen(fd, "wb") as out, store.open(sha256) as stream:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _check_name(sha256: str) -> str:
@@ -146,6 +181,18 @@ class LocalBlobStore:
         except FileNotFoundError:
             return None
 
+    @contextmanager
+    def local_copy(self, sha256: str) -> Iterator[Path]:
+        """The stored file itself (read-only, 0400): no copy is needed for plain local blobs."""
+        path = self.path(sha256)
+        if not path.is_file():
+            raise FileNotFoundError(sha256)
+        yield path
+
+    def locate(self, sha256: str) -> str:
+        """Where the stored bytes are, for messages and capture manifests."""
+        return str(self.path(sha256))
+
     def clean_incoming(self) -> int:
         """Remove temporary files left by an interrupted put; they were never visible blobs."""
         removed = 0
@@ -158,8 +205,9 @@ class LocalBlobStore:
 class MemoryBlobStore:
     """An in-memory store with the same contract, for tests of code that only needs a BlobStore."""
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: Path | None = None) -> None:
         self._blobs: dict[str, bytes] = {}
+        self.scratch = scratch
 
     def put(self, stream: BinaryIO, limit: int | None = None) -> PutResult:
         data = stream.read() if limit is None else stream.read(limit + 1)
@@ -188,6 +236,14 @@ class MemoryBlobStore:
     def rehash(self, sha256: str) -> str | None:
         data = self._blobs.get(sha256)
         return None if data is None else hashlib.sha256(data).hexdigest()
+
+    def local_copy(self, sha256: str) -> AbstractContextManager[Path]:
+        if not self.exists(sha256):
+            raise FileNotFoundError(sha256)
+        return temp_copy(self, sha256, self.scratch)
+
+    def locate(self, sha256: str) -> str:
+        return f"memory:{_check_name(sha256)}"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -295,19 +295,19 @@ def remove_files(home: Home, purge: Purge) -> Purge:
         home.blobs.delete(sha)
     _remove_caches(home, purge.blobs, purge.case_ids)
     for folder in purge.upload_folders:
-        shutil.rmtree(home.index_dir / "uploads" / folder, ignore_errors=True)
+        shutil.rmtree(home.area("uploads") / folder, ignore_errors=True)
     for job_id in purge.job_ids:
         if job_id.isalnum():
-            shutil.rmtree(home.root / "exports" / job_id, ignore_errors=True)
+            shutil.rmtree(home.area("exports") / job_id, ignore_errors=True)
     purge.wal_truncated = home.db.truncate_wal()
     return purge
 
 
 def _remove_caches(home: Home, shas: Iterable[str], case_ids: Iterable[int]) -> None:
-    thumbs = home.index_dir / "thumbs"
+    thumbs = home.area("thumbs")
     for sha in shas:
         for path in thumbs.glob(f"{sha}-*"):
             path.unlink(missing_ok=True)
     # The near-duplicate index holds the hashes of the case's pictures; it is rebuilt when next used.
     for case_id in case_ids:
-        shutil.rmtree(home.index_dir / f"neardup-case-{int(case_id)}", ignore_errors=True)
+        shutil.rmtree(home.area("neardup") / f"neardup-case-{int(case_id)}", ignore_errors=True)

@@ -9,6 +9,10 @@ folders 0700, whatever the umask. Opening a home sets the process's umask to 077
 written there by many hands (SQLite's -wal/-shm, exports, thumbnails, uploads, the browser's staging
 folder) and a mode passed at each of them would be missed somewhere; a home made before this rule
 has its modes tightened once, when it is next opened.
+
+Every local folder the workbench writes is named once, in ``AREAS``, with whether it holds item
+content (erasure must reach it) and whether it is private (encryption at rest must cover it). Code
+asks ``home.area(NAME)`` for a folder instead of joining paths onto the home's root.
 """
 
 from __future__ import annotations
@@ -27,14 +31,14 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from archive.blobs import LocalBlobStore
+from archive.blobs import BlobStore, LocalBlobStore
 from archive.custody import CustodyLog, read_witness
 from archive.db import Database
 from archive.migrate import upgrade
 from archive.model import CustodyEvent
 from archive.signing import Signer, load_key, load_or_create_key
 
-__all__ = ["Home", "HomeError", "Transaction"]
+__all__ = ["AREAS", "Area", "Home", "HomeError", "Transaction"]
 
 HOME_FORMAT = "wb-home/1"
 PRIVATE_UMASK = 0o077
@@ -42,6 +46,34 @@ PRIVATE_UMASK = 0o077
 
 class HomeError(Exception):
     """The home folder is missing, or not an archive home."""
+
+
+@dataclass(frozen=True)
+class Area:
+    """One local folder of a home."""
+
+    name: str
+    relpath: str  # under the home's root
+    item_content: bool  # holds bytes of, or derived from, stored items: erasure must reach it
+    rebuildable: bool  # a cache: may be deleted at any time and is made again when next used
+    purpose: str
+
+
+AREAS: dict[str, Area] = {
+    a.name: a
+    for a in (
+        Area("blobs", "blobs", True, False, "the blob store's files (originals and derived files)"),
+        Area("index", "index", True, True, "rebuildable indexes and caches (parent of the next ones)"),
+        Area("neardup", "index", True, True, "per-case near-duplicate indexes (neardup-case-N)"),
+        Area("thumbs", "index/thumbs", True, True, "cached thumbnails of stored pictures"),
+        Area("uploads", "index/uploads", True, False, "files uploaded in the app, waiting for their job"),
+        Area("scratch", "index/scratch", True, True, "short-lived working copies (export stripping)"),
+        Area("staging", "staging", True, False, "web captures waiting to be stored"),
+        Area("exports", "exports", True, False, "evidence packages made in the app, awaiting download"),
+        Area("profiles", "profiles", False, False, "browser login profiles (cookies) for captures"),
+        Area("models", "models", False, False, "installed detector model packs"),
+    )
+}
 
 
 @dataclass
@@ -68,7 +100,7 @@ class Home:
         self,
         root: Path,
         db: Database,
-        blobs: LocalBlobStore,
+        blobs: BlobStore,
         signer: Signer,
         home_id: str,
         tool_version: str,
@@ -83,8 +115,18 @@ class Home:
     # -- life cycle ----------------------------------------------------------------------------
 
     @classmethod
-    def init(cls, root: Path, key_path: Path, tool_version: str, db_url: str | None = None) -> Home:
-        """Create the home (idempotent) and the signing key when absent."""
+    def init(
+        cls,
+        root: Path,
+        key_path: Path,
+        tool_version: str,
+        db_url: str | None = None,
+        blobs: BlobStore | None = None,
+    ) -> Home:
+        """Create the home (idempotent) and the signing key when absent.
+
+        ``blobs`` replaces the local blob folder (an object store, a memory store in tests).
+        """
         private_files()
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         make_private(root)
@@ -92,22 +134,32 @@ class Home:
         if not marker.exists():
             marker.write_text(json.dumps({"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}))
         signer = load_or_create_key(key_path)
-        home = cls._assemble(root, signer, tool_version, db_url)
+        home = cls._assemble(root, signer, tool_version, db_url, blobs)
         upgrade(home.db)
         return home
 
     @classmethod
-    def open(cls, root: Path, key_path: Path, tool_version: str, db_url: str | None = None) -> Home:
+    def open(
+        cls,
+        root: Path,
+        key_path: Path,
+        tool_version: str,
+        db_url: str | None = None,
+        blobs: BlobStore | None = None,
+    ) -> Home:
+        """Open an existing home; ``blobs`` as for ``init``."""
         if not (root / "home.json").is_file():
             raise HomeError(f"no archive home at {root}: run `wb init` first")
         private_files()
         make_private(root)
-        home = cls._assemble(root, load_key(key_path), tool_version, db_url)
+        home = cls._assemble(root, load_key(key_path), tool_version, db_url, blobs)
         upgrade(home.db)
         return home
 
     @classmethod
-    def _assemble(cls, root: Path, signer: Signer, tool_version: str, db_url: str | None) -> Home:
+    def _assemble(
+        cls, root: Path, signer: Signer, tool_version: str, db_url: str | None, blobs: BlobStore | None
+    ) -> Home:
         try:
             info = json.loads((root / "home.json").read_text())
         except (OSError, ValueError) as exc:
@@ -115,18 +167,22 @@ class Home:
         if not isinstance(info, dict) or info.get("format") != HOME_FORMAT:
             raise HomeError(f"{root} is not an archive home (unknown format)")
         db = Database(db_url) if db_url else Database.for_home(root)
-        blobs = LocalBlobStore(root / "blobs")
-        return cls(root, db, blobs, signer, str(info["home_id"]), tool_version)
+        store = blobs if blobs is not None else LocalBlobStore(root / AREAS["blobs"].relpath)
+        return cls(root, db, store, signer, str(info["home_id"]), tool_version)
 
     def close(self) -> None:
         self.db.dispose()
 
+    def area(self, name: str) -> Path:
+        """The folder of one named area (``AREAS``), made private when absent."""
+        path = self.root / AREAS[name].relpath
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
     @property
     def index_dir(self) -> Path:
         """Rebuildable indexes and caches (near-duplicate index, thumbnails)."""
-        path = self.root / "index"
-        path.mkdir(exist_ok=True, mode=0o700)
-        return path
+        return self.area("index")
 
     # -- transactions --------------------------------------------------------------------------
 

@@ -139,7 +139,8 @@ class Ingestor:
     def _sidecar(self, put: PutResult) -> bytes:
         assert self.exif is not None
         try:
-            tags = self.exif.read(self.home.blobs.path(put.sha256))
+            with self.home.blobs.local_copy(put.sha256) as path:
+                tags = self.exif.read(path)
             version = self.exif.version
         except MetadataError as exc:
             tags, version = {"ExifTool:Warning": f"metadata not read: {exc}"}, "unknown"

@@ -55,14 +55,14 @@ def verify(home: Home, case_id: int | None = None) -> Report:
         report.blobs += 1
         now = home.blobs.rehash(sha)
         if now is None:
-            report.problems.append(Problem("blob", sha, None, f"file missing: {home.blobs.path(sha)}"))
+            report.problems.append(Problem("blob", sha, None, f"file missing: {home.blobs.locate(sha)}"))
         elif now != sha:
             report.problems.append(
                 Problem(
                     "blob",
                     sha,
                     None,
-                    f"content changed: {home.blobs.path(sha)} now hashes to {now}",
+                    f"content changed: {home.blobs.locate(sha)} now hashes to {now}",
                 )
             )
     report.events = size

@@ -30,9 +30,11 @@ import hashlib
 import logging
 import os
 import re
+from contextlib import ExitStack
 from pathlib import Path
 
 import streamlit as st
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
@@ -186,8 +188,14 @@ def serve_file(request: Request) -> Response:
         "Cache-Control": "no-store",
         "Content-Disposition": "inline" if inline else f'attachment; filename="{found.sha256}"',
     }
+    # The plain bytes live as long as the response: a private copy for stores that need one.
+    held = ExitStack()
+    path = held.enter_context(found.local_copy())
     return FileResponse(
-        found.path, media_type=found.mime if inline else "application/octet-stream", headers=headers
+        path,
+        media_type=found.mime if inline else "application/octet-stream",
+        headers=headers,
+        background=BackgroundTask(held.close),
     )
 
 

@@ -171,8 +171,7 @@ async def _capture_all(
     todo = _to_capture(home, case, urls, again, results, on_result)
     if not todo:
         return results
-    staging = home.root / "staging"
-    staging.mkdir(exist_ok=True)
+    staging = home.area("staging")
     exif = ExifReader()
     # One writer thread: SQLite takes one writer at a time, and exiftool is one kept-open process.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wb-capture-store")

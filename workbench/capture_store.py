@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -119,7 +120,8 @@ def _sidecars(home: Home, files: list[StagedFile], exif: ExifReader | None) -> d
         if f.role != "media":
             continue
         try:
-            tags, version = exif.read(home.blobs.path(f.sha256)), exif.version
+            with home.blobs.local_copy(f.sha256) as path:
+                tags, version = exif.read(path), exif.version
         except MetadataError as exc:
             tags, version = {"ExifTool:Warning": f"metadata not read: {exc}"}, "unknown"
         out[f.sha256] = build_sidecar(tags, f.sha256, version)
@@ -163,7 +165,7 @@ def _page(
             tx.conn, home.blobs, data, mime, parent_sha256=_primary(page_files), operation=f"capture-{role}"
         )
         puts[put.sha256] = put
-        page_files.append(StagedFile(role, home.blobs.path(put.sha256), put.sha256, put.size, mime))
+        page_files.append(StagedFile(role, Path(home.blobs.locate(put.sha256)), put.sha256, put.size, mime))
     for f in page_files:
         art.record(tx.conn, puts[f.sha256], f.mime)
     # From the URL the browser ended on, never from the page's claim (<link rel=canonical> is content).
@@ -328,8 +330,16 @@ def _sighting(
 
 def _manifest(home: Home, files: list[StagedFile]) -> bytes:
     """``sha256sum -c`` lines for every file of the capture, paths relative to the home (CAP-03)."""
-    lines = [f"{f.sha256}  {home.blobs.path(f.sha256).relative_to(home.root)}" for f in files]
+    lines = [f"{f.sha256}  {_relative(home, home.blobs.locate(f.sha256))}" for f in files]
     return ("\n".join(lines) + "\n").encode()
+
+
+def _relative(home: Home, where: str) -> str:
+    """A blob's place relative to the home when it is a file there (a local store), else as given."""
+    try:
+        return str(Path(where).relative_to(home.root))
+    except ValueError:
+        return where
 
 
 def _time(value: Any) -> datetime | None:

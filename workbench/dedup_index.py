@@ -99,7 +99,8 @@ def fresh_fingerprints(home: Home, sha256: str, mime: str) -> list[Fingerprint] 
         known = stored_kinds(conn, sha256)
     if is_current(known):
         return None
-    return fingerprint_file(home.blobs.path(sha256), mime, sha256)
+    with home.blobs.local_copy(sha256) as path:
+        return fingerprint_file(path, mime, sha256)
 
 
 def is_current(known: dict[str, str]) -> bool:
@@ -173,7 +174,7 @@ def _add(idx: NearDupIndex, sha256: str, kinds: dict[str, str]) -> None:
 
 
 def _index_folder(home: Home, case: Case) -> Path:
-    return home.index_dir / f"neardup-case-{case.id}"
+    return home.area("neardup") / f"neardup-case-{case.id}"
 
 
 # Indexes loaded in this process, by folder: a long `wb ingest` appends to one instead of re-reading.
@@ -237,7 +238,9 @@ def _refresh_outdated(home: Home, shas: Iterable[str]) -> bool:
             )
             stale += [(r.artifact_sha256, r.mime) for r in rows if r.algo_version != current[r.kind]]
     for sha256, mime in stale:
-        write_fingerprints(home, sha256, fingerprint_file(home.blobs.path(sha256), mime, sha256))
+        with home.blobs.local_copy(sha256) as path:
+            found = fingerprint_file(path, mime, sha256)
+        write_fingerprints(home, sha256, found)
     return bool(stale)
 
 

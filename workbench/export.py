@@ -306,8 +306,11 @@ def _strip(home: Home, by: Account, via: str, record: dict[str, Any], reader: Ex
     if source is None:
         raise StripError("a web page without a screenshot has no file that can be shared")
     parent, mime = source
-    with tempfile.TemporaryDirectory(dir=home.index_dir) as work:
-        data = strip_copy(home.blobs.path(parent), mime, Path(work), reader)
+    with (
+        tempfile.TemporaryDirectory(dir=home.area("scratch")) as work,
+        home.blobs.local_copy(parent) as original,
+    ):
+        data = strip_copy(original, mime, Path(work), reader)
     sha = hashlib.sha256(data).hexdigest()
     if not any(a["sha256"] == sha and a["role"] == "stripped" for a in record["artifacts"]):
         with home.transaction(by.name, via) as tx:

@@ -84,7 +84,7 @@ def _queue(home: Home, actor: str, kind: str, case_id: int, params: dict[str, An
 
 def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
     """Write uploaded bytes under index/uploads/<random>/<n>; the given names are kept as metadata only."""
-    folder = home.index_dir / "uploads" / uuid.uuid4().hex
+    folder = home.area("uploads") / uuid.uuid4().hex
     folder.mkdir(parents=True)
     listed = []
     for n, (name, data) in enumerate(files):
@@ -213,7 +213,7 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from archive.metadata import ExifReader
     from workbench import dedup
 
-    folder = home.index_dir / "uploads" / str(job["params"]["folder"])
+    folder = home.area("uploads") / str(job["params"]["folder"])
     files = job["params"]["files"]
     results = []
     reader = ExifReader()
@@ -307,7 +307,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from workbench.export import ExportRequest, export_package
 
     p = job["params"]
-    out = home.root / "exports" / str(job["id"])
+    out = home.area("exports") / str(job["id"])
     req = ExportRequest(
         case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
         recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]), out=out,

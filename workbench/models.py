@@ -134,7 +134,7 @@ def add_pack(
     weights = verify(manifest, folder)  # before anything reads the weights
     if any(p["name"] == manifest.name for p in _packs(_read_detector_settings(home))):
         raise ModelsError(f"a model pack named {manifest.name} is registered already")
-    target = home.root / "models" / manifest.name
+    target = home.area("models") / manifest.name
     if target.exists():
         shutil.rmtree(target)  # left over from an add that failed before it was registered
     target.mkdir(parents=True, mode=0o700)

@@ -68,9 +68,7 @@ class Profile:
 
 
 def _folder(home: Home) -> Path:
-    folder = home.root / "profiles"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
+    return home.area("profiles")
 
 
 def _read(source: Path | bytes, label: str = "the profile") -> tuple[bytes, dict[str, Any]]:
@@ -194,7 +192,7 @@ def describe_profile(home: Home, case: Case, by: Account, via: str = "cli") -> P
 
 def profile_of(home: Home, case: Case) -> Profile | None:
     """The case's profile, or None; a profile file that changed since it was set is refused."""
-    path = home.root / "profiles" / f"case-{case.id}.json"
+    path = home.area("profiles") / f"case-{case.id}.json"
     with home.reading() as conn:
         row = conn.execute(select(settings.c.value).where(settings.c.key == _KEY.format(case.id))).first()
     if row is None or not path.is_file():

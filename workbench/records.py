@@ -6,11 +6,13 @@ the item page shows what these return and reads nothing of its own.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from archive.blobs import BlobStore
 from archive.db import artifacts, flags, item_artifacts, sightings
 from archive.home import Home
 from archive.sniff import sniff
@@ -65,10 +67,14 @@ def item_flags(home: Home, by: Account, item_id: str, via: str = "app") -> list[
 
 
 class Download:
-    """One stored file on its way to a browser: where it is, its type by its bytes, its role."""
+    """One stored file on its way to a browser: its store, its type by its bytes, its role."""
 
-    def __init__(self, path: Path, mime: str, role: str, sha256: str) -> None:
-        self.path, self.mime, self.role, self.sha256 = path, mime, role, sha256
+    def __init__(self, blobs: BlobStore, mime: str, role: str, sha256: str) -> None:
+        self.blobs, self.mime, self.role, self.sha256 = blobs, mime, role, sha256
+
+    def local_copy(self) -> AbstractContextManager[Path]:
+        """A private local path to the plain bytes while the block lasts (``BlobStore.local_copy``)."""
+        return self.blobs.local_copy(self.sha256)
 
 
 def open_download(home: Home, by: Account, token: str, via: str = "app") -> Download | None:
@@ -94,7 +100,6 @@ def open_download(home: Home, by: Account, token: str, via: str = "app") -> Down
         access.log_access(home, by, item_id, "media.downloaded", via, artifact_sha256=sha256)
     except AccessDenied:
         return None
-    path: Path = home.blobs.path(sha256)
-    with path.open("rb") as fh:
+    with home.blobs.open(sha256) as fh:
         mime = sniff(fh.read(4096))
-    return Download(path, mime, str(linked.role), sha256)
+    return Download(home.blobs, mime, str(linked.role), sha256)

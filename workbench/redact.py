@@ -110,7 +110,8 @@ def _paint(img: Image.Image, boxes: Sequence[Box]) -> bytes:
 def _leftover_metadata(home: Home, sha256: str) -> list[str]:
     reader = ExifReader()
     try:
-        tags = reader.read(home.blobs.path(sha256))
+        with home.blobs.local_copy(sha256) as path:
+            tags = reader.read(path)
     except MetadataError as exc:
         return [f"exiftool failed: {exc}"]
     finally:

@@ -4,7 +4,7 @@
   otherwise for all of the item's warning categories, and no admin minimum forbids it.
 - Images are decoded only through ``detectors.imageio.open_image`` (dimension guard first) and
   re-encoded as PNG: the browser never receives the stored bytes of an image as they were captured.
-- Thumbnails are cached in ``home.index_dir / "thumbs"`` (rebuildable, so not custody artifacts).
+- Thumbnails are cached in ``home.area("thumbs")`` (rebuildable, so not custody artifacts).
 - Settings live in ``users.settings["viewing"]``; admin minimums in the ``settings`` table under
   ``viewing_minimums``. One user's settings never affect another's.
 - A "distinctive features" description (``notes`` kind ``description``) is shown beside blurred
@@ -219,7 +219,7 @@ def thumbnail_png(home: Home, sha256: str, px: int, blur: int, grey: bool) -> by
     """A PNG thumbnail (blurred and greyscale as asked), cached; None when it cannot be decoded."""
     if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
         raise ValueError("not a SHA-256")
-    cache = home.index_dir / "thumbs"
+    cache = home.area("thumbs")
     cache.mkdir(exist_ok=True)
     path = cache / f"{sha256}-{px}-{blur}-{int(grey)}.png"
     if path.is_file():

@@ -40,6 +40,18 @@ def test_a_stream_over_the_limit_is_refused_and_leaves_nothing(store: BlobStore)
     assert list(store.hashes()) == []
 
 
+def test_local_copy_is_a_private_path_to_the_plain_bytes(store: BlobStore) -> None:
+    sha = store.put(io.BytesIO(b"photo bytes")).sha256
+    with store.local_copy(sha) as path:
+        assert path.read_bytes() == b"photo bytes"
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+    if not isinstance(store, LocalBlobStore):  # the local store lends its own read-only file
+        assert not path.exists()
+    with pytest.raises(FileNotFoundError), store.local_copy("0" * 64):
+        pass
+    assert sha[:12] in store.locate(sha)
+
+
 def test_rehash_reports_changed_and_missing_blobs(store: BlobStore) -> None:
     sha = store.put(io.BytesIO(b"abc")).sha256
     assert store.rehash(sha) == sha

@@ -60,7 +60,7 @@ def test_the_database_refuses_update_and_delete_on_the_log(filled: Home) -> None
 def test_a_flipped_byte_names_its_file(filled: Home) -> None:
     with filled.reading() as conn:
         sha = conn.exec_driver_sql("SELECT sha256 FROM items ORDER BY id LIMIT 1").scalar_one()
-    path = filled.blobs.path(sha)
+    path = Path(filled.blobs.locate(sha))  # the home's local store: locate names the file
     path.chmod(0o600)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01

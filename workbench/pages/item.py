@@ -80,7 +80,8 @@ def _video_and_download(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> Non
     if mime.startswith("video/"):
         if st.session_state.get("revealed") == (row.id, sha):
             if size <= VIDEO_INLINE_MAX:
-                st.video(ctx.home.blobs.path(sha), format=mime, muted=vs.mute, autoplay=False)
+                with ctx.home.blobs.open(sha) as stream:
+                    st.video(stream.read(), format=mime, muted=vs.mute, autoplay=False)
             st.button(
                 "Blur again", key="reblur_video", on_click=lambda: st.session_state.pop("revealed", None)
             )
