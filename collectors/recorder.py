@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import APIRequestContext, Request
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Request
 
 from collectors.warc import Exchange
 
@@ -32,7 +32,6 @@ __all__ = [
     "redact",
     "stage",
     "transformations",
-    "whole_media",
 ]
 
 MEDIA_TYPES = ("image/", "video/", "audio/")
@@ -118,14 +117,19 @@ class Recorder:
     resource_types: dict[int, str] = field(default_factory=dict)
     pending: set[asyncio.Task[None]] = field(default_factory=set)
     http_versions: set[str] = field(default_factory=set)
+    # While the page is shown again from bytes already recorded (collectors.charset), nothing new is
+    # evidence: those exchanges are not recorded.
+    paused: bool = False
 
     def on_finished(self, request: Request) -> None:
+        if self.paused:
+            return
         task = asyncio.ensure_future(self._record(request))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
     def on_failed(self, request: Request) -> None:
-        if len(self.failed) < MAX_FAILED_LOGGED:
+        if not self.paused and len(self.failed) < MAX_FAILED_LOGGED:
             self.failed.append({"url": request.url[:2000], "error": (request.failure or "failed")[:300]})
 
     async def drain(self, timeout: float) -> None:
@@ -206,24 +210,6 @@ class Recorder:
             seen.add(ex.url)
             found.append((ex, mime or "application/octet-stream"))
         return found
-
-
-async def whole_media(api: APIRequestContext, ex: Exchange, max_body: int) -> bytes | None:
-    """Fetch a range-served medium once more whole, through the same guarded proxy."""
-    try:
-        response = await api.get(ex.url, max_redirects=5, timeout=30_000)
-    except PlaywrightError:
-        return None
-    try:
-        if response.status != 200:
-            return None
-        length = _content_length([{"name": k, "value": v} for k, v in response.headers.items()])
-        if length is not None and length > max_body:
-            return None
-        body = await response.body()
-        return body if len(body) <= max_body else None
-    finally:
-        await response.dispose()
 
 
 def _content_length(headers: list[dict[str, str]]) -> int | None:

@@ -33,11 +33,13 @@ from playwright.async_api import (
     Page,
     Playwright,
     Request,
+    Response,
+    Route,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
 
-from collectors import ytdlp
+from collectors import charset, ytdlp
 from collectors.downloads import ROLE as DOWNLOAD
 from collectors.downloads import Quarantine
 from collectors.outcome import (
@@ -51,6 +53,7 @@ from collectors.outcome import (
     verdict,
     within_budget,
 )
+from collectors.pagemedia import fetch_whole, named_media
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
 from collectors.recorder import (
@@ -61,7 +64,6 @@ from collectors.recorder import (
     redact,
     stage,
     transformations,
-    whole_media,
 )
 from collectors.warc import Resource, build_wacz, write_warc
 from collectors.webpage import listen, page_facts, route_guard, screenshot, scroll_page
@@ -93,6 +95,8 @@ LAUNCH_FLAGS = (
 )
 
 
+# Headers that no longer describe the bytes once the browser's decoded body is served again.
+_REFRAMED = {"content-encoding", "content-length", "transfer-encoding", "content-type"}
 PACKAGING_RESERVE = 15.0  # closing the context (its drain waits up to 10 s), WARC and WACZ
 DOWNLOAD_WAIT = 60.0
 
@@ -249,13 +253,13 @@ class WebCollector:
             listen(context, page, recorder, events, quarantine.on_download)
             cdp = await context.new_cdp_session(page)
             steps.add("open_context", "ok", None, opened)
-            await self._load(page, cdp, staged, steps, proxy, quarantine, recorder.secrets)
+            response = await self._load(page, cdp, staged, steps, proxy, quarantine, recorder.secrets)
             if staged.status == "captured" and proxy.stats.budget_exceeded and document_cut(staged, recorder):
                 # The document itself broke the budget: what would be captured is a cut page.
                 staged.status = "failed"
                 staged.reason = f"byte budget of {s.max_bytes} bytes exceeded while loading the page: aborted"
             elif staged.status == "captured":
-                await self._collect(page, cdp, context, staged, steps, recorder)
+                await self._collect(page, cdp, context, staged, steps, recorder, response)
                 if s.ytdlp:
                     await self._ytdlp(staged, steps, proxy, deadline)
             if staged.status == "download" or quarantine.started:
@@ -291,7 +295,7 @@ class WebCollector:
         proxy: GuardProxy,
         quarantine: Quarantine,
         secrets: frozenset[str],
-    ) -> None:
+    ) -> Response | None:
         s = self.settings
         await steps.run("cdp", cdp.send("Network.enable"), 10)
         arrived: set[str] = set()
@@ -343,6 +347,7 @@ class WebCollector:
                 staged.record["final_url"] = quarantine.entries[0]["url"]
         if len(chain) > s.max_redirects:
             staged.status, staged.reason = "refused", f"more than {s.max_redirects} redirects"
+        return response
 
     async def _collect(
         self,
@@ -352,8 +357,11 @@ class WebCollector:
         staged: StagedCapture,
         steps: Steps,
         recorder: Recorder,
+        response: Response | None,
     ) -> None:
         s, rec, folder = self.settings, staged.record, staged.folder
+        if response is not None:
+            await steps.run("encoding", self._encoding(page, response, staged, recorder), s.page_timeout + 10)
         await steps.run("scroll", scroll_page(page, s.scroll_steps), 30)
         facts = await steps.run("page_facts", page_facts(page), 20) or {}
         rec.update(title=facts.get("title", ""), user_agent=facts.get("user_agent", ""))
@@ -383,9 +391,45 @@ class WebCollector:
                 "a video played from a blob: URL (Media Source Extensions): the platform served it in "
                 "pieces; the pieces are stored as the browser received them"
             ]
+        named = await steps.run("media_named", named_media(page), 10) or []
         await self._certificate(cdp, staged, steps)
         await recorder.drain(20.0)
-        await steps.run("media", self._media(context, staged, recorder), 120)
+        await steps.run("media", self._media(context, staged, recorder, named), 120)
+
+    async def _encoding(
+        self, page: Page, response: Response, staged: StagedCapture, recorder: Recorder
+    ) -> None:
+        """Record the document's encoding and why; show it again as UTF-8 when the browser misread it."""
+        headers = await response.all_headers()
+        body: bytes | None = None
+        with contextlib.suppress(PlaywrightError):
+            body = await response.body()
+        browser = str(await page.evaluate("document.characterSet"))
+        found = charset.decide(headers.get("content-type", ""), body, browser)
+        staged.record["encoding"] = found.as_record()
+        if not found.rerender or body is None:
+            return
+        final = response.url
+        kept = {k: v for k, v in headers.items() if k not in _REFRAMED}
+        kept["content-type"] = (
+            f"{headers.get('content-type', 'text/html').split(';')[0].strip()}; charset=utf-8"
+        )
+
+        async def same_bytes(route: Route) -> None:
+            await route.fulfill(status=response.status, headers=kept, body=body)
+
+        # The exchanges of this second showing are not evidence: the first load's are recorded.
+        def this_document(url: str) -> bool:
+            return url == final
+
+        recorder.paused = True
+        await page.route(this_document, same_bytes)
+        try:
+            await page.reload(wait_until="load", timeout=self.settings.page_timeout * 1000)
+        finally:
+            await page.unroute(this_document)
+            recorder.paused = False
+        staged.record["encoding"]["after"] = str(await page.evaluate("document.characterSet"))
 
     async def _ytdlp(self, staged: StagedCapture, steps: Steps, proxy: GuardProxy, deadline: float) -> None:
         """The optional second path for video, through this capture's proxy and budget, within the
@@ -423,23 +467,50 @@ class WebCollector:
                 stage(staged.folder, "certificate.der", der, "certificate", "application/pkix-cert")
             )
 
-    async def _media(self, context: BrowserContext, staged: StagedCapture, recorder: Recorder) -> None:
-        notes: list[str] = []
-        for n, (ex, mime) in enumerate(recorder.media()):
+    async def _media(
+        self, context: BrowserContext, staged: StagedCapture, recorder: Recorder, named: list[dict[str, str]]
+    ) -> None:
+        """Media the browser received, whole; then every medium the page names that it did not."""
+        s, notes, kept = self.settings, [], set()
+        for ex, mime in recorder.media():
             body = ex.body
             if ex.status == 206 or body is None:
-                body = await whole_media(context.request, ex, self.settings.max_response_bytes)
-                if body is None:
-                    notes.append(f"{ex.url[:300]}: served in ranges and not refetched whole")
+                got = await fetch_whole(context.request, ex.url, s.max_response_bytes, s.policy)
+                if got.body is None:
+                    notes.append(f"{ex.url[:300]}: served in ranges and not refetched whole ({got.reason})")
                     continue
+                body = got.body
                 notes.append("a medium served in ranges (206) was fetched again whole with one GET")
             if body:
-                staged.files.append(stage(staged.folder, f"media-{n:04d}", body, "media", mime, ex.url))
+                self._stage_media(staged, body, mime, ex.url)
+                kept.add(ex.url)
+        listed: list[dict[str, Any]] = []
+        for entry in named:
+            url, how = entry["url"], "received by the browser"
+            if url not in kept:
+                got = await fetch_whole(context.request, url, s.max_response_bytes, s.policy)
+                if got.body:
+                    self._stage_media(staged, got.body, got.mime or "application/octet-stream", url)
+                    kept.add(url)
+                    how = "fetched whole by the capture (the browser fetched only a range or nothing)"
+                else:
+                    how = f"not kept: {got.reason or 'empty body'}"
+            listed.append({**entry, "kept": how})
+        staged.record["media_named"] = listed
         staged.record["media_notes"] = sorted(set(notes))
+        if staged.post is not None and named:
+            urls = list(staged.post.get("media_urls") or [])
+            staged.post["media_urls"] = list(dict.fromkeys([*urls, *(e["url"] for e in named)]))
+
+    def _stage_media(self, staged: StagedCapture, body: bytes, mime: str, url: str) -> None:
+        n = sum(1 for f in staged.files if f.role == "media")
+        staged.files.append(stage(staged.folder, f"media-{n:04d}", body, "media", mime, url))
 
     async def _package(self, staged: StagedCapture, steps: Steps, recorder: Recorder) -> None:
         rec = staged.record
         rec["transformations"] = transformations(recorder)
+        if note := (rec.get("encoding") or {}).get("transformation"):
+            rec["transformations"].append(note)
         rec["exchanges"] = len(recorder.exchanges)
         resources = [
             Resource(f"urn:wb:{f.role}:{f.sha256}", f.mime, f.path.read_bytes())

@@ -1,0 +1,137 @@
+"""Capture keeps what the page shows: media the browser did not fetch whole, the encoding of pages
+that name none, and post context on saved platform pages served from another host. One browser."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from collectors.guard import Policy, parse_allow
+from collectors.web import CaptureSettings, StagedCapture, WebCollector
+from tests.collectors.webfixtures import Site, serve
+
+__all__ = ["serve"]
+
+pytestmark = [pytest.mark.browser]
+
+Captures = dict[str, StagedCapture]
+NAMES = "Олена Коваленко — café à Kharkiv, Łódź"
+
+
+def avi() -> bytes:
+    """A real five-frame Motion-JPEG AVI (made here): a container Chromium cannot play."""
+    import cv2
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "v.avi")
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))  # type: ignore[attr-defined]
+        for i in range(5):
+            writer.write(np.full((48, 64, 3), i * 40, np.uint8))
+        writer.release()
+        return Path(path).read_bytes()
+
+
+CLIP = avi()
+SOURCE_CLIP = CLIP + b"\0source"  # another file, so both are stored
+SOUND = b"ID3\x04\0\0\0\0\0\0" + bytes(range(256)) * 8
+
+
+@pytest.fixture(scope="module")
+def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -> tuple[Captures, Site, Site]:
+    root = tmp_path_factory.mktemp("keeps")
+    site = serve(Site())
+    canary = serve(Site())  # never allow-listed: a medium the page names there is refused
+    site.add("/clip.avi", CLIP, "video/x-msvideo")
+    site.add("/other.avi", SOURCE_CLIP, "video/x-msvideo")
+    site.add("/sound.mp3", SOUND, "audio/mpeg")
+    site.add(
+        "/video",
+        "<!doctype html><meta charset=utf-8><title>v</title>"
+        "<video src='/clip.avi' preload=none controls></video>"
+        "<video controls><source src='/other.avi' type='video/x-msvideo'></video>"
+        "<audio src='/sound.mp3' preload=none></audio>"
+        f"<video src='http://127.0.0.1:{canary.port}/inside.mp4' preload=none></video>",
+    )
+    page = f"<!doctype html><title>{NAMES}</title><meta property='og:description' content='{NAMES}'><p>{NAMES}</p>"
+    site.add("/nocharset", page, "text/html")
+    site.add(
+        "/gzipped", gzip.compress(page.encode("utf-8")), "text/html", headers={"Content-Encoding": "gzip"}
+    )
+    site.add(
+        "/cp1251",
+        "<!doctype html><title>Свідчення</title><p>Свідчення</p>".encode("cp1251"),
+        "text/html; charset=windows-1251",
+    )
+    settings = CaptureSettings(
+        policy=Policy(parse_allow([f"127.0.0.1:{site.port}"])),
+        capture_timeout=60,
+        page_timeout=20,
+        scroll_steps=1,
+    )
+
+    async def go() -> Captures:
+        out: Captures = {}
+        async with WebCollector(settings) as collector:
+            for name in ("video", "nocharset", "gzipped", "cp1251"):
+                out[name] = await collector.capture(
+                    site.url(f"/{name}"), root / name, "analyst-a", "demo", "t"
+                )
+        return out
+
+    return asyncio.run(go()), site, canary
+
+
+def test_media_the_browser_never_fetched_are_stored_byte_for_byte(runs: tuple[Captures, Site, Site]) -> None:
+    captures, site, _ = runs
+    cap = captures["video"]
+    assert cap.status == "captured", cap.reason
+    # Chromium fetched none of them (preload=none, a container it cannot play): only the capture did.
+    assert [p for p, _ in site.log].count("/clip.avi") == 1
+    kept = {f.url: f for f in cap.files if f.role == "media"}
+    for path, data in (("/clip.avi", CLIP), ("/other.avi", SOURCE_CLIP), ("/sound.mp3", SOUND)):
+        f = kept[site.url(path)]
+        assert f.path.read_bytes() == data and f.sha256 == hashlib.sha256(data).hexdigest()
+    named = {e["url"]: e for e in cap.record["media_named"]}
+    assert named[site.url("/clip.avi")]["kept"].startswith("fetched whole by the capture")
+    assert named[site.url("/other.avi")]["tag"] == "source"
+    assert site.url("/clip.avi") in cap.post["media_urls"]
+    assert site.url("/sound.mp3") in cap.post["media_urls"]
+
+
+def test_a_named_medium_on_a_refused_address_is_not_fetched(runs: tuple[Captures, Site, Site]) -> None:
+    captures, _, canary = runs
+    cap = captures["video"]
+    assert canary.log == []
+    inside = next(e for e in cap.record["media_named"] if "/inside.mp4" in e["url"])
+    assert inside["kept"].startswith("not kept")
+
+
+@pytest.mark.parametrize("name", ["nocharset", "gzipped"])
+def test_a_utf8_page_without_charset_reads_as_utf8(runs: tuple[Captures, Site, Site], name: str) -> None:
+    cap = runs[0][name]
+    assert cap.status == "captured", cap.reason
+    assert cap.record["title"] == NAMES
+    assert cap.post["caption"] == NAMES
+    text = next(f for f in cap.files if f.role == "text").path.read_text("utf-8")
+    assert NAMES in text
+    enc = cap.record["encoding"]
+    assert enc["used"] == "UTF-8" and enc["browser_chose"].lower() != "utf-8" and enc["after"] == "UTF-8"
+    assert "valid UTF-8" in enc["basis"]
+    assert any("charset=utf-8 added" in t for t in cap.record["transformations"])
+    # The evidence keeps the response as received: no charset in its header.
+    content_type = dict((k.lower(), v) for k, v in cap.record["response_headers"])["content-type"]
+    assert content_type == "text/html"
+
+
+def test_a_declared_charset_is_followed_and_named(runs: tuple[Captures, Site, Site]) -> None:
+    cap = runs[0]["cp1251"]
+    assert cap.record["title"] == "Свідчення"
+    assert cap.record["encoding"]["basis"] == "the Content-Type header names charset windows-1251"
+    assert "transformation" not in cap.record["encoding"]
