@@ -32,8 +32,12 @@ class Twitter:
 
     def extract(self, url: str, page: Page) -> dict[str, Any]:
 
-        m = _STATUS.match(urlsplit(url).path)
         article = '//article[@data-testid="tweet"][1]'
+        m = _STATUS.match(urlsplit(url).path)
+        if m is None:
+            # A saved copy served from elsewhere: the post's own link is the one around its time.
+            link = page.first_text(f"{article}//a[time]/@href") or ""
+            m = _STATUS.match(urlsplit(link).path)
         text = page.first_text(f'{article}//div[@data-testid="tweetText"]')
         names = page.xpath(f'{article}//div[@data-testid="User-Name"]//span//text()')
         handle = next((n.strip()[1:] for n in names if n.strip().startswith("@")), None)

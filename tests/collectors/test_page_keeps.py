@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from collectors.guard import Policy, parse_allow
+from collectors.platforms import extract_post
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from tests.collectors.webfixtures import Site, serve
 
@@ -22,6 +23,8 @@ pytestmark = [pytest.mark.browser]
 
 Captures = dict[str, StagedCapture]
 NAMES = "Олена Коваленко — café à Kharkiv, Łódź"
+PAGES = Path(__file__).with_name("pages")
+SAVED = {"x": "x_saved.html", "youtube": "youtube_saved.html"}
 
 
 def avi() -> bytes:
@@ -59,7 +62,8 @@ def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -
         "<audio src='/sound.mp3' preload=none></audio>"
         f"<video src='http://127.0.0.1:{canary.port}/inside.mp4' preload=none></video>",
     )
-    page = f"<!doctype html><title>{NAMES}</title><meta property='og:description' content='{NAMES}'><p>{NAMES}</p>"
+    page = f"<!doctype html><title>{NAMES}</title><meta property='og:description' content='{NAMES}'>"
+    page += f"<p>{NAMES}</p>"
     site.add("/nocharset", page, "text/html")
     site.add(
         "/gzipped", gzip.compress(page.encode("utf-8")), "text/html", headers={"Content-Encoding": "gzip"}
@@ -69,6 +73,8 @@ def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -
         "<!doctype html><title>Свідчення</title><p>Свідчення</p>".encode("cp1251"),
         "text/html; charset=windows-1251",
     )
+    for name, file in SAVED.items():
+        site.add(f"/saved/{name}", (PAGES / file).read_bytes())
     settings = CaptureSettings(
         policy=Policy(parse_allow([f"127.0.0.1:{site.port}"])),
         capture_timeout=60,
@@ -79,7 +85,7 @@ def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -
     async def go() -> Captures:
         out: Captures = {}
         async with WebCollector(settings) as collector:
-            for name in ("video", "nocharset", "gzipped", "cp1251"):
+            for name in ("video", "nocharset", "gzipped", "cp1251", "saved/x", "saved/youtube"):
                 out[name] = await collector.capture(
                     site.url(f"/{name}"), root / name, "analyst-a", "demo", "t"
                 )
@@ -135,3 +141,47 @@ def test_a_declared_charset_is_followed_and_named(runs: tuple[Captures, Site, Si
     assert cap.record["title"] == "Свідчення"
     assert cap.record["encoding"]["basis"] == "the Content-Type header names charset windows-1251"
     assert "transformation" not in cap.record["encoding"]
+
+
+def test_a_saved_x_post_served_from_elsewhere_gives_its_author_title_and_date(
+    runs: tuple[Captures, Site, Site],
+) -> None:
+    cap = runs[0]["saved/x"]
+    post = cap.post
+    assert cap.status == "captured", cap.reason
+    assert post["platform"] == "x" and post["platform_chosen_by"] == "markup", post
+    assert post["post_id"] == "1770000000000000042"
+    assert post["handle"] == "mykola_sv" and post["display_name"] == "Микола Свідок"
+    assert post["author"] == "Микола Свідок"  # not the page's "Trending · Who to follow" byline
+    assert post["title"].startswith("Микола Свідок on X:")
+    assert post["posted_at"] == "2024-03-19T12:24:31Z"
+    assert post["caption"] == "Колона техніки на трасі М03 біля Ізюма, 14:20.\nВідео нижче."
+    # The item's identity stays the URL the browser ended on; the page's claim is kept apart.
+    assert post["canonical_url"].startswith("http://127.0.0.1:")
+
+
+def test_a_saved_youtube_page_served_from_elsewhere_gives_its_author_title_and_date(
+    runs: tuple[Captures, Site, Site],
+) -> None:
+    post = runs[0]["saved/youtube"].post
+    assert post["platform"] == "youtube" and post["platform_chosen_by"] == "markup", post
+    assert post["platform_url_claimed"] == "https://www.youtube.com/watch?v=Kh4rk1vX_02"
+    assert post["post_id"] == "Kh4rk1vX_02" and post["handle"] == "KharkivWitness"
+    assert post["author"] == post["display_name"] == "Харківський свідок"
+    assert post["title"] == "Обстріл Харкова, 2 березня"
+    assert post["posted_at"] == "2024-03-02T09:05:00Z"
+
+
+def test_the_site_name_alone_chooses_the_adapter_and_the_record_says_so() -> None:
+    html = (PAGES / "x_saved.html").read_text("utf-8")
+    bare = "\n".join(ln for ln in html.splitlines() if "saved from url" not in ln)
+    post = extract_post("http://127.0.0.1:8000/copy.html", bare)
+    assert post["platform"] == "x" and post["platform_chosen_by"] == "markup"
+    assert post["platform_evidence"] == "og:site_name is 'X (formerly Twitter)'"
+    assert post["post_id"] == "1770000000000000042"  # from the post's own time link
+    assert "platform_url_claimed" not in post
+
+
+def test_a_page_that_names_no_platform_stays_generic() -> None:
+    post = extract_post("http://127.0.0.1:8000/a", "<title>t</title><meta name=twitter:site content=@news>")
+    assert post["platform"] == "web" and "platform_chosen_by" not in post
