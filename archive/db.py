@@ -385,6 +385,27 @@ deletion_requests = Table(
     Index("ix_deletion_requests_item", "item_id"),
 )
 
+# Translations of an item's text (LNG-03): the original stays verbatim where it is (a caption in a
+# sighting or capture record, a note); each translation is a separate linked record with its language
+# tags (BCP 47), who or what translated it, and when. Personal text: erased with the item.
+translations = Table(
+    "translations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("source_ref", String(64), nullable=False),  # caption:sighting:ID | caption:capture:ID | note:ID
+    Column("source_text", Text, nullable=False),  # the original as it was translated, verbatim
+    Column("source_lang", String(64), nullable=True),
+    Column("target_lang", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("translator_type", String(8), nullable=False),  # human | machine
+    Column("translator", String(128), nullable=False),  # the person, or the tool and its version
+    Column("notes", Text, nullable=False, default=""),
+    Column("recorded_by", String(128), nullable=False),
+    Column("created_at", UTCTime, nullable=False),
+    Index("ix_translations_item", "item_id"),
+)
+
 settings = Table(
     "settings",
     metadata,

@@ -5,8 +5,8 @@ module only carries out an approved one, in two steps:
 
 1. ``purge_rows`` (inside the approver's transaction): the items become tombstones (id, case, original
    SHA-256, kind, deletion time, requester, approver, reason); their sightings, the capture records
-   they were seen in (URL, caption, account, headers), notes, judgements and rationales, consent
-   records (pseudonyms), tags and assignments, near-duplicate decisions, job rows naming them,
+   they were seen in (URL, caption, account, headers), notes, translations, judgements and rationales,
+   consent records (pseudonyms), tags and assignments, near-duplicate decisions, job rows naming them,
    fingerprints and flags of their files are deleted; each file no live item uses is marked removed.
    One ``artifact.removed`` event per file and one ``item.deleted`` event per item, with ids and
    hashes only: the log never held personal text, so it is not touched and still verifies.
@@ -48,6 +48,7 @@ from archive.db import (
     notes,
     sightings,
     tags,
+    translations,
     utcnow,
 )
 from archive.home import Home, Transaction
@@ -228,7 +229,7 @@ def _delete_item_rows(conn: Connection, item_ids: list[str], case_ids: set[int],
         sightings.c.capture_id.in_(caps), sightings.c.item_id.not_in(item_ids)
     )
     caps -= {str(r[0]) for r in conn.execute(live_elsewhere)}
-    for table in (sightings, notes, judgements, consents, tags):
+    for table in (sightings, notes, translations, judgements, consents, tags):
         conn.execute(table.delete().where(table.c.item_id.in_(item_ids)))
     conn.execute(
         match_decisions.delete().where(

@@ -21,10 +21,11 @@ from sqlalchemy.engine import Connection
 
 from archive.db import items, utc_text, utcnow
 from archive.export import gather
+from archive.export.gather import jsonable
 from archive.export.report import ReportData, Thumbnail, render_report
 from archive.home import Home
 from detectors.imageio import ImageRefused, open_image
-from workbench import access, review, timeline
+from workbench import access, review, timeline, translations
 from workbench.access import CONTENT_WARNINGS
 from workbench.auth import Account, Perm, check_case
 from workbench.export import confidence_scale
@@ -144,6 +145,7 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
     record["hidden_reviews"] = len(record["judgements"]) - len(kept)
     record["judgements"] = kept
     record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
+    record["translations"] = [jsonable(t) for t in translations.visible_translations(conn, account, item_id)]
     if access.hidden_in_captures(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
         columns = [{k: v for k, v in c.items() if k != "record"} for c in record["captures"]]

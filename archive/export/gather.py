@@ -29,6 +29,7 @@ from archive.db import (
     notes,
     sightings,
     tags,
+    translations,
     utc_text,
 )
 
@@ -95,6 +96,10 @@ def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
             select(notes)
             .where(notes.c.item_id == item_id, notes.c.deleted_at.is_(None))
             .order_by(notes.c.id),
+        ),
+        "translations": _rows(
+            conn,
+            select(translations).where(translations.c.item_id == item_id).order_by(translations.c.id),
         ),
         "consents": _rows(
             conn, select(consents).where(consents.c.item_id == item_id).order_by(consents.c.id)

@@ -315,6 +315,26 @@ def _notes(w: _Writer, record: Mapping[str, Any]) -> None:
             w.text(value if key == "text" else f"{key}: {value}")
 
 
+def _translations(w: _Writer, record: Mapping[str, Any]) -> None:
+    """Each translation right under the original it translates (LNG-03), labelled human or MACHINE."""
+    found = record.get("translations") or []
+    if not found:
+        return
+    w.heading("Translations (the original verbatim, then the translation)", 11)
+    for t in found:
+        source = f" ({t['source_lang']})" if t.get("source_lang") else ""
+        w.text(f"Original{source}, {str(t['source_ref']).split(':')[0]}:", bold=True, size=8)
+        w.text(t["source_text"])
+        kind = (
+            "MACHINE translation by the tool" if t["translator_type"] == "machine" else "Human translation by"
+        )
+        w.text(f"Translation into {t['target_lang']} · {kind} {t['translator']} · recorded by "
+               f"{t['recorded_by']} on {t['created_at']}:", bold=True, size=8)  # fmt: skip
+        w.text(t["text"])
+        if t.get("notes"):
+            w.field("translator's notes", t["notes"])
+
+
 def _consents(w: _Writer, record: Mapping[str, Any]) -> None:
     tags = [t["tag"] for t in record["tags"]]
     w.heading("Classification, content warnings and consent", 11)
@@ -355,6 +375,7 @@ def _item(w: _Writer, data: ReportData, record: Mapping[str, Any]) -> None:
     _judgements(w, record, data.confidence_scale)
     _indicators(w, record)
     _notes(w, record)
+    _translations(w, record)
     _consents(w, record)
     _timeline(w, item["id"], data.events)
 

@@ -8,7 +8,7 @@ from archive.model import Classification
 from workbench import access, viewing
 from workbench.access import CONTENT_WARNINGS, ItemRow
 from workbench.auth import AccessDenied, Perm, can
-from workbench.pages import item_consent, item_judgement, item_record
+from workbench.pages import item_consent, item_judgement, item_record, item_translations
 from workbench.pages.common import Ctx, back, guard
 from workbench.pages.gallery import thumb
 
@@ -166,6 +166,7 @@ def render(ctx: Ctx, item_id: str) -> None:
         _tags(ctx, row)
     with right:
         names = ["Judgement", "Record", "Custody", "Sightings", "Indicators", "Methodology", "Consent"]
+        names.append("Translations")
         tabs = st.tabs(names)
         with tabs[0]:
             item_judgement.render(ctx, row)
@@ -181,3 +182,5 @@ def render(ctx: Ctx, item_id: str) -> None:
             item_judgement.methodology(ctx, row)
         with tabs[6]:
             item_consent.render(ctx, row)
+        with tabs[7]:
+            item_translations.render(ctx, row)
