@@ -78,9 +78,11 @@ cases = Table(
     Column("slug", String(64), nullable=False, unique=True),
     Column("purpose", Text, nullable=False),
     Column("review_policy", Integer, nullable=False, default=1),
+    # The review date (RET-01): when the case must be reviewed (kept until a new date, or erased).
     Column("retention_until", UTCTime, nullable=True),
     Column("created_at", UTCTime, nullable=False),
     Column("created_by", String(128), nullable=False),
+    Column("category", String(32), nullable=True),  # picks the default review period (settings)
 )
 
 users = Table(
@@ -404,6 +406,47 @@ translations = Table(
     Column("recorded_by", String(128), nullable=False),
     Column("created_at", UTCTime, nullable=False),
     Index("ix_translations_item", "item_id"),
+)
+
+# RFC 3161 tokens over signed checkpoints (CAP-06). A row is made at the first attempt; ``token`` stays
+# empty while the authority cannot be reached, and the attempt is retried later.
+timestamps = Table(
+    "timestamps",
+    metadata,
+    Column("checkpoint_id", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", Integer, nullable=False),
+    Column("root_hash", SHA, nullable=False),
+    Column("tsa_url", Text, nullable=False),
+    Column("token", LargeBinary, nullable=True),  # the TimeStampResp DER, as the authority sent it
+    Column("tsa_chain", Text, nullable=True),  # the PEM chain the token was checked against
+    Column("gen_time", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", UTCTime, nullable=False),
+)
+
+# Scheduled fixity (PRE-02): a run re-hashes every live blob in hash order; ``cursor`` is the last hash
+# checked, so a run that stopped resumes after it. ``blob_fixity`` keeps each blob's latest result.
+fixity_runs = Table(
+    "fixity_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("actor", String(128), nullable=False),
+    Column("started_at", UTCTime, nullable=False),
+    Column("finished_at", UTCTime, nullable=True),
+    Column("total", Integer, nullable=False),
+    Column("cursor", SHA, nullable=True),
+)
+
+blob_fixity = Table(
+    "blob_fixity",
+    metadata,
+    Column("sha256", SHA, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # ok | changed | missing
+    Column("found_sha256", SHA, nullable=True),
+    Column("checked_at", UTCTime, nullable=False),
+    Index("ix_blob_fixity_run", "run_id"),
 )
 
 settings = Table(

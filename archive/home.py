@@ -37,11 +37,13 @@ from archive.db import Database
 from archive.migrate import upgrade
 from archive.model import CustodyEvent
 from archive.signing import Signer, load_key, load_or_create_key
+from archive.timestamps import Stamper, tsa_config
 
 __all__ = ["AREAS", "Area", "Home", "HomeError", "Transaction"]
 
 HOME_FORMAT = "wb-home/1"
 PRIVATE_UMASK = 0o077
+STAMP_WAIT_S = 15.0  # how long closing a home waits for a token being fetched (it is retried later)
 
 
 class HomeError(Exception):
@@ -111,6 +113,7 @@ class Home:
         self.signer = signer
         self.home_id = home_id
         self.custody = CustodyLog(signer, tool_version, witness=signer.path.parent / "witness")
+        self.stamper: Stamper | None = None  # set when a time-stamping authority is configured
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class Home:
         signer = load_or_create_key(key_path)
         home = cls._assemble(root, signer, tool_version, db_url, blobs)
         upgrade(home.db)
+        home.configure_stamping()
         return home
 
     @classmethod
@@ -154,6 +158,7 @@ class Home:
         make_private(root)
         home = cls._assemble(root, load_key(key_path), tool_version, db_url, blobs)
         upgrade(home.db)
+        home.configure_stamping()
         return home
 
     @classmethod
@@ -170,7 +175,15 @@ class Home:
         store = blobs if blobs is not None else LocalBlobStore(root / AREAS["blobs"].relpath)
         return cls(root, db, store, signer, str(info["home_id"]), tool_version)
 
+    def configure_stamping(self) -> None:
+        """Trusted timestamps (opt-in): stamp checkpoints when a TSA is configured, else nothing."""
+        with self.db.connect() as conn:
+            config = tsa_config(conn)
+        self.stamper = None if config is None else Stamper(self.db, config)
+
     def close(self) -> None:
+        if self.stamper is not None:
+            self.stamper.wait(STAMP_WAIT_S)
         self.db.dispose()
 
     def area(self, name: str) -> Path:
@@ -201,6 +214,8 @@ class Home:
             raise
         if checkpoint is not None:
             self.custody.write_witness(checkpoint, self.home_id)
+            if self.stamper is not None:
+                self.stamper.kick()
 
     def _write_kept(self, rolled_back: Transaction) -> None:
         """After a rollback, record the events that must survive it, in a transaction of their own."""

@@ -99,13 +99,16 @@ class Perm(enum.StrEnum):
     MANAGE_CASES = "manage_cases"
     MANAGE_USERS = "manage_users"
     SET_MINIMUMS = "set_minimums"  # viewing-setting minimums for everyone
+    MAINTAIN = "maintain"  # fixity runs over the whole home, the time-stamping authority's settings
+    RETENTION = "retention"  # review dates of cases and the decision at review (keep until, or erase)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.ANALYST: frozenset({Perm.READ, Perm.CAPTURE, Perm.JUDGE, Perm.ANNOTATE, Perm.ASSIGN}),
     Role.REVIEWER: frozenset({Perm.READ, Perm.JUDGE, Perm.ADJUDICATE, Perm.ANNOTATE}),
-    # Legal staff read verified material, export it and answer "who viewed X"; they change nothing.
-    Role.LEGAL: frozenset({Perm.READ, Perm.EXPORT, Perm.ACCESS_REPORT}),
+    # Legal staff read verified material, export it, answer "who viewed X" and decide at a case's review
+    # date whether it is kept; they change no evidence.
+    Role.LEGAL: frozenset({Perm.READ, Perm.EXPORT, Perm.ACCESS_REPORT, Perm.RETENTION}),
     Role.ADMIN: frozenset(Perm),
 }
 

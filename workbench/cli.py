@@ -28,6 +28,7 @@ from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
 from workbench.integrity import verify_archive
 from workbench.timeline import item_timeline
+from workbench.timestamping import event_stamps
 
 __all__ = ["TOOL_VERSION", "main"]
 
@@ -148,6 +149,7 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
 def cmd_log(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         events = item_timeline(home, acting(home), args.item_id)
+        stamps = event_stamps(home, [ev.seq for ev in events])
     for ev in events:
         data = {
             "position": ev.seq,
@@ -162,10 +164,13 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
             "after_sha256": ev.after_sha256,
             "details": dict(ev.details),
             "event_hash": ev.event_hash,
+            # The time of the earliest trusted timestamp whose checkpoint holds this event.
+            "tsa_time": stamps.get(ev.seq),
         }
+        stamped = f"  [TSA {stamps[ev.seq]}]" if ev.seq in stamps else ""
         out.record(
             data,
-            f"{ev.seq:6} {data['at']} {ev.actor} ({ev.via}) {ev.action} {ev.artifact_sha256 or ''}",
+            f"{ev.seq:6} {data['at']} {ev.actor} ({ev.via}) {ev.action} {ev.artifact_sha256 or ''}{stamped}",
         )
     return 0
 

@@ -48,6 +48,7 @@ from archive.export.strip import StripError, strip_copy
 from archive.home import Home
 from archive.metadata import ExifReader
 from archive.model import CONFIDENCE_DEFINITIONS, Classification, Role
+from archive.timestamps import stamps_for_package
 from workbench import access, auth
 from workbench.auth import AccessDenied, Account, Perm
 
@@ -87,6 +88,7 @@ PROFILE_ORDER = ("public", "partner", "internal")
 # an open consent record to leave the archive at all.
 IN_HOUSE = frozenset({"internal"})
 PAGE_KIND = "webpage"
+TSA_WAIT_S = 15.0
 
 
 class ExportError(Exception):
@@ -418,6 +420,7 @@ def _package(
     withheld: list[dict[str, str]],
 ) -> tuple[str, str | None]:
     ids = [r["item"]["id"] for r in chosen]
+    _stamp_now(home)
     with home.reading() as conn:
         checkpoint = gather.latest_checkpoint(conn)
         if checkpoint is None:
@@ -425,6 +428,10 @@ def _package(
         size = int(checkpoint["tree_size"])
         events = shared_events(gather.item_events(conn, ids, size), req.profile, manifest["transfer_id"])
         leaves = CustodyLog.leaves(conn)[:size]
+        first: dict[str, int] = {}
+        for e in events:
+            first.setdefault(e["item_id"], int(e["seq"]))
+        stamps = stamps_for_package(conn, size, first.values())
     report_pdf = _report(home, manifest, chosen, events, withheld) if req.report else None
     spec = PackageInput(
         manifest=manifest,
@@ -436,10 +443,11 @@ def _package(
         leaves=leaves,
         open_blob=home.blobs.open,
         confidence_scale=confidence_scale(),
-        readme=readme_text(manifest, home.signer.verifier.key_id),
+        readme=readme_text(manifest, home.signer.verifier.key_id, [int(s["tree_size"]) for s in stamps]),
         report_pdf=report_pdf,
         info={"External-Identifier": manifest["transfer_id"], "Bag-Group-Identifier": req.case_slug},
         sign=home.signer.sign,
+        timestamps=stamps,
     )
     try:
         manifest_sha, _ = write_package(req.out, spec)
@@ -447,6 +455,16 @@ def _package(
         raise ExportError(str(exc)) from None
     report_sha = None if report_pdf is None else hashlib.sha256(report_pdf).hexdigest()
     return manifest_sha, report_sha
+
+
+def _stamp_now(home: Home) -> None:
+    """With a TSA configured, let the package's own checkpoint be stamped before it is written: the
+    stamping started by the transfer's commit is awaited, and anything still due is asked for once.
+    A TSA that is down leaves the package without that token (the README says how to check it)."""
+    if home.stamper is None:
+        return
+    home.stamper.wait(TSA_WAIT_S)
+    home.stamper.stamp_due()
 
 
 def confidence_scale() -> dict[str, str]:

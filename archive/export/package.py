@@ -14,6 +14,8 @@ Layout of ``data/``::
     custody/checkpoint.json       the signed checkpoint; custody/public_key.pem verifies it
     custody/attestation.json      partner/public: the key's signature over events.jsonl, whose
                                   events have their actor withheld (see profiles.py)
+    custody/timestamps/<size>/    trusted timestamps (RFC 3161) over checkpoints, when configured
+                                  (see stamps.py)
     confidence-scale.json         the definitions of the confidence scale
     report.pdf                    the human-readable report (when made)
 """
@@ -31,6 +33,7 @@ from archive.export import tables
 from archive.export.bag import BagWriter
 from archive.export.profiles import ATTESTATION_FORMAT, attestation_message
 from archive.export.proofs import ProofBuilder
+from archive.export.stamps import write_timestamps
 
 __all__ = ["PACKAGE_FORMAT", "PackageInput", "extension_for", "original_path", "write_package"]
 
@@ -85,6 +88,8 @@ class PackageInput:
     info: dict[str, str] = field(default_factory=dict)
     # Signs the attestation of events whose fields were withheld (partner/public profiles).
     sign: Callable[[bytes], str] | None = None
+    # Trusted timestamps (stamps.py): checkpoint fields, token, tsa_chain, gen_time, tsa_url.
+    timestamps: Sequence[Mapping[str, Any]] = ()
 
 
 def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
@@ -177,6 +182,7 @@ def _write_custody(bag: BagWriter, spec: PackageInput) -> None:
     )
     bag.add_json("custody/checkpoint.json", dict(spec.checkpoint))
     bag.add_bytes("custody/public_key.pem", spec.public_key_pem)
+    write_timestamps(bag, spec.timestamps, spec.events, spec.leaves)
 
 
 def _write_attestation(bag: BagWriter, spec: PackageInput, events_bytes: bytes) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["readme_text"]
@@ -27,6 +27,7 @@ WHAT IS INSIDE
   data/custody/proofs.json      a Merkle inclusion proof (RFC 6962) for each event
   data/custody/checkpoint.json  the log's signed checkpoint (tree size, root hash, time, Ed25519 signature)
   data/custody/public_key.pem   the installation's public key (key id {key_id})
+  data/custody/timestamps/      trusted timestamps (RFC 3161) over checkpoints, when there are (step 4)
   data/report.pdf               the report for people; its SHA-256 is recorded in our custody log
   data/confidence-scale.json    what each confidence level means
 
@@ -45,13 +46,33 @@ HOW TO CHECK IT
    To be sure the key is ours and not a substitute, compare its key id ({key_id}) with the one we
    gave you by another channel: wb verify-package . --key-id {key_id}
 
-A file name is the SHA-256 of the file's content. An item's original hash appears in its first custody
-event ("item.ingested"), recorded when the file entered the archive.
+{timestamps}
+
+A file name is the SHA-256 of the file's content. An item's original hash appears in its first
+custody event ("item.ingested"), recorded when the file entered the archive.
 """
 
 
-def readme_text(manifest: Mapping[str, Any], key_id: str) -> str:
+TIMESTAMPS = """\
+4. Trusted timestamps (RFC 3161), with OpenSSL alone. Each folder data/custody/timestamps/<N>/ holds a
+   token from an outside time-stamping authority over the checkpoint of the custody log's first N
+   events. In that folder:
+       openssl ts -verify -data checkpoint.data -in checkpoint.tsr -CAfile tsa-chain.pem
+   must print "Verification: OK". It proves checkpoint.data (tree size, Merkle root, signing time)
+   existed no later than the token's time (openssl ts -reply -in checkpoint.tsr -text shows it).
+   checkpoint.json holds an inclusion proof for each of this package's events among those N, which
+   wb verify-package checks. Compare the authority's certificate in tsa-chain.pem with the one the
+   authority publishes: a chain made up by someone else would verify too.
+   Folders here: {folders}."""
+NO_TIMESTAMPS = """\
+4. Trusted timestamps: none in this package (no time-stamping authority was configured, or it had not
+   answered when the package was made)."""
+
+
+def readme_text(manifest: Mapping[str, Any], key_id: str, stamped: Sequence[int] = ()) -> str:
+    """The README; ``stamped`` lists the tree sizes of the package's trusted timestamps."""
     title = f"{manifest['transfer_id']}"
+    folders = ", ".join(f"data/custody/timestamps/{n}/" for n in stamped)
     return TEMPLATE.format(
         transfer_id=title,
         rule="=" * (len("EVIDENCE PACKAGE ") + len(title)),
@@ -61,4 +82,5 @@ def readme_text(manifest: Mapping[str, Any], key_id: str) -> str:
         included=len(manifest["items"]),
         withheld=len(manifest.get("withheld", [])),
         key_id=key_id,
+        timestamps=TIMESTAMPS.format(folders=folders) if stamped else NO_TIMESTAMPS,
     )

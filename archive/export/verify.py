@@ -25,6 +25,7 @@ from typing import Any
 from archive import merkle
 from archive.custody import checkpoint_message, event_hash
 from archive.export.profiles import attestation_message
+from archive.export.stamps import check_timestamps
 from archive.signing import SigningKeyError, Verifier
 
 __all__ = ["PackageProblem", "PackageReport", "verify_package"]
@@ -37,7 +38,7 @@ TEXT_LIMIT = 1 << 30  # manifests, custody lines, proofs and tables of even very
 
 @dataclass(frozen=True)
 class PackageProblem:
-    kind: str  # bag | file | custody | checkpoint | item
+    kind: str  # bag | file | custody | checkpoint | item | timestamp
     ref: str
     problem: str
 
@@ -55,6 +56,8 @@ class PackageReport:
     items: int = 0
     problems: list[PackageProblem] = field(default_factory=list)
     hashed: dict[str, str] = field(default_factory=dict, repr=False)  # each file is read once
+    # Trusted timestamps that verify: (tree size, token time); events 1..size existed by that time.
+    timestamps: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -350,4 +353,12 @@ def verify_package(folder: Path, expected_key_id: str | None = None) -> PackageR
     anchor = _check_checkpoint(root, report, expected_key_id)
     events = _check_custody(root, report, anchor)
     _check_items(root, report, events)
+    report.timestamps = check_timestamps(root, report, events, _package_key(root))
     return report
+
+
+def _package_key(root: Path) -> Verifier | None:
+    try:
+        return Verifier.from_pem(_read_capped(root / "data/custody/public_key.pem", 1 << 16).encode())
+    except (OSError, ValueError, SigningKeyError):
+        return None

@@ -1,7 +1,7 @@
 """Subcommands of `wb` beyond the archive's own, one module per capability."""
 
-from workbench.commands import account, capture, dedup, delete, detect, export, model, review
+from workbench.commands import account, capture, dedup, delete, detect, export, model, review, timestamps
 
-COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export, model)
+COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export, model, timestamps)
 
 __all__ = ["COMMAND_MODULES"]

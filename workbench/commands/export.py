@@ -71,10 +71,16 @@ def cmd_verify_package(args: argparse.Namespace, out: Output) -> int:
     report = verify_package(folder, expected_key_id=args.key_id)
     for p in report.problems:
         out.record(p.as_json(), p.line())
+    for size, at in report.timestamps:
+        out.record(
+            {"timestamp": {"tree_size": size, "tsa_time": at}},
+            f"trusted timestamp: custody events 1..{size} existed by {at} (RFC 3161 token verified)",
+        )
     summary = {
         "files": report.files,
         "events": report.events,
         "items": report.items,
+        "timestamps": len(report.timestamps),
         "problems": len(report.problems),
     }
     verdict = "intact" if report.intact else "NOT INTACT"

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from workbench import access, dedup, jobs, records, review, timeline, viewing
+from workbench import access, dedup, jobs, records, review, timeline, timestamping, viewing
 from workbench.access import ItemRow
 from workbench.auth import AccessDenied, Perm, can
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
@@ -57,6 +57,7 @@ def record(ctx: Ctx, row: ItemRow) -> None:
 def custody(ctx: Ctx, row: ItemRow) -> None:
     """The item's custody timeline (a view of the one global hash chain), blind review applied."""
     events = timeline.item_timeline(ctx.home, ctx.account, row.id, via="app")
+    stamps = timestamping.event_stamps(ctx.home, [e.seq for e in events])
     with ctx.home.reading() as conn:
         blind = bool(review.hidden_reviewers(conn, ctx.account, row.id))
     if blind:
@@ -71,6 +72,7 @@ def custody(ctx: Ctx, row: ItemRow) -> None:
                 "action": e.action,
                 "artifact": e.artifact_sha256 or "",
                 "event hash": e.event_hash,
+                "trusted timestamp": stamps.get(e.seq, ""),
             }
             for e in events
         ],
