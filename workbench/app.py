@@ -16,6 +16,7 @@ from archive.signing import SigningKeyError
 from workbench import config
 from workbench.auth import Account
 from workbench.jobs import Worker
+from workbench.maintenance import Maintenance
 from workbench.pages import cases, common, gallery, item, login, settings_page
 from workbench.pages.common import Ctx
 
@@ -70,6 +71,7 @@ def _worker(root: str) -> Worker | None:
     """One job worker per app process and home (WB_JOBS_WORKER=0 turns it off, e.g. in AppTest)."""
     if os.environ.get("WB_JOBS_WORKER", "1") == "0":
         return None
+    Maintenance(common.get_home()).start()  # scheduled fixity, delayed trusted timestamps
     return Worker(common.get_home(), config.key_path()).start()
 
 

@@ -32,6 +32,7 @@ from archive.db import (
     translations,
     utc_text,
 )
+from archive.fixity import failures_of_items
 
 __all__ = ["gather_item", "item_events", "jsonable", "latest_checkpoint"]
 
@@ -75,7 +76,7 @@ def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
     hashes = sorted({a["sha256"] for a in linked} | {row["sha256"]})
     seen = _rows(conn, select(sightings).where(sightings.c.item_id == item_id).order_by(sightings.c.id))
     capture_ids = sorted({s["capture_id"] for s in seen if s["capture_id"]})
-    return {
+    record = {
         "item": jsonable(row),
         "artifacts": linked,
         "derived": _rows(
@@ -105,6 +106,11 @@ def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
             conn, select(consents).where(consents.c.item_id == item_id).order_by(consents.c.id)
         ),
     }
+    # Only when a fixity run found one of its files changed, missing or unreadable (PRE-02).
+    failed = failures_of_items(conn, [item_id]).get(item_id)
+    if failed:
+        record["integrity_failed"] = [jsonable(f) for f in failed]
+    return record
 
 
 def item_events(conn: Connection, item_ids: Iterable[str], up_to: int) -> list[dict[str, Any]]:

@@ -360,6 +360,19 @@ def _timeline(w: _Writer, item_id: str, events: Sequence[Mapping[str, Any]]) -> 
         w.hash("    event hash", e["event_hash"])
 
 
+def _integrity(w: _Writer, record: Mapping[str, Any]) -> None:
+    """The banner of an item a fixity run found damaged (PRE-02)."""
+    failed = record.get("integrity_failed") or []
+    if not failed:
+        return
+    w.heading("INTEGRITY FAILED", 12)
+    for f in failed:
+        found = f" (now hashes to {f['found_sha256']})" if f.get("found_sha256") else ""
+        w.text(
+            f"{f['state']}: {f['sha256']}{found}; fixity run {f['run_id']} at {f['checked_at']}", bold=True
+        )
+
+
 def _item(w: _Writer, data: ReportData, record: Mapping[str, Any]) -> None:
     item = record["item"]
     w.pdf.add_page()
@@ -367,6 +380,7 @@ def _item(w: _Writer, data: ReportData, record: Mapping[str, Any]) -> None:
     w.text(item.get("title") or "(untitled)", bold=True)
     w.field("Type", item["kind"])
     w.field("Archived", item["created_at"])
+    _integrity(w, record)
     thumb = data.thumbnails.get(item["id"])
     if thumb is not None:
         w.image(thumb)

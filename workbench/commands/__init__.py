@@ -1,7 +1,18 @@
 """Subcommands of `wb` beyond the archive's own, one module per capability."""
 
-from workbench.commands import account, capture, dedup, delete, detect, export, model, review, timestamps
+from workbench.commands import (
+    account,
+    capture,
+    dedup,
+    delete,
+    detect,
+    export,
+    fixity,
+    model,
+    review,
+    timestamps,
+)
 
-COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export, model, timestamps)
+COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export, model, timestamps, fixity)
 
 __all__ = ["COMMAND_MODULES"]

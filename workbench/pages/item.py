@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from archive.model import Classification
-from workbench import access, viewing
+from workbench import access, fixity, viewing
 from workbench.access import CONTENT_WARNINGS, ItemRow
 from workbench.auth import AccessDenied, Perm, can
 from workbench.pages import item_consent, item_judgement, item_record, item_translations
-from workbench.pages.common import Ctx, back, guard
+from workbench.pages.common import TIME, Ctx, back, guard
 from workbench.pages.gallery import thumb
 
 __all__ = ["render"]
@@ -149,6 +149,16 @@ def _tags(ctx: Ctx, row: ItemRow) -> None:
             st.rerun()
 
 
+def _integrity(ctx: Ctx, row: ItemRow) -> None:
+    """The banner of an item whose files a fixity run found changed, missing or unreadable."""
+    for f in fixity.item_integrity(ctx.home, ctx.account, row.id):
+        found = f" (now hashes to {f['found_sha256']})" if f["found_sha256"] else ""
+        st.error(
+            f"Integrity failed: file {f['sha256']} is {f['state']}{found} "
+            f"(fixity run {f['run_id']}, {f['checked_at'].strftime(TIME)})."
+        )
+
+
 def render(ctx: Ctx, item_id: str) -> None:
     """One item."""
     st.button("Back to the gallery", key="back", on_click=back)
@@ -157,6 +167,7 @@ def render(ctx: Ctx, item_id: str) -> None:
         st.error("No such item, or you may not see it.")
         return
     st.subheader("Item")
+    _integrity(ctx, row)
     st.text(f"Item {row.id} · {row.kind} · {row.status}")
     st.text(f"Title: {row.title or ''}")
     left, right = st.columns([2, 3])
