@@ -11,6 +11,7 @@ debian_missing() {
     command -v pdftotext >/dev/null || missing+=(poppler-utils)
     [ -e /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf ] || missing+=(fonts-noto-core)
     command -v ip >/dev/null || missing+=(iproute2)
+    command -v npm >/dev/null || missing+=(npm)
     # Team-mode services the tests start on 127.0.0.1 (tests/services.py): a missing one fails the run.
     compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
     [ -x /usr/bin/redis-server ] || missing+=(redis-server)
@@ -51,4 +52,29 @@ if [ ! -x .venv-pywb/bin/wayback ]; then
     echo "setup: installing pywb into .venv-pywb (replay checks only)"
     "$PY" -m venv .venv-pywb
     .venv-pywb/bin/pip install -q pywb==2.10.0
+fi
+
+# ReplayWeb.page's viewer (ui.js and its service worker sw.js) replays captured WACZ files inside the app,
+# served by the app itself from 127.0.0.1 (workbench/replay.py). It comes from the npm registry at a
+# pinned version whose integrity is checked, into a git-ignored folder; nothing is fetched at run time.
+REPLAY_VERSION=2.5.3
+REPLAY_SHA512="nCj2PSON3BxeSJKE8AsYPyULv0XPZKJWfy4l9PyQre9SqwLZ+WKZVs/sfLqPOQ4GrH+0YkjbwOhr8cSTH08gsQ=="
+if [ "$(cat vendor/replaywebpage/.version 2>/dev/null)" != "$REPLAY_VERSION" ]; then
+    if command -v npm >/dev/null; then
+        echo "setup: vendoring replaywebpage $REPLAY_VERSION into vendor/replaywebpage"
+        work=$(mktemp -d)
+        (cd "$work" && npm pack --silent "replaywebpage@$REPLAY_VERSION" >/dev/null)
+        got=$(openssl dgst -sha512 -binary "$work/replaywebpage-$REPLAY_VERSION.tgz" | base64 -w0)
+        if [ "$got" != "$REPLAY_SHA512" ]; then
+            echo "setup: replaywebpage tarball integrity mismatch" >&2
+            exit 1
+        fi
+        rm -rf vendor/replaywebpage && mkdir -p vendor/replaywebpage
+        tar -xzf "$work/replaywebpage-$REPLAY_VERSION.tgz" -C vendor/replaywebpage --strip-components=1 \
+            package/ui.js package/sw.js package/LICENSE package/package.json
+        echo "$REPLAY_VERSION" > vendor/replaywebpage/.version
+        rm -rf "$work"
+    else
+        echo "setup: npm is missing: captured pages cannot be replayed in the app (apt-get install npm)" >&2
+    fi
 fi

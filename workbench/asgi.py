@@ -166,7 +166,41 @@ def end_session(request: Request) -> Response:
         sessions.end_session(get_home(), token, "logout")
     response = RedirectResponse("/", status_code=303)
     response.headers["Set-Cookie"] = webauth.clear_cookie(request.url.scheme == "https")
+    # What a replay's service worker kept in the browser (workbench.replay) goes with the session.
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return _no_store(response)
+
+
+def replay_file(request: Request) -> Response:
+    """ReplayWeb.page's viewer and service worker (public code, no evidence), from the vendored copy."""
+    from workbench import replay
+
+    name = str(request.path_params.get("name", ""))
+    path = replay.replay_dir() / name
+    if name not in replay.REPLAY_FILES or not path.is_file():
+        return _no_store(PlainTextResponse("not found", status_code=404))
+    headers = {"Content-Security-Policy": replay.VIEWER_CSP, "Cache-Control": "no-cache"}
+    return FileResponse(path, media_type="text/javascript", headers=headers)
+
+
+def replay_page(request: Request) -> Response:
+    """The viewer of one captured page (``workbench.replay``): for a logged-in browser only; the WACZ
+    itself comes through ``/api/file/{token}``, which checks the account and the item."""
+    from workbench import replay
+
+    if _session_account(request) is None:
+        return _no_store(PlainTextResponse("log in first", status_code=403))
+    if request.url.path.startswith("/replay/"):
+        page = replay.index_html()
+    else:
+        q = request.query_params
+        blur = int(q.get("blur", "0")) if q.get("blur", "0").isdigit() else 0
+        found = replay.viewer_html(str(q.get("source", "")), str(q.get("url", "")), blur)
+        if found is None:
+            return _no_store(PlainTextResponse("not found", status_code=404))
+        page = found
+    headers = {"Content-Security-Policy": replay.VIEWER_CSP}
+    return _no_store(Response(page, media_type="text/html; charset=utf-8", headers=headers))
 
 
 def serve_file(request: Request) -> Response:
@@ -292,6 +326,9 @@ app = st.App(
         Route("/api/file/{token}", serve_file),
         Route("/wb/session", start_session),
         Route("/wb/logout", end_session),
+        Route("/wb/replay", replay_page),
+        Route("/replay/", replay_page),
+        Route("/replay/{name}", replay_file),
     ],
     middleware=[Middleware(HostGuard), Middleware(SessionGate), Middleware(SecurityHeaders)],
 )

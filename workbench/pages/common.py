@@ -200,12 +200,14 @@ def open_item(item_id: str) -> None:
     """Go to an item page; any revealed media is blurred again."""
     st.session_state["item_id"] = item_id
     st.session_state.pop("revealed", None)
+    st.session_state.pop("replay", None)
 
 
 def back() -> None:
     """Leave the item page; re-blur."""
     st.session_state.pop("item_id", None)
     st.session_state.pop("revealed", None)
+    st.session_state.pop("replay", None)
 
 
 def table(rows: list[dict[str, Any]], key: str | None = None) -> None:

@@ -8,7 +8,7 @@ from archive.model import Classification
 from workbench import access, fixity, viewing
 from workbench.access import CONTENT_WARNINGS, ItemRow
 from workbench.auth import AccessDenied, Perm, can
-from workbench.pages import item_consent, item_judgement, item_record, item_translations
+from workbench.pages import item_consent, item_judgement, item_record, item_replay, item_translations
 from workbench.pages.common import TIME, Ctx, back, guard
 from workbench.pages.gallery import thumb
 
@@ -58,6 +58,7 @@ def _media(ctx: Ctx, row: ItemRow) -> None:
         if shown.sha256 is not None:
             st.button("Reveal (logged)", key="reveal", on_click=_reveal, args=(ctx, row, shown.sha256))
     _video_and_download(ctx, row, vs)
+    item_replay.button(ctx, row)
     every = vs.reveal_reminder
     count = int(st.session_state.get("reveals", 0))
     if every and count and count % every == 0 and not st.session_state.get(f"reminded_{count}"):
@@ -170,6 +171,7 @@ def render(ctx: Ctx, item_id: str) -> None:
     _integrity(ctx, row)
     st.text(f"Item {row.id} · {row.kind} · {row.status}")
     st.text(f"Title: {row.title or ''}")
+    item_replay.render(ctx, row)  # once opened, above the rest at full width
     left, right = st.columns([2, 3])
     with left:
         _media(ctx, row)

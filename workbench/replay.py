@@ -1,0 +1,149 @@
+"""Replay of a captured page from its WACZ inside the app, offline (BP-12), with ReplayWeb.page.
+
+ReplayWeb.page's viewer (``ui.js``) and service worker (``sw.js``), vendored by ``scripts/setup.sh``
+from the npm registry at a pinned version, are served by the app itself under ``/replay/``; the
+service worker reads the WACZ through the authenticated file route (``/api/file/{token}``, where the
+access core decides and a page holding hidden media is withheld) and replays it in the browser.
+Nothing is fetched from anywhere else:
+
+- the viewer page and the service worker carry a Content-Security-Policy that allows connections
+  to this server only;
+- the replayed page itself runs under a policy that allows no scripts, no connections, no forms and
+  no frames from elsewhere: captured pages are hostile input, and their scripts would otherwise run
+  on the app's own origin (with the analyst's login). The page shows as its HTML, styles and pictures
+  were captured; what only its scripts would draw is on the screenshot;
+- the browser keeps what the service worker loaded only until logout, whose response clears the
+  site's storage (``Clear-Site-Data``).
+
+``replay_target`` is the service (visibility, logging); the rest builds the pages the routes serve.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from archive.db import captures, item_artifacts, sightings
+from archive.home import Home
+from workbench import access, viewing
+from workbench.auth import Account, Perm
+
+__all__ = [
+    "CONTENT_CSP",
+    "REPLAY_FILES",
+    "VIEWER_CSP",
+    "ReplayTarget",
+    "index_html",
+    "replay_dir",
+    "replay_target",
+    "viewer_html",
+    "viewer_url",
+]
+
+REPO = Path(__file__).resolve().parents[1]
+REPLAY_FILES = ("ui.js", "sw.js")
+# The viewer and its worker: our own origin only ('wasm-unsafe-eval': the worker hashes with WebAssembly).
+VIEWER_CSP = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "worker-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'"
+)
+# What the replayed page may do (wabac's per-collection "csp"): show itself, nothing more.
+CONTENT_CSP = (
+    "default-src 'self' data: blob:; script-src 'none'; connect-src 'none'; form-action 'none'; "
+    "object-src 'none'; frame-src 'self'; worker-src 'none'; style-src 'self' 'unsafe-inline' data: blob:; "
+    "img-src 'self' data: blob:; font-src 'self' data: blob:; media-src 'self' data: blob:; base-uri 'self'"
+)
+BLUR_MAX = 100
+
+
+@dataclass(frozen=True)
+class ReplayTarget:
+    """What the viewer needs: the WACZ's SHA-256 and the page's address as captured."""
+
+    sha256: str
+    url: str
+
+
+def replay_dir() -> Path:
+    """Where setup.sh put ReplayWeb.page's files (``WB_REPLAY_DIR`` to override)."""
+    return Path(os.environ.get("WB_REPLAY_DIR") or REPO / "vendor" / "replaywebpage")
+
+
+def replay_target(home: Home, by: Account, item_id: str, via: str = "app") -> ReplayTarget | None:
+    """The item's WACZ and captured address, if it has one and the account may receive it; None for
+    an item without a WACZ. AccessDenied (logged) when the item is hidden or its page holds media
+    hidden from the account. Each fetch of the WACZ is logged by the file route (``media.downloaded``);
+    unblurring the replay is a reveal (``media.revealed``), logged by the page through the access core."""
+    access.authorise(home, by, item_id, Perm.READ, via)
+    with home.reading() as conn:
+        sha = conn.execute(
+            select(item_artifacts.c.sha256).where(
+                item_artifacts.c.item_id == item_id, item_artifacts.c.role == "wacz"
+            )
+        ).scalar()
+        url = conn.execute(
+            select(captures.c.final_url, captures.c.requested_url)
+            .join(sightings, sightings.c.capture_id == captures.c.id)
+            .where(sightings.c.item_id == item_id)
+            .order_by(captures.c.started_at.desc())
+        ).first()
+    if sha is None or url is None:
+        return None
+    access.authorise_file(home, by, item_id, str(sha), Perm.READ, via)
+    return ReplayTarget(str(sha), str(url[0] or url[1]))
+
+
+def viewer_url(by: Account, item_id: str, target: ReplayTarget, blur: int) -> str:
+    """The viewer page's address for this account (its file link lives ten minutes); ``blur`` 0-100."""
+    token = viewing.file_token(by, item_id, target.sha256)
+    return f"/wb/replay?source={token}&blur={int(blur)}&url={_quote(target.url)}"
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+TOKEN = re.compile(r"[0-9]+\.[0-9a-z]{1,32}\.[0-9a-f]{64}\.[0-9]+\.[0-9a-f]{64}")
+
+
+def viewer_html(source: str, url: str, blur: int) -> str | None:
+    """The viewer page for one file link (None when the link is not of the right shape). Every value
+    is escaped into an attribute; the page holds no evidence itself."""
+    if not TOKEN.fullmatch(source) or not url.startswith(("http://", "https://")) or len(url) > 8000:
+        return None
+    level = max(0, min(BLUR_MAX, blur))
+    style = f"filter: blur({level / 5:.1f}px) grayscale(1);" if level else ""
+    config = json.dumps({"csp": CONTENT_CSP})
+    attrs = {
+        "source": f"/api/file/{source}",
+        "url": url,
+        "replayBase": "/replay/",
+        "embed": "replayonly",
+        "config": config,
+    }
+    rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Replay</title>"
+        '<script src="/replay/ui.js"></script></head>'
+        '<body style="margin:0">'
+        f'<replay-web-page {rendered} style="display:block;height:100vh;{style}"></replay-web-page>'
+        "</body></html>"
+    )
+
+
+def index_html() -> str:
+    """ReplayWeb.page's own page, as the service worker would serve it before it is in control."""
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Replay</title>"
+        '<script src="/replay/ui.js"></script></head><body><replay-app-main></replay-app-main></body></html>'
+    )
