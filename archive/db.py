@@ -36,6 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
+from archive.fold import fold
+
 __all__ = ["Database", "metadata", "utc_text", "utcnow"]
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -470,6 +472,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # note does not live on in free space of the database file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+    # Search compares folded text (archive/fold.py); PostgreSQL has the same function (migration 0005).
+    dbapi_connection.create_function("wb_fold", 1, fold, deterministic=True)
 
 
 class Database:
@@ -477,7 +481,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: Engine = create_engine(url, future=True)
+        self.engine: Engine = create_engine(url, future=True, **_engine_options(url))
+        if self.engine.dialect.name == "postgresql":
+            event.listen(self.engine, "begin", _postgres_one_writer)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a write
@@ -510,7 +516,13 @@ class Database:
 
     def truncate_wal(self) -> bool:
         """Copy the write-ahead log into the database and cut it to zero bytes (after an erasure the
-        log still holds the pages as they were before). False when a reader kept it from finishing."""
+        log still holds the pages as they were before). False when a reader kept it from finishing.
+
+        On PostgreSQL: VACUUM the tables that hold personal text, so the erased rows leave their pages
+        now rather than at the next autovacuum (the server's own WAL and backups are the operator's:
+        docs/deploy.md)."""
+        if self.engine.dialect.name == "postgresql":
+            return self._vacuum(ERASABLE_TABLES)
         if self.engine.dialect.name != "sqlite":
             return True
         # Outside any transaction (SQLAlchemy would open one, and a checkpoint cannot run inside it).
@@ -523,8 +535,47 @@ class Database:
             raw.close()
         return not busy
 
+    def _vacuum(self, tables: tuple[str, ...]) -> bool:
+        # VACUUM cannot run inside a transaction block.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM " + ", ".join(tables))
+        return True
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# Tables whose rows an erasure removes and that can hold personal text or item ids.
+ERASABLE_TABLES = (
+    "items",
+    "item_artifacts",
+    "sightings",
+    "captures",
+    "notes",
+    "consents",
+    "tags",
+    "judgements",
+    "match_decisions",
+    "deletion_requests",
+    "jobs",
+)
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("postgresql"):
+        # JSON as SQLite keeps it (UTF-8 text, not \u escapes), so that search finds words in it.
+        return {"json_serializer": _json_dumps, "pool_pre_ping": True}
+    return {}
+
+
+# One writer at a time, as SQLite's BEGIN IMMEDIATE gives: the custody log's next sequence number and
+# previous hash are read and extended in the same transaction, and services check-then-insert.
+WRITER_LOCK = 0x7762_7772  # "wbwr"
+
+
+def _postgres_one_writer(conn: Connection) -> None:
+    if not conn.get_execution_options().get("wb_read_only"):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
 
 
 def _sqlite_begin_immediate(conn: Connection) -> None:

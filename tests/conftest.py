@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
+from archive.db import Database
 from archive.home import Home
+from archive.migrate import upgrade
 
 # Real PostgreSQL, Redis and S3 servers, started on first use (see tests/services.py).
 from tests.services import (  # noqa: F401
+    PostgresServer,
     postgres_server,
     postgres_url,
     redis_server,
@@ -49,14 +52,54 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("WB_USER", "WB_SESSION")}
 
 
+# Contract tests that must hold on every database engine: ``pytestmark = BOTH_ENGINES`` runs each test of
+# the module that opens a home (through ``wb_env``, ``wb`` or ``home``) on SQLite (in the home) and on
+# PostgreSQL (a fresh database on the test server).
+BOTH_ENGINES = pytest.mark.both_engines
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("db_url", ENGINES, indirect=True)
+
+
 @pytest.fixture
-def wb_env(tmp_path: Path) -> dict[str, str]:
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The home's database: None (SQLite in the home folder) unless parametrized to "postgresql"."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    # Not dropped after the test: DROP DATABASE waits for a checkpoint (seconds here); the whole
+    # cluster goes when the session ends.
+    yield server.new_database(template=_migrated_template(server))
+
+
+def _migrated_template(server: PostgresServer) -> str:
+    """A database at the newest schema to copy from, made once per server: a fresh home on PostgreSQL
+    then costs a file copy, not a run of every migration (their own test runs them)."""
+    name = "wb_template_head"
+    if name not in server.templates:
+        url = server.new_database(name=name)
+        db = Database(url)
+        upgrade(db)
+        db.dispose()
+        server.templates.add(name)
+    return name
+
+
+@pytest.fixture
+def wb_env(tmp_path: Path, db_url: str | None) -> dict[str, str]:
     env = clean_env()
     env.update(
         WB_HOME=str(tmp_path / "home"),
         WB_KEY=str(tmp_path / "keys" / "signing.key"),
         WB_SESSION=str(tmp_path / "sessions" / FIRST_ADMIN),
     )
+    env.pop("WB_DATABASE_URL", None)
+    if db_url:
+        env["WB_DATABASE_URL"] = db_url
     return env
 
 
@@ -144,7 +187,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Home]:
-    h = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", TOOL_VERSION)
+def home(tmp_path: Path, db_url: str | None) -> Iterator[Home]:
+    h = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", TOOL_VERSION, db_url)
     yield h
     h.close()

@@ -160,6 +160,8 @@ class PostgresServer:
     data: Path
     proc: subprocess.Popen[bytes]
     made: list[str] = field(default_factory=list)
+    # Databases that tests copy from (CREATE DATABASE ... TEMPLATE), kept for the whole session.
+    templates: set[str] = field(default_factory=set)
 
     def url(self, database: str = "postgres") -> str:
         """The SQLAlchemy URL of one of its databases."""
@@ -170,11 +172,12 @@ class PostgresServer:
 
         return psycopg.connect(host=HOST, port=self.port, user="wb", dbname="postgres", autocommit=True)
 
-    def new_database(self) -> str:
-        """A fresh empty database; its URL."""
-        name = f"wb_{uuid.uuid4().hex[:16]}"
+    def new_database(self, name: str | None = None, template: str | None = None) -> str:
+        """A fresh database (empty, or a copy of ``template``); its URL."""
+        name = name or f"wb_{uuid.uuid4().hex[:16]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
         with self._admin() as conn:  # type: ignore[attr-defined]
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy}')
         self.made.append(name)
         return self.url(name)
 

@@ -36,6 +36,7 @@ from archive.db import (
     tags,
     utcnow,
 )
+from archive.fold import fold
 from archive.home import Home, Transaction
 from archive.model import Classification, CustodyEvent, Role, Status
 from workbench.auth import (
@@ -153,8 +154,9 @@ class ItemRow:
 
 
 def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+    folded = fold(text) or ""
+    escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _captures_with_hidden(account: Account) -> Any:
@@ -201,7 +203,7 @@ def _text_clause(text: str, account: Account) -> ColumnElement[bool]:
     pat = _like(text)
 
     def has(col: Any) -> ColumnElement[bool]:
-        return func.lower(cast(col, String)).like(pat, escape="\\")
+        return func.wb_fold(cast(col, String)).like(pat, escape="\\")
 
     in_sightings = exists(
         select(sightings.c.id).where(

@@ -7,10 +7,13 @@ import pytest
 from archive.custody import CustodyLog
 from archive.db import notes, utcnow
 from archive.home import Home
+from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import World, make_world
 from workbench import access
 from workbench.access import ItemFilter
 from workbench.auth import AccessDenied, Account
+
+pytestmark = BOTH_ENGINES
 
 
 @pytest.fixture

@@ -11,9 +11,12 @@ from archive.custody import CustodyLog
 from archive.db import settings, users, utcnow
 from archive.home import Home
 from archive.verify import verify
+from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import PASSWORD, make_world
 from workbench import auth
 from workbench.auth import AccessDenied, BadAccount, Perm, Session, SessionExpired
+
+pytestmark = BOTH_ENGINES
 
 
 def test_password_is_stored_as_argon2_hash_and_checked(home: Home) -> None:

@@ -7,10 +7,13 @@ from sqlalchemy import select
 
 from archive.db import items, judgements
 from archive.home import Home
+from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import World, make_world
 from workbench import review
 from workbench.auth import AccessDenied
 from workbench.review import ReviewError, StrandError
+
+pytestmark = BOTH_ENGINES
 
 SOURCE = {
     "source_analysis": {
