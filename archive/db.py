@@ -472,7 +472,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # note does not live on in free space of the database file.
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
-    # Search compares folded text (archive/fold.py); PostgreSQL has the same function (migration 0005).
+    # Search compares folded text (archive/fold.py); PostgreSQL has the same function (migration 0008).
     dbapi_connection.create_function("wb_fold", 1, fold, deterministic=True)
 
 

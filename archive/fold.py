@@ -2,7 +2,7 @@
 or without its vowel marks, and text typed in NFC or NFD alike.
 
 The same steps run in Python (the search words, and SQLite's ``wb_fold`` SQL function, registered on
-each connection by archive/db.py) and in PostgreSQL's ``wb_fold`` (migration 0005), so both engines
+each connection by archive/db.py) and in PostgreSQL's ``wb_fold`` (migration 0008), so both engines
 match the same rows:
 
 1. decompose (NFD), so a precomposed letter and a letter plus combining mark are one form;

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 __all__ = ["RawDb", "raw_db"]
 
-# The append-only triggers of migration 0001 (and 0005's TRUNCATE guard on PostgreSQL).
+# The append-only triggers of migration 0001 (and 0008's TRUNCATE guard on PostgreSQL).
 SQLITE_TRIGGERS = (
     "custody_events_no_update",
     "custody_events_no_delete",

@@ -1,7 +1,7 @@
 """PostgreSQL: wb_fold() for Unicode search, and the custody log refuses TRUNCATE too
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 
 SQLite needs neither: archive/db.py registers wb_fold on each connection (archive/fold.py holds the
@@ -10,8 +10,8 @@ steps both engines take), and SQLite has no TRUNCATE (its DELETE triggers alread
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
