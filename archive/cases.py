@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -29,10 +30,24 @@ def _to_case(row: RowMapping) -> Case:
         review_policy=row["review_policy"],
         created_at=row["created_at"],
         retention_until=row["retention_until"],
+        category=row["category"],
     )
 
 
-def create_case(tx: Transaction, slug: str, purpose: str, reviews: int = 1) -> Case:
+def create_case(
+    tx: Transaction,
+    slug: str,
+    purpose: str,
+    reviews: int = 1,
+    *,
+    category: str | None = None,
+    review_on: datetime | None = None,
+) -> Case:
+    """A new case; ``review_on`` is its review date (RET-01), ``category`` a label (like a slug)."""
+    if category is not None and not SLUG.match(category):
+        raise CaseError(
+            f"category {category!r} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'"
+        )
     if not SLUG.match(slug):
         raise CaseError(f"case name {slug!r} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
     if not purpose.strip():
@@ -48,11 +63,16 @@ def create_case(tx: Transaction, slug: str, purpose: str, reviews: int = 1) -> C
             review_policy=reviews,
             created_at=utcnow(),
             created_by=tx.actor,
+            category=category,
+            retention_until=review_on,
         )
     ).inserted_primary_key
     assert inserted is not None
     case_id = int(inserted[0])
-    tx.event("case.created", case_id=case_id, details={"review_policy": reviews})
+    details: dict[str, object] = {"review_policy": reviews}
+    if review_on is not None:
+        details |= {"review_on": review_on.strftime("%Y-%m-%d"), "category": category}
+    tx.event("case.created", case_id=case_id, details=details)
     return get_case(tx.conn, slug)
 
 

@@ -103,7 +103,8 @@ class Case:
     purpose: str
     review_policy: int
     created_at: datetime
-    retention_until: datetime | None = None
+    retention_until: datetime | None = None  # the review date (RET-01)
+    category: str | None = None  # picks the default review period
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,17 @@ from archive import cases as store
 from archive.home import Home
 from archive.model import Case
 from workbench import auth
-from workbench.auth import Account, Perm
+from workbench.auth import Account
 
 __all__ = ["create_case", "visible_cases"]
 
 
 def create_case(home: Home, by: Account, slug: str, purpose: str, reviews: int, via: str = "cli") -> Case:
-    """A new case (admins); raises ``archive.cases.CaseError`` for a bad slug or missing purpose."""
-    if not auth.can(by, Perm.MANAGE_CASES):
-        raise auth.refuse(home, by, Perm.MANAGE_CASES, via)
-    with home.transaction(by.name, via) as tx:
-        return store.create_case(tx, slug, purpose, reviews)
+    """A new case (admins) with the default review date; raises ``archive.cases.CaseError`` for a bad
+    slug or missing purpose. ``workbench.retention.create_case`` takes a category and a date."""
+    from workbench import retention
+
+    return retention.create_case(home, by, slug, purpose, reviews, via=via)
 
 
 def visible_cases(home: Home, by: Account) -> list[Case]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from archive.cases import CaseError
 from archive.home import Home
-from workbench import cases, config, sessions
+from workbench import cases, config, retention, sessions
 from workbench.auth import AccessDenied, AuthError
 from workbench.clitools import (
     TOOL_VERSION,
@@ -26,6 +26,7 @@ from workbench.clitools import (
 )
 from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
+from workbench.commands import retention as retention_commands
 from workbench.integrity import verify_archive
 from workbench.timeline import item_timeline
 from workbench.timestamping import event_stamps
@@ -78,12 +79,17 @@ def _first_admin(home: Home, args: argparse.Namespace) -> str | None:
 def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
-            case = cases.create_case(home, acting(home), args.slug, args.purpose or "", args.reviews)
-        except CaseError as exc:
+            review_on = retention.parse_date(args.review_on) if args.review_on else None
+            case = retention.create_case(
+                home, acting(home), args.slug, args.purpose or "", args.reviews,
+                category=args.category, review_on=review_on,
+            )  # fmt: skip
+        except (CaseError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+    review = retention.case_summary(case)["review_on"]
     out.record(
-        {"case": case.slug, "id": case.id, "review_policy": case.review_policy},
-        f"case {case.slug} created (reviews needed: {case.review_policy})",
+        {"case": case.slug, "id": case.id, "review_policy": case.review_policy, "review_on": review},
+        f"case {case.slug} created (reviews needed: {case.review_policy}; review on {review})",
     )
     return 0
 
@@ -224,7 +230,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("slug")
     p.add_argument("--purpose", help="why this case collects (required: data minimisation)")
     p.add_argument("--reviews", type=int, default=1, help="independent reviews needed for 'verified'")
+    p.add_argument(
+        "--review-on", metavar="DATE", help="review date (YYYY-MM-DD; default: the category's period)"
+    )
+    p.add_argument("--category", help="category, which picks the default review period")
     r.add("list", cmd_case_list, "list cases", case)
+    retention_commands.register(r, case)
     p = r.add("profile", capture_commands.cmd_case_profile, "the case's browser profile for captures", case)
     p.add_argument("slug")
     how = p.add_mutually_exclusive_group()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from archive.cases import CaseError
-from workbench import auth, profiles
+from workbench import auth, profiles, retention
 from workbench import cases as case_service
 from workbench.auth import Perm, can
 from workbench.pages.common import Ctx, guard, table, visible_cases
@@ -73,6 +75,35 @@ def _profile(ctx: Ctx) -> None:
             st.text(f"{c.slug}: profile {found.sha256[:16]} for {', '.join(found.cookie_domains) or '-'}")
 
 
+def _due(ctx: Ctx) -> None:
+    """The "due for review" queue: cases past their review date; legal and admin members decide."""
+    due = retention.due_cases(ctx.home, ctx.account)
+    st.subheader("Due for review")
+    if not due:
+        st.text("No case is past its review date.")
+        return
+    table([retention.case_summary(c) for c in due], key="due_cases")
+    if not can(ctx.account, Perm.RETENTION):
+        st.text("Legal staff and admins decide at review: keep until a date, or erase.")
+        return
+    with st.form("review_case"):
+        case = st.selectbox("Case", due, format_func=lambda c: c.slug, key="r_case")
+        until = st.date_input("Keep until", key="r_until")
+        reason = st.text_input("Or erase: the legal basis", key="r_reason")
+        keep, erase = st.columns(2)
+        if keep.form_submit_button("Keep until this date") and case is not None:
+            with guard():
+                when = retention.parse_date(until.isoformat()) if isinstance(until, date) else None
+                retention.decide_review(ctx.home, ctx.account, case.slug, keep_until=when, via="app")
+                st.rerun()
+        if erase.form_submit_button("Erase (opens deletion requests)") and case is not None:
+            with guard():
+                done = retention.decide_review(
+                    ctx.home, ctx.account, case.slug, erase_reason=reason, via="app"
+                )
+                st.text(f"{len(done.requests)} deletion request(s) opened: a second account approves each.")
+
+
 def render(ctx: Ctx) -> None:
     """Cases this account may open; admins create cases and manage members."""
     st.header("Cases")
@@ -81,9 +112,16 @@ def render(ctx: Ctx) -> None:
         with ctx.home.reading() as conn:
             members = ", ".join(m.name for m in auth.list_members(conn, c.id))
         rows.append(
-            {"case": c.slug, "purpose": c.purpose, "reviews needed": c.review_policy, "members": members}
+            {
+                "case": c.slug,
+                "purpose": c.purpose,
+                "reviews needed": c.review_policy,
+                "members": members,
+                "review on": retention.case_summary(c)["review_on"] or "",
+            }
         )
     table(rows, key="cases")
+    _due(ctx)
     if can(ctx.account, Perm.MANAGE_CASES):
         _create(ctx)
         _members(ctx)
