@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from playwright.async_api import Error as PlaywrightError
 
 from collectors.downloads import Quarantine
-from collectors.guard import Policy
+from collectors.guard import Decision, Policy
 from collectors.proxy import GuardProxy
 from collectors.recorder import Recorder, StagedFile
+from collectors.upstream import Upstream
 
 __all__ = [
     "CaptureSettings",
@@ -59,6 +60,16 @@ class CaptureSettings:
     ytdlp: bool = False
     ytdlp_timeout: float = 90.0
     network_profile: str = "direct, through the local guard proxy; no upstream proxy"
+    # The case's upstream proxy (SEC-03), behind the guard proxy; None: connect directly.
+    upstream: Upstream | None = None
+
+    def profile(self) -> str:
+        """The network profile as the record says it."""
+        return self.upstream.profile() if self.upstream is not None else self.network_profile
+
+    def resolver(self) -> Callable[[str, int], Decision]:
+        """How the guard resolves and checks a host for these captures."""
+        return self.upstream.resolver(self.policy) if self.upstream else self.policy.resolve_and_check
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -71,6 +82,7 @@ class CaptureSettings:
             "screenshot_max_height": self.screenshot_max_height,
             "ytdlp": self.ytdlp,
             "allow_list": sorted(f"{h}:{p}" for h, p in self.policy.allow),
+            "upstream_proxy": self.upstream.as_record() if self.upstream is not None else None,
             "storage_state": (dict(self.storage_state_facts or {}, kind="case profile"))
             if self.storage_state
             else None,

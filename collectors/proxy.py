@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from collectors.guard import Decision, GuardError, Policy, split_url
+from collectors.upstream import Upstream
 
 __all__ = ["GuardProxy", "ProxyStats"]
 
@@ -57,9 +58,13 @@ class GuardProxy:
         max_bytes: int = 200 << 20,
         max_connections: int = 48,
         resolver: Callable[[str, int], Decision] | None = None,
+        upstream: Upstream | None = None,
     ) -> None:
+        """``upstream``: a proxy every checked connection goes through (SEC-03); its resolver is used
+        unless ``resolver`` is given."""
         self.policy = policy
-        self.resolver = resolver or policy.resolve_and_check
+        self.upstream = upstream
+        self.resolver = resolver or (upstream.resolver(policy) if upstream else policy.resolve_and_check)
         self.max_bytes = max_bytes
         self.stats = ProxyStats()
         self._cache: dict[tuple[str, int], Decision] = {}
@@ -194,12 +199,18 @@ class GuardProxy:
         self, decision: Decision, label: str, writer: asyncio.StreamWriter
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
-            # Connect to the address the guard checked, never to the name (no second lookup).
+            # Connect to the address the guard checked, never to the name (no second lookup); through
+            # the upstream proxy, when there is one, to that same address.
+            if self.upstream is not None:
+                return await asyncio.wait_for(
+                    self.upstream.open(decision.addresses[0], decision.port), CONNECT_TIMEOUT + 5
+                )
             return await asyncio.wait_for(
                 asyncio.open_connection(decision.addresses[0], decision.port), CONNECT_TIMEOUT
             )
-        except (OSError, TimeoutError) as exc:
-            self.stats.refuse(label, f"cannot connect: {exc or type(exc).__name__}", "network")
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            via = " through the upstream proxy" if self.upstream is not None else ""
+            self.stats.refuse(label, f"cannot connect{via}: {exc or type(exc).__name__}", "network")
             await _reply(writer, 502, "upstream unreachable")
             return None
 

@@ -188,7 +188,8 @@ class WebCollector:
             **self.versions(),
             "launch_flags": list(LAUNCH_FLAGS),
             "viewport": {"width": self.settings.viewport[0], "height": self.settings.viewport[1]},
-            "network_profile": self.settings.network_profile,
+            "network_profile": self.settings.profile(),
+            "upstream_proxy": self.settings.upstream.as_record() if self.settings.upstream else None,
             "clock_sync": self._clock,
             "browser_background_blocked": len(self.background_refusals),
             "budgets": self.settings.as_record(),
@@ -197,7 +198,7 @@ class WebCollector:
         steps = Steps()
         pre = self.settings.policy.check_url(url)
         if pre.allowed:
-            pre = await asyncio.to_thread(self.settings.policy.resolve_and_check, pre.host, pre.port)
+            pre = await asyncio.to_thread(self.settings.resolver(), pre.host, pre.port)
         if not pre.allowed:
             staged.status, staged.reason = "refused", pre.reason
             steps.add("guard", "refused", pre.reason)
@@ -217,7 +218,7 @@ class WebCollector:
     async def _in_context(self, staged: StagedCapture, steps: Steps) -> None:
         assert self._browser is not None
         s = self.settings
-        proxy = GuardProxy(s.policy, max_bytes=s.max_bytes)
+        proxy = GuardProxy(s.policy, max_bytes=s.max_bytes, upstream=s.upstream)
         await proxy.start()
         recorder = Recorder(
             max_body=s.max_response_bytes,
