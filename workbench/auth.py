@@ -101,6 +101,7 @@ class Perm(enum.StrEnum):
     SET_MINIMUMS = "set_minimums"  # viewing-setting minimums for everyone
     MAINTAIN = "maintain"  # fixity runs over the whole home, the time-stamping authority's settings
     RETENTION = "retention"  # review dates of cases and the decision at review (keep until, or erase)
+    MANAGE_CAPTURE = "manage_capture"  # capture targets allowed past the guard, for the whole home
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {

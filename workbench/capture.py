@@ -37,6 +37,7 @@ from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
 from workbench.access import WITHHELD, find_visible, withhold_hidden_media
 from workbench.auth import Account, Perm, check_case
+from workbench.capture_network import with_network, with_refusal_hint
 from workbench.capture_store import CaptureResult, store_staged
 from workbench.profiles import profile_of
 
@@ -109,13 +110,17 @@ def capture_urls(
 ) -> list[CaptureResult]:
     """Capture each URL (at most ``concurrency`` at once); results in the order they finish.
 
-    The case's own browser profile, if it names one, is the only one used (``workbench.profiles``);
+    The case's own browser profile, if it names one, is the only one used (``workbench.profiles``),
+    and its upstream proxy, if it names one; the home's allowed capture targets join the run's
+    (``workbench.capture_network``). A refusal by the guard says how an admin allows the target;
     raises ``ProfileError`` when that profile changed on disk since it was set, and AccessDenied
     (logged) unless ``by`` may capture into the case."""
     check_case(home, by, Perm.CAPTURE, case.id, via)
-    settings = _with_case_profile(home, case, settings)
+    settings = with_network(home, case, _with_case_profile(home, case, settings))
 
     def seen(result: CaptureResult) -> CaptureResult:
+        if result.status == "refused":
+            result = replace(result, reason=with_refusal_hint(result.url, result.reason))
         return as_seen(home, by, result)
 
     done = asyncio.run(

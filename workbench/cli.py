@@ -241,6 +241,14 @@ def _parser() -> argparse.ArgumentParser:
     how = p.add_mutually_exclusive_group()
     how.add_argument("--set", metavar="FILE", help="Playwright storage_state JSON to log captures in with")
     how.add_argument("--clear", action="store_true", help="forget the case's profile")
+    p = r.add(
+        "set-proxy", capture_commands.cmd_case_proxy, "the case's upstream proxy for captures (admins)", case
+    )
+    p.add_argument("slug")
+    p.add_argument(
+        "url", nargs="?", help="socks5://, socks5h:// (the proxy resolves names) or http://HOST:PORT"
+    )
+    p.add_argument("--clear", action="store_true", help="captures of the case connect directly again")
     p = r.add("ingest", cmd_ingest, "bring files, folders and zips into a case")
     p.add_argument("--case", required=True)
     p.add_argument("--device", help="label of the source device (phone, SD card) to record")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # The browser stack (Playwright, the capture store, fingerprinting) is imported when a capture runs:
 # every other `wb` command starts without it.
 
-__all__ = ["cmd_case_profile", "register"]
+__all__ = ["cmd_case_profile", "cmd_case_proxy", "register"]
 
 MAX_URL_FILE = 10 << 20
 
@@ -53,6 +53,84 @@ def register(r: Registrar) -> None:
         help="make FILE (Playwright storage_state JSON) the case's browser profile, then capture with it "
         "(same as `wb case profile SLUG --set FILE`; a profile is never shared between cases)",
     )
+
+    targets = r.group(
+        "capture-target", "addresses the capture guard refuses that an admin allows (HOST:PORT)"
+    )
+    p = r.add("allow", cmd_target_allow, "let every capture reach HOST:PORT (admins; logged)", targets)
+    p.add_argument("target", metavar="HOST:PORT")
+    p = r.add("remove", cmd_target_remove, "take HOST:PORT off the allowed capture targets (admins)", targets)
+    p.add_argument("target", metavar="HOST:PORT")
+    r.add("list", cmd_target_list, "the allowed capture targets", targets)
+
+
+def _targets_out(out: Output, targets: list[str]) -> None:
+    for t in targets:
+        out.record({"target": t}, t)
+    if not out.as_json:
+        out.record({}, f"{len(targets)} capture target(s) allowed")
+
+
+def cmd_target_allow(args: argparse.Namespace, out: Output) -> int:
+    """`wb capture-target allow HOST:PORT`."""
+    from collectors.guard import GuardError
+    from workbench.capture_network import allow_target
+
+    with open_home(args) as home:
+        try:
+            _targets_out(out, allow_target(home, acting(home), args.target))
+        except (GuardError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_target_remove(args: argparse.Namespace, out: Output) -> int:
+    """`wb capture-target remove HOST:PORT`."""
+    from collectors.guard import GuardError
+    from workbench.capture_network import remove_target
+
+    with open_home(args) as home:
+        try:
+            _targets_out(out, remove_target(home, acting(home), args.target))
+        except (GuardError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+    return 0
+
+
+def cmd_target_list(args: argparse.Namespace, out: Output) -> int:
+    """`wb capture-target list`: any logged-in account may see where captures may go."""
+    from workbench.capture_network import allowed_targets
+
+    with open_home(args) as home:
+        acting(home)
+        _targets_out(out, allowed_targets(home))
+    return 0
+
+
+def cmd_case_proxy(args: argparse.Namespace, out: Output) -> int:
+    """`wb case set-proxy SLUG [URL | --clear]`: the case's upstream proxy for captures (SEC-03)."""
+    from collectors.guard import GuardError
+    from workbench.capture_network import clear_case_proxy, describe_case_proxy, set_case_proxy
+
+    with open_home(args) as home:
+        by = acting(home)
+        case = find_case(home, args.slug)
+        try:
+            if args.clear:
+                clear_case_proxy(home, case, by)
+            elif args.url:
+                set_case_proxy(home, case, args.url, by)
+        except GuardError as exc:
+            raise UsageError(str(exc)) from None
+        found = describe_case_proxy(home, case, by)
+    if found is None:
+        out.record(
+            {"case": case.slug, "proxy": None},
+            f"case {case.slug}: no upstream proxy (captures connect directly)",
+        )
+    else:
+        out.record({"case": case.slug, "proxy": found.as_record()}, f"case {case.slug}: {found.profile()}")
+    return 0
 
 
 def _urls(args: argparse.Namespace) -> list[str]:

@@ -104,6 +104,31 @@ def _due(ctx: Ctx) -> None:
                 st.text(f"{len(done.requests)} deletion request(s) opened: a second account approves each.")
 
 
+def _proxy(ctx: Ctx) -> None:
+    """A case's upstream proxy for captures (SEC-03: a VPN's or Tor's SOCKS port the investigator runs)."""
+    from workbench import capture_network
+
+    cases = visible_cases(ctx.home, ctx.account)
+    if not cases:
+        return
+    with st.form("case_proxy", clear_on_submit=True):
+        st.text("Upstream proxy for a case's captures (behind the capture guard, which checks every address)")
+        case = st.selectbox("Case", cases, format_func=lambda c: c.slug, key="x_case")
+        url = st.text_input("socks5h://127.0.0.1:9050 (Tor), socks5:// or http://HOST:PORT", key="x_url")
+        set_it, clear_it = st.columns(2)
+        if set_it.form_submit_button("Set proxy") and case is not None:
+            with guard():  # a bad URL is a ValueError (GuardError), shown as "Not saved"
+                capture_network.set_case_proxy(ctx.home, case, url, ctx.account, "app")
+        if clear_it.form_submit_button("Clear proxy") and case is not None:
+            with guard():
+                capture_network.clear_case_proxy(ctx.home, case, ctx.account, "app")
+    for c in cases:
+        with guard():
+            found = capture_network.describe_case_proxy(ctx.home, c, ctx.account, "app")
+            if found is not None:
+                st.text(f"{c.slug}: {found.profile()}")
+
+
 def render(ctx: Ctx) -> None:
     """Cases this account may open; admins create cases and manage members."""
     st.header("Cases")
@@ -126,5 +151,6 @@ def render(ctx: Ctx) -> None:
         _create(ctx)
         _members(ctx)
         _profile(ctx)
+        _proxy(ctx)
     else:
         st.text("Only admins create cases and add members.")

@@ -140,6 +140,27 @@ def _capture(ctx: Ctx) -> None:
                 st.rerun()
 
 
+def _capture_targets(ctx: Ctx) -> None:
+    """Addresses the capture guard refuses that an admin lets captures reach (a local test server)."""
+    from workbench.capture_network import allow_target, allowed_targets, remove_target
+
+    with st.form("capture_targets", clear_on_submit=True):
+        st.text(
+            "Capture targets (admins): HOST:PORT pairs captures may reach although the guard refuses them"
+        )
+        target = st.text_input("HOST:PORT, e.g. 127.0.0.1:8000", key="t_target")
+        allow_it, remove_it = st.columns(2)
+        if allow_it.form_submit_button("Allow target"):
+            with guard():
+                allow_target(ctx.home, ctx.account, target, via="app")
+                st.success(f"captures may now reach {target.strip()}")
+        if remove_it.form_submit_button("Remove target"):
+            with guard():
+                remove_target(ctx.home, ctx.account, target, via="app")
+                st.success(f"{target.strip()} is no longer an allowed capture target")
+    st.text(f"Allowed capture targets: {', '.join(allowed_targets(ctx.home)) or '-'}")
+
+
 def render(ctx: Ctx) -> None:
     """Settings page."""
     st.header("Settings")
@@ -150,3 +171,5 @@ def render(ctx: Ctx) -> None:
     if can(ctx.account, Perm.MANAGE_USERS):
         _accounts(ctx)
         _capture(ctx)
+    if can(ctx.account, Perm.MANAGE_CAPTURE):
+        _capture_targets(ctx)
