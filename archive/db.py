@@ -359,6 +359,16 @@ sessions = Table(
     Index("ix_sessions_user", "user_id"),
 )
 
+# The steps a background job has done, each written in the transaction that did it: a job delivered again
+# after its worker died skips exactly these (team mode: at-least-once delivery, exactly-once effects).
+job_steps = Table(
+    "job_steps",
+    metadata,
+    Column("job_id", String(32), ForeignKey("jobs.id"), primary_key=True),
+    Column("step", String(128), primary_key=True),
+    Column("at", UTCTime, nullable=False),
+)
+
 # The app's single-use login codes (webauth): any app instance can redeem a code another made. Only the
 # code's SHA-256 is kept, and the session token it hands over is sealed with a key derived from the
 # code, so a copy of the database logs no one in.

@@ -42,6 +42,7 @@ from archive.db import (
     flags,
     item_artifacts,
     items,
+    job_steps,
     jobs,
     judgements,
     match_decisions,
@@ -251,6 +252,7 @@ def _delete_jobs(conn: Connection, needles: set[str]) -> tuple[list[str], list[s
             if isinstance(folder, str) and folder.isalnum():
                 folders.append(folder)
     if ids:
+        conn.execute(job_steps.delete().where(job_steps.c.job_id.in_(ids)))
         conn.execute(jobs.delete().where(jobs.c.id.in_(ids)))
     return ids, folders
 

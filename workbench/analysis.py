@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -117,10 +117,21 @@ def is_failure(flag: Flag) -> bool:
 # -- storing ---------------------------------------------------------------------------------------
 
 
-def store(home: Home, analysis: Analysis, actor: str, via: str, case_id: int, item_id: str) -> Analysis:
-    """Record flags and heatmaps with custody events; the item's status is not touched."""
+def store(
+    home: Home,
+    analysis: Analysis,
+    actor: str,
+    via: str,
+    case_id: int,
+    item_id: str,
+    on_store: Callable[[Transaction, str], None] | None = None,
+) -> Analysis:
+    """Record flags and heatmaps with custody events; the item's status is not touched.
+    ``on_store(tx, item_id)`` writes more in the same transaction (a job's step record)."""
     stored: list[Flag] = []
     with home.transaction(actor, via) as tx:
+        if on_store is not None:
+            on_store(tx, item_id)
         _store_frames(tx, home, analysis, case_id, item_id)
         for i, flag in enumerate(analysis.flags):
             if i in analysis.heatmaps:
@@ -202,10 +213,13 @@ def analyse_items(
     via: str = "cli",
     only: list[str] | None = None,
     limits: Limits = Limits(),  # noqa: B008
+    skip: Collection[str] = (),
+    on_store: Callable[[Transaction, str], None] | None = None,
 ) -> Iterator[tuple[str, Analysis]]:
     """(Re)run the suite on the case's items that ``by`` may see (all of them when ``item_ids`` is
     empty); items it may not see are passed over as if absent. AccessDenied (logged) unless ``by`` may
-    judge in the case."""
+    judge in the case. A background job passes the items it already analysed (``skip``) and records
+    each new one in the transaction that stores its flags (``on_store``)."""
     check_case(home, by, Perm.JUDGE, case.id, via)
     query = select(items.c.id, items.c.sha256, items.c.kind).where(
         items.c.case_id == case.id, visible_clause(by, member_checked=True)
@@ -219,7 +233,9 @@ def analyse_items(
     settings_ = with_case_calibration(home, case.id, load_settings(home))  # the case's calibration, if any
     with Runner(limits) as runner:  # one child for the run: libraries and a model load once
         for row in rows:
+            if row.id in skip:
+                continue
             with home.blobs.open(row.sha256) as fh:
                 data = fh.read(MAX_INPUT_BYTES + 1)
             analysis = analyse_bytes(data, settings_, only, limits, keep_frames=True, runner=runner)
-            yield row.id, store(home, analysis, by.name, via, case.id, row.id)
+            yield row.id, store(home, analysis, by.name, via, case.id, row.id, on_store)

@@ -7,6 +7,7 @@ Exit codes: 0 all done (and intact), 1 an integrity problem or some inputs refus
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -190,6 +191,20 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     return serve(root, args.port, args.address, args.public_host or "")
 
 
+def cmd_worker(args: argparse.Namespace, out: Output) -> int:
+    url = config.queue_url()
+    if url is None:
+        raise UsageError("no queue: set WB_QUEUE_URL=redis://HOST:PORT/N (team mode; see docs/deploy.md)")
+    root = config.home_path(args.home)
+    if not (root / "home.json").is_file():
+        raise UsageError(f"no archive home at {root}: run `wb init` first")
+    os.environ["WB_HOME"] = str(root)  # the worker's jobs open this home
+    from workbench.taskqueue import run_worker
+
+    out.error(f"wb: worker on {root} taking jobs from the queue (stop with Ctrl-C or SIGTERM)")
+    return run_worker(url, args.threads)
+
+
 # -- plumbing ------------------------------------------------------------------------------------
 
 
@@ -261,6 +276,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1", help="listen here (team mode: behind a TLS proxy)")
     p.add_argument("--public-host", help="the Host name(s) the TLS proxy passes on, comma-separated")
+    p = r.add("worker", cmd_worker, "run background jobs from the queue (team mode: WB_QUEUE_URL)")
+    p.add_argument("--threads", type=int, default=1, help="jobs run at once in this worker (default 1)")
     for module in COMMAND_MODULES:
         module.register(r)
     return parser

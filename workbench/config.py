@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["db_url", "home_path", "key_path", "session_path"]
+__all__ = ["db_url", "home_path", "key_path", "queue_url", "session_path"]
 
 
 def home_path(flag: str | None) -> Path:
@@ -37,3 +37,9 @@ def session_path(home_id: str) -> Path:
 def db_url() -> str | None:
     """WB_DATABASE_URL names another database (PostgreSQL); the default is SQLite in the home."""
     return os.environ.get("WB_DATABASE_URL") or None
+
+
+def queue_url() -> str | None:
+    """WB_QUEUE_URL (``redis://HOST:PORT/N``) sends background jobs to `wb worker`s (team mode);
+    without it the app's own thread runs them."""
+    return os.environ.get("WB_QUEUE_URL") or None

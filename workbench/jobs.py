@@ -1,15 +1,25 @@
 """Background jobs: captures, uploads and analyses run outside the page, with progress (the ``jobs`` table).
 
-``submit`` queues a job after the permission check. A ``Worker`` thread (one per app process) claims
-queued jobs and runs each in its own subprocess (``python -m workbench.jobs JOB_ID``), so a browser or
-decoder that hangs or crashes takes down neither the UI nor the other jobs; the child has a time limit.
-Claiming is a conditional UPDATE, so two workers never run the same job; the child runs the job its
-worker claimed. ``run_job`` claims and runs in-process (tests, scripts).
+``submit`` queues a job after the permission check. Two ways run it, both as the account that queued
+it (a deactivated account's job fails):
+
+- embedded (the default): a ``Worker`` thread (one per app process) claims queued jobs and runs each in
+  its own subprocess (``python -m workbench.jobs JOB_ID``), so a browser or decoder that hangs or
+  crashes takes down neither the UI nor the other jobs; the child has a time limit. Claiming is a
+  conditional UPDATE, so two workers never run the same job. Channel ``job``.
+- team mode (``WB_QUEUE_URL``): the job's id goes to the distributed queue (``workbench.taskqueue``),
+  and a `wb worker` anywhere runs it (``run_delivered``). Channel ``worker``. A message comes again
+  after its worker died mid-job, so every kind is idempotent: a capture skips URLs the case already
+  holds, an analysis records each item once (``job_steps``, written in the item's own transaction),
+  a follow-up analysis has an id derived from its parent's, a fixity run only reads.
+
+``run_job`` claims and runs in-process (tests, scripts).
 
 Handlers report progress with ``set_progress`` and return a JSON result (ids and statuses).
 Kinds: ``upload`` (files saved by the app under ``index/uploads/JOB_ID/N``, names kept only as
 metadata), ``capture`` (URLs, through ``workbench.capture``), ``analyse`` (``workbench.analysis``),
-``export`` (an evidence package of items the requester can see, through ``workbench.export``).
+``export`` (an evidence package of items the requester can see, through ``workbench.export``),
+``fixity`` (``wb verify`` of the case: re-hash its files, walk the custody chain).
 """
 
 from __future__ import annotations
@@ -26,19 +36,23 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from archive.cases import list_cases
-from archive.db import items, jobs, sightings, utcnow
-from archive.home import Home
+from archive.db import captures, items, job_steps, jobs, sightings, utcnow
+from archive.home import Home, Transaction
 from archive.model import Case, IncomingFile
+from workbench import config
 from workbench.access import WITHHELD, visible_clause
 from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case
 
 __all__ = [
     "JOB_TIMEOUT_S",
     "Worker",
+    "fail",
     "get_job",
     "list_jobs",
+    "run_delivered",
     "run_job",
     "save_uploads",
     "set_progress",
@@ -47,7 +61,15 @@ __all__ = [
 
 JOB_TIMEOUT_S = 1800
 MAX_UPLOAD_BYTES = 2 << 30
-KIND_PERMS = {"upload": Perm.CAPTURE, "capture": Perm.CAPTURE, "analyse": Perm.JUDGE, "export": Perm.EXPORT}
+KIND_PERMS = {
+    "upload": Perm.CAPTURE,
+    "capture": Perm.CAPTURE,
+    "analyse": Perm.JUDGE,
+    "export": Perm.EXPORT,
+    "fixity": Perm.READ,
+}
+# A job whose worker died this many times (a crash it causes itself) is given up, not redelivered forever.
+MAX_DELIVERIES = 4
 
 
 def submit(home: Home, account: Account, kind: str, case_id: int, params: dict[str, Any]) -> str:
@@ -63,14 +85,25 @@ def _follow_up_analysis(home: Home, job: dict[str, Any], results: list[dict[str,
     ids = [str(r["item_id"]) for r in results if r.get("status") == "stored" and r.get("item_id")]
     if not ids:
         return None
-    return _queue(
-        home, str(job["actor"]), "analyse", int(job["case_id"]), {"item_ids": ids, "after": job["id"]}
-    )
+    # Derived from the parent's id: a job run again after its worker died queues no second analysis.
+    job_id = uuid.uuid5(uuid.NAMESPACE_OID, f"wb-job:{job['id']}:analyse").hex
+    params = {"item_ids": ids, "after": job["id"]}
+    return _queue(home, str(job["actor"]), "analyse", int(job["case_id"]), params, job_id, _via(job))
 
 
-def _queue(home: Home, actor: str, kind: str, case_id: int, params: dict[str, Any]) -> str:
-    job_id = uuid.uuid4().hex
-    with home.transaction(actor, "app") as tx:
+def _queue(
+    home: Home,
+    actor: str,
+    kind: str,
+    case_id: int,
+    params: dict[str, Any],
+    job_id: str | None = None,
+    via: str = "app",
+) -> str:
+    job_id = job_id or uuid.uuid4().hex
+    with home.transaction(actor, via) as tx:
+        if tx.conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is not None:
+            return job_id  # queued by an earlier run of the same parent
         now = utcnow()
         tx.conn.execute(
             jobs.insert().values(
@@ -79,7 +112,16 @@ def _queue(home: Home, actor: str, kind: str, case_id: int, params: dict[str, An
             )
         )  # fmt: skip
         tx.event("job.queued", case_id=case_id, details={"job_id": job_id, "kind": kind})
+    if url := config.queue_url():
+        from workbench import taskqueue
+
+        taskqueue.send(url, job_id)
     return job_id
+
+
+def _via(job: dict[str, Any]) -> str:
+    """The channel a job acts through: ``worker`` when a queue delivered it, else ``job``."""
+    return "worker" if job.get("delivered") else "job"
 
 
 def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
@@ -170,6 +212,49 @@ def set_progress(home: Home, job_id: str, progress: float, **fields: Any) -> Non
         )
 
 
+def fail(home: Home, job_id: str, reason: str) -> None:
+    """Record a job as failed, with the reason (ids and words only, no content)."""
+    set_progress(home, job_id, 0.0, status="failed", result={"error": reason[:2000]})
+
+
+def _claim_delivered(home: Home, job_id: str) -> dict[str, Any] | None:
+    """Take a delivered job: queued, or running when its last worker died (the queue delivers a message
+    to one worker at a time). None when it is done, failed or unknown: the message is simply acked."""
+    with home.db.begin() as conn:
+        done = conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.status.in_(("queued", "running")))
+            .values(status="running", attempts=jobs.c.attempts + 1, updated_at=utcnow())
+        )
+        if done.rowcount != 1:
+            return None
+        row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+    return None if row is None else {**dict(row), "delivered": True}
+
+
+# Passing trouble with a shared service: the queue delivers the job again later (with back-off).
+TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, TimeoutError)
+
+
+def run_delivered(home: Home, job_id: str, last_try: bool = False) -> dict[str, Any] | None:
+    """Run a job the distributed queue delivered (`wb worker`), as its account, channel ``worker``.
+
+    Raises one of ``TRANSIENT`` (the job back to ``queued``) so that the queue retries with back-off,
+    unless ``last_try``; every other failure is recorded on the job and not retried."""
+    job = _claim_delivered(home, job_id)
+    if job is None:
+        return None
+    if int(job["attempts"]) > MAX_DELIVERIES:
+        fail(home, job_id, f"delivered {MAX_DELIVERIES} times without finishing: given up")
+        return get_job(home, job_id)
+    try:
+        # The result names the worker's home that ran it, for the operator (an id, no content).
+        return _execute(home, job, reraise=() if last_try else TRANSIENT, extra={"ran_on": home.home_id})
+    except TRANSIENT as exc:
+        set_progress(home, job_id, 0.0, status="queued", result={"error": f"retrying: {type(exc).__name__}"})
+        raise
+
+
 def _claim(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
     """Take one queued job (or the named one); None when there is none or another worker took it."""
     with home.db.begin() as conn:
@@ -219,7 +304,7 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     reader = ExifReader()
     try:  # a refused or failed job leaves no uploaded bytes behind
         by = _account(home, job)
-        check_case(home, by, Perm.CAPTURE, case.id, "job")
+        check_case(home, by, Perm.CAPTURE, case.id, _via(job))
         ingestor = Ingestor(home, reader)
         for k, f in enumerate(files):
             path = folder / str(int(f["n"]))
@@ -229,7 +314,7 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
                 size=path.stat().st_size,
                 source={"uploaded_via": "app"},
             )
-            r = ingestor.ingest(case, offer, by.name, "job")
+            r = ingestor.ingest(case, offer, by.name, _via(job))
             if r.status != "refused" and r.item_id and r.sha256 and r.mime:
                 dedup.on_stored(home, case, r.item_id, r.sha256, r.mime)
             results.append({"name": r.path, "status": r.status, "reason": r.reason, "item_id": r.item_id})
@@ -247,13 +332,16 @@ def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
 
     urls = [str(u) for u in job["params"]["urls"]][:500]
     done: list[dict[str, Any]] = []
+    earlier = _captured_since(home, case.id, job) if int(job.get("attempts") or 0) > 1 else set()
 
     def step(r: Any) -> None:
+        # A URL that an earlier delivery of this job captured is skipped now, and reported as captured.
+        ours = r.skipped and r.capture_id in earlier
         done.append(
             {
                 "url": r.url,
                 "status": r.status,
-                "reason": r.reason,
+                "reason": None if ours else r.reason,
                 "item_id": r.item_id,
                 "capture_id": r.capture_id,
             }
@@ -266,10 +354,21 @@ def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         urls,
         _account(home, job),
         CaptureSettings(policy=Policy.from_settings()),
-        via="job",
+        via=_via(job),
         on_result=step,
     )
     return {"results": done, "analysis_job": _follow_up_analysis(home, job, _media_of(home, done))}
+
+
+def _captured_since(home: Home, case_id: int, job: dict[str, Any]) -> set[str]:
+    """Captures of the case since the job was queued: those an earlier delivery of it made."""
+    query = select(captures.c.id).where(
+        captures.c.case_id == case_id,
+        captures.c.status == "captured",
+        captures.c.started_at >= job["created_at"],
+    )
+    with home.reading() as conn:
+        return {str(r[0]) for r in conn.execute(query)}
 
 
 def _media_of(home: Home, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -295,11 +394,43 @@ def _analyse(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from workbench.analysis import analyse_items
 
     ids = [str(i) for i in job["params"].get("item_ids", [])]
-    out = []
-    for n, (item_id, _analysis) in enumerate(analyse_items(home, case, ids, _account(home, job), "job")):
+    steps = _Steps(home, str(job["id"]))
+    out = [{"item_id": i, "status": "analysed"} for i in sorted(steps.done)]
+    analysed = analyse_items(
+        home, case, ids, _account(home, job), _via(job), skip=steps.done, on_store=steps.record
+    )
+    for item_id, _analysis in analysed:
         out.append({"item_id": item_id, "status": "analysed"})
-        set_progress(home, job["id"], (n + 1) / max(1, len(ids) or n + 1))
+        set_progress(home, job["id"], len(out) / max(1, len(ids) or len(out)))
     return {"results": out}
+
+
+class _Steps:
+    """The steps of a job already done (``job_steps``): each is recorded in the transaction that did it,
+    so a job run again after its worker died skips exactly those."""
+
+    def __init__(self, home: Home, job_id: str) -> None:
+        self.job_id = job_id
+        with home.reading() as conn:
+            found = conn.execute(select(job_steps.c.step).where(job_steps.c.job_id == job_id))
+            self.done = frozenset(str(r[0]) for r in found)
+
+    def record(self, tx: Transaction, step: str) -> None:
+        tx.conn.execute(job_steps.insert().values(job_id=self.job_id, step=step, at=utcnow()))
+
+
+def _fixity(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
+    """``wb verify`` of the case as the job's account: a read, so running it again changes nothing."""
+    from workbench.integrity import verify_archive
+
+    report = verify_archive(home, _account(home, job), case.id, _via(job))
+    problems = [{"status": "problem", "reason": f"{p.kind} {p.ref}: {p.problem}"} for p in report.problems]
+    return {
+        "intact": report.intact,
+        "blobs": report.blobs,
+        "events": report.events,
+        "results": problems[:200],
+    }
 
 
 def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
@@ -311,7 +442,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     req = ExportRequest(
         case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
         recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]), out=out,
-        by=_account(home, job), item_ids=[str(i) for i in p["item_ids"]], via="job",
+        by=_account(home, job), item_ids=[str(i) for i in p["item_ids"]], via=_via(job),
     )  # fmt: skip
     res = export_package(home, req)
     withheld = [{"item_id": w.get("id") or w.get("item_id"), "status": "withheld", "reason": w.get("reason")}
@@ -330,6 +461,7 @@ HANDLERS: dict[str, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {
     "capture": _capture,
     "analyse": _analyse,
     "export": _export,
+    "fixity": _fixity,
 }
 
 
@@ -339,10 +471,17 @@ def run_job(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
     return None if job is None else _execute(home, job)
 
 
-def _execute(home: Home, job: dict[str, Any]) -> dict[str, Any] | None:
+def _execute(
+    home: Home,
+    job: dict[str, Any],
+    reraise: tuple[type[BaseException], ...] = (),
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
     try:
         result = HANDLERS[job["kind"]](home, job, _case(home, int(job["case_id"])))
-        set_progress(home, job["id"], 1.0, status="done", result=result)
+        set_progress(home, job["id"], 1.0, status="done", result={**result, **(extra or {})})
+    except reraise:
+        raise
     except Exception as exc:  # stage boundary: a failed job is recorded as data, the worker goes on
         set_progress(
             home, job["id"], 0.0, status="failed", result={"error": f"{type(exc).__name__}: {exc}"[:2000]}

@@ -1,0 +1,29 @@
+"""team mode: the steps a background job has done, so a job delivered again skips them
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "job_steps",
+        sa.Column("job_id", sa.String(length=32), nullable=False),
+        sa.Column("step", sa.String(length=128), nullable=False),
+        sa.Column("at", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"]),
+        sa.PrimaryKeyConstraint("job_id", "step"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("job_steps")
