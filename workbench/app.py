@@ -70,9 +70,11 @@ def _route(ctx: Ctx, page: str) -> None:
 def _worker(root: str) -> Worker | None:
     """One job worker per app process and home (WB_JOBS_WORKER=0 turns it off, e.g. in AppTest); none
     in team mode, where `wb worker`s take the jobs from the queue (WB_QUEUE_URL)."""
-    if os.environ.get("WB_JOBS_WORKER", "1") == "0" or config.queue_url():
+    if os.environ.get("WB_JOBS_WORKER", "1") == "0":
         return None
     Maintenance(common.get_home()).start()  # scheduled fixity, delayed trusted timestamps
+    if config.queue_url():
+        return None
     return Worker(common.get_home(), config.key_path()).start()
 
 

@@ -11,7 +11,7 @@ it (a deactivated account's job fails):
   and a `wb worker` anywhere runs it (``run_delivered``). Channel ``worker``. A message comes again
   after its worker died mid-job, so every kind is idempotent: a capture skips URLs the case already
   holds, an analysis records each item once (``job_steps``, written in the item's own transaction),
-  a follow-up analysis has an id derived from its parent's, a fixity run only reads.
+  a follow-up analysis has an id derived from its parent's, a fixity run resumes its unfinished run.
 
 ``run_job`` claims and runs in-process (tests, scripts).
 
@@ -19,7 +19,7 @@ Handlers report progress with ``set_progress`` and return a JSON result (ids and
 Kinds: ``upload`` (files saved by the app under ``index/uploads/JOB_ID/N``, names kept only as
 metadata), ``capture`` (URLs, through ``workbench.capture``), ``analyse`` (``workbench.analysis``),
 ``export`` (an evidence package of items the requester can see, through ``workbench.export``),
-``fixity`` (``wb verify`` of the case: re-hash its files, walk the custody chain).
+``fixity`` (a fixity run over the home, ``workbench.fixity``: admins).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ KIND_PERMS = {
     "capture": Perm.CAPTURE,
     "analyse": Perm.JUDGE,
     "export": Perm.EXPORT,
-    "fixity": Perm.READ,
+    "fixity": Perm.MAINTAIN,
 }
 # A job whose worker died this many times (a crash it causes itself) is given up, not redelivered forever.
 MAX_DELIVERIES = 4
@@ -420,16 +420,20 @@ class _Steps:
 
 
 def _fixity(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
-    """``wb verify`` of the case as the job's account: a read, so running it again changes nothing."""
-    from workbench.integrity import verify_archive
+    """A fixity run over the home (``workbench.fixity``, admins); a run cut short is resumed, not
+    started again, when the job is delivered again."""
+    from workbench.fixity import run_fixity
 
-    report = verify_archive(home, _account(home, job), case.id, _via(job))
-    problems = [{"status": "problem", "reason": f"{p.kind} {p.ref}: {p.problem}"} for p in report.problems]
+    def step(done: int, total: int) -> None:
+        set_progress(home, job["id"], done / max(1, total))
+
+    run = run_fixity(home, _account(home, job), _via(job), progress=step)
+    failed = [{"status": "problem", "reason": f"{f.get('state')} {f.get('sha256')}"} for f in run.failed]
     return {
-        "intact": report.intact,
-        "blobs": report.blobs,
-        "events": report.events,
-        "results": problems[:200],
+        "run_id": run.run_id,
+        "checked": run.checked,
+        "intact": not run.failed and not run.chain_problems,
+        "results": failed[:200],
     }
 
 

@@ -29,6 +29,7 @@ from archive.home import Home
 from tests.workbench.app_fixtures import World, make_world
 from tests.workbench.browser_server import REPO
 from workbench import jobs, sessions
+from workbench.auth import AccessDenied
 
 PAGE = b"<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"
 
@@ -210,10 +211,13 @@ def test_contract_a_deactivated_accounts_job_fails(runner: Runner) -> None:
     assert done["status"] == "failed" and "no longer active" in done["result"]["error"]
 
 
-def test_contract_a_fixity_job_checks_the_case(runner: Runner) -> None:
+def test_contract_a_fixity_job_rehashes_the_home(runner: Runner) -> None:
     w = runner.world
-    done = runner.run(jobs.submit(w.home, w.legal, "fixity", w.case.id, {}))
-    assert done["status"] == "done" and done["result"]["intact"] is True and done["result"]["blobs"] >= 2
+    with pytest.raises(AccessDenied):
+        jobs.submit(w.home, w.legal, "fixity", w.case.id, {})
+    done = runner.run(jobs.submit(w.home, w.admin, "fixity", w.case.id, {}))
+    assert done["status"] == "done" and done["progress"] == 1.0
+    assert done["result"]["intact"] is True and done["result"]["checked"] >= 2
 
 
 # -- the distributed queue only -----------------------------------------------------------------------
