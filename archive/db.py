@@ -490,6 +490,8 @@ class Database:
     """An engine and transactions on it."""
 
     def __init__(self, url: str) -> None:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # the driver installed
         self.url = url
         self.engine: Engine = create_engine(url, future=True, **_engine_options(url))
         if self.engine.dialect.name == "postgresql":

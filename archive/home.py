@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from archive.blobs import BlobStore, LocalBlobStore
@@ -39,7 +39,7 @@ from archive.model import CustodyEvent
 from archive.signing import Signer, load_key, load_or_create_key
 from archive.timestamps import Stamper, tsa_config
 
-__all__ = ["AREAS", "Area", "Home", "HomeError", "Transaction"]
+__all__ = ["AREAS", "Area", "Home", "HomeError", "Transaction", "record_database", "url_without_password"]
 
 HOME_FORMAT = "wb-home/1"
 PRIVATE_UMASK = 0o077
@@ -135,7 +135,10 @@ class Home:
         make_private(root)
         marker = root / "home.json"
         if not marker.exists():
-            marker.write_text(json.dumps({"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}))
+            info = {"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}
+            marker.write_text(
+                json.dumps(info | ({"database": url_without_password(db_url)} if db_url else {}))
+            )
         signer = load_or_create_key(key_path)
         home = cls._assemble(root, signer, tool_version, db_url, blobs)
         upgrade(home.db)
@@ -171,7 +174,9 @@ class Home:
             raise HomeError(f"{root / 'home.json'} is unreadable: {exc}") from None
         if not isinstance(info, dict) or info.get("format") != HOME_FORMAT:
             raise HomeError(f"{root} is not an archive home (unknown format)")
-        db = Database(db_url) if db_url else Database.for_home(root)
+        # WB_DATABASE_URL, else the database the home was made on or moved to (`wb migrate`), else SQLite.
+        url = db_url or info.get("database")
+        db = Database(str(url)) if url else Database.for_home(root)
         store = blobs if blobs is not None else LocalBlobStore(root / AREAS["blobs"].relpath)
         return cls(root, db, store, signer, str(info["home_id"]), tool_version)
 
@@ -232,6 +237,22 @@ class Home:
         if self.custody.witness is None:
             return None
         return read_witness(self.custody.witness / f"{self.home_id}.json")
+
+
+def url_without_password(url: str) -> str:
+    """A database URL fit for home.json: the password comes from the environment (WB_DATABASE_URL,
+    PGPASSWORD or ~/.pgpass), never from a file in the home."""
+    return make_url(url).set(password=None).render_as_string(hide_password=False)
+
+
+def record_database(root: Path, url: str) -> None:
+    """Name the home's database in home.json (after `wb migrate` moved it)."""
+    marker = root / "home.json"
+    info = json.loads(marker.read_text())
+    info["database"] = url_without_password(url)
+    staged = marker.with_suffix(".json.new")
+    staged.write_text(json.dumps(info))
+    os.replace(staged, marker)
 
 
 def private_files() -> None:

@@ -8,11 +8,24 @@ from workbench.commands import (
     detect,
     export,
     fixity,
+    migrate,
     model,
     review,
     timestamps,
 )
 
-COMMAND_MODULES = (account, capture, dedup, delete, detect, review, export, model, timestamps, fixity)
+COMMAND_MODULES = (
+    account,
+    capture,
+    dedup,
+    delete,
+    detect,
+    review,
+    export,
+    model,
+    timestamps,
+    fixity,
+    migrate,
+)
 
 __all__ = ["COMMAND_MODULES"]
