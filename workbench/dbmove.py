@@ -18,7 +18,7 @@ from archive.home import Home, record_database, url_without_password
 from archive.verify import verify
 from workbench.auth import Account, Perm, can, refuse
 
-__all__ = ["BadTarget", "Moved", "move_database"]
+__all__ = ["BadTarget", "CopyMismatch", "Moved", "move_database"]
 
 
 class BadTarget(Exception):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-from archive.dbcopy import CopyMismatch
 from workbench import dbmove
 from workbench.clitools import Output, Registrar, UsageError, acting, open_home
 
@@ -24,7 +23,7 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
             moved = dbmove.move_database(home, by, args.to, keep_source=args.keep_source)
         except dbmove.BadTarget as exc:
             raise UsageError(str(exc)) from None
-        except CopyMismatch as exc:
+        except dbmove.CopyMismatch as exc:
             out.error(f"wb migrate: {exc}; the home still uses its old database")
             return 1
     out.record(
