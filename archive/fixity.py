@@ -96,8 +96,9 @@ def _save(home: Home, run_id: str, results: list[tuple[str, str, str | None]]) -
 def _check(home: Home, sha: str) -> tuple[str, str, str | None]:
     try:
         now = home.blobs.rehash(sha)
-    except OSError as exc:  # unreadable (permissions, a failing disk, a store that is down)
-        del exc
+    # Unreadable: permissions, a failing disk, a store that is down or a wrong key. Any store's error
+    # counts (an object store raises its own types): the run records it and goes on to the next file.
+    except Exception:
         return sha, "unreadable", None
     if now is None:
         return sha, "missing", None

@@ -17,8 +17,8 @@ from archive.home import Home
 from tests.archive.test_report import pdf_text
 from tests.conftest import PASSWORD as CLI_PASSWORD
 from tests.conftest import clean_env, init_home, json_lines, run_wb
-from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from workbench import fixity, reports
+from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
+from workbench import access, fixity, reports
 from workbench.auth import AccessDenied
 from workbench.clitools import TOOL_VERSION
 from workbench.maintenance import Maintenance
@@ -83,6 +83,8 @@ def test_fixity_marks_a_changed_blobs_items_and_logs_the_run(world: World) -> No
         marks = fixity.item_integrity(home, world.analyst, damaged)
         assert [m["sha256"] for m in marks] == [sha]
         assert fixity.item_integrity(home, world.analyst, world.items[1]) == []
+        with pytest.raises(AccessDenied):  # a non-member learns nothing of the item or its mark
+            fixity.item_integrity(home, world.outsider, damaged)
         with home.reading() as conn:
             assert gather_item(conn, damaged)["integrity_failed"][0]["sha256"] == sha  # reports, packages
             assert "integrity_failed" not in gather_item(conn, world.items[1])
@@ -110,6 +112,21 @@ def _app_banner_shows(item_id: str, sha: str) -> None:
     assert not at.exception, at.exception
     banners = [str(e.value) for e in at.error]
     assert any("Integrity failed" in b and sha in b for b in banners), banners
+
+
+def test_an_unassigned_member_sees_no_mark_of_a_survivor_identifying_item(world: World) -> None:
+    hidden = store(world.home, world.case, make_png(77), "hidden.png")
+    access.classify(world.home, world.admin, hidden, "survivor_identifying")
+    sha = gather_item_sha(world.home, hidden)
+    original = _flip(_blob(world.home, sha))
+    try:
+        fixity.run_fixity(world.home, world.admin)
+        assert fixity.item_integrity(world.home, world.admin, hidden)  # assigned (marked it)
+        with pytest.raises(AccessDenied):
+            fixity.item_integrity(world.home, world.analyst, hidden)
+    finally:
+        _restore(_blob(world.home, sha), original)
+    fixity.run_fixity(world.home, world.admin)
 
 
 def test_a_partial_run_resumes_where_it_stopped(world: World) -> None:

@@ -8,6 +8,7 @@ wb fixity --every DAYS      how often the app's background work runs it (0: neve
 from __future__ import annotations
 
 import argparse
+import sys
 
 from workbench import fixity
 from workbench.clitools import Output, Registrar, UsageError, acting, open_home
@@ -33,7 +34,10 @@ def cmd_fixity(args: argparse.Namespace, out: Output) -> int:
                 raise UsageError(str(exc)) from None
             out.record({"every_days": args.every}, f"fixity runs every {args.every} day(s) (0: never)")
             return 0
-        run = fixity.run_fixity(home, by, limit=args.limit)
+        show = not out.as_json and sys.stderr.isatty()
+        run = fixity.run_fixity(home, by, limit=args.limit, progress=_progress if show else None)
+        if show:
+            sys.stderr.write("\n")
     for f in run.failed:
         out.record(
             {"kind": "blob", "ref": f["sha256"], "position": None, "problem": _problem(f)},
@@ -67,6 +71,13 @@ def cmd_fixity(args: argparse.Namespace, out: Output) -> int:
         )
     out.record({"summary": summary}, line)
     return 1 if problems else 0
+
+
+def _progress(done: int, total: int) -> None:
+    """A one-line progress bar on standard error (only on a terminal)."""
+    filled = int(30 * done / max(1, total))
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} files")
+    sys.stderr.flush()
 
 
 def _problem(failure: dict[str, object]) -> str:
