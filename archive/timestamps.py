@@ -45,6 +45,7 @@ __all__ = [
     "request_token",
     "stamped_bytes",
     "stamps_for_package",
+    "stored_token_problems",
     "token_rows",
     "tsa_config",
 ]
@@ -311,3 +312,30 @@ def stamps_for_package(
         if earliest is not None:
             chosen.setdefault(int(earliest["tree_size"]), earliest)
     return [chosen[size] for size in sorted(chosen)]
+
+
+def stored_token_problems(conn: Connection) -> list[tuple[str, int, str]]:
+    """Kept tokens that no longer verify over their checkpoint (ref, tree size, problem): a token or a
+    checkpoint edited in the database. Each is checked against the chain kept with it."""
+    found = []
+    rows = conn.execute(
+        select(
+            timestamps.c.checkpoint_id, timestamps.c.token, timestamps.c.tsa_chain,
+            checkpoints.c.tree_size, checkpoints.c.root_hash, checkpoints.c.signed_at,
+        )
+        .join(checkpoints, checkpoints.c.id == timestamps.c.checkpoint_id, isouter=True)
+        .where(timestamps.c.token.is_not(None))
+        .order_by(timestamps.c.checkpoint_id)
+    ).mappings()  # fmt: skip
+    for row in rows:
+        ref = f"timestamp:{row['checkpoint_id']}"
+        if row["tree_size"] is None:
+            found.append((ref, 0, "the token's checkpoint is missing from the database"))
+            continue
+        try:
+            check_token(
+                bytes(row["token"]), stamped_bytes(dict(row)), str(row["tsa_chain"] or "").encode("ascii")
+            )
+        except TimestampError as exc:
+            found.append((ref, int(row["tree_size"]), f"trusted timestamp: {exc}"))
+    return found

@@ -10,6 +10,7 @@ from sqlalchemy import and_, select
 from archive.custody import ChainVerifier
 from archive.db import artifacts, item_artifacts, items
 from archive.home import Home
+from archive.timestamps import stored_token_problems
 
 __all__ = ["Problem", "Report", "verify"]
 
@@ -51,6 +52,8 @@ def verify(home: Home, case_id: int | None = None) -> Report:
             query = query.where(artifacts.c.sha256.in_(linked))
         hashes = [r.sha256 for r in conn.execute(query.order_by(artifacts.c.sha256))]
         size, chain = ChainVerifier(home.signer.verifier, home.witness()).verify(conn)
+        # Kept RFC 3161 tokens must still verify over their checkpoints (trusted timestamps).
+        stamps = stored_token_problems(conn)
     for sha in hashes:
         report.blobs += 1
         now = home.blobs.rehash(sha)
@@ -67,4 +70,5 @@ def verify(home: Home, case_id: int | None = None) -> Report:
             )
     report.events = size
     report.problems.extend(Problem(p.kind, p.ref, p.position, p.problem) for p in chain)
+    report.problems.extend(Problem("checkpoint", ref, at, problem) for ref, at, problem in stamps)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,3 +149,20 @@ def test_only_an_admin_sets_the_authority(world: World, role: str) -> None:
     proc = run_wb(env, "timestamps", "--set-url", world.tsa.url, "--ca", world.env["WB_TSA_CA"], check=1)
     assert "not permitted" in proc.stderr
     run_wb(env, "timestamps", "--clear", check=1)
+
+
+def test_wb_verify_reports_a_kept_token_changed_in_the_database(world: World) -> None:
+    db = sqlite3.connect(Path(world.env["WB_HOME"]) / "archive.sqlite3")
+    try:
+        checkpoint_id, token = db.execute("SELECT checkpoint_id, token FROM timestamps LIMIT 1").fetchone()
+        bad = bytearray(token)
+        bad[len(bad) // 2] ^= 0x01
+        with db:
+            db.execute("UPDATE timestamps SET token = ? WHERE checkpoint_id = ?", (bytes(bad), checkpoint_id))
+        found = json_lines(run_wb(world.env, "verify", "--json", check=1).stdout)
+        assert [p["ref"] for p in found if p.get("kind") == "checkpoint"] == [f"timestamp:{checkpoint_id}"]
+    finally:
+        with db:
+            db.execute("UPDATE timestamps SET token = ? WHERE checkpoint_id = ?", (token, checkpoint_id))
+        db.close()
+    run_wb(world.env, "verify")
