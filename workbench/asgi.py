@@ -20,7 +20,9 @@ session cookie, ``/wb/logout`` ends the session and clears the cookie (see ``web
 visibility check as the pages, logged as ``media.downloaded``; the type comes from the file's magic
 bytes (``archive.sniff``), HTML and unknown types and quarantined downloads go out as
 ``application/octet-stream`` attachments, and the response carries ``Content-Security-Policy:
-sandbox`` and ``Cache-Control: no-store``.
+sandbox`` and ``Cache-Control: no-store``. ``/api/export/{job_id}`` hands a finished export's
+package (a zip) to the account that queued it, as ``workbench.package_files.open_package`` decides,
+then removes the bytes from the server.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = [
     "app",
     "end_session",
     "serve_file",
+    "serve_package",
     "start_session",
 ]
 
@@ -233,6 +236,36 @@ def serve_file(request: Request) -> Response:
     )
 
 
+def serve_package(request: Request) -> Response:
+    """A finished evidence package, once, to the account that queued its export (logged as
+    ``export.downloaded``); its bytes leave the server once the response has been sent."""
+    from workbench import package_files
+    from workbench.auth import AccessDenied
+    from workbench.pages.common import get_home
+
+    account = _session_account(request)
+    if account is None:
+        return _no_store(PlainTextResponse("log in first", status_code=403))
+    home = get_home()
+    try:
+        found = package_files.open_package(home, account, str(request.path_params.get("job_id", "")))
+    except AccessDenied:
+        found = None
+    if found is None:
+        return _no_store(PlainTextResponse("not found (or already downloaded, or expired)", status_code=404))
+    headers = {
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{found.download_name}"',
+    }
+    return FileResponse(
+        found.path,
+        media_type="application/zip",
+        headers=headers,
+        background=BackgroundTask(package_files.remove, home, found.job_id),
+    )
+
+
 class HostGuard:
     """Refuse requests whose Host header does not name this server (DNS rebinding)."""
 
@@ -324,6 +357,7 @@ app = st.App(
     str(Path(__file__).with_name("app.py")),
     routes=[
         Route("/api/file/{token}", serve_file),
+        Route("/api/export/{job_id}", serve_package),
         Route("/wb/session", start_session),
         Route("/wb/logout", end_session),
         Route("/wb/replay", replay_page),

@@ -53,6 +53,7 @@ __all__ = [
     "edges",
     "fingerprint_file",
     "index_stored",
+    "item_cluster",
     "near_duplicates",
     "on_stored",
     "prepare_fingerprints",
@@ -340,31 +341,41 @@ def _case_of(home: Home, case_id: int) -> Case:
         return next(c for c in list_cases(conn) if c.id == case_id)
 
 
-def near_duplicates(home: Home, account: Account, item_id: str, via: str = "app") -> list[dict[str, Any]]:
-    """The other members of the item's cluster as the account sees it, the earliest known marked.
+def item_cluster(home: Home, account: Account, item_id: str, via: str = "app") -> Cluster | None:
+    """The near-duplicate cluster holding the item, as the account sees it (None: the item has none).
 
     A hidden or absent item is one logged refusal (AccessDenied), the same for both.
     """
     row = access.authorise(home, account, item_id, Perm.READ, via)
     case = _case_of(home, row.case_id)
     for cl in _clusters(home, case, _visible(home, account, case), DUPLICATE_THRESHOLD, RELATED_THRESHOLD):
-        if row.id not in {m.item_id for m in cl.members}:
-            continue
-        earliest = cl.earliest_known["item_id"] if cl.earliest_known else None
-        return [
-            {
-                "item_id": m.item_id,
-                "distance": m.distance,
-                "match": m.match,
-                "decision": m.decision,
-                "cluster": cl.cluster_id,
-                "kind": cl.kind,
-                "earliest known": earliest == m.item_id,
-            }
-            for m in cl.members
-            if m.item_id != row.id
-        ]
-    return []
+        if row.id in {m.item_id for m in cl.members}:
+            return cl
+    return None
+
+
+def near_duplicates(home: Home, account: Account, item_id: str, via: str = "app") -> list[dict[str, Any]]:
+    """The other members of the item's cluster as the account sees it, the earliest known marked.
+
+    A hidden or absent item is one logged refusal (AccessDenied), the same for both.
+    """
+    cl = item_cluster(home, account, item_id, via)
+    if cl is None:
+        return []
+    earliest = cl.earliest_known["item_id"] if cl.earliest_known else None
+    return [
+        {
+            "item_id": m.item_id,
+            "distance": m.distance,
+            "match": m.match,
+            "decision": m.decision,
+            "cluster": cl.cluster_id,
+            "kind": cl.kind,
+            "earliest known": earliest == m.item_id,
+        }
+        for m in cl.members
+        if m.item_id != item_id
+    ]
 
 
 def decide(

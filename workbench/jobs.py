@@ -438,26 +438,33 @@ def _fixity(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
 
 
 def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
-    """An evidence package of the given items into ``exports/JOB_ID`` in the home (workbench.export)."""
+    """An evidence package of the given items (workbench.export), zipped in ``exports/JOB_ID`` for its
+    one download through the app (``workbench.package_files``)."""
+    from workbench import package_files
     from workbench.export import ExportRequest, export_package
 
+    package_files.sweep(home)
+    set_progress(home, job["id"], 0.05)
     p = job["params"]
-    out = home.area("exports") / str(job["id"])
     req = ExportRequest(
         case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
-        recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]), out=out,
-        by=_account(home, job), item_ids=[str(i) for i in p["item_ids"]], via=_via(job),
+        recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]),
+        out=package_files.bag_dir(home, str(job["id"])), by=_account(home, job),
+        item_ids=[str(i) for i in p["item_ids"]], via=_via(job),
     )  # fmt: skip
     res = export_package(home, req)
     withheld = [{"item_id": w.get("id") or w.get("item_id"), "status": "withheld", "reason": w.get("reason")}
                 for w in res.withheld]  # fmt: skip
-    return {
+    out: dict[str, Any] = {
         "transfer_id": res.transfer_id,
-        "out": str(res.out) if res.out else None,
         "manifest_sha256": res.manifest_sha256,
         "included": len(res.included),
         "results": withheld,
     }
+    if res.transfer_id is not None:
+        set_progress(home, job["id"], 0.8)
+        out.update(package_files.finish(home, str(job["id"])))
+    return out
 
 
 HANDLERS: dict[str, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {

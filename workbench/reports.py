@@ -30,7 +30,7 @@ from workbench.access import CONTENT_WARNINGS
 from workbench.auth import Account, Perm, check_case
 from workbench.export import confidence_scale
 
-__all__ = ["ReportError", "make_report", "thumbnails", "write_report"]
+__all__ = ["ReportError", "make_report", "report_pdf", "thumbnails", "write_report"]
 
 THUMB_SIDE = 320
 THUMB_MAX_BYTES = 256 << 20
@@ -172,6 +172,28 @@ def write_report(
 ) -> tuple[str, str]:
     """Write the report of an item or a case, as the account may see it, to a new file ``out`` and log
     its SHA-256; (id, sha). Any role that reads may make one (it shows what that role sees)."""
+    if out.exists():
+        raise ReportError(f"{out} exists: choose another file name")
+    report_id, sha, pdf = report_pdf(home, account, item_id=item_id, case_slug=case_slug, via=via)
+    try:
+        with open(out, "xb") as f:
+            f.write(pdf)
+    except FileExistsError:
+        raise ReportError(f"{out} exists: choose another file name") from None
+    return report_id, sha
+
+
+def report_pdf(
+    home: Home,
+    account: Account,
+    *,
+    item_id: str | None = None,
+    case_slug: str | None = None,
+    via: str = "app",
+) -> tuple[str, str, bytes]:
+    """The report of an item or a case as the account may see it, its SHA-256 logged
+    (``report.generated``); (id, sha, PDF bytes). The app hands the bytes to the browser; nothing
+    is written to the server's disk."""
     case_id, records = _report_records(home, account, item_id, case_slug, via)
     ids = [r["item"]["id"] for r in records]
     with home.reading() as conn:
@@ -187,13 +209,7 @@ def write_report(
     scope = {"Case": str(case_slug or case_id), "Prepared by": account.name, "Use": "internal"}
     report_id, pdf = make_report(home, title, scope, records, events)
     sha = hashlib.sha256(pdf).hexdigest()
-    try:
-        with open(out, "xb") as f:
-            f.write(pdf)
-    except FileExistsError:
-        raise ReportError(f"{out} exists: choose another file name") from None
-    actor = account.name
-    with home.transaction(actor, via) as tx:
+    with home.transaction(account.name, via) as tx:
         for i in ids if item_id else []:
             tx.event(
                 "report.generated",
@@ -206,4 +222,4 @@ def write_report(
             tx.event(
                 "report.generated", case_id=case_id, artifact_sha256=sha, details={"report_id": report_id}
             )
-    return report_id, sha
+    return report_id, sha, pdf

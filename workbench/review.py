@@ -36,6 +36,7 @@ __all__ = [
     "Review",
     "ReviewError",
     "ReviewView",
+    "StaleForm",
     "STRANDS",
     "StrandError",
     "add_method_step",
@@ -95,6 +96,12 @@ class ReviewView:
     hidden: int  # reviews by others, hidden until the user submits their own
     own_submitted: bool
     state: str
+    last_id: int = 0  # the newest judgement's id (0: none): what a form was drawn against
+
+
+class StaleForm(ReviewError):
+    """The item's reviews changed since the form was drawn (a second click, or another person's
+    review or adjudication in between): the submission is discarded, nothing is recorded."""
 
 
 def _text(value: Any, where: str) -> str:
@@ -279,6 +286,16 @@ def _apply_status(tx: Transaction, item_id: str, case_id: int, judgement_id: int
     return status, state
 
 
+def _check_fresh(history: list[Review], expect_last: int | None) -> None:
+    """Discard a submission made against reviews that have changed since its form was drawn."""
+    newest = history[-1].id if history else 0
+    if expect_last is not None and newest != expect_last:
+        raise StaleForm(
+            "not recorded: the reviews of this item changed since this form was shown (a second "
+            "click, or someone else's review or adjudication). Check the review state, then submit again."
+        )
+
+
 def _insert(
     tx: Transaction,
     item_id: str,
@@ -315,8 +332,10 @@ def submit_review(
     *,
     independent: bool = False,
     via: str = "app",
+    expect_last: int | None = None,
 ) -> Outcome:
-    """Record a judgement (``independent``: refuse if this user already reviewed the item)."""
+    """Record a judgement (``independent``: refuse if this user already reviewed the item;
+    ``expect_last``: the ``ReviewView.last_id`` the form was drawn against, else ``StaleForm``)."""
     parsed = _parse_status(status)
     if parsed is Status.DISPUTED:
         raise ReviewError("'disputed' is set by differing reviews, not chosen")
@@ -328,6 +347,7 @@ def submit_review(
     row = authorise(home, account, item_id, Perm.JUDGE, via)
     with home.transaction(account.name, via) as tx:
         history = _all_reviews(tx.conn, row.id)
+        _check_fresh(history, expect_last)
         if independent and any(r.reviewer == account.name and r.kind == "review" for r in history):
             raise ReviewError(
                 "you have already reviewed this item: an independent review is another person's"
@@ -354,10 +374,12 @@ def adjudicate(
     confidence: str | int | None = None,
     strands: Mapping[str, Any] | None = None,
     via: str = "app",
+    expect_last: int | None = None,
 ) -> Outcome:
     """Resolve a dispute. The adjudicator is named (the acting account) and did not review the item.
 
     Without ``confidence`` the lowest confidence among the reviews is used: the conservative reading.
+    ``expect_last``: as for ``submit_review``.
     """
     parsed = _parse_status(status)
     if parsed is Status.DISPUTED:
@@ -367,6 +389,7 @@ def adjudicate(
     row = authorise(home, account, item_id, Perm.ADJUDICATE, via)
     with home.transaction(account.name, via) as tx:
         history = _all_reviews(tx.conn, row.id)
+        _check_fresh(history, expect_last)
         current, _ = derive_status(history, _policy(tx.conn, row.id))
         if current != Status.DISPUTED.value:
             raise ReviewError(f"only a disputed item is adjudicated; this one is {current}")
@@ -426,9 +449,10 @@ def reviews_for(conn: Connection, account: Account, item_id: str) -> ReviewView:
     policy = _policy(conn, row.id)
     _status, state = derive_status(history, policy)
     own = account.name in _latest_per_reviewer(history)
+    last = history[-1].id if history else 0
     if not _blind(account, history, policy):
-        return ReviewView(history, 0, own, state)
-    return ReviewView([], len(history), own, state)
+        return ReviewView(history, 0, own, state, last)
+    return ReviewView([], len(history), own, state, last)
 
 
 def reviews_of(home: Home, account: Account, item_id: str, via: str = "cli") -> ReviewView:

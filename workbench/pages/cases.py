@@ -10,6 +10,7 @@ from archive.cases import CaseError
 from workbench import auth, profiles, retention
 from workbench import cases as case_service
 from workbench.auth import Perm, can
+from workbench.pages import reports_page
 from workbench.pages.common import Ctx, guard, table, visible_cases
 
 __all__ = ["render"]
@@ -154,3 +155,7 @@ def render(ctx: Ctx) -> None:
         _proxy(ctx)
     else:
         st.text("Only admins create cases and add members.")
+    if ctx.case is not None:
+        st.subheader("Case report")
+        st.text(f"Of the case chosen in the sidebar: {ctx.case.slug}")
+        reports_page.case_report(ctx)

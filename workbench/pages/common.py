@@ -38,6 +38,7 @@ __all__ = [
     "guard",
     "navigate",
     "open_item",
+    "origin",
     "session_live",
     "session_token",
     "start_session",
@@ -208,6 +209,16 @@ def back() -> None:
     st.session_state.pop("item_id", None)
     st.session_state.pop("revealed", None)
     st.session_state.pop("replay", None)
+
+
+def origin() -> str | None:
+    """This server's origin as the browser reached it (for links to its file routes); None under AppTest."""
+    try:
+        url = str(st.context.url or "")
+    except Exception:  # AppTest and old runtimes have no request context
+        return None
+    parts = url.split("/")
+    return "/".join(parts[:3]) if url.startswith(("http://", "https://")) and len(parts) >= 3 else None
 
 
 def table(rows: list[dict[str, Any]], key: str | None = None) -> None:

@@ -8,7 +8,16 @@ from archive.model import Classification
 from workbench import access, fixity, viewing
 from workbench.access import CONTENT_WARNINGS, ItemRow
 from workbench.auth import AccessDenied, Perm, can
-from workbench.pages import item_consent, item_judgement, item_record, item_replay, item_translations
+from workbench.pages import (
+    item_assign,
+    item_consent,
+    item_dedup,
+    item_judgement,
+    item_record,
+    item_redact,
+    item_replay,
+    item_translations,
+)
 from workbench.pages.common import TIME, Ctx, back, guard
 from workbench.pages.gallery import thumb
 
@@ -177,9 +186,10 @@ def render(ctx: Ctx, item_id: str) -> None:
         _media(ctx, row)
         _description(ctx, row)
         _tags(ctx, row)
+        item_assign.render(ctx, row)
     with right:
         names = ["Judgement", "Record", "Custody", "Sightings", "Indicators", "Methodology", "Consent"]
-        names.append("Translations")
+        names += ["Translations", "Near-duplicates", "Redact and report"]
         tabs = st.tabs(names)
         with tabs[0]:
             item_judgement.render(ctx, row)
@@ -197,3 +207,7 @@ def render(ctx: Ctx, item_id: str) -> None:
             item_consent.render(ctx, row)
         with tabs[7]:
             item_translations.render(ctx, row)
+        with tabs[8]:
+            item_dedup.render(ctx, row)
+        with tabs[9]:
+            item_redact.render(ctx, row)

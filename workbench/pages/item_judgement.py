@@ -4,6 +4,7 @@ adjudication forms, and the methodology log."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -77,7 +78,28 @@ def _geo_inputs() -> dict[str, Any]:
     return extra
 
 
-def _form(ctx: Ctx, row: ItemRow, own: bool) -> None:
+def _basis(key: str, view: review.ReviewView) -> int:
+    """The newest judgement id when this form was last drawn (what the user saw), and remember the
+    current one for the next click: a second click on the same form then carries a stale basis."""
+    seen = st.session_state.get(key)
+    st.session_state[key] = view.last_id
+    return view.last_id if seen is None else int(seen)
+
+
+def _submit(action: Callable[[], review.Outcome]) -> review.Outcome | None:
+    """Run a submission; a stale one is discarded, said so, and what was typed stays in the form."""
+    with guard():
+        try:
+            return action()
+        except review.StaleForm as exc:
+            st.warning("Discarded: nothing was recorded. What you typed is kept below.")
+            st.text(str(exc))
+    return None
+
+
+def _form(ctx: Ctx, row: ItemRow, view: review.ReviewView) -> None:
+    own = view.own_submitted
+    basis = _basis(f"j_basis_{row.id}", view)
     st.text("Your judgement" + (" (updates yours; the earlier one stays in the history)" if own else ""))
     status = st.selectbox("Status", CHOOSABLE, key="j_status")
     conf = st.radio(
@@ -102,32 +124,39 @@ def _form(ctx: Ctx, row: ItemRow, own: bool) -> None:
         "content_analysis": {**_strand_inputs("ca", "Content analysis"), **_geo_inputs()},
     }
     if st.button("Submit judgement", key="j_submit", type="primary"):
-        with guard():
-            out = review.submit_review(ctx.home, ctx.account, row.id, status, conf, rationale, strands)
-            st.session_state["j_result"] = out.state
+        out = _submit(lambda: review.submit_review(ctx.home, ctx.account, row.id, status, conf, rationale,
+                                                   strands, expect_last=basis))  # fmt: skip
+        if out is not None:
+            st.session_state["j_result"] = ("Judgement recorded", out.state)
             st.rerun()
-    if result := st.session_state.pop("j_result", None):
-        st.success("Judgement recorded")
-        st.text(f"Item is now: {result}")
 
 
-def _adjudicate(ctx: Ctx, row: ItemRow) -> None:
+def _adjudicate(ctx: Ctx, row: ItemRow, view: review.ReviewView) -> None:
+    basis = _basis(f"a_basis_{row.id}", view)
     st.text("Adjudication: resolve the dispute (both reviews stay verbatim).")
+    st.text("You did not review this item, so you adjudicate it; you are not asked for a review of your own.")
     status = st.selectbox("Resolved status", CHOOSABLE, key="a_status")
     rationale = st.text_area("Adjudication rationale (required)", key="a_rationale")
-    if st.button("Adjudicate", key="a_submit"):
-        with guard():
-            review.adjudicate(ctx.home, ctx.account, row.id, status, rationale)
+    if st.button("Adjudicate", key="a_submit", type="primary"):
+        out = _submit(lambda: review.adjudicate(ctx.home, ctx.account, row.id, status, rationale,
+                                                expect_last=basis))  # fmt: skip
+        if out is not None:
+            st.session_state["j_result"] = ("Adjudication recorded", out.state)
             st.rerun()
 
 
 def render(ctx: Ctx, row: ItemRow) -> None:
-    """Review state, visible reviews and, for those allowed, the forms."""
+    """Review state, visible reviews and, for those allowed, one form: an adjudicator of a disputed
+    item (not one of its reviewers) sees only the adjudication, never a review of their own."""
     view = _reviews(ctx, row)
-    if row.status == Status.DISPUTED.value and can(ctx.account, Perm.ADJUDICATE):
-        _adjudicate(ctx, row)
-    if can(ctx.account, Perm.JUDGE):
-        _form(ctx, row, view.own_submitted)
+    if result := st.session_state.pop("j_result", None):
+        st.success(result[0])
+        st.text(f"Item is now: {result[1]}")
+    disputed = row.status == Status.DISPUTED.value
+    if disputed and can(ctx.account, Perm.ADJUDICATE) and not view.own_submitted:
+        _adjudicate(ctx, row, view)
+    elif can(ctx.account, Perm.JUDGE):
+        _form(ctx, row, view)
     else:
         st.text("Read-only: your role does not record judgements.")
 

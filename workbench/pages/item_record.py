@@ -10,7 +10,7 @@ import streamlit as st
 from workbench import access, dedup, jobs, records, review, timeline, timestamping, viewing
 from workbench.access import ItemRow
 from workbench.auth import AccessDenied, Perm, can
-from workbench.pages.common import TIME, Ctx, guard, open_item, table
+from workbench.pages.common import TIME, Ctx, guard, table
 
 __all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
 
@@ -91,7 +91,7 @@ def near_duplicates(ctx: Ctx, item_id: str) -> list[dict[str, Any]]:
 
 
 def sightings_tab(ctx: Ctx, row: ItemRow) -> None:
-    """Sightings as a table and a timeline; near-duplicates with the earliest known."""
+    """Sightings as a table and a timeline."""
     seen = records.item_sightings(ctx.home, ctx.account, row.id)
     rows = [
         {
@@ -115,15 +115,7 @@ def sightings_tab(ctx: Ctx, row: ItemRow) -> None:
             y="sighting",
             height=160,
         )
-    if st.button("Find near-duplicates", key="find_near"):
-        st.session_state["near"] = (row.id, near_duplicates(ctx, row.id))
-    near = st.session_state.get("near")
-    if near and near[0] == row.id:
-        table(near[1], key="near_table")
-        for m in near[1]:
-            st.button(
-                f"Open {m['item_id']}", key=f"near_{m['item_id']}", on_click=open_item, args=(m["item_id"],)
-            )
+    st.text("Near-duplicates and the earliest known sighting: see the Near-duplicates tab.")
 
 
 def _flags(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from workbench import access, jobs
 from workbench.access import ItemFilter
 from workbench.export import PROFILES, RECIPIENT_TYPES
+from workbench.pages import legal_packages, reports_page
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
 
 __all__ = ["render"]
@@ -37,15 +36,7 @@ def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
                     "item_ids": item_ids,
                 }
                 jobs.submit(ctx.home, ctx.account, "export", ctx.case.id, params)
-                st.success("Export queued")
-    listed: list[dict[str, Any]] = []
-    with guard():  # a membership ended since the page was drawn: say so, do not raise
-        listed = jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=5)
-    for job in listed:
-        if job["kind"] == "export":
-            res = job["result"] or {}
-            line = f"export {job['id'][:8]} · {job['status']} · {res.get('included', 0)} items"
-            st.text(f"{line} · {res.get('out') or res.get('error') or ''}")
+                st.success("Export queued: its progress and then its download appear below")
 
 
 def render(ctx: Ctx) -> None:
@@ -68,6 +59,12 @@ def render(ctx: Ctx) -> None:
             st.session_state["l_report"] = row.id
     if rows:
         _export_form(ctx, [r.id for r in rows])
+    st.subheader("Your exports")
+    legal_packages.exports(ctx)
+    st.subheader("Transfer register")
+    legal_packages.transfers(ctx)
+    st.subheader("Case report")
+    reports_page.case_report(ctx)
     target = st.session_state.get("l_report")
     if target:
         st.subheader("Access report")

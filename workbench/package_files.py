@@ -1,0 +1,142 @@
+"""Evidence packages made by the app's export jobs, waiting in the home for their one download.
+
+The export job (``workbench.jobs``) writes the BagIt package into ``exports/JOB_ID/bag``, zips it
+into ``exports/JOB_ID/package.zip`` (the bag folder is then removed) and records the zip's SHA-256
+and size in the job's result. The browser fetches it from ``/api/export/JOB_ID`` (``workbench.asgi``):
+
+- ``open_package`` decides: only the account that queued the export, still allowed to export from
+  the case (``check_case``; a refusal is one ``access.denied`` event), gets the file; the download is
+  logged as ``export.downloaded`` (transfer id, the zip's SHA-256);
+- the bytes leave the server after the download has been sent (``remove``), or ``PACKAGE_TTL_S``
+  after the export finished, whichever comes first (``sweep``, run on every listing and download):
+  the transfer register and the custody log keep what was sent; the package is made again by a
+  new export if it is needed again. The job's result says which (``package``: ready, downloaded,
+  expired).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archive.home import Home
+from workbench import jobs
+from workbench.auth import Account, Perm, check_case, refuse
+
+__all__ = [
+    "PACKAGE_TTL_S",
+    "PackageFile",
+    "bag_dir",
+    "export_jobs",
+    "finish",
+    "open_package",
+    "remove",
+    "sweep",
+]
+
+PACKAGE_TTL_S = 24 * 3600
+ZIP_NAME = "package.zip"
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    path: Path
+    download_name: str
+    sha256: str
+    job_id: str
+
+
+def _folder(home: Home, job_id: str) -> Path:
+    if not job_id.isalnum():
+        raise ValueError("not a job id")
+    return home.area("exports") / job_id
+
+
+def bag_dir(home: Home, job_id: str) -> Path:
+    """Where the export job writes the package before it is zipped."""
+    return _folder(home, job_id) / "bag"
+
+
+def finish(home: Home, job_id: str) -> dict[str, Any]:
+    """Zip the written bag (members in name order, so the same bag gives the same listing), remove the
+    bag folder, and return what the job's result records about the file."""
+    bag = bag_dir(home, job_id)
+    target = _folder(home, job_id) / ZIP_NAME
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in bag.rglob("*") if p.is_file()):
+            zf.write(path, Path("package") / path.relative_to(bag))
+    os.chmod(target, 0o600)
+    shutil.rmtree(bag)
+    digest = hashlib.sha256()
+    with target.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"package": "ready", "zip_sha256": digest.hexdigest(), "zip_bytes": target.stat().st_size}
+
+
+def _mark(home: Home, job: dict[str, Any], state: str) -> None:
+    result = {**(job.get("result") or {}), "package": state}
+    jobs.set_progress(home, str(job["id"]), float(job["progress"]), result=result)
+
+
+def remove(home: Home, job_id: str, state: str = "downloaded") -> None:
+    """Remove the package's bytes from the server and say why in the job's result."""
+    shutil.rmtree(_folder(home, job_id), ignore_errors=True)
+    job = jobs.get_job(home, job_id)
+    if job is not None and (job.get("result") or {}).get("package") == "ready":
+        _mark(home, job, state)
+
+
+def sweep(home: Home, now: float | None = None) -> int:
+    """Remove packages older than ``PACKAGE_TTL_S`` (by the zip's time); how many were removed."""
+    root = home.area("exports")
+    limit = (time.time() if now is None else now) - PACKAGE_TTL_S
+    gone = 0
+    for folder in root.iterdir() if root.is_dir() else []:
+        made = folder / ZIP_NAME
+        if folder.is_dir() and made.is_file() and made.stat().st_mtime < limit:
+            remove(home, folder.name, "expired")
+            gone += 1
+    return gone
+
+
+def open_package(home: Home, account: Account, job_id: str, via: str = "app") -> PackageFile | None:
+    """The finished package of an export job, for the account that queued it if it may still export
+    from the case (else a logged refusal); None when there is no such package (any more). The
+    download is logged as ``export.downloaded``."""
+    sweep(home)
+    job = jobs.get_job(home, job_id) if job_id.isalnum() else None
+    if job is None or job["kind"] != "export":
+        return None
+    case_id = int(job["case_id"])
+    check_case(home, account, Perm.EXPORT, case_id, via)
+    result = job.get("result") or {}
+    if job["actor"] != account.name:
+        raise refuse(home, account, Perm.EXPORT, via, case_id=case_id)
+    path = _folder(home, job_id) / ZIP_NAME
+    if job["status"] != "done" or result.get("package") != "ready" or not path.is_file():
+        return None
+    with home.transaction(account.name, via) as tx:
+        tx.event(
+            "export.downloaded",
+            case_id=case_id,
+            artifact_sha256=str(result.get("zip_sha256") or "") or None,
+            details={"transfer_id": result.get("transfer_id"), "job_id": job_id},
+        )
+    name = f"package-{result.get('transfer_id') or job_id}.zip"
+    return PackageFile(path, name, str(result.get("zip_sha256") or ""), job_id)
+
+
+def export_jobs(home: Home, account: Account, case_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The account's own export jobs of the case, newest first, after removing expired packages (the
+    job list's checks apply: ``jobs.list_jobs``)."""
+    sweep(home)
+    return [j for j in jobs.list_jobs(home, account, case_id, limit=limit * 3) if j["kind"] == "export"][
+        :limit
+    ]
