@@ -37,7 +37,7 @@ def _earliest(row: ItemRow, cluster: dedup.Cluster) -> None:
         st.text("Earliest known sighting: none recorded among the anchor and confirmed members.")
         return
     who = "this item" if ek["item_id"] == row.id else f"item {ek['item_id']}"
-    st.text(f"Earliest known sighting: {who}, {ek['as_of']} UTC")
+    st.text(f"Earliest known sighting: {who}, {ek['as_of']}")
     st.text(f"Basis: {BASIS.get(str(ek['basis']), str(ek['basis']))}")
     st.text("Counted over the anchor and confirmed members; a pending candidate counts once confirmed.")
 
