@@ -1,4 +1,5 @@
-"""The write-once store: hashed while written, never overwritten, same contract in memory and on disk."""
+"""The write-once store: hashed while written, never overwritten, same contract on disk, in memory and
+in an S3 object store (a real moto server on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,18 @@ from pathlib import Path
 import pytest
 
 from archive.blobs import BlobStore, BlobTooLarge, LocalBlobStore, MemoryBlobStore
+from archive.s3blobs import S3BlobStore
+from tests.s3server import new_bucket, s3_client
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    return LocalBlobStore(tmp_path / "blobs") if request.param == "local" else MemoryBlobStore()
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "blobs")
+    if request.param == "memory":
+        return MemoryBlobStore()
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return S3BlobStore(s3_client(endpoint), new_bucket(endpoint), "case-files", scratch=tmp_path)
 
 
 def test_put_names_the_blob_by_its_sha256(store: BlobStore) -> None:
@@ -57,6 +65,9 @@ def test_rehash_reports_changed_and_missing_blobs(store: BlobStore) -> None:
     assert store.rehash(sha) == sha
     store.delete(sha)
     assert store.rehash(sha) is None
+    assert not store.exists(sha)
+    with pytest.raises(FileNotFoundError):
+        store.open(sha)
 
 
 def test_local_blobs_are_read_only_and_leave_no_temp_files(tmp_path: Path) -> None:
