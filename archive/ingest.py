@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -27,7 +28,7 @@ from archive.metadata import ExifReader, MetadataError, build_sidecar
 from archive.model import Case, Classification, IncomingFile, Status
 from archive.sniff import kind_of, sniff
 
-__all__ = ["IngestResult", "Ingestor", "Prepared", "new_item_id"]
+__all__ = ["IngestResult", "Ingestor", "Prepared", "Prior", "new_item_id", "prior_item"]
 
 DEFAULT_MAX_BYTES = 64 << 30
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -65,6 +66,36 @@ class Prepared:
     mime: str | None = None
     sidecar: bytes | None = None
     refused: IngestResult | None = None
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The case's item that already holds some bytes; ``deleted_at`` set when it was erased."""
+
+    id: str
+    deleted_at: datetime | None
+
+
+def prior_item(tx: Transaction, case_id: int, sha256: str, **details: Any) -> Prior | None:
+    """The case's item with these bytes, if any. The rule of every way in (ingest, upload, capture):
+    content erased from the case is not brought back, and each such refusal is one ``ingest.refused``
+    event (``details``: ids only, e.g. the capture's id), written here so that no way in forgets it."""
+    row = tx.conn.execute(
+        select(items.c.id, items.c.deleted_at).where(
+            and_(items.c.case_id == case_id, items.c.sha256 == sha256)
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.deleted_at is not None:
+        tx.event(
+            "ingest.refused",
+            case_id=case_id,
+            item_id=row.id,
+            artifact_sha256=sha256,
+            details={"reason": "deleted", **details},
+        )
+    return Prior(str(row.id), row.deleted_at)
 
 
 class Ingestor:
@@ -156,20 +187,9 @@ class Ingestor:
         sidecar: bytes | None,
     ) -> IngestResult:
         declared = _declared_type(incoming)
-        existing = tx.conn.execute(
-            select(items.c.id, items.c.deleted_at).where(
-                and_(items.c.case_id == case.id, items.c.sha256 == put.sha256)
-            )
-        ).first()
+        existing = prior_item(tx, case.id, put.sha256)
         if existing is not None and existing.deleted_at is not None:
             when = existing.deleted_at.strftime("%Y-%m-%d")
-            tx.event(
-                "ingest.refused",
-                case_id=case.id,
-                item_id=existing.id,
-                artifact_sha256=put.sha256,
-                details={"reason": "deleted"},
-            )
             return IngestResult(
                 incoming.name,
                 "refused",

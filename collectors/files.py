@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from archive.model import IncomingFile, Refusal
 
-__all__ = ["Limits", "ZipOffer", "expand_paths", "zip_members"]
+__all__ = ["Limits", "ZipOffer", "expand_paths", "offer_saved", "zip_members"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,13 @@ def _expand_one(path: Path, shown: str, device: str | None) -> Iterator[Incoming
             yield ZipOffer(offer, path)
         else:
             yield offer
+
+
+def offer_saved(path: Path, name: str, source: Mapping[str, Any]) -> IncomingFile | ZipOffer:
+    """A file saved by another front end (an app upload) under a name of ours, offered under the name
+    it came with: a zip is offered as a zip, as ``expand_paths`` does, so its members are taken."""
+    offer = IncomingFile(name=name, open=lambda: path.open("rb"), size=path.stat().st_size, source=source)
+    return ZipOffer(offer, path) if _is_zip(path) else offer
 
 
 def _walk(folder: Path, shown: str, device: str | None) -> Iterator[IncomingFile | ZipOffer | Refusal]:

@@ -17,9 +17,9 @@ from sqlalchemy import and_, select
 
 from archive import artifacts as art
 from archive.blobs import PutResult
-from archive.db import captures, items, sightings, utcnow
+from archive.db import artifacts, captures, items, sightings, utcnow
 from archive.home import Home, Transaction
-from archive.ingest import new_item_id
+from archive.ingest import new_item_id, prior_item
 from archive.metadata import ExifReader, MetadataError, build_sidecar
 from archive.model import Case, Classification, Status
 from archive.sniff import kind_of, sniff
@@ -54,6 +54,7 @@ class CaptureResult:
     post: dict[str, Any] = field(default_factory=dict)
     skipped: bool = False
     stored_media: list[StoredMedia] = field(default_factory=list)
+    refused_media: list[PutResult] = field(default_factory=list)  # content erased from the case
 
     def as_json(self) -> dict[str, Any]:
         keys = ("url", "status", "reason", "capture_id", "item_id", "requested_url", "final_url", "post")
@@ -97,7 +98,18 @@ def store_staged(
         record["item_id"] = page_item
         _capture_row(tx, case, capture_id, staged, record)
     result.item_id = page_item
+    _discard_refused(home, result.refused_media)
     return result
+
+
+def _discard_refused(home: Home, refused: list[PutResult]) -> None:
+    """Bytes of erased content that this capture wrote again and no record names are removed."""
+    for put in refused:
+        with home.reading() as conn:
+            live = and_(artifacts.c.sha256 == put.sha256, artifacts.c.removed_at.is_(None))
+            named = conn.execute(select(artifacts.c.sha256).where(live)).first()
+        if put.created and named is None:
+            home.blobs.delete(put.sha256)
 
 
 def _put_files(home: Home, files: list[StagedFile]) -> dict[str, PutResult]:
@@ -210,15 +222,12 @@ def _media(
         if f.role != "media":
             continue
         mime = sniff(puts[f.sha256].head)
+        existing = prior_item(tx, case.id, f.sha256, capture_id=capture_id)
+        if existing is not None and existing.deleted_at is not None:
+            result.refused_media.append(puts[f.sha256])  # erased from the case: refused, as ingest does
+            continue
         art.record(tx.conn, puts[f.sha256], mime)
         result.artifacts.append({"role": "media", "sha256": f.sha256, "mime": mime, "url": f.url})
-        existing = tx.conn.execute(
-            select(items.c.id, items.c.deleted_at).where(
-                and_(items.c.case_id == case.id, items.c.sha256 == f.sha256)
-            )
-        ).first()
-        if existing is not None and existing.deleted_at is not None:
-            continue  # erased from the case: a capture does not bring it back silently
         if existing is not None:
             item_id = str(existing.id)
             tx.event(

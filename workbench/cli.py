@@ -111,7 +111,7 @@ def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, out: Output) -> int:
-    from workbench.pipeline import ingest_paths  # ingest's stack loads only when files come in
+    from workbench.intake import ingest_paths  # ingest's stack loads only when files come in
 
     counts = {"stored": 0, "duplicate": 0, "refused": 0}
     with open_home(args) as home:

@@ -32,7 +32,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from archive.cases import list_cases
 from archive.db import captures, items, job_steps, jobs, sightings, utcnow
 from archive.home import Home, Transaction
-from archive.model import Case, IncomingFile
+from archive.model import Case
 from workbench import config
 from workbench.access import WITHHELD, visible_clause
 from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_case
@@ -286,42 +286,23 @@ def _case(home: Home, case_id: int) -> Case:
         return next(c for c in list_cases(conn) if c.id == case_id)
 
 
-def _opener(path: Path) -> Callable[[], BinaryIO]:
-    def open_() -> BinaryIO:
-        return path.open("rb")
-
-    return open_
-
-
 def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
-    from archive.ingest import Ingestor
-    from archive.metadata import ExifReader
-    from workbench import dedup
+    from workbench.intake import ingest_uploads
 
     folder = home.area("uploads") / str(job["params"]["folder"])
-    files = job["params"]["files"]
-    results = []
-    reader = ExifReader()
     try:  # a refused or failed job leaves no uploaded bytes behind
-        by = _account(home, job)
-        check_case(home, by, Perm.CAPTURE, case.id, _via(job))
-        ingestor = Ingestor(home, reader)
-        for k, f in enumerate(files):
-            path = folder / str(int(f["n"]))
-            offer = IncomingFile(
-                name=str(f["name"]),
-                open=_opener(path),
-                size=path.stat().st_size,
-                source={"uploaded_via": "app"},
-            )
-            r = ingestor.ingest(case, offer, by.name, _via(job))
-            if r.status != "refused" and r.item_id and r.sha256 and r.mime:
-                dedup.on_stored(home, case, r.item_id, r.sha256, r.mime)
-            results.append({"name": r.path, "status": r.status, "reason": r.reason, "item_id": r.item_id})
-            set_progress(home, job["id"], (k + 1) / max(1, len(files)))
+        done = ingest_uploads(
+            home,
+            case,
+            folder,
+            job["params"]["files"],
+            _account(home, job),
+            _via(job),
+            on_progress=lambda p: set_progress(home, job["id"], p),
+        )
     finally:
-        reader.close()
         shutil.rmtree(folder, ignore_errors=True)
+    results = [{"name": r.path, "status": r.status, "reason": r.reason, "item_id": r.item_id} for r in done]
     return {"results": results, "analysis_job": _follow_up_analysis(home, job, results)}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import BinaryIO
@@ -36,11 +36,14 @@ from workbench import dedup
 from workbench.access import WITHHELD, find_visible
 from workbench.auth import Account, Perm, check_case
 
-__all__ = ["BATCH_FILES", "BATCH_SECONDS", "LOOKAHEAD", "ingest_paths"]
+__all__ = ["BATCH_FILES", "BATCH_SECONDS", "LOOKAHEAD", "Offer", "ingest_offers", "ingest_paths"]
 
 BATCH_FILES = 32  # files per transaction at most
 BATCH_SECONDS = 0.5  # a group is committed once its first file has waited this long
 LOOKAHEAD = 64  # files stored and described ahead of the one being recorded
+
+
+Offer = IncomingFile | ZipOffer | Refusal
 
 
 def ingest_paths(
@@ -56,11 +59,31 @@ def ingest_paths(
 
     Raises AccessDenied (logged) unless ``by`` may capture into the case."""
     check_case(home, by, Perm.CAPTURE, case.id, via)
+    yield from _ingest(home, case, expand_paths(paths, device), by, via, exif)
+
+
+def ingest_offers(
+    home: Home,
+    case: Case,
+    offers: Iterable[Offer],
+    by: Account,
+    via: str,
+    exif: ExifReader | None = None,
+) -> Generator[IngestResult, None, None]:
+    """``ingest_paths`` for offers another front end made (app uploads): the same zip expansion,
+    refusals, events and fingerprints. Raises AccessDenied (logged) as ``ingest_paths``."""
+    check_case(home, by, Perm.CAPTURE, case.id, via)
+    yield from _ingest(home, case, offers, by, via, exif)
+
+
+def _ingest(
+    home: Home, case: Case, offers: Iterable[Offer], by: Account, via: str, exif: ExifReader | None
+) -> Generator[IngestResult, None, None]:
     own_reader = exif is None
     reader = exif or ExifReader()
     run = _Run(Ingestor(home, reader), case, by.name, via)
     try:
-        for offer in expand_paths(paths, device):
+        for offer in offers:
             yield from (_as_seen(home, by, r) for r in run.offer(offer))
         yield from (_as_seen(home, by, r) for r in run.flush())
     finally:
