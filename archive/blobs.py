@@ -23,10 +23,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 __all__ = [
+    "BlobRetained",
     "BlobStore",
     "BlobTooLarge",
     "LocalBlobStore",
@@ -43,6 +45,18 @@ HEX = frozenset("0123456789abcdef")
 
 class BlobTooLarge(Exception):
     """The stream was longer than the limit given to ``put``; nothing was stored."""
+
+
+class BlobRetained(Exception):
+    """``delete`` could not remove the bytes: the store keeps them under a retention period or a legal
+    hold (S3 Object Lock). The blob is hidden from every read; the bytes go when the lock ends."""
+
+    def __init__(self, sha256: str, retain_until: datetime | None, legal_hold: bool) -> None:
+        self.sha256 = sha256
+        self.retain_until = retain_until
+        self.legal_hold = legal_hold
+        why = "a legal hold" if legal_hold else f"retention until {retain_until:%Y-%m-%d}"
+        super().__init__(f"{sha256}: the object store keeps its bytes under {why} (hidden from every read)")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.engine import Connection
 
+from archive.blobs import BlobRetained
 from archive.db import (
     artifacts,
     captures,
@@ -83,6 +84,7 @@ class Purge:
     job_ids: list[str] = field(default_factory=list)
     upload_folders: list[str] = field(default_factory=list)
     wal_truncated: bool = False
+    retained: list[BlobRetained] = field(default_factory=list)  # kept by the store's Object Lock
 
 
 def erasure_set(conn: Connection, item_id: str) -> list[str]:
@@ -295,7 +297,10 @@ def erase(home: Home, item_ids: list[str], tomb: Tombstone, via: str = "cli") ->
 def remove_files(home: Home, purge: Purge) -> Purge:
     """After the commit: blobs, thumbnails, indexes, uploads and exports of the purge; then the WAL."""
     for sha in purge.blobs:
-        home.blobs.delete(sha)
+        try:
+            home.blobs.delete(sha)
+        except BlobRetained as kept:  # hidden now; the store removes the bytes when the lock ends
+            purge.retained.append(kept)
     _remove_caches(home, purge.blobs, purge.case_ids)
     for folder in purge.upload_folders:
         shutil.rmtree(home.area("uploads") / folder, ignore_errors=True)

@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
@@ -36,7 +36,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from archive.blobs import CHUNK, BlobTooLarge, PutResult, hash_stream
+from archive.blobs import CHUNK, BlobRetained, BlobTooLarge, PutResult, hash_stream, temp_copy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,19 +52,6 @@ _LOCK_MODES = {"compliance": "COMPLIANCE", "governance": "GOVERNANCE"}
 
 class S3ConfigError(Exception):
     """WB_BLOB_URL or its settings are wrong, or the bucket cannot do what they ask."""
-
-
-class BlobRetained(Exception):
-    """The store refused to delete a version under Object Lock; it is hidden, not gone."""
-
-    def __init__(self, sha256: str, retain_until: dt.datetime | None, legal_hold: bool) -> None:
-        self.sha256 = sha256
-        self.retain_until = retain_until
-        self.legal_hold = legal_hold
-        why = "a legal hold" if legal_hold else f"retention until {retain_until:%Y-%m-%d}"
-        super().__init__(
-            f"{sha256}: the object store keeps its bytes under {why} (hidden by a delete marker)"
-        )
 
 
 @dataclass(frozen=True)
@@ -249,18 +236,9 @@ class S3BlobStore:
         with body:
             return hash_stream(cast(BinaryIO, body))
 
-    @contextmanager
-    def local_copy(self, sha256: str) -> Iterator[Path]:
+    def local_copy(self, sha256: str) -> AbstractContextManager[Path]:
         """A private temporary file with the bytes, for tools that need a path; removed on exit."""
-        source = self.open(sha256)
-        fd, name = tempfile.mkstemp(dir=self.scratch, prefix="blob-")
-        try:
-            with os.fdopen(fd, "wb") as out, source:
-                while chunk := source.read(CHUNK):
-                    out.write(chunk)
-            yield Path(name)
-        finally:
-            Path(name).unlink(missing_ok=True)
+        return temp_copy(self, sha256, self.scratch)
 
     # -- erasure -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from archive.cases import CaseError
-from archive.home import Home
+from archive.home import Home, HomeError
 from workbench import cases, config, retention, sessions
 from workbench.auth import AccessDenied, AuthError
 from workbench.clitools import (
@@ -39,7 +39,11 @@ __all__ = ["TOOL_VERSION", "main"]
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
-    home = Home.init(config.home_path(args.home), config.key_path(), TOOL_VERSION, config.db_url())
+    try:
+        blobs = config.blob_store()
+    except HomeError as exc:
+        raise UsageError(str(exc)) from None
+    home = Home.init(config.home_path(args.home), config.key_path(), TOOL_VERSION, config.db_url(), blobs)
     try:
         admin = _first_admin(home, args)
     finally:

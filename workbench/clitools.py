@@ -78,7 +78,11 @@ class open_home:
     def __enter__(self) -> Home:
         try:
             self.home = Home.open(
-                config.home_path(self.args.home), config.key_path(), TOOL_VERSION, config.db_url()
+                config.home_path(self.args.home),
+                config.key_path(),
+                TOOL_VERSION,
+                config.db_url(),
+                config.blob_store(),
             )
         except (HomeError, SigningKeyError) as exc:
             raise UsageError(str(exc)) from None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["db_url", "home_path", "key_path", "queue_url", "session_path"]
+from archive.blobs import BlobStore
+from archive.home import HomeError
+
+__all__ = ["blob_store", "db_url", "home_path", "key_path", "queue_url", "session_path"]
 
 
 def home_path(flag: str | None) -> Path:
@@ -43,3 +46,19 @@ def queue_url() -> str | None:
     """WB_QUEUE_URL (``redis://HOST:PORT/N``) sends background jobs to `wb worker`s (team mode);
     without it the app's own thread runs them."""
     return os.environ.get("WB_QUEUE_URL") or None
+
+
+def blob_store() -> BlobStore | None:
+    """WB_BLOB_URL=s3://BUCKET/PREFIX names an S3-compatible object store for the blobs (endpoint and
+    credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; Object Lock from
+    WB_BLOB_LOCK_MODE and WB_BLOB_RETENTION_DAYS); the default is the folder in the home. A wrong
+    setting or an unreachable bucket is a HomeError (a configuration error, exit 2)."""
+    url = os.environ.get("WB_BLOB_URL", "").strip()
+    if not url:
+        return None
+    from archive.s3blobs import S3BlobStore, S3ConfigError  # boto3 loads only in team mode
+
+    try:
+        return S3BlobStore.from_url(url)
+    except S3ConfigError as exc:
+        raise HomeError(f"WB_BLOB_URL: {exc}") from None

@@ -18,11 +18,13 @@ with the true channel, and the error names nothing about items the account may n
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from archive.blobs import BlobRetained
 from archive.db import deletion_requests, items, users, utcnow
 from archive.deletion import DeletionError, Purge, Tombstone, erasure_set, purge_rows, remove_files
 from archive.home import Home
@@ -65,6 +67,8 @@ class Erased:
     item_ids: list[str]
     blobs_removed: list[str]
     wal_truncated: bool
+    # Files the object store keeps under Object Lock: hidden from every read, gone when the lock ends.
+    retained: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _refused(home: Home, by: Account, perm: str, via: str, item_id: str, message: str) -> AccessDenied:
@@ -213,7 +217,34 @@ def approve_deletion(home: Home, by: Account, item_id: str, via: str = "app") ->
         )
         purge: Purge = purge_rows(tx, erased, tomb)
     remove_files(home, purge)
-    return Erased(req.id, purge.item_ids, purge.blobs, purge.wal_truncated)
+    retained = _record_retained(home, by, via, req.case_id, purge.retained)
+    removed = [sha for sha in purge.blobs if sha not in {r["sha256"] for r in retained}]
+    return Erased(req.id, purge.item_ids, removed, purge.wal_truncated, retained)
+
+
+def _record_retained(
+    home: Home, by: Account, via: str, case_id: int, kept: list[BlobRetained]
+) -> list[dict[str, Any]]:
+    """One ``erasure.retained`` event per file whose bytes the store's lock keeps past the erasure, so
+    the log says the bytes still exist and until when (docs/deploy.md, "Object Lock and erasure")."""
+    rows = [
+        {
+            "sha256": k.sha256,
+            "retain_until": k.retain_until.isoformat() if k.retain_until else None,
+            "legal_hold": k.legal_hold,
+        }
+        for k in kept
+    ]
+    if rows:
+        with home.transaction(by.name, via) as tx:
+            for row in rows:
+                tx.event(
+                    "erasure.retained",
+                    case_id=case_id,
+                    artifact_sha256=row["sha256"],
+                    details={"retain_until": row["retain_until"], "legal_hold": row["legal_hold"]},
+                )
+    return rows
 
 
 def _same_items(conn: Connection, by: Account, request_id: str, now: tuple[str, ...]) -> None:

@@ -526,7 +526,9 @@ def _main(argv: list[str]) -> int:
     from workbench import config
     from workbench.clitools import TOOL_VERSION
 
-    home = Home.open(config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url())
+    home = Home.open(
+        config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store()
+    )
     try:
         with home.reading() as conn:
             row = (

@@ -8,6 +8,7 @@ wb delete ITEM_ID --withdraw       end an open request
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from archive.home import Home
 from workbench import deletion
@@ -84,14 +85,28 @@ def _approve(home: Home, by: Account, item_id: str, out: Output) -> int:
             "status": "deleted",
             "items_deleted": done.item_ids,
             "blobs_removed": done.blobs_removed,
+            "blobs_retained": done.retained,
             "wal_truncated": done.wal_truncated,
         },  # fmt: skip
         f"item {item_id} deleted ({len(done.item_ids)} item(s)); {len(done.blobs_removed)} file(s) removed;"
-        " tombstone kept",
+        " tombstone kept" + _retained_text(done.retained),
     )
     if not done.wal_truncated:
         out.error("wb: another process held the database open: its log is cut when that process closes it")
     return 0
+
+
+def _retained_text(retained: list[dict[str, Any]]) -> str:
+    if not retained:
+        return ""
+    until = max((str(r["retain_until"])[:10] for r in retained if r["retain_until"]), default=None)
+    held = any(r["legal_hold"] for r in retained)
+    why = " and ".join(
+        w for w in (f"retention until {until}" if until else "", "a legal hold" if held else "") if w
+    )
+    return (
+        f"; {len(retained)} file(s) hidden but kept by the object store's lock ({why}): erased when it ends"
+    )
 
 
 def register(r: Registrar) -> None:

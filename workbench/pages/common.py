@@ -7,6 +7,7 @@ Untrusted text (titles, captions, EXIF, notes, error messages that quote input) 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,15 +60,16 @@ class Ctx:
 
 
 @st.cache_resource
-def _home(root: str, key: str, db_url: str | None) -> Home:
+def _home(root: str, key: str, db_url: str | None, blob_url: str) -> Home:
     from pathlib import Path
 
-    return Home.open(Path(root), Path(key), TOOL_VERSION, db_url)
+    return Home.open(Path(root), Path(key), TOOL_VERSION, db_url, config.blob_store())
 
 
 def get_home() -> Home:
-    """The archive home named by WB_HOME (opened once per process and home)."""
-    return _home(str(config.home_path(None)), str(config.key_path()), config.db_url())
+    """The archive home named by WB_HOME (opened once per process and home, and blob store)."""
+    blob_url = os.environ.get("WB_BLOB_URL", "")
+    return _home(str(config.home_path(None)), str(config.key_path()), config.db_url(), blob_url)
 
 
 def _served() -> bool:
