@@ -110,7 +110,9 @@ def _home() -> Any:
     from workbench import config
     from workbench.clitools import TOOL_VERSION
 
-    return Home.open(config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url())
+    return Home.open(
+        config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store()
+    )
 
 
 def run_worker(url: str, threads: int = 1, ready: threading.Event | None = None) -> int:
