@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from tests.conftest import PASSWORD, clean_env, init_home, json_lines, run_wb
+from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, json_lines, run_wb
 from tests.tsa import TsaServer, make_authority
+
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
 
 
 @dataclass
@@ -166,3 +169,21 @@ def test_wb_verify_reports_a_kept_token_changed_in_the_database(world: World) ->
             db.execute("UPDATE timestamps SET token = ? WHERE checkpoint_id = ?", (token, checkpoint_id))
         db.close()
     run_wb(world.env, "verify")
+
+
+def test_the_custody_tab_shows_each_events_trusted_timestamp(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("WB_HOME", "WB_KEY", "WB_TSA_URL", "WB_TSA_CA"):
+        monkeypatch.setenv(key, world.env[key])
+    monkeypatch.setenv("WB_JOBS_WORKER", "0")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_input(key="login_name").input(FIRST_ADMIN)
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    at.query_params["item"] = world.item_id
+    at.run()
+    assert not at.exception, at.exception
+    custody = next(d.value for d in at.dataframe if "trusted timestamp" in d.value.columns)
+    ingested = custody[custody["action"] == "item.ingested"]
+    assert list(ingested["trusted timestamp"])[0].startswith("20")
