@@ -108,6 +108,8 @@ def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
                     "id": case.id,
                     "purpose": case.purpose,
                     "review_policy": case.review_policy,
+                    "review_on": retention.case_summary(case)["review_on"],
+                    "category": case.category,
                 },
                 f"{case.slug}\t{case.purpose}",
             )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from archive.custody import CustodyLog
-from archive.db import items, utcnow
+from archive.db import item_artifacts, items, utcnow
 from archive.home import Home
 from tests.conftest import PASSWORD as CLI_PASSWORD
 from tests.conftest import clean_env, init_home, json_lines, run_wb
@@ -66,6 +66,25 @@ def test_a_case_gets_the_default_review_date_of_its_category(world: World) -> No
     )
     with pytest.raises(AccessDenied):
         retention.set_review_period(world.home, world.legal, "sv", 10)
+
+
+def test_a_one_day_period_puts_the_case_in_the_queue_two_days_later_with_every_file_kept(
+    world: World,
+) -> None:
+    retention.set_review_period(world.home, world.admin, "brief", 1)
+    case = retention.create_case(world.home, world.admin, "brief-case", "purpose", 1, category="brief")
+    item = store(world.home, case, make_png(5), "kept.png")
+    today = utcnow().date()
+    assert "brief-case" not in [c.slug for c in retention.due_cases(world.home, world.admin, today)]
+    later = today + timedelta(days=2)  # the test's clock, moved forward
+    assert "brief-case" in [c.slug for c in retention.due_cases(world.home, world.admin, later)]
+    with world.home.reading() as conn:
+        assert conn.execute(select(items.c.deleted_at).where(items.c.id == item)).scalar() is None
+        hashes = [
+            r[0]
+            for r in conn.execute(select(item_artifacts.c.sha256).where(item_artifacts.c.item_id == item))
+        ]
+    assert hashes and all(world.home.blobs.exists(h) for h in hashes)
 
 
 def test_the_queue_lists_a_case_whose_date_has_passed_to_those_who_may_see_it(world: World) -> None:
