@@ -17,7 +17,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from collectors.guard import Policy
 
-__all__ = ["MAX_NAMED", "Fetched", "fetch_whole", "named_media"]
+__all__ = ["MAX_NAMED", "Fetched", "fetch_whole", "named_media", "not_a_medium"]
 
 MAX_NAMED = 50
 FETCH_TIMEOUT_MS = 60_000
@@ -44,6 +44,17 @@ async def named_media(page: Page) -> list[dict[str, str]]:
         for x in found
         if isinstance(x, dict) and str(x.get("url", "")).lower().startswith(("http://", "https://"))
     ]
+
+
+def not_a_medium(mime: str, body: bytes) -> str | None:
+    """Why a fetched body is no medium to keep as one (a streaming playlist, an HTML error page), or
+    None. Streams (HLS, DASH) are the yt-dlp path's to fetch, segment by segment."""
+    head = body[:64].lstrip().lower()
+    if "mpegurl" in mime or "dash+xml" in mime or head.startswith((b"#extm3u", b"<mpd")):
+        return f"a streaming playlist ({mime or 'by its first bytes'}), not a media file"
+    if mime.startswith("text/") or head.startswith((b"<!doctype html", b"<html")):
+        return f"a {mime or 'text'} page, not a media file"
+    return None
 
 
 @dataclass(frozen=True)

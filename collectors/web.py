@@ -53,7 +53,7 @@ from collectors.outcome import (
     verdict,
     within_budget,
 )
-from collectors.pagemedia import fetch_whole, named_media
+from collectors.pagemedia import fetch_whole, named_media, not_a_medium
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
 from collectors.recorder import (
@@ -490,6 +490,8 @@ class WebCollector:
             url, how = entry["url"], "received by the browser"
             if url not in kept:
                 got = await fetch_whole(context.request, url, s.max_response_bytes, s.policy)
+                if got.body and (why := not_a_medium(got.mime, got.body)):
+                    got = replace(got, body=None, reason=why)
                 if got.body:
                     self._stage_media(staged, got.body, got.mime or "application/octet-stream", url)
                     kept.add(url)

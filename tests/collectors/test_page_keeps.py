@@ -54,13 +54,15 @@ def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -
     site.add("/clip.avi", CLIP, "video/x-msvideo")
     site.add("/other.avi", SOURCE_CLIP, "video/x-msvideo")
     site.add("/sound.mp3", SOUND, "audio/mpeg")
+    site.add("/live.m3u8", "#EXTM3U\n#EXT-X-VERSION:3\nseg0.ts\n", "application/vnd.apple.mpegurl")
     site.add(
         "/video",
         "<!doctype html><meta charset=utf-8><title>v</title>"
         "<video src='/clip.avi' preload=none controls></video>"
         "<video controls><source src='/other.avi' type='video/x-msvideo'></video>"
         "<audio src='/sound.mp3' preload=none></audio>"
-        f"<video src='http://127.0.0.1:{canary.port}/inside.mp4' preload=none></video>",
+        f"<video src='http://127.0.0.1:{canary.port}/inside.mp4' preload=none></video>"
+        "<video src='/live.m3u8' preload=none></video>",
     )
     page = f"<!doctype html><title>{NAMES}</title><meta property='og:description' content='{NAMES}'>"
     page += f"<p>{NAMES}</p>"
@@ -117,6 +119,17 @@ def test_a_named_medium_on_a_refused_address_is_not_fetched(runs: tuple[Captures
     assert canary.log == []
     inside = next(e for e in cap.record["media_named"] if "/inside.mp4" in e["url"])
     assert inside["kept"].startswith("not kept")
+
+
+def test_a_streaming_playlist_is_listed_but_not_kept_as_a_medium(runs: tuple[Captures, Site, Site]) -> None:
+    captures, site, _ = runs
+    cap = captures["video"]
+    playlist = next(e for e in cap.record["media_named"] if e["url"] == site.url("/live.m3u8"))
+    assert (
+        playlist["kept"] == "not kept: a streaming playlist (application/vnd.apple.mpegurl), not a media file"
+    )
+    assert site.url("/live.m3u8") not in {f.url for f in cap.files}
+    assert site.url("/live.m3u8") in cap.post["media_urls"]
 
 
 @pytest.mark.parametrize("name", ["nocharset", "gzipped"])
