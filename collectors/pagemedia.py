@@ -17,7 +17,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from collectors.guard import Policy
 
-__all__ = ["MAX_NAMED", "Fetched", "fetch_whole", "named_media", "not_a_medium"]
+__all__ = ["FETCH_TIMEOUT_MS", "MAX_NAMED", "Fetched", "fetch_whole", "named_media", "not_a_medium"]
 
 MAX_NAMED = 50
 FETCH_TIMEOUT_MS = 60_000
@@ -67,7 +67,11 @@ class Fetched:
 
 
 async def fetch_whole(
-    api: APIRequestContext, url: str, max_body: int, policy: Policy | None = None
+    api: APIRequestContext,
+    url: str,
+    max_body: int,
+    policy: Policy | None = None,
+    timeout_ms: int = FETCH_TIMEOUT_MS,
 ) -> Fetched:
     """GET ``url`` whole (no Range) through the context's guard proxy; at most ``max_body`` bytes.
 
@@ -77,7 +81,7 @@ async def fetch_whole(
         if not decision.allowed:
             return Fetched(None, "", f"refused by the capture guard: {decision.reason}")
     try:
-        response = await api.get(url, max_redirects=5, timeout=FETCH_TIMEOUT_MS)
+        response = await api.get(url, max_redirects=5, timeout=timeout_ms)
     except PlaywrightError as exc:
         return Fetched(None, "", f"not fetched: {str(exc).splitlines()[0][:200] if str(exc) else 'error'}")
     try:

@@ -53,7 +53,7 @@ from collectors.outcome import (
     verdict,
     within_budget,
 )
-from collectors.pagemedia import fetch_whole, named_media, not_a_medium
+from collectors.pagemedia import FETCH_TIMEOUT_MS, fetch_whole, named_media, not_a_medium
 from collectors.platforms import extract_post
 from collectors.proxy import GuardProxy
 from collectors.recorder import (
@@ -260,7 +260,7 @@ class WebCollector:
                 staged.status = "failed"
                 staged.reason = f"byte budget of {s.max_bytes} bytes exceeded while loading the page: aborted"
             elif staged.status == "captured":
-                await self._collect(page, cdp, context, staged, steps, recorder, response)
+                await self._collect(page, cdp, context, staged, steps, recorder, response, deadline)
                 if s.ytdlp:
                     await self._ytdlp(staged, steps, proxy, deadline)
             if staged.status == "download" or quarantine.started:
@@ -359,6 +359,7 @@ class WebCollector:
         steps: Steps,
         recorder: Recorder,
         response: Response | None,
+        deadline: float,
     ) -> None:
         s, rec, folder = self.settings, staged.record, staged.folder
         if response is not None:
@@ -392,10 +393,13 @@ class WebCollector:
                 "a video played from a blob: URL (Media Source Extensions): the platform served it in "
                 "pieces; the pieces are stored as the browser received them"
             ]
-        named = await steps.run("media_named", named_media(page), 10) or []
+        named = await steps.run("media_listed", named_media(page), 10) or []
         await self._certificate(cdp, staged, steps)
         await recorder.drain(20.0)
-        await steps.run("media", self._media(context, staged, recorder, named), 120)
+        await steps.run("media", self._media(context, staged, recorder), 120)
+        await steps.run(
+            "media_whole", self._named(context, staged, named, deadline), _left(deadline, 120) + 5
+        )
 
     async def _encoding(
         self, page: Page, response: Response, staged: StagedCapture, recorder: Recorder
@@ -468,11 +472,9 @@ class WebCollector:
                 stage(staged.folder, "certificate.der", der, "certificate", "application/pkix-cert")
             )
 
-    async def _media(
-        self, context: BrowserContext, staged: StagedCapture, recorder: Recorder, named: list[dict[str, str]]
-    ) -> None:
-        """Media the browser received, whole; then every medium the page names that it did not."""
-        s, notes, kept = self.settings, [], set()
+    async def _media(self, context: BrowserContext, staged: StagedCapture, recorder: Recorder) -> None:
+        """Media the browser received, whole (a medium it took in ranges is fetched again whole)."""
+        s, notes = self.settings, []
         for ex, mime in recorder.media():
             body = ex.body
             if ex.status == 206 or body is None:
@@ -484,12 +486,24 @@ class WebCollector:
                 notes.append("a medium served in ranges (206) was fetched again whole with one GET")
             if body:
                 self._stage_media(staged, body, mime, ex.url)
-                kept.add(ex.url)
-        listed: list[dict[str, Any]] = []
+        staged.record["media_notes"] = sorted(set(notes))
+
+    async def _named(
+        self, context: BrowserContext, staged: StagedCapture, named: list[dict[str, str]], deadline: float
+    ) -> None:
+        """Every medium the page names that the browser did not receive whole, fetched whole within the
+        time the capture has left; the record lists each named medium and how it was kept."""
+        s = self.settings
+        kept = {f.url for f in staged.files if f.role == "media"}
+        listed: list[dict[str, Any]] = staged.record.setdefault("media_named", [])
+        if named:
+            urls = list(staged.post.get("media_urls") or [])
+            staged.post["media_urls"] = list(dict.fromkeys([*urls, *(e["url"] for e in named)]))
         for entry in named:
             url, how = entry["url"], "received by the browser"
             if url not in kept:
-                got = await fetch_whole(context.request, url, s.max_response_bytes, s.policy)
+                limit = int(_left(deadline, FETCH_TIMEOUT_MS / 1000) * 1000)
+                got = await fetch_whole(context.request, url, s.max_response_bytes, s.policy, limit)
                 if got.body and (why := not_a_medium(got.mime, got.body)):
                     got = replace(got, body=None, reason=why)
                 if got.body:
@@ -499,11 +513,6 @@ class WebCollector:
                 else:
                     how = f"not kept: {got.reason or 'empty body'}"
             listed.append({**entry, "kept": how})
-        staged.record["media_named"] = listed
-        staged.record["media_notes"] = sorted(set(notes))
-        if staged.post is not None and named:
-            urls = list(staged.post.get("media_urls") or [])
-            staged.post["media_urls"] = list(dict.fromkeys([*urls, *(e["url"] for e in named)]))
 
     def _stage_media(self, staged: StagedCapture, body: bytes, mime: str, url: str) -> None:
         n = sum(1 for f in staged.files if f.role == "media")

@@ -36,7 +36,7 @@ from collectors.platforms import canonical_url
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
 from workbench.access import WITHHELD, find_visible, withhold_hidden_media
-from workbench.auth import Account, Perm, check_case
+from workbench.auth import Account, Perm, check_case, require
 from workbench.capture_network import with_network, with_refusal_hint
 from workbench.capture_store import CaptureResult, store_staged
 from workbench.profiles import profile_of
@@ -61,9 +61,10 @@ def capture_options(home: Home) -> dict[str, Any]:
     return {"ytdlp": bool(found.get("ytdlp", False))}
 
 
-def set_capture_options(home: Home, actor: str, via: str, *, ytdlp: bool) -> None:
-    """Turn the yt-dlp path on or off for every capture in this home (logged)."""
-    with home.transaction(actor, via) as tx:
+def set_capture_options(home: Home, by: Account | None, via: str, *, ytdlp: bool) -> None:
+    """Turn the yt-dlp path on or off for every capture in this home (admins; logged)."""
+    with home.transaction(by.name if by else "nobody", via) as tx:
+        require(by, Perm.MANAGE_CAPTURE, tx=tx)
         tx.conn.execute(settings.delete().where(settings.c.key == OPTIONS_KEY))
         tx.conn.execute(settings.insert().values(key=OPTIONS_KEY, value={"ytdlp": ytdlp}))
         tx.event("settings.changed", details={"scope": OPTIONS_KEY, "ytdlp": ytdlp})

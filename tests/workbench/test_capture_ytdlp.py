@@ -11,7 +11,9 @@ import pytest
 
 from archive.home import Home
 from tests.collectors.webfixtures import Site, serve, webm
-from tests.conftest import RunWb, json_lines
+from tests.conftest import PASSWORD, RunWb, admin_of, json_lines
+from workbench import auth
+from workbench.auth import AccessDenied
 from workbench.capture import capture_options, set_capture_options
 from workbench.clitools import TOOL_VERSION
 
@@ -41,7 +43,8 @@ def _media(line: dict[str, object]) -> list[str]:
 def test_the_flag_turns_yt_dlp_on_for_the_run(site: tuple[Site, bytes], wb: RunWb) -> None:
     s, clip = site
     plain = json_lines(wb("capture", "--case", "c", "--json", s.url("/watch")).stdout)[0]
-    assert plain["status"] == "captured" and _media(plain) == []
+    # Without yt-dlp the capture still keeps the video the page names (fetched whole), but runs no yt-dlp.
+    assert plain["status"] == "captured" and "ytdlp-info" not in {a["role"] for a in plain["artifacts"]}
     line = json_lines(wb("capture", "--case", "c", "--json", "--again", "--ytdlp", s.url("/watch")).stdout)[0]
     assert line["status"] == "captured", line
     assert _media(line) == [hashlib.sha256(clip).hexdigest()]
@@ -56,7 +59,13 @@ def test_the_home_setting_turns_it_on_for_every_capture(
     home = Home.open(Path(wb_env["WB_HOME"]), Path(wb_env["WB_KEY"]), TOOL_VERSION)
     try:
         assert capture_options(home) == {"ytdlp": False}
-        set_capture_options(home, "admin-a", "test", ytdlp=True)
+        admin = admin_of(home)
+        with home.transaction(admin.name, "test") as tx:
+            analyst = auth.add_user(tx, admin, "ana", "analyst", PASSWORD)
+        with pytest.raises(AccessDenied):
+            set_capture_options(home, analyst, "test", ytdlp=True)  # admins only
+        assert capture_options(home) == {"ytdlp": False}
+        set_capture_options(home, admin, "test", ytdlp=True)
         assert capture_options(home) == {"ytdlp": True}
     finally:
         home.close()

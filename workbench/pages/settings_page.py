@@ -136,7 +136,7 @@ def _capture(ctx: Ctx) -> None:
         ytdlp = st.checkbox("Also fetch video with yt-dlp", capture_options(ctx.home)["ytdlp"], key="c_ytdlp")
         if st.form_submit_button("Save capture settings"):
             with guard():
-                set_capture_options(ctx.home, ctx.account.name, "app", ytdlp=ytdlp)
+                set_capture_options(ctx.home, ctx.account, "app", ytdlp=ytdlp)
                 st.rerun()
 
 
