@@ -33,7 +33,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.types import TypeDecorator
 
 from archive.fold import fold
@@ -489,10 +489,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """An engine and transactions on it."""
 
-    def __init__(self, url: str) -> None:
-        if url.startswith("postgresql://"):
+    def __init__(self, url: str | URL) -> None:
+        if isinstance(url, str) and url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # the driver installed
-        self.url = url
+        self.url: str = url if isinstance(url, str) else str(url)  # str() of a URL masks its key
         self.engine: Engine = create_engine(url, future=True, **_engine_options(url))
         if self.engine.dialect.name == "postgresql":
             event.listen(self.engine, "begin", _postgres_one_writer)
@@ -504,8 +504,14 @@ class Database:
             self.engine.dialect._json_serializer = _json_dumps
 
     @classmethod
-    def for_home(cls, home: Path) -> Database:
-        return cls(f"sqlite:///{home / 'archive.sqlite3'}")
+    def for_home(cls, home: Path, key: bytes | None = None) -> Database:
+        """The home's SQLite file; with ``key``, a SQLCipher database under that raw 256-bit key."""
+        path = home / "archive.sqlite3"
+        if key is None:
+            return cls(f"sqlite:///{path}")
+        # SQLCipher's raw-key form "x'HEX'" skips its passphrase KDF: the key is random already.
+        # The pysqlcipher dialect sends it as the connection's first statement (PRAGMA key).
+        return cls(URL.create("sqlite+pysqlcipher", password=f"x'{key.hex()}'", database=str(path)))
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import stat
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,16 +33,29 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from archive.blobs import BlobStore, LocalBlobStore
+from archive.blobs_age import AgeBlobStore
 from archive.custody import CustodyLog, read_witness
 from archive.db import Database
+from archive.keys import DataKey, Keyring, Locked
 from archive.migrate import upgrade
 from archive.model import CustodyEvent
 from archive.signing import Signer, load_key, load_or_create_key
 from archive.timestamps import Stamper, tsa_config
 
-__all__ = ["AREAS", "Area", "Home", "HomeError", "Transaction", "record_database", "url_without_password"]
+__all__ = [
+    "AREAS",
+    "Area",
+    "Home",
+    "HomeError",
+    "Transaction",
+    "memory_root",
+    "read_info",
+    "record_database",
+    "url_without_password",
+]
 
 HOME_FORMAT = "wb-home/1"
+ENCRYPTION_SCHEME = "wb-age-sqlcipher/1"  # age blobs with keyed names, SQLCipher 4 database
 PRIVATE_UMASK = 0o077
 STAMP_WAIT_S = 15.0  # how long closing a home waits for a token being fetched (it is retried later)
 
@@ -59,6 +73,10 @@ class Area:
     item_content: bool  # holds bytes of, or derived from, stored items: erasure must reach it
     rebuildable: bool  # a cache: may be deleted at any time and is made again when next used
     purpose: str
+
+    @property
+    def in_memory_when_encrypted(self) -> bool:
+        return self.item_content and self.name != "blobs"
 
 
 AREAS: dict[str, Area] = {
@@ -112,6 +130,8 @@ class Home:
         self.blobs = blobs
         self.signer = signer
         self.home_id = home_id
+        self.data_key: DataKey | None = None  # set for an encrypted home (archive.keys)
+        self.keyring: Keyring | None = None
         self.custody = CustodyLog(signer, tool_version, witness=signer.path.parent / "witness")
         self.stamper: Stamper | None = None  # set when a time-stamping authority is configured
 
@@ -125,22 +145,29 @@ class Home:
         tool_version: str,
         db_url: str | None = None,
         blobs: BlobStore | None = None,
+        data_key: DataKey | None = None,
     ) -> Home:
         """Create the home (idempotent) and the signing key when absent.
 
         ``blobs`` replaces the local blob folder (an object store, a memory store in tests).
+        ``data_key`` makes a new home encrypted at rest under that key, or unlocks an existing
+        encrypted one (``archive.keys``).
         """
         private_files()
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         make_private(root)
         marker = root / "home.json"
         if not marker.exists():
-            info = {"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}
-            marker.write_text(
-                json.dumps(info | ({"database": url_without_password(db_url)} if db_url else {}))
-            )
+            info: dict[str, Any] = {"format": HOME_FORMAT, "home_id": uuid.uuid4().hex}
+            if db_url:
+                info["database"] = url_without_password(db_url)
+            if data_key is not None:
+                info["encryption"] = {"scheme": ENCRYPTION_SCHEME, "check": data_key.check_value()}
+            marker.write_text(json.dumps(info))
+        elif data_key is not None and not read_info(root).get("encryption"):
+            raise HomeError(f"{root} is a plain home: `wb encrypt` converts it in place")
         signer = load_or_create_key(key_path)
-        home = cls._assemble(root, signer, tool_version, db_url, blobs)
+        home = cls._assemble(root, signer, tool_version, db_url, blobs, data_key)
         upgrade(home.db)
         home.configure_stamping()
         return home
@@ -153,32 +180,56 @@ class Home:
         tool_version: str,
         db_url: str | None = None,
         blobs: BlobStore | None = None,
+        data_key: DataKey | None = None,
     ) -> Home:
-        """Open an existing home; ``blobs`` as for ``init``."""
+        """Open an existing home; ``blobs`` and ``data_key`` as for ``init``.
+
+        Raises ``archive.keys.Locked`` for an encrypted home without its key, and ``WrongKey`` for
+        a key that is not this home's.
+        """
         if not (root / "home.json").is_file():
             raise HomeError(f"no archive home at {root}: run `wb init` first")
         private_files()
         make_private(root)
-        home = cls._assemble(root, load_key(key_path), tool_version, db_url, blobs)
+        home = cls._assemble(root, load_key(key_path), tool_version, db_url, blobs, data_key)
         upgrade(home.db)
         home.configure_stamping()
         return home
 
     @classmethod
     def _assemble(
-        cls, root: Path, signer: Signer, tool_version: str, db_url: str | None, blobs: BlobStore | None
+        cls,
+        root: Path,
+        signer: Signer,
+        tool_version: str,
+        db_url: str | None,
+        blobs: BlobStore | None,
+        data_key: DataKey | None,
     ) -> Home:
-        try:
-            info = json.loads((root / "home.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise HomeError(f"{root / 'home.json'} is unreadable: {exc}") from None
-        if not isinstance(info, dict) or info.get("format") != HOME_FORMAT:
-            raise HomeError(f"{root} is not an archive home (unknown format)")
+        info = read_info(root)
+        home_id = str(info["home_id"])
+        sealed = info.get("encryption")
         # WB_DATABASE_URL, else the database the home was made on or moved to (`wb migrate`), else SQLite.
         url = db_url or info.get("database")
-        db = Database(str(url)) if url else Database.for_home(root)
-        store = blobs if blobs is not None else LocalBlobStore(root / AREAS["blobs"].relpath)
-        return cls(root, db, store, signer, str(info["home_id"]), tool_version)
+        if not sealed:
+            db = Database(str(url)) if url else Database.for_home(root)
+            store = blobs if blobs is not None else LocalBlobStore(root / AREAS["blobs"].relpath)
+            return cls(root, db, store, signer, home_id, tool_version)
+        if data_key is None:
+            raise Locked(f"the home at {root} is encrypted: log in first: wb login NAME")
+        keyring = Keyring(root, home_id, str(sealed["check"]))
+        keyring.check_key(data_key)
+        db = Database(str(url)) if url else Database.for_home(root, data_key.derive("sqlcipher"))
+        scratch = memory_root(home_id) / AREAS["scratch"].relpath
+        if blobs is None:
+            blobs = AgeBlobStore(root / AREAS["blobs"].relpath, data_key, scratch)
+        home = cls(root, db, blobs, signer, home_id, tool_version)
+        home.data_key, home.keyring = data_key, keyring
+        return home
+
+    @property
+    def encrypted(self) -> bool:
+        return self.data_key is not None
 
     def configure_stamping(self) -> None:
         """Trusted timestamps (opt-in): stamp checkpoints when a TSA is configured, else nothing."""
@@ -192,8 +243,14 @@ class Home:
         self.db.dispose()
 
     def area(self, name: str) -> Path:
-        """The folder of one named area (``AREAS``), made private when absent."""
-        path = self.root / AREAS[name].relpath
+        """The folder of one named area (``AREAS``), made private when absent.
+
+        In an encrypted home every area of item content but the blobs (which are age files) lives in
+        a memory-backed folder (``memory_root``), so no plain bytes reach the disk.
+        """
+        area = AREAS[name]
+        base = memory_root(self.home_id) if self.encrypted and area.in_memory_when_encrypted else self.root
+        path = base / area.relpath
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return path
 
@@ -253,6 +310,30 @@ def record_database(root: Path, url: str) -> None:
     staged = marker.with_suffix(".json.new")
     staged.write_text(json.dumps(info))
     os.replace(staged, marker)
+
+
+def read_info(root: Path) -> dict[str, Any]:
+    """The home's marker file (home.json): its format, id and, when encrypted, the key's check."""
+    try:
+        info = json.loads((root / "home.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise HomeError(f"{root / 'home.json'} is unreadable: {exc}") from None
+    if not isinstance(info, dict) or info.get("format") != HOME_FORMAT:
+        raise HomeError(f"{root} is not an archive home (unknown format)")
+    return info
+
+
+def memory_root(home_id: str) -> Path:
+    """A private folder in memory (tmpfs) for one home's working files: gone at power-off."""
+    base = Path("/dev/shm")  # noqa: S108  # memory-backed on Linux: that is the point
+    if not base.is_dir():
+        base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    path = base / f"wb-{os.getuid()}-{home_id}"
+    path.mkdir(exist_ok=True, mode=0o700)
+    if path.is_symlink() or path.stat().st_uid != os.getuid():
+        raise HomeError(f"{path} is not this user's own folder")
+    path.chmod(0o700)
+    return path
 
 
 def private_files() -> None:

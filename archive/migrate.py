@@ -30,7 +30,7 @@ def alembic_config(db: Database) -> Config:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", str(db.url).replace("%", "%%"))
     return config
 
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from archive.cases import CaseError
 from archive.home import Home, HomeError
-from workbench import cases, config, retention, sessions
+from archive.keys import Locked, WrongKey
+from workbench import cases, config, retention, sessions, unlock
 from workbench.auth import AccessDenied, AuthError
 from workbench.clitools import (
     TOOL_VERSION,
@@ -27,6 +28,7 @@ from workbench.clitools import (
 )
 from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
+from workbench.commands import encryption as encryption_commands
 from workbench.commands import retention as retention_commands
 from workbench.integrity import verify_archive
 from workbench.timeline import item_timeline
@@ -39,11 +41,15 @@ __all__ = ["TOOL_VERSION", "main"]
 
 
 def cmd_init(args: argparse.Namespace, out: Output) -> int:
+    if args.encrypt:
+        return encryption_commands.cmd_init_encrypted(args, out)
+    root = config.home_path(args.home)
     try:
         blobs = config.blob_store()
-    except HomeError as exc:
+        key = unlock.data_key(root)  # an encrypted home is unlocked as for any command
+        home = Home.init(root, config.key_path(), TOOL_VERSION, config.db_url(), blobs, data_key=key)
+    except (HomeError, Locked, WrongKey) as exc:
         raise UsageError(str(exc)) from None
-    home = Home.init(config.home_path(args.home), config.key_path(), TOOL_VERSION, config.db_url(), blobs)
     try:
         admin = _first_admin(home, args)
     finally:
@@ -194,7 +200,12 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     root = config.home_path(args.home)
     if not (root / "home.json").is_file():
         raise UsageError(f"no archive home at {root}: run `wb init` first")
-    return serve(root, args.port, args.address, args.public_host or "")
+    try:
+        key = unlock.data_key(root)  # a key file, or the session of the user who starts the app
+    except (Locked, WrongKey) as exc:
+        raise UsageError(str(exc)) from None
+    with unlock.key_file_for_children(root, key):
+        return serve(root, args.port, args.address, args.public_host or "")
 
 
 def cmd_worker(args: argparse.Namespace, out: Output) -> int:
@@ -246,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--password-stdin", action="store_true", help="read the admin's password from standard input"
     )
+    p.add_argument("--encrypt", action="store_true", help="encrypt the new home at rest (docs/custody.md)")
     case = r.group("case", "cases")
     p = r.add("create", cmd_case_create, "create a case", case)
     p.add_argument("slug")

@@ -14,9 +14,10 @@ from typing import Any, TextIO
 
 from archive.cases import CaseError, get_case
 from archive.home import Home, HomeError
+from archive.keys import Locked, WrongKey
 from archive.model import Case
 from archive.signing import SigningKeyError
-from workbench import __version__, config, sessions
+from workbench import __version__, config, sessions, unlock
 from workbench.auth import Account, AuthError
 
 __all__ = [
@@ -69,22 +70,25 @@ def _printable(text: str) -> str:
 
 
 class open_home:
-    """Open the home for one command, turning configuration problems into usage errors."""
+    """Open the home for one command, turning configuration problems into usage errors.
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    An encrypted home is unlocked by ``login`` (an account's name and password: ``wb login``), else
+    as ``workbench.unlock`` says (key file, then this user's session).
+    """
+
+    def __init__(self, args: argparse.Namespace, login: tuple[str, str] | None = None) -> None:
         self.args = args
+        self.login = login
         self.home: Home | None = None
 
     def __enter__(self) -> Home:
+        root = config.home_path(self.args.home)
         try:
+            key = unlock.data_key(root, self.login)
             self.home = Home.open(
-                config.home_path(self.args.home),
-                config.key_path(),
-                TOOL_VERSION,
-                config.db_url(),
-                config.blob_store(),
+                root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(), data_key=key
             )
-        except (HomeError, SigningKeyError) as exc:
+        except (HomeError, SigningKeyError, Locked, WrongKey) as exc:
             raise UsageError(str(exc)) from None
         return self.home
 
@@ -126,15 +130,7 @@ LOGIN_FIRST = "log in first: wb login NAME"
 
 
 def _session_token(home: Home) -> str | None:
-    path = config.session_path(home.home_id)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("home_id") != home.home_id:
-        return None  # a session file of another home
-    token = data.get("token")
-    return token if isinstance(token, str) else None
+    return unlock.session_token(home.home_id)
 
 
 def save_session_token(home: Home, token: str) -> None:

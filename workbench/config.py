@@ -8,7 +8,7 @@ from pathlib import Path
 from archive.blobs import BlobStore
 from archive.home import HomeError
 
-__all__ = ["blob_store", "db_url", "home_path", "key_path", "queue_url", "session_path"]
+__all__ = ["blob_store", "data_key_file", "db_url", "home_path", "key_path", "queue_url", "session_path"]
 
 
 def home_path(flag: str | None) -> Path:
@@ -62,3 +62,9 @@ def blob_store() -> BlobStore | None:
         return S3BlobStore.from_url(url)
     except S3ConfigError as exc:
         raise HomeError(f"WB_BLOB_URL: {exc}") from None
+
+
+def data_key_file() -> Path | None:
+    """WB_DATA_KEY_FILE: an encrypted home's data key for server processes (not the signing key)."""
+    env = os.environ.get("WB_DATA_KEY_FILE")
+    return Path(env).expanduser() if env else None

@@ -523,11 +523,13 @@ class Worker:
 
 
 def _main(argv: list[str]) -> int:
-    from workbench import config
+    from workbench import config, unlock
     from workbench.clitools import TOOL_VERSION
 
+    root = config.home_path(None)
+    key = unlock.data_key(root, use_session=False)  # WB_DATA_KEY_FILE, as the app handed it down
     home = Home.open(
-        config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store()
+        root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(), data_key=key
     )
     try:
         with home.reading() as conn:

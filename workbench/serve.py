@@ -53,11 +53,12 @@ def streamlit_args(port: int, address: str = "127.0.0.1") -> list[str]:
 def _greeting(home: Path, port: int, address: str = "127.0.0.1") -> str:
     """What a newcomer needs to know: where the app is and how the first login happens."""
     from archive.home import Home
-    from workbench import config, sessions
+    from workbench import config, sessions, unlock
     from workbench.clitools import TOOL_VERSION
 
     url = f"http://{f'[{address}]' if ':' in address else address}:{port}"
-    opened = Home.open(home, config.key_path(), TOOL_VERSION, config.db_url())
+    key = unlock.data_key(home, use_session=False)
+    opened = Home.open(home, config.key_path(), TOOL_VERSION, config.db_url(), data_key=key)
     try:
         first = not sessions.has_accounts(opened)
     finally:

@@ -9,6 +9,10 @@ and password resets take effect at the next command or click, in every channel.
 - App sessions also end after ``session_idle_minutes`` without activity (default 15).
 
 The first account (an admin) can be made without a session, and only while no account exists.
+
+In an encrypted home (``archive.keys``) accounts and sessions also carry the data key: adding an
+account adds its key slot, deactivating removes it, a password reset seals the key again under the
+new password, and a CLI session holds the key sealed under its token until it ends.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = [
     "open_session",
     "reset_password",
     "resume",
+    "add_account",
+    "token_digest",
     "revoke_sessions",
     "session_hours",
 ]
@@ -45,6 +51,11 @@ __all__ = [
 DEFAULT_SESSION_HOURS = 8
 CHANNELS = ("cli", "app")
 SessionInfo = dict[str, Any]
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 of a session token: the database and the key files know the session by it."""
+    return _digest(token)
 
 
 def _digest(token: str) -> str:
@@ -71,7 +82,22 @@ def create_first_admin(home: Home, name: str, password: str, via: str) -> Accoun
     with home.transaction(name, via) as tx:
         if tx.conn.execute(select(users.c.id).limit(1)).first() is not None:
             raise auth.AccessDenied("the first account exists already: an admin adds the others")
-        return auth.add_user(tx, None, name, "admin", password)
+        account = auth.add_user(tx, None, name, "admin", password)
+        _add_slot(home, name, password)
+        return account
+
+
+def add_account(home: Home, by: Account, name: str, role: str, password: str, via: str = "cli") -> Account:
+    """Add an account (admins), and in an encrypted home its key slot."""
+    with home.transaction(by.name, via) as tx:
+        account = auth.add_user(tx, by, name, role, password)
+        _add_slot(home, name, password)
+    return account
+
+
+def _add_slot(home: Home, name: str, password: str) -> None:
+    if home.keyring is not None and home.data_key is not None:
+        home.keyring.add_slot(home.data_key, home.keyring.slot_id(name), password)
 
 
 def open_session(
@@ -97,6 +123,9 @@ def open_session(
             )
         )
         tx.event("session.started", details={"user_id": account.id})
+        if home.keyring is not None and home.data_key is not None and channel == "cli":
+            expires = moment + timedelta(hours=hours)
+            home.keyring.open_session(home.data_key, token, _digest(token), expires)
     return token, account
 
 
@@ -143,6 +172,8 @@ def _end(home: Home, digest: str, reason: str) -> None:
             .where(sessions.c.token_sha256 == digest, sessions.c.ended_at.is_(None))
             .values(ended_at=utcnow(), end_reason=reason)
         )
+    if home.keyring is not None:
+        home.keyring.end_session(digest)
 
 
 def end_session(home: Home, token: str, reason: str = "logout") -> Account | None:
@@ -157,12 +188,20 @@ def end_session(home: Home, token: str, reason: str = "logout") -> Account | Non
         return None
     account = auth.account_from_row(user)
     with home.transaction(account.name, str(row["channel"])) as tx:
-        _end_where(tx, sessions.c.token_sha256 == digest, reason)
+        _end_where(home, tx, sessions.c.token_sha256 == digest, reason)
         tx.event("session.ended", details={"user_id": account.id, "reason": reason})
     return account
 
 
-def _end_where(tx: Transaction, condition: Any, reason: str) -> int:
+def _end_where(home: Home, tx: Transaction, condition: Any, reason: str) -> int:
+    if home.keyring is not None:
+        # The key a session holds goes with it (before the commit: a session left without its key
+        # only asks its user to log in again).
+        live = tx.conn.execute(
+            select(sessions.c.token_sha256).where(condition, sessions.c.ended_at.is_(None))
+        )
+        for row in live:
+            home.keyring.end_session(str(row.token_sha256))
     result = tx.conn.execute(
         sessions.update()
         .where(condition, sessions.c.ended_at.is_(None))
@@ -198,7 +237,7 @@ def revoke_sessions(home: Home, by: Account, name: str, via: str = "cli") -> int
     """End every session of an account at once (admins)."""
     with home.transaction(by.name, via) as tx:
         target = _target(tx, by, name)
-        ended = _end_where(tx, sessions.c.user_id == target.id, "revoked")
+        ended = _end_where(home, tx, sessions.c.user_id == target.id, "revoked")
         tx.event("session.revoked", details={"user_id": target.id, "sessions": ended})
     return ended
 
@@ -210,7 +249,9 @@ def deactivate_user(home: Home, by: Account, name: str, via: str = "cli") -> Acc
         if target.id == by.id:
             raise BadAccount("you cannot deactivate your own account")
         tx.conn.execute(users.update().where(users.c.id == target.id).values(active=False))
-        _end_where(tx, sessions.c.user_id == target.id, "deactivated")
+        _end_where(home, tx, sessions.c.user_id == target.id, "deactivated")
+        if home.keyring is not None:
+            home.keyring.remove_slot(home.keyring.slot_id(target.name))
         tx.event("user.deactivated", details={"user_id": target.id})
     return Account(target.id, target.name, target.role, False, target.settings)
 
@@ -226,5 +267,6 @@ def reset_password(home: Home, by: Account, name: str, password: str, via: str =
         tx.conn.execute(
             users.update().where(users.c.id == target.id).values(password_hash=auth.HASHER.hash(password))
         )
-        _end_where(tx, sessions.c.user_id == target.id, "password_changed")
+        _end_where(home, tx, sessions.c.user_id == target.id, "password_changed")
+        _add_slot(home, target.name, password)  # replaces the slot sealed under the old password
         tx.event("user.password_changed", details={"user_id": target.id})

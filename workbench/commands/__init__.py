@@ -6,6 +6,7 @@ from workbench.commands import (
     dedup,
     delete,
     detect,
+    encryption,
     export,
     fixity,
     migrate,
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     timestamps,
     fixity,
     migrate,
+    encryption,
 )
 
 __all__ = ["COMMAND_MODULES"]

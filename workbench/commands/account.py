@@ -25,7 +25,7 @@ __all__ = ["register"]
 
 def cmd_login(args: argparse.Namespace, out: Output) -> int:
     password = read_password(args.password_stdin)
-    with open_home(args) as home:
+    with open_home(args, login=(args.name, password)) as home:
         try:
             token, account = sessions.open_session(home, args.name, password, "cli")
         except auth.BadAccount as exc:
@@ -62,9 +62,7 @@ def cmd_user_add(args: argparse.Namespace, out: Output) -> int:
                 raise UsageError("the first account must be an admin (--role admin)")
             acct = sessions.create_first_admin(home, args.name, password, "cli")
         else:
-            by = acting(home)
-            with home.transaction(by.name) as tx:
-                acct = auth.add_user(tx, by, args.name, args.role, password)
+            acct = sessions.add_account(home, acting(home), args.name, args.role, password)
     out.record({"user": acct.name, "id": acct.id, "role": acct.role.value}, f"user {acct.name} added")
     return 0
 

@@ -25,7 +25,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from archive.cases import list_cases
 from archive.home import Home
 from archive.model import Case
-from workbench import auth, config, login_codes, sessions, webauth
+from workbench import auth, config, login_codes, sessions, unlock, webauth
 from workbench.auth import AccessDenied, Account, SessionExpired
 from workbench.clitools import TOOL_VERSION
 
@@ -63,7 +63,9 @@ class Ctx:
 def _home(root: str, key: str, db_url: str | None, blob_url: str) -> Home:
     from pathlib import Path
 
-    return Home.open(Path(root), Path(key), TOOL_VERSION, db_url, config.blob_store())
+    # An encrypted home opens with the key that `wb serve` or WB_DATA_KEY_FILE hands the app.
+    data_key = unlock.data_key(Path(root), use_session=False)
+    return Home.open(Path(root), Path(key), TOOL_VERSION, db_url, config.blob_store(), data_key=data_key)
 
 
 def get_home() -> Home:

@@ -89,8 +89,8 @@ def _accounts(ctx: Ctx) -> None:
         role = st.selectbox("Role", [r.value for r in auth.Role], key="u_role")
         password = st.text_input("Initial password (10+ characters)", type="password", key="u_pw")
         if st.form_submit_button("Add account"):
-            with guard(), ctx.home.transaction(ctx.account.name, "app") as tx:
-                auth.add_user(tx, ctx.account, name.strip(), role, password)
+            with guard():
+                sessions.add_account(ctx.home, ctx.account, name.strip(), role, password, via="app")
     with st.form("set_role"):
         st.text("Change a role (audited)")
         who = st.selectbox("User", [u.name for u in users], key="r_user")

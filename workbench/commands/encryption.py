@@ -1,0 +1,87 @@
+"""`wb init --encrypt` and `wb encrypt`: encryption at rest (archive.keys)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from archive.home import Home, read_info
+from archive.keys import RECOVERY_SLOT, DataKey, new_recovery_key
+from workbench import auth, config, encryption, sessions
+from workbench.clitools import TOOL_VERSION, Output, Registrar, UsageError, acting, open_home, read_password
+
+__all__ = ["cmd_init_encrypted", "register"]
+
+
+def cmd_init_encrypted(args: argparse.Namespace, out: Output) -> int:
+    """A new encrypted home with its first admin (whose password unlocks it) and a recovery key."""
+    root = config.home_path(args.home)
+    if (root / "home.json").is_file():
+        if not read_info(root).get("encryption"):
+            raise UsageError(f"{root} is a plain home: `wb encrypt` converts it in place")
+        with open_home(args) as home:  # idempotent, as wb init is: unlocked by the session
+            out.record({"home": str(home.root), "encrypted": True}, f"encrypted home ready at {home.root}")
+        return 0
+    name = args.admin or (None if args.password_stdin or not sys.stdin.isatty() else input("First admin: "))
+    if not name:
+        raise UsageError("an encrypted home needs its first admin: --admin NAME (their password unlocks it)")
+    password = read_password(args.password_stdin, f"Password for {name}: ", confirm=True)
+    if len(password) < auth.MIN_PASSWORD:
+        raise UsageError(f"the password must have at least {auth.MIN_PASSWORD} characters")
+    recovery = _create(root, name, password)
+    out.record(
+        {"home": str(root), "encrypted": True, "admin": name, "recovery_key": recovery},
+        f"encrypted archive home ready at {root}; first admin {name} created: wb login {name}; "
+        f"RECOVERY KEY (shown once; write it down and keep it apart from this machine): {recovery}",
+    )
+    return 0
+
+
+def _create(root: Path, name: str, password: str) -> str:
+    existed = root.exists()
+    key = DataKey.generate()
+    try:
+        home = Home.init(root, config.key_path(), TOOL_VERSION, config.db_url(), data_key=key)
+        try:
+            sessions.create_first_admin(home, name, password, "cli")
+            recovery = new_recovery_key()
+            assert home.keyring is not None
+            home.keyring.add_slot(key, RECOVERY_SLOT, recovery)
+        finally:
+            home.close()
+    except BaseException:
+        if not existed:  # a half-made home nobody could unlock: leave nothing behind
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    return recovery
+
+
+def cmd_key_export(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        try:
+            encryption.export_data_key(home, acting(home), Path(args.out))
+        except (encryption.NotEncrypted, FileExistsError) as exc:
+            raise UsageError(str(exc)) from None
+    out.record({"key_file": args.out}, f"data key written to {args.out} (keep it as safe as the evidence)")
+    return 0
+
+
+def cmd_key_locate(args: argparse.Namespace, out: Output) -> int:
+    with open_home(args) as home:
+        try:
+            where = encryption.locate_blob(home, acting(home), args.sha256)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    out.record({"sha256": args.sha256, "file": where}, where)
+    return 0
+
+
+def register(r: Registrar) -> None:
+    """Add `wb key export|locate`."""
+    key = r.group("key", "the data key of an encrypted home (admins)")
+    p = r.add("export", cmd_key_export, "write the data key (an age identity) to a new file", key)
+    p.add_argument("--out", required=True, help="a new file (0600)")
+    p = r.add("locate", cmd_key_locate, "the file that holds a blob (its keyed name)", key)
+    p.add_argument("sha256")

@@ -1,0 +1,42 @@
+"""Services of an encrypted home for admins: hand out the data key, find one blob's file.
+
+The data key file (an age identity) is what a server process reads through ``WB_DATA_KEY_FILE`` and
+what a court expert needs to decrypt one blob with ``age -d -i KEYFILE FILE``. Handing it out is an
+admin's act, logged as ``key.exported``; finding the keyed file name of a blob is logged as
+``key.located`` (it confirms that a file with that SHA-256 is stored).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from archive.home import Home
+from workbench import auth
+from workbench.auth import Account, Perm
+
+__all__ = ["NotEncrypted", "export_data_key", "locate_blob"]
+
+
+class NotEncrypted(Exception):
+    """The home is plain: it has no data key."""
+
+
+def export_data_key(home: Home, by: Account, out: Path, via: str = "cli") -> None:
+    """Write the data key to a new file ``out`` (0600; it must not exist). Admins only."""
+    if home.data_key is None:
+        raise NotEncrypted("this home is not encrypted: it has no data key")
+    with home.transaction(by.name, via) as tx:
+        auth.require(by, Perm.MANAGE_USERS, tx=tx)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(f"# data key of archive home {home.home_id} (age identity)\n{home.data_key.identity}\n")
+        tx.event("key.exported")
+
+
+def locate_blob(home: Home, by: Account, sha256: str, via: str = "cli") -> str:
+    """The file that holds one blob (its keyed name in an encrypted home). Admins only."""
+    with home.transaction(by.name, via) as tx:
+        auth.require(by, Perm.MANAGE_USERS, tx=tx)
+        tx.event("key.located", artifact_sha256=sha256)
+    return home.blobs.locate(sha256)
