@@ -15,6 +15,8 @@ debian_missing() {
     # Team-mode services the tests start on 127.0.0.1 (tests/services.py): a missing one fails the run.
     compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
     [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+    # The standard age tool: how an expert decrypts one blob of an encrypted home (docs/custody.md).
+    command -v age >/dev/null || missing+=(age)
     echo "${missing[@]:-}"
 }
 
