@@ -579,8 +579,8 @@ ERASABLE_TABLES = (
 )
 
 
-def _engine_options(url: str) -> dict[str, Any]:
-    if url.startswith("postgresql"):
+def _engine_options(url: str | URL) -> dict[str, Any]:
+    if str(url).startswith("postgresql"):
         # JSON as SQLite keeps it (UTF-8 text, not \u escapes), so that search finds words in it.
         return {"json_serializer": _json_dumps, "pool_pre_ping": True}
     return {}
