@@ -107,11 +107,13 @@ def _deliver(job_id: str) -> None:
 def _home() -> Any:
     """This worker's home (its own folder; the database and blobs are the shared services)."""
     from archive.home import Home
-    from workbench import config
+    from workbench import config, unlock
     from workbench.clitools import TOOL_VERSION
 
+    root = config.home_path(None)
+    key = unlock.data_key(root, use_session=False)  # an encrypted home: WB_DATA_KEY_FILE
     return Home.open(
-        config.home_path(None), config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store()
+        root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(), data_key=key
     )
 
 
