@@ -74,6 +74,9 @@ def decide(content_type: str, body: bytes | None, browser: str) -> Encoding:
     """The encoding a document is to be read in: what it declares, else what its bytes show."""
     if named := header_charset(content_type):
         return Encoding(browser, browser, f"the Content-Type header names charset {named}")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime and not (mime.startswith("text/") or mime.endswith(("+xml", "/xml", "html"))):
+        return Encoding("not text", browser, f"a {mime} document: text encodings do not apply")
     if body is None:
         return Encoding(
             browser,

@@ -320,6 +320,8 @@ def _sighting(
         "display_name": post.get("display_name"),
         "posted_at_shown": post.get("posted_at_shown"),
         "availability": post.get("availability"),
+        # A platform named by the page's own markup (a saved copy, a mirror) is the page's claim.
+        "platform_chosen_by": post.get("platform_chosen_by"),
         **extra,
     }
     tx.conn.execute(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from collectors.charset import decide
 from collectors.guard import Policy, parse_allow
 from collectors.platforms import extract_post
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
@@ -198,3 +199,22 @@ def test_the_site_name_alone_chooses_the_adapter_and_the_record_says_so() -> Non
 def test_a_page_that_names_no_platform_stays_generic() -> None:
     post = extract_post("http://127.0.0.1:8000/a", "<title>t</title><meta name=twitter:site content=@news>")
     assert post["platform"] == "web" and "platform_chosen_by" not in post
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "browser", "used", "basis", "again"),
+    [
+        ("text/html", "é".encode(), "windows-1252", "UTF-8", "the bytes are valid UTF-8", True),
+        ("text/html", "é".encode("latin-1"), "windows-1252", "windows-1252", "not valid UTF-8", False),
+        ("text/html", b"\xef\xbb\xbf\xc3\xa9", "UTF-8", "UTF-8", "UTF-8 byte order mark", False),
+        ("text/html", b"<meta charset=koi8-r>\xc3", "KOI8-R", "KOI8-R", "<meta> element", False),
+        ("text/html", b"<p>plain</p>", "windows-1252", "windows-1252", "plain ASCII", False),
+        ("image/png", "é".encode(), "windows-1252", "not text", "text encodings do not apply", False),
+    ],
+)
+def test_the_encoding_decision_names_its_basis(
+    content_type: str, body: bytes, browser: str, used: str, basis: str, again: bool
+) -> None:
+    found = decide(content_type, body, browser)
+    assert (found.used, found.rerender) == (used, again)
+    assert basis in found.basis

@@ -193,3 +193,20 @@ def test_an_admin_sets_a_case_proxy_on_the_cases_page(world: World) -> None:
     assert found is not None and found.url == "socks5h://127.0.0.1:9050"
     at = _page("admin", "Cases")
     assert any("socks5h://127.0.0.1:9050" in str(t.value) for t in at.text)
+
+
+@pytest.mark.browser
+def test_the_app_s_capture_job_says_how_to_allow_a_refused_target(
+    world: World, serve: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench import jobs
+
+    monkeypatch.delenv("WB_CAPTURE_ALLOW", raising=False)
+    site = serve(Site())
+    job_id = jobs.submit(world.home, world.analyst, "capture", world.case.id, {"urls": [site.url("/x")]})
+    done = jobs.run_job(world.home, job_id)
+    assert done is not None and done["status"] == "done", done
+    result = done["result"]["results"][0]
+    assert result["status"] == "refused"
+    assert f"`wb capture-target allow 127.0.0.1:{site.port}`" in result["reason"]
+    assert "Settings > Capture targets in the app" in result["reason"]
