@@ -55,6 +55,7 @@ from workbench.auth import AccessDenied, Account, Perm
 __all__ = [
     "PROFILES",
     "PROFILE_FOR",
+    "check_profile",
     "RECIPIENT_TYPES",
     "ExportError",
     "ExportRequest",
@@ -185,19 +186,25 @@ def _redacted(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [a for a in record["artifacts"] if a["role"] == "redacted" and not a.get("removed_at")]
 
 
-def _check_request(req: ExportRequest) -> None:
-    if req.profile not in PROFILES:
-        raise ExportError(f"unknown profile {req.profile!r}: use one of {', '.join(PROFILES)}")
-    if req.recipient_type not in RECIPIENT_TYPES:
+def check_profile(profile: str, recipient_type: str) -> None:
+    """Raise ExportError unless the profile may go to that type of recipient (``PROFILE_FOR``), so a
+    form can say so before an export is queued."""
+    if profile not in PROFILES:
+        raise ExportError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
+    if recipient_type not in RECIPIENT_TYPES:
         raise ExportError(
-            f"unknown recipient type {req.recipient_type!r}: use one of {', '.join(RECIPIENT_TYPES)}"
+            f"unknown recipient type {recipient_type!r}: use one of {', '.join(RECIPIENT_TYPES)}"
         )
-    allowed = PROFILE_FOR[req.recipient_type]
-    if PROFILE_ORDER.index(req.profile) > PROFILE_ORDER.index(allowed):
+    allowed = PROFILE_FOR[recipient_type]
+    if PROFILE_ORDER.index(profile) > PROFILE_ORDER.index(allowed):
         raise ExportError(
-            f"the {req.profile} profile may not go to a {req.recipient_type} recipient: "
+            f"the {profile} profile may not go to a {recipient_type} recipient: "
             f"use --profile {allowed}" + (" (or a more restricted one)" if allowed != "public" else "")
         )
+
+
+def _check_request(req: ExportRequest) -> None:
+    check_profile(req.profile, req.recipient_type)
     if not req.recipient.strip() or not req.purpose.strip():
         raise ExportError("an export needs a recipient and a purpose")
     if req.out.exists() and (not req.out.is_dir() or any(req.out.iterdir())):

@@ -298,6 +298,12 @@ def test_legal_export_ends_in_a_download_that_leaves_the_server(world: World) ->
     at.sidebar.radio(key="nav").set_value("Legal view").run()
     at.text_input(key="x_recipient").input("ICC OTP")
     at.text_input(key="x_purpose").input("case file")
+    at.selectbox(key="x_profile").select("partner")  # a partner package may not go to the media:
+    at.selectbox(key="x_rtype").select("media")  # said in the form, before anything is queued
+    at.button(key="FormSubmitter:l_export-Export (background job)").click().run()
+    assert "the partner profile may not go to a media recipient: choose the profile public" in _texts(at)
+    assert package_files.export_jobs(w.home, w.legal, w.case.id) == []
+    at.selectbox(key="x_profile").select("internal")
     at.selectbox(key="x_rtype").select("court")
     at.button(key="FormSubmitter:l_export-Export (background job)").click().run()
     assert not at.exception, at.exception
@@ -382,6 +388,8 @@ def test_the_adjudicator_sees_one_form_and_a_disputing_reviewer_only_their_own(w
             r.kind for r in conn.execute(select(judgements.c.kind).where(judgements.c.item_id == w.items[0]))
         ]
     assert kinds == ["review", "review", "adjudication"]
+    assert "You adjudicated this item: you are not one of its reviewers." in _texts(at)
+    assert "j_submit" not in _keys(at)  # nor a review afterwards
     _dispute(w, w.items[1])
     at = login("reviewer", w.items[1])
     assert "j_submit" in _keys(at) and "a_submit" not in _keys(at)

@@ -153,8 +153,12 @@ def render(ctx: Ctx, row: ItemRow) -> None:
         st.success(result[0])
         st.text(f"Item is now: {result[1]}")
     disputed = row.status == Status.DISPUTED.value
+    adjudicated = any(r.kind == "adjudication" and r.reviewer == ctx.account.name for r in view.visible)
     if disputed and can(ctx.account, Perm.ADJUDICATE) and not view.own_submitted:
         _adjudicate(ctx, row, view)
+    elif adjudicated and not view.own_submitted:
+        # A review by the adjudicator would make them one of the reviewers they judged between.
+        st.text("You adjudicated this item: you are not one of its reviewers.")
     elif can(ctx.account, Perm.JUDGE):
         _form(ctx, row, view)
     else:

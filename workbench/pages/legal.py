@@ -6,7 +6,7 @@ import streamlit as st
 
 from workbench import access, jobs
 from workbench.access import ItemFilter
-from workbench.export import PROFILES, RECIPIENT_TYPES
+from workbench.export import PROFILES, RECIPIENT_TYPES, ExportError, check_profile
 from workbench.pages import legal_packages, reports_page
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
 
@@ -28,6 +28,10 @@ def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
             with guard():
                 if not recipient.strip() or not purpose.strip():
                     raise ValueError("give the recipient and the purpose")
+                try:  # said here, not only when the job runs
+                    check_profile(str(profile), str(recipient_type))
+                except ExportError as exc:
+                    raise ValueError(str(exc).replace("use --profile", "choose the profile")) from None
                 params = {
                     "profile": profile,
                     "recipient": recipient,
