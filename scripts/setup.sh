@@ -17,6 +17,8 @@ debian_missing() {
     [ -x /usr/bin/redis-server ] || missing+=(redis-server)
     # The standard age tool: how an expert decrypts one blob of an encrypted home (docs/custody.md).
     command -v age >/dev/null || missing+=(age)
+    # The TLS reverse proxy of docs/deploy.md, run by its test on 127.0.0.1 (not as a system service).
+    [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
     echo "${missing[@]:-}"
 }
 

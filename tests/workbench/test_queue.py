@@ -1,6 +1,6 @@
 """The background queue: one contract for the embedded runner and the distributed one (Dramatiq on a
-real Redis, `wb worker` processes on their own homes that share only the database, the blob store and
-the queue), a worker killed with SIGKILL mid-job, and a batch shared by two workers.
+real Redis, `wb worker` processes on their own homes that share only the database (a real PostgreSQL),
+the blob store and the queue), a worker killed with SIGKILL mid-job, and a batch shared by two workers.
 
 Until the S3 blob store is wired into homes, the homes share one blob folder (a symlink) standing in
 for it; everything else a worker has is its own folder.
@@ -135,14 +135,14 @@ def _wait_done(home: Home, job_id: str, seconds: float = 180) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Team]:
+def team(tmp_path_factory: pytest.TempPathFactory, redis_url: str, postgres_url: str) -> Iterator[Team]:
     root = tmp_path_factory.mktemp("queue")
     (root / "blob-store").mkdir()
     site = Site()
     env = dict(
         os.environ,
         WB_KEY=str(root / "keys" / "signing.key"),
-        WB_DATABASE_URL=f"sqlite:///{root / 'shared.sqlite3'}",
+        WB_DATABASE_URL=postgres_url,
         WB_QUEUE_URL=redis_url,
         WB_QUEUE_HEARTBEAT_S="5",
         WB_CAPTURE_ALLOW=f"127.0.0.1:{site.port}",
