@@ -226,6 +226,7 @@ def test_contract_a_fixity_job_rehashes_the_home(runner: Runner) -> None:
 def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once(team: Team) -> None:
     w, site = team.world, team.site
     urls = [site.url("fast-page"), site.url("slow-page")]
+    team.stop_all()  # the doomed worker alone takes the job
     team.start_worker("doomed")
     job_id = jobs.submit(w.home, w.analyst, "capture", w.case.id, {"urls": urls})
 
@@ -257,6 +258,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once(team: 
 
 def test_two_workers_on_their_own_homes_share_a_batch(team: Team) -> None:
     w = team.world
+    team.stop_all()
     for name in ("one", "two"):
         team.start_worker(name)
     batch = [jobs.submit(w.home, w.analyst, "analyse", w.case.id, {"item_ids": [i]}) for i in w.items[2:6]]
