@@ -56,6 +56,7 @@ __all__ = [
 
 HOME_FORMAT = "wb-home/1"
 ENCRYPTION_SCHEME = "wb-age-sqlcipher/1"  # age blobs with keyed names, SQLCipher 4 database
+CONVERTING = "encrypting.json"  # present while `wb encrypt` converts the home (archive.convert)
 PRIVATE_UMASK = 0o077
 STAMP_WAIT_S = 15.0  # how long closing a home waits for a token being fetched (it is retried later)
 
@@ -207,6 +208,8 @@ class Home:
         data_key: DataKey | None,
     ) -> Home:
         info = read_info(root)
+        if (root / CONVERTING).exists():
+            raise HomeError(f"`wb encrypt` was interrupted on {root}: run it again to finish")
         home_id = str(info["home_id"])
         sealed = info.get("encryption")
         # WB_DATABASE_URL, else the database the home was made on or moved to (`wb migrate`), else SQLite.

@@ -183,6 +183,9 @@ class Keyring:
         with self._editing() as data:
             data["slots"][slot] = {"kdf": "scrypt", **SCRYPT, "salt": _b64(salt), **box}
 
+    def has_slot(self, slot: str) -> bool:
+        return slot in self._slots()["slots"]
+
     def remove_slot(self, slot: str) -> bool:
         with self._editing() as data:
             return data["slots"].pop(slot, None) is not None

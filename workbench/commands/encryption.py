@@ -7,9 +7,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from archive.home import Home, read_info
-from archive.keys import RECOVERY_SLOT, DataKey, new_recovery_key
-from workbench import auth, config, encryption, sessions
+from archive.home import Home, HomeError, read_info
+from archive.keys import RECOVERY_SLOT, DataKey, Locked, WrongKey, new_recovery_key
+from archive.signing import SigningKeyError
+from workbench import auth, config, encrypt_home, encryption, sessions
+from workbench.auth import AuthError
 from workbench.clitools import TOOL_VERSION, Output, Registrar, UsageError, acting, open_home, read_password
 
 __all__ = ["cmd_init_encrypted", "register"]
@@ -58,6 +60,30 @@ def _create(root: Path, name: str, password: str) -> str:
     return recovery
 
 
+def cmd_encrypt(args: argparse.Namespace, out: Output) -> int:
+    """Convert a plain home in place; run it again after a crash to finish."""
+    root = config.home_path(args.home)
+    password = read_password(args.password_stdin, f"Password of {args.admin}: ")
+    progress = out.error if args.verbose else None
+    try:
+        done = encrypt_home.convert_home(
+            root, config.key_path(), TOOL_VERSION, args.admin, password, progress
+        )
+    except (HomeError, Locked, WrongKey, SigningKeyError, encrypt_home.ConvertError, AuthError) as exc:
+        raise UsageError(f"{exc}; nothing more was changed") from None
+    for p in done.problems:
+        out.error(f"{p.kind} {p.ref}: {p.problem}")
+    line = f"home at {root} is encrypted: {done.blobs} files and {done.events} events verified"
+    if done.needs_password:
+        line += f"; an admin sets a new password for {', '.join(done.needs_password)} to give them a key slot"
+    if done.recovery_key:
+        line += f"; RECOVERY KEY (shown once; write it down): {done.recovery_key}"
+    data = {"home": str(root), "blobs": done.blobs, "events": done.events, "problems": len(done.problems),
+            "needs_password": done.needs_password, "recovery_key": done.recovery_key}  # fmt: skip
+    out.record(data, line)
+    return 1 if done.problems else 0
+
+
 def cmd_key_export(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         try:
@@ -79,7 +105,13 @@ def cmd_key_locate(args: argparse.Namespace, out: Output) -> int:
 
 
 def register(r: Registrar) -> None:
-    """Add `wb key export|locate`."""
+    """Add `wb encrypt` and `wb key export|locate`."""
+    p = r.add("encrypt", cmd_encrypt, "encrypt a plain home in place (resumable: run again after a crash)")
+    p.add_argument(
+        "--admin", required=True, metavar="NAME", help="your admin account (its password seals the key)"
+    )
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--verbose", action="store_true", help="one line per sealed file on standard error")
     key = r.group("key", "the data key of an encrypted home (admins)")
     p = r.add("export", cmd_key_export, "write the data key (an age identity) to a new file", key)
     p.add_argument("--out", required=True, help="a new file (0600)")
