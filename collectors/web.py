@@ -66,7 +66,7 @@ from collectors.recorder import (
     transformations,
 )
 from collectors.warc import Resource, build_wacz, write_warc
-from collectors.webpage import listen, page_facts, route_guard, screenshot, scroll_page
+from collectors.webpage import Targets, listen, page_facts, route_guard, screenshot, scroll_page
 
 __all__ = ["CHROMIUM", "LAUNCH_FLAGS", "CaptureSettings", "StagedCapture", "WebCollector"]
 
@@ -137,6 +137,7 @@ class WebCollector:
         self._browser: Browser | None = None
         self._quiet: GuardProxy | None = None
         self._clock = "unknown"
+        self._targets = Targets()
 
     async def __aenter__(self) -> WebCollector:
         self._pw = await async_playwright().start()
@@ -151,6 +152,7 @@ class WebCollector:
             downloads_path=self.work_dir / "browser-downloads" if self.work_dir else None,
         )
 
+        await self._targets.start(self._browser)
         self._clock = await asyncio.to_thread(clock_sync)
         return self
 
@@ -227,6 +229,7 @@ class WebCollector:
         )
         quarantine = Quarantine(staged.folder, max_bytes=s.max_response_bytes)
         events: dict[str, list[dict[str, str]]] = {"dialogs": [], "popups": [], "refused": []}
+        ids: tuple[str, str] | None = None
         opened = time.monotonic()
         # What may still wait (yt-dlp, downloads) ends this long before the capture's own budget, so
         # closing and packaging still happen and the page is kept rather than lost to the clock.
@@ -253,6 +256,9 @@ class WebCollector:
             page = await context.new_page()
             listen(context, page, recorder, events, quarantine.on_download)
             cdp = await context.new_cdp_session(page)
+            with contextlib.suppress(PlaywrightError, KeyError):
+                info = (await cdp.send("Target.getTargetInfo"))["targetInfo"]
+                ids = (str(info["browserContextId"]), str(info["targetId"]))
             steps.add("open_context", "ok", None, opened)
             response = await self._load(page, cdp, staged, steps, proxy, quarantine, recorder.secrets)
             if staged.status == "captured" and proxy.stats.budget_exceeded and document_cut(staged, recorder):
@@ -274,6 +280,9 @@ class WebCollector:
                 await context.close()
             await proxy.close()
             steps.add("close_context", "ok", None, closing)
+            if ids is not None:
+                # Chromium's own count: a popup whose first response had not arrived counts too.
+                events["popups"] = self._targets.popups(*ids)
             network_facts(staged, events, proxy, recorder, quarantine)
         if proxy.stats.budget_exceeded and staged.status == "captured":
             staged.reason = "byte budget exceeded: the capture is incomplete"

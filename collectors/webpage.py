@@ -8,13 +8,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, Route
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Route
 from playwright.async_api import Error as PlaywrightError
 
 from collectors.guard import Policy
 from collectors.recorder import Recorder
 
-__all__ = ["listen", "page_facts", "route_guard", "scroll_page", "screenshot"]
+__all__ = ["Targets", "listen", "page_facts", "route_guard", "scroll_page", "screenshot"]
 
 MAX_TEXT = 5_000_000
 
@@ -129,3 +129,40 @@ def listen(
 async def _quietly(work: Awaitable[Any]) -> None:
     with contextlib.suppress(PlaywrightError):
         await work
+
+
+class Targets:
+    """Pages Chromium opens, as it announces them (CDP ``Target.targetCreated``).
+
+    Playwright emits a popup only once its first response has started loading, so a capture that
+    ends sooner never heard of it (the popup count raced the page's own end). Chromium announces a
+    page the moment ``window.open`` runs; this keeps those announcements per browser context."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, dict[str, dict[str, str]]] = {}
+        self._cdp: CDPSession | None = None
+
+    async def start(self, browser: Browser) -> None:
+        """Listen on a browser-level session (one per collector, shared by its captures)."""
+        self._cdp = await browser.new_browser_cdp_session()
+        self._cdp.on("Target.targetCreated", self._created)
+        self._cdp.on("Target.targetInfoChanged", self._changed)
+        await self._cdp.send("Target.setDiscoverTargets", {"discover": True})
+
+    def _created(self, params: dict[str, Any]) -> None:
+        info = params.get("targetInfo") or {}
+        if info.get("type") == "page" and info.get("targetId"):
+            pages = self.opened.setdefault(str(info.get("browserContextId", "")), {})
+            if len(pages) < 500:
+                pages[str(info["targetId"])] = {"url": str(info.get("url", ""))[:2000]}
+
+    def _changed(self, params: dict[str, Any]) -> None:
+        info = params.get("targetInfo") or {}
+        entry = self.opened.get(str(info.get("browserContextId", "")), {}).get(str(info.get("targetId", "")))
+        if entry is not None and info.get("url"):
+            entry["url"] = str(info["url"])[:2000]
+
+    def popups(self, context_id: str, main_target: str) -> list[dict[str, str]]:
+        """Every page the context opened besides the captured one, and forget the context."""
+        pages = self.opened.pop(context_id, {})
+        return [dict(v) for k, v in pages.items() if k != main_target][:200]

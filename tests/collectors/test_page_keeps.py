@@ -7,7 +7,8 @@ import asyncio
 import gzip
 import hashlib
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from collectors.charset import decide
 from collectors.guard import Policy, parse_allow
 from collectors.platforms import extract_post
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
-from tests.collectors.webfixtures import Site, serve
+from tests.collectors.webfixtures import QuietHandler, Site, serve, serving
 
 __all__ = ["serve"]
 
@@ -47,8 +48,22 @@ SOURCE_CLIP = CLIP + b"\0source"  # another file, so both are stored
 SOUND = b"ID3\x04\0\0\0\0\0\0" + bytes(range(256)) * 8
 
 
+class _Hangs(QuietHandler):
+    """Answers nothing for 20 s: a popup opened here has no first response while the capture runs."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        time.sleep(20)
+
+
 @pytest.fixture(scope="module")
-def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -> tuple[Captures, Site, Site]:
+def hanging() -> Iterator[int]:
+    yield from serving(_Hangs)
+
+
+@pytest.fixture(scope="module")
+def runs(
+    serve: Callable[..., Site], hanging: int, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Captures, Site, Site]:
     root = tmp_path_factory.mktemp("keeps")
     site = serve(Site())
     canary = serve(Site())  # never allow-listed: a medium the page names there is refused
@@ -76,10 +91,11 @@ def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -
         "<!doctype html><title>Свідчення</title><p>Свідчення</p>".encode("cp1251"),
         "text/html; charset=windows-1251",
     )
+    site.add("/opens", f"<title>o</title><script>window.open('http://127.0.0.1:{hanging}/never')</script>")
     for name, file in SAVED.items():
         site.add(f"/saved/{name}", (PAGES / file).read_bytes())
     settings = CaptureSettings(
-        policy=Policy(parse_allow([f"127.0.0.1:{site.port}"])),
+        policy=Policy(parse_allow([f"127.0.0.1:{site.port}", f"127.0.0.1:{hanging}"])),
         capture_timeout=60,
         page_timeout=20,
         scroll_steps=1,
@@ -88,7 +104,7 @@ def runs(serve: Callable[..., Site], tmp_path_factory: pytest.TempPathFactory) -
     async def go() -> Captures:
         out: Captures = {}
         async with WebCollector(settings) as collector:
-            for name in ("video", "nocharset", "gzipped", "cp1251", "saved/x", "saved/youtube"):
+            for name in ("video", "nocharset", "gzipped", "cp1251", "saved/x", "saved/youtube", "opens"):
                 out[name] = await collector.capture(
                     site.url(f"/{name}"), root / name, "analyst-a", "demo", "t"
                 )
@@ -218,3 +234,10 @@ def test_the_encoding_decision_names_its_basis(
     found = decide(content_type, body, browser)
     assert (found.used, found.rerender) == (used, again)
     assert basis in found.basis
+
+
+def test_a_popup_counts_before_its_first_response_arrives(runs: tuple[Captures, Site, Site]) -> None:
+    # Playwright announces a popup only once its response starts loading; this one never answers.
+    cap = runs[0]["opens"]
+    assert cap.status == "captured", cap.reason
+    assert len(cap.record["popups"]) == 1, cap.record["popups"]
