@@ -186,24 +186,30 @@ class GuardProxy:
         decision = await self._admit(label, host, port, writer)
         if decision is None:
             return
-        upstream = await self._connect(decision, label, writer)
+        # An HTTP upstream takes plain http as a proxy request (absolute form) naming the checked
+        # address: proxies commonly allow CONNECT to 443 only. The Host header keeps the name.
+        relay = self.upstream is not None and self.upstream.scheme == "http"
+        upstream = await self._connect(decision, label, writer, tunnel=not relay)
         if upstream is None:
             return
         parts = urlsplit(target)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if relay:
+            ip = decision.addresses[0]
+            path = f"http://{f'[{ip}]' if ':' in ip else ip}:{decision.port}{path}"
         up_reader, up_writer = upstream
         up_writer.write(method + b" " + path.encode("latin-1") + b" " + version + b"\r\n" + _headers(rest))
         await self._pipe(reader, writer, up_reader, up_writer)
 
     async def _connect(
-        self, decision: Decision, label: str, writer: asyncio.StreamWriter
+        self, decision: Decision, label: str, writer: asyncio.StreamWriter, tunnel: bool = True
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
             # Connect to the address the guard checked, never to the name (no second lookup); through
             # the upstream proxy, when there is one, to that same address.
             if self.upstream is not None:
                 return await asyncio.wait_for(
-                    self.upstream.open(decision.addresses[0], decision.port), CONNECT_TIMEOUT + 5
+                    self.upstream.open(decision.addresses[0], decision.port, tunnel), CONNECT_TIMEOUT + 5
                 )
             return await asyncio.wait_for(
                 asyncio.open_connection(decision.addresses[0], decision.port), CONNECT_TIMEOUT

@@ -6,7 +6,8 @@ decides each host as before, then asks the upstream for a tunnel to the exact ad
 never to a name. Who resolves names:
 
 - ``socks5://`` and ``http://``: this workstation (as without an upstream), then the upstream is asked
-  for the checked address;
+  for the checked address (an HTTP upstream: ``CONNECT`` for https, a proxy request naming the
+  address for plain http);
 - ``socks5h://``: the upstream (Tor's SOCKS ``RESOLVE`` extension, so no name query leaves outside the
   tunnel); the guard checks every address it answers, and an upstream that cannot resolve is a clear
   refusal, not a silent local lookup.
@@ -98,9 +99,14 @@ class Upstream:
         dns = "names resolved by the upstream proxy" if self.remote_dns else "names resolved here"
         return f"through the local guard proxy, then the upstream proxy {self.url} ({dns}; addresses checked)"
 
-    async def open(self, address: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A connection to ``address:port`` (an IP the guard checked) through the upstream."""
+    async def open(
+        self, address: str, port: int, tunnel: bool = True
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to ``address:port`` (an IP the guard checked) through the upstream; with
+        ``tunnel`` False (an HTTP upstream relaying plain http) the connection to the upstream itself."""
         reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), TIMEOUT)
+        if not tunnel and self.scheme == "http":
+            return reader, writer
         try:
             if self.scheme == "http":
                 await asyncio.wait_for(_http_connect(reader, writer, address, port), TIMEOUT)

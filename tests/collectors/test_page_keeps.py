@@ -78,6 +78,7 @@ def runs(
         "<video controls><source src='/other.avi' type='video/x-msvideo'></video>"
         "<audio src='/sound.mp3' preload=none></audio>"
         f"<video src='http://127.0.0.1:{canary.port}/inside.mp4' preload=none></video>"
+        f"<video src='http://localhost:{canary.port}/by-name.mp4' preload=none></video>"
         "<video src='/live.m3u8' preload=none></video>",
     )
     page = f"<!doctype html><title>{NAMES}</title><meta property='og:description' content='{NAMES}'>"
@@ -136,6 +137,10 @@ def test_a_named_medium_on_a_refused_address_is_not_fetched(runs: tuple[Captures
     assert canary.log == []
     inside = next(e for e in cap.record["media_named"] if "/inside.mp4" in e["url"])
     assert inside["kept"].startswith("not kept")
+    # A name for an inside address passes the spelling check: the guard proxy refuses it.
+    by_name = next(e for e in cap.record["media_named"] if "/by-name.mp4" in e["url"])
+    assert by_name["kept"].startswith("not kept")
+    assert any(f"localhost:{canary.port}" in r["target"] for r in cap.record["refused_requests"])
 
 
 def test_a_streaming_playlist_is_listed_but_not_kept_as_a_medium(runs: tuple[Captures, Site, Site]) -> None:

@@ -14,7 +14,7 @@ from collectors.guard import GuardError, Policy, parse_allow
 from collectors.upstream import Upstream
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from tests.collectors.upstream_proxy import RecordingProxy, recording_proxy
-from tests.collectors.webfixtures import Site, png, serve
+from tests.collectors.webfixtures import Site, png, self_signed, serve
 
 __all__ = ["serve"]
 
@@ -34,6 +34,8 @@ def runs(
 ) -> tuple[Captures, Site, Site]:
     root = tmp_path_factory.mktemp("upstream")
     site = serve(Site())
+    tls = serve(Site(), self_signed(root)[0])
+    tls.add("/secure", "<!doctype html><meta charset=utf-8><title>secure</title>")
     canary = serve(Site())  # an inside service the upstream can reach: the guard must keep it out
     site.add("/pic.png", png((200, 10, 10)), "image/png")
     site.add(
@@ -41,7 +43,7 @@ def runs(
         f"<!doctype html><meta charset=utf-8><title>through</title><img src='/pic.png'>"
         f"<img src='http://inside.example:{canary.port}/x.png'>",
     )
-    allow = Policy(parse_allow([f"127.0.0.1:{site.port}"]))
+    allow = Policy(parse_allow([f"127.0.0.1:{site.port}", f"127.0.0.1:{tls.port}"]))
     base = CaptureSettings(policy=allow, capture_timeout=60, page_timeout=20, scroll_steps=1)
 
     async def go() -> Captures:
@@ -54,7 +56,7 @@ def runs(
                     "unknown": f"http://nowhere.example:{site.port}/",
                 },
             ),
-            ("http", {"http": f"http://127.0.0.1:{site.port}/page"}),
+            ("http", {"http": f"http://127.0.0.1:{site.port}/page", "https": tls.url("/secure")}),
         ):
             settings = replace(base, upstream=Upstream.parse(f"{scheme}://127.0.0.1:{upstream.port}"))
             async with WebCollector(settings) as collector:
@@ -62,7 +64,9 @@ def runs(
                     out[name] = await collector.capture(url, root / name, "analyst-a", "demo", "t")
         return out
 
-    return asyncio.run(go()), site, canary
+    captures = asyncio.run(go())
+    captures["https"].record["tls_port"] = tls.port
+    return captures, site, canary
 
 
 def test_names_are_resolved_by_the_upstream_and_every_request_goes_through_it(
@@ -108,12 +112,19 @@ def test_a_name_the_upstream_cannot_resolve_is_refused_without_a_local_lookup(
     assert "RESOLVE nowhere.example" in upstream.log
 
 
-def test_an_http_connect_upstream_is_asked_for_the_checked_address(
+def test_an_http_upstream_is_asked_for_the_checked_address(
     runs: tuple[Captures, Site, Site], upstream: RecordingProxy
 ) -> None:
     captures, site, _ = runs
     assert captures["http"].status == "captured", captures["http"].reason
-    assert f"HTTP CONNECT 127.0.0.1:{site.port}" in upstream.log
+    # Plain http goes as a proxy request naming the checked address, not as a CONNECT tunnel.
+    assert f"HTTP GET http://127.0.0.1:{site.port}/page" in upstream.log
+    assert f"HTTP GET http://127.0.0.1:{site.port}/pic.png" in upstream.log
+    assert not any(line.startswith(f"HTTP CONNECT 127.0.0.1:{site.port}") for line in upstream.log)
+    # https goes as a CONNECT tunnel to the checked address.
+    secure = captures["https"]
+    assert secure.status == "captured", secure.reason
+    assert f"HTTP CONNECT 127.0.0.1:{secure.record['tls_port']}" in upstream.log
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """A small upstream proxy for tests, on 127.0.0.1: SOCKS5 (CONNECT and Tor's RESOLVE extension) and
-HTTP CONNECT on one port, with its own name table instead of DNS, logging every request it serves."""
+HTTP (CONNECT, and plain-http proxy requests) on one port, with its own name table instead of DNS,
+logging every request it serves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 __all__ = ["RecordingProxy", "recording_proxy"]
 
@@ -91,12 +93,23 @@ def _handler(proxy: RecordingProxy) -> type[socketserver.BaseRequestHandler]:
                 head += _exactly(sock, 1)
             method, target = head.split(b" ")[:2]
             if method != b"CONNECT":
-                sock.sendall(b"HTTP/1.1 405 only CONNECT\r\n\r\n")
+                self._relay(sock, head, method.decode(), target.decode())
                 return
             host, _, port = target.decode().rpartition(":")
             proxy.log.append(f"HTTP CONNECT {host}:{port}")
             with socket.create_connection((host.strip("[]"), int(port)), timeout=10) as up:
                 sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                _pipe(sock, up)
+
+        def _relay(self, sock: socket.socket, head: bytes, method: str, target: str) -> None:
+            """A plain-http proxy request (absolute form): sent on in origin form."""
+            proxy.log.append(f"HTTP {method} {target}")
+            parts = urlsplit(target)
+            line, _, rest = head.partition(b"\r\n")
+            origin = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            version = line.split(b" ")[2]
+            with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=10) as up:
+                up.sendall(f"{method} {origin} ".encode() + version + b"\r\n" + rest)
                 _pipe(sock, up)
 
     return Handler
