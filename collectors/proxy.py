@@ -6,6 +6,10 @@ each host once per capture, checks every address with the guard, and connects to
 address it checked. Plain HTTP arrives as absolute-URI requests; HTTPS and WebSockets arrive as
 CONNECT tunnels (the bytes inside stay encrypted; the browser records those exchanges).
 
+With a case's upstream proxy (``collectors.upstream``: a VPN's or Tor's SOCKS port) the proxy still
+decides every host; it then asks the upstream for the exact address it checked instead of connecting
+itself.
+
 Each upstream connection carries one request (``Connection: close`` both ways), so a kept-alive
 browser connection can never carry a second request to another host. Bytes from servers are
 counted against the capture's budget; past it every connection is cut.

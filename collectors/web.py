@@ -418,6 +418,8 @@ class WebCollector:
         body: bytes | None = None
         with contextlib.suppress(PlaywrightError):
             body = await response.body()
+        if body is not None and len(body) > self.settings.max_response_bytes:
+            body = None  # over the per-response budget: the browser's choice stands, unchecked
         browser = str(await page.evaluate("document.characterSet"))
         found = charset.decide(headers.get("content-type", ""), body, browser)
         staged.record["encoding"] = found.as_record()
@@ -432,10 +434,10 @@ class WebCollector:
         async def same_bytes(route: Route) -> None:
             await route.fulfill(status=response.status, headers=kept, body=body)
 
-        # The exchanges of this second showing are not evidence: the first load's are recorded.
         def this_document(url: str) -> bool:
             return url == final
 
+        # The exchanges of this second showing are not evidence: the first load's are recorded.
         recorder.paused = True
         await page.route(this_document, same_bytes)
         try:
