@@ -2,13 +2,13 @@
 
     .venv/bin/python bench/workers.py [--jobs 6] [--per-job 2] [--side 320] [--dir /tmp]
 
-Starts its own PostgreSQL and Redis on 127.0.0.1 (as the tests do), makes an app home and two worker
-homes that share only those services and one blob folder (standing in for the object store), and
-stores ``2 * jobs * per_job`` PNG pictures of ``side`` x ``side`` pixels. Each round queues ``--jobs``
-analysis jobs of ``--per-job`` pictures each (fresh pictures every round) and times from the first
-submit until every job is done; the workers are started and ready before the clock starts. Prints
-pictures per second for each round and the ratio 2 workers / 1 worker (ideal: 2.0 on a machine with
-two free cores; the detectors run in each worker's own child process).
+Starts its own PostgreSQL, Redis and S3 server (moto) on 127.0.0.1, as the tests do, makes an app
+home and two worker homes that share only those services, and stores ``2 * jobs * per_job`` PNG
+pictures of ``side`` x ``side`` pixels. Each round queues ``--jobs`` analysis jobs of ``--per-job``
+pictures each (fresh pictures every round) and times from the first submit until every job is done;
+the workers are started and ready before the clock starts. Prints pictures per second for each round
+and the ratio 2 workers / 1 worker (ideal: 2.0 on a machine with two free cores; the detectors run in
+each worker's own child process).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PIL import Image  # noqa: E402
 
 from archive.home import Home  # noqa: E402
-from tests.services import start_postgres  # noqa: E402
+from archive.s3blobs import S3BlobStore  # noqa: E402
+from tests.s3server import new_bucket  # noqa: E402
+from tests.services import S3_CREDENTIALS, start_postgres  # noqa: E402
 from tests.workbench.app_fixtures import World, make_world, store  # noqa: E402
 from workbench import jobs  # noqa: E402
 
@@ -46,9 +48,7 @@ def _png(seed: int, side: int) -> bytes:
 def _redis(base: Path) -> tuple[subprocess.Popen[bytes], str]:
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = _free_port()
     argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(base)]
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -65,12 +65,35 @@ def _redis(base: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("redis-server did not start")
 
 
-def _home(root: Path, name: str, env: dict[str, str]) -> Path:
-    path = root / name
-    path.mkdir()
-    (path / "blobs").symlink_to(root / "blob-store")
-    Home.init(path, Path(env["WB_KEY"]), "bench", env["WB_DATABASE_URL"]).close()
-    return path
+def _moto(base: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import urllib.request
+
+    port = _free_port()
+    argv = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    proc = subprocess.Popen(argv, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()  # noqa: S310 (loopback)
+            return proc, endpoint
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("moto_server did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _home(root: Path, name: str, env: dict[str, str]) -> Home:
+    blobs = S3BlobStore.from_url(env["WB_BLOB_URL"], env)
+    return Home.init(root / name, Path(env["WB_KEY"]), "bench", env["WB_DATABASE_URL"], blobs)
 
 
 def _worker(root: Path, name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -116,25 +139,28 @@ def main() -> None:
     parser.add_argument("--dir", default=tempfile.gettempdir())
     args = parser.parse_args()
     n = args.jobs * args.per_job
-    if shutil.disk_usage(args.dir).free < 2 * n * args.side * args.side * 3 + (500 << 20):
+    if shutil.disk_usage(args.dir).free < 2 * n * args.side * args.side * 3 + (
+        500 << 20
+    ):  # moto keeps them too
         raise SystemExit(f"not enough free space in {args.dir}")
     root = Path(tempfile.mkdtemp(prefix="wb-bench-workers-", dir=args.dir))
-    (root / "blob-store").mkdir()
     pg_base = Path(
         tempfile.mkdtemp(prefix="wb-bench-pg-", dir=args.dir)
     )  # its own: the server's user enters it
     postgres = start_postgres(pg_base)
     redis, queue_url = _redis(root)
+    moto, endpoint = _moto(root)
     workers: list[subprocess.Popen[bytes]] = []
-    env = dict(os.environ, WB_KEY=str(root / "keys" / "signing.key"), WB_DATABASE_URL=postgres.new_database(),
-               WB_QUEUE_URL=queue_url)  # fmt: skip
+    env = dict(os.environ, **S3_CREDENTIALS, AWS_ENDPOINT_URL=endpoint,
+               WB_BLOB_URL=f"s3://{new_bucket(endpoint)}/bench", WB_KEY=str(root / "keys" / "signing.key"),
+               WB_DATABASE_URL=postgres.new_database(), WB_QUEUE_URL=queue_url)  # fmt: skip
     os.environ["WB_QUEUE_URL"] = queue_url  # this process is the app: what it queues goes to Redis
     try:
-        app = Home.open(_home(root, "app", env), Path(env["WB_KEY"]), "bench", env["WB_DATABASE_URL"])
+        app = _home(root, "app", env)
         world = make_world(app, reviews=1, n_items=0)
         items = [store(app, world.case, _png(i, args.side), f"p{i}.png") for i in range(2 * n)]
         for name in ("w1", "w2"):
-            _home(root, name, env)
+            _home(root, name, env).close()
         workers.append(_worker(root, "w1", env))
         one = _round(world, items[:n], args.per_job)
         workers.append(_worker(root, "w2", env))
@@ -145,7 +171,7 @@ def main() -> None:
         print(f"ratio 2/1 workers (throughput): {one / two:.2f}")
         app.close()
     finally:
-        for proc in [*workers, redis]:
+        for proc in [*workers, redis, moto]:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
         os.killpg(postgres.proc.pid, signal.SIGTERM)

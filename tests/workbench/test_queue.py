@@ -1,9 +1,6 @@
 """The background queue: one contract for the embedded runner and the distributed one (Dramatiq on a
-real Redis, `wb worker` processes on their own homes that share only the database (a real PostgreSQL),
-the blob store and the queue), a worker killed with SIGKILL mid-job, and a batch shared by two workers.
-
-Until the S3 blob store is wired into homes, the homes share one blob folder (a symlink) standing in
-for it; everything else a worker has is its own folder.
+real Redis, `wb worker` processes on their own homes that share only the services: PostgreSQL, an S3
+store (moto) and Redis), a worker killed with SIGKILL mid-job, and a batch shared by two workers.
 """
 
 from __future__ import annotations
@@ -23,9 +20,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from archive.blobs import BlobStore
 from archive.custody import CustodyLog
 from archive.db import captures, job_steps
 from archive.home import Home
+from archive.s3blobs import S3BlobStore
+from tests.s3server import new_bucket
 from tests.workbench.app_fixtures import World, make_world
 from tests.workbench.browser_server import REPO
 from workbench import jobs, sessions
@@ -83,10 +83,14 @@ class Team:
         """A worker's own home: its folder, the shared database and blob store."""
         path = self.root / name
         if not (path / "home.json").exists():
-            path.mkdir()
-            (path / "blobs").symlink_to(self.root / "blob-store")
-            Home.init(path, Path(self.env["WB_KEY"]), "test", self.env["WB_DATABASE_URL"]).close()
+            Home.init(
+                path, Path(self.env["WB_KEY"]), "test", self.env["WB_DATABASE_URL"], self.blobs()
+            ).close()
         return path
+
+    def blobs(self) -> BlobStore:
+        """The shared object store, as every home here opens it."""
+        return S3BlobStore.from_url(self.env["WB_BLOB_URL"], self.env)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         env = dict(self.env, WB_HOME=str(self.home_for(name)))
@@ -135,12 +139,19 @@ def _wait_done(home: Home, job_id: str, seconds: float = 180) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def team(tmp_path_factory: pytest.TempPathFactory, redis_url: str, postgres_url: str) -> Iterator[Team]:
+def team(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    postgres_url: str,
+    s3_endpoint: str,
+    s3_env: dict[str, str],
+) -> Iterator[Team]:
     root = tmp_path_factory.mktemp("queue")
-    (root / "blob-store").mkdir()
     site = Site()
     env = dict(
         os.environ,
+        **s3_env,
+        WB_BLOB_URL=f"s3://{new_bucket(s3_endpoint)}/queue",
         WB_KEY=str(root / "keys" / "signing.key"),
         WB_DATABASE_URL=postgres_url,
         WB_QUEUE_URL=redis_url,
@@ -148,7 +159,7 @@ def team(tmp_path_factory: pytest.TempPathFactory, redis_url: str, postgres_url:
         WB_CAPTURE_ALLOW=f"127.0.0.1:{site.port}",
     )
     team = Team(root, None, env, site)  # type: ignore[arg-type]
-    app = Home.open(team.home_for("app"), Path(env["WB_KEY"]), "test", env["WB_DATABASE_URL"])
+    app = Home.open(team.home_for("app"), Path(env["WB_KEY"]), "test", env["WB_DATABASE_URL"], team.blobs())
     team.world = make_world(app, reviews=1, n_items=6)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WB_QUEUE_URL", redis_url)  # the app side sends what it queues
