@@ -165,4 +165,8 @@ class Targets:
     def popups(self, context_id: str, main_target: str) -> list[dict[str, str]]:
         """Every page the context opened besides the captured one, and forget the context."""
         pages = self.opened.pop(context_id, {})
-        return [dict(v) for k, v in pages.items() if k != main_target][:200]
+        found = [dict(v) for k, v in pages.items() if k != main_target][:200]
+        for popup in found:
+            if popup["url"] in ("", "about:blank"):
+                popup["note"] = "the popup had not loaded an address when the capture ended"
+        return found

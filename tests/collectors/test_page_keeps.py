@@ -246,3 +246,4 @@ def test_a_popup_counts_before_its_first_response_arrives(runs: tuple[Captures, 
     cap = runs[0]["opens"]
     assert cap.status == "captured", cap.reason
     assert len(cap.record["popups"]) == 1, cap.record["popups"]
+    assert "had not loaded" in cap.record["popups"][0]["note"]
