@@ -24,7 +24,15 @@ from archive.custody import ChainVerifier
 from archive.db import artifacts, blob_fixity, fixity_runs, item_artifacts, items, utcnow
 from archive.home import Home
 
-__all__ = ["FixityRun", "failed_blobs", "failures_of_items", "last_finished", "last_run", "run_fixity"]
+__all__ = [
+    "FixityRun",
+    "failed_blobs",
+    "failures_of_items",
+    "last_activity",
+    "last_finished",
+    "open_run",
+    "run_fixity",
+]
 
 BATCH = 64
 LOGGED_HASHES = 1000  # failing hashes named in the custody event; the count is always exact
@@ -42,7 +50,8 @@ class FixityRun:
     chain_problems: list[Any] = field(default_factory=list)
 
 
-def _open_run(conn: Connection) -> dict[str, Any] | None:
+def open_run(conn: Connection) -> dict[str, Any] | None:
+    """The unfinished run (there is at most one: a new run starts only when none is open)."""
     row = (
         conn.execute(
             select(fixity_runs).where(fixity_runs.c.finished_at.is_(None)).order_by(fixity_runs.c.started_at)
@@ -63,7 +72,7 @@ def _live_hashes(conn: Connection, after: str | None, limit: int) -> list[str]:
 def _start(home: Home, actor: str, via: str) -> tuple[dict[str, Any], bool]:
     """The unfinished run to resume, or a new one (logged as ``fixity.started``)."""
     with home.reading() as conn:
-        found = _open_run(conn)
+        found = open_run(conn)
     if found is not None:
         return found, True
     with home.transaction(actor, via) as tx:
@@ -198,14 +207,15 @@ def failures_of_items(conn: Connection, item_ids: Iterable[str]) -> dict[str, li
     return found
 
 
-def last_run(conn: Connection) -> dict[str, Any] | None:
-    """The newest fixity run (finished or not)."""
-    row = (
-        conn.execute(select(fixity_runs).order_by(fixity_runs.c.started_at.desc()).limit(1))
-        .mappings()
-        .first()
-    )
-    return None if row is None else dict(row)
+def last_activity(conn: Connection, run: dict[str, Any]) -> datetime:
+    """When a run last made progress: its newest result, else its start."""
+    newest = conn.execute(
+        select(func.max(blob_fixity.c.checked_at)).where(blob_fixity.c.run_id == run["id"])
+    ).scalar()
+    if isinstance(newest, str):
+        newest = datetime.strptime(newest, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=utcnow().tzinfo)
+    started: datetime = run["started_at"]
+    return max(started, newest) if newest is not None else started
 
 
 def last_finished(conn: Connection) -> datetime | None:

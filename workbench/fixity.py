@@ -36,6 +36,7 @@ __all__ = [
 DEFAULT_EVERY_DAYS = 7
 SCHEDULE_KEY = "fixity_every_days"
 SCHEDULED_BY_KEY = "fixity_scheduled_by"
+BUSY_FOR = timedelta(minutes=10)
 
 
 def run_fixity(
@@ -96,18 +97,29 @@ def fixity_due(home: Home) -> bool:
     every = _setting(home, SCHEDULE_KEY)
     days = DEFAULT_EVERY_DAYS if every is None else int(every)
     with home.reading() as conn:
-        last = engine.last_run(conn)
+        unfinished = engine.open_run(conn)
         finished = engine.last_finished(conn)
-    if last is not None and last["finished_at"] is None:
+    if unfinished is not None:
         return True
     if days <= 0:
         return False
     return finished is None or utcnow() - finished >= timedelta(days=days)
 
 
+def _someone_on_it(home: Home) -> bool:
+    """An unfinished run that made progress in the last minutes: another app instance is running it."""
+    with home.reading() as conn:
+        unfinished = engine.open_run(conn)
+        return unfinished is not None and utcnow() - engine.last_activity(conn, unfinished) < BUSY_FOR
+
+
 def run_scheduled(home: Home) -> engine.FixityRun | None:
-    """Run fixity when the schedule says so, as the scheduling admin, in the ``job`` channel."""
-    if not fixity_due(home):
+    """Run fixity when the schedule says so, as the scheduling admin, in the ``job`` channel.
+
+    Several app instances (team mode) each run the schedule: an unfinished run that progressed in
+    the last ten minutes belongs to one of them, and the others leave it alone.
+    """
+    if not fixity_due(home) or _someone_on_it(home):
         return None
     by = _scheduled_account(home)
     if by is None:

@@ -158,7 +158,13 @@ def test_the_schedule_runs_fixity_in_the_background_work(world: World) -> None:
     fixity.run_fixity(home, world.admin)
     assert not fixity.fixity_due(home)  # just ran
     fixity.run_fixity(home, world.admin, limit=1)
-    assert fixity.fixity_due(home)  # an unfinished run is resumed at once
+    assert fixity.fixity_due(home)  # an unfinished run is resumed at once ...
+    assert fixity.run_scheduled(home) is None  # ... unless it progressed just now (another instance)
+    with home.transaction("admin") as tx:  # that instance stopped ten minutes ago
+        tx.conn.exec_driver_sql("UPDATE blob_fixity SET checked_at = '2000-01-01T00:00:00.000000Z'")
+        tx.conn.exec_driver_sql(
+            "UPDATE fixity_runs SET started_at = '2000-01-01T00:00:00.000000Z' WHERE finished_at IS NULL"
+        )
     Maintenance(home).round()
     assert not fixity.fixity_due(home)
     last = _events(home, "fixity.completed")[-1]
