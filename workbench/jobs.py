@@ -430,7 +430,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     req = ExportRequest(
         case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
         recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]),
-        out=package_files.bag_dir(home, str(job["id"])), by=_account(home, job),
+        out=package_files.fresh_bag_dir(home, str(job["id"])), by=_account(home, job),
         item_ids=[str(i) for i in p["item_ids"]], via=_via(job),
     )  # fmt: skip
     res = export_package(home, req)

@@ -35,6 +35,7 @@ __all__ = [
     "bag_dir",
     "export_jobs",
     "finish",
+    "fresh_bag_dir",
     "open_package",
     "remove",
     "sweep",
@@ -61,6 +62,13 @@ def _folder(home: Home, job_id: str) -> Path:
 def bag_dir(home: Home, job_id: str) -> Path:
     """Where the export job writes the package before it is zipped."""
     return _folder(home, job_id) / "bag"
+
+
+def fresh_bag_dir(home: Home, job_id: str) -> Path:
+    """``bag_dir``, after removing whatever an earlier run of the same job left (a worker that died
+    mid-way, the job delivered again), so the package is written again from scratch."""
+    shutil.rmtree(_folder(home, job_id), ignore_errors=True)
+    return bag_dir(home, job_id)
 
 
 def finish(home: Home, job_id: str) -> dict[str, Any]:
