@@ -28,7 +28,7 @@ import hashlib
 import json
 import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,8 @@ class ExportRequest:
     item_ids: Sequence[str] = ()
     via: str = "cli"
     report: bool = True
+    # Told how far the export has come (0..1) and what it is doing; the app's job shows it.
+    progress: Callable[[float, str], None] | None = None
 
 
 @dataclass
@@ -448,7 +450,7 @@ def _package(
         checkpoint=checkpoint,
         public_key_pem=home.signer.verifier.pem(),
         leaves=leaves,
-        open_blob=home.blobs.open,
+        open_blob=_counting(home.blobs.open, req, len(chosen)),
         confidence_scale=confidence_scale(),
         readme=readme_text(manifest, home.signer.verifier.key_id, [int(s["tree_size"]) for s in stamps]),
         report_pdf=report_pdf,
@@ -462,6 +464,24 @@ def _package(
         raise ExportError(str(exc)) from None
     report_sha = None if report_pdf is None else hashlib.sha256(report_pdf).hexdigest()
     return manifest_sha, report_sha
+
+
+def _tell(req: ExportRequest, done: float, stage: str) -> None:
+    if req.progress is not None:
+        req.progress(done, stage)
+
+
+def _counting(open_blob: Callable[[str], Any], req: ExportRequest, expected: int) -> Callable[[str], Any]:
+    """``open_blob`` that reports each file the package copies (between 20% and 80% of the export)."""
+    seen: list[str] = []
+
+    def open_(sha256: str) -> Any:
+        seen.append(sha256)
+        share = min(1.0, len(seen) / max(1, expected))
+        _tell(req, 0.2 + 0.6 * share, f"copying files into the package ({len(seen)} so far)")
+        return open_blob(sha256)
+
+    return open_
 
 
 def _stamp_now(home: Home) -> None:
@@ -512,7 +532,9 @@ def export_package(home: Home, req: ExportRequest) -> ExportResult:
     _check_request(req)
     case_id = _case_id(home, req.case_slug)
     auth.check_case(home, req.by, Perm.EXPORT, case_id, req.via)
+    _tell(req, 0.05, "checking each item's visibility and consent")
     chosen, withheld = _select(home, req, case_id)
+    _tell(req, 0.1, "preparing shared copies" if req.profile in SHARED_PROFILES else "recording the transfer")
     chosen = _shared_copies(home, req, chosen, withheld)
     if not chosen:
         _log_blocked(home, req, case_id, withheld)

@@ -425,13 +425,16 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from workbench.export import ExportRequest, export_package
 
     package_files.sweep(home)
-    set_progress(home, job["id"], 0.05)
+
+    def tell(done: float, stage: str) -> None:
+        set_progress(home, job["id"], done, result={"stage": stage})
+
     p = job["params"]
     req = ExportRequest(
         case_slug=case.slug, profile=str(p["profile"]), recipient=str(p["recipient"]),
         recipient_type=str(p["recipient_type"]), purpose=str(p["purpose"]),
         out=package_files.fresh_bag_dir(home, str(job["id"])), by=_account(home, job),
-        item_ids=[str(i) for i in p["item_ids"]], via=_via(job),
+        item_ids=[str(i) for i in p["item_ids"]], via=_via(job), progress=tell,
     )  # fmt: skip
     res = export_package(home, req)
     withheld = [{"item_id": w.get("id") or w.get("item_id"), "status": "withheld", "reason": w.get("reason")}
@@ -443,7 +446,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         "results": withheld,
     }
     if res.transfer_id is not None:
-        set_progress(home, job["id"], 0.8)
+        tell(0.85, "zipping the package for its download")
         out.update(package_files.finish(home, str(job["id"])))
     return out
 

@@ -438,3 +438,25 @@ def test_a_double_submitted_judgement_is_recorded_once(world: World) -> None:
         w.home, w.outsider, lambda: review.adjudicate(w.home, w.outsider, w.items[0], "inconclusive", "x")
     )
     _refused(w.home, w.analyst, lambda: review.adjudicate(w.home, w.analyst, w.items[0], "inconclusive", "x"))
+
+
+def test_an_export_tells_how_far_it_has_come(world: World) -> None:
+    w = world
+    _verified(w, w.items[0])
+    _verified(w, w.items[1])
+    told: list[tuple[float, str]] = []
+    req = export.ExportRequest(
+        "demo",
+        "internal",
+        "ICC OTP",
+        "court",
+        "case file",
+        w.home.root / "pkg",
+        w.legal,
+        tuple(w.items),
+        progress=lambda done, stage: told.append((done, stage)),
+    )
+    assert export.export_package(w.home, req).transfer_id
+    values = [d for d, _ in told]
+    assert values == sorted(values) and 0 < values[0] and values[-1] <= 0.8
+    assert "copying files into the package (1 so far)" in [s for _, s in told]

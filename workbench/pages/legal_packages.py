@@ -32,6 +32,8 @@ def _job(job: dict[str, Any], base: str | None) -> None:
         st.text(f"export {job['id'][:8]} · {job['status']} · {res.get('included', 0)} items included"
                 f" · {len(res.get('results') or [])} withheld")  # fmt: skip
         st.progress(float(job["progress"]))
+        if job["status"] in ("queued", "running") and res.get("stage"):
+            st.text(str(res["stage"]))
         if error := res.get("error"):
             st.text(f"error: {error}")
         if job["status"] == "done" and not res.get("transfer_id"):
