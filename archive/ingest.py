@@ -10,6 +10,7 @@ while it records earlier ones, and record several files in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from archive import artifacts as art
-from archive.blobs import BlobTooLarge, PutResult
+from archive.blobs import BlobRetained, BlobTooLarge, PutResult
 from archive.db import items, sightings, utcnow
 from archive.home import Home, Transaction
 from archive.metadata import ExifReader, MetadataError, build_sidecar
@@ -165,7 +166,9 @@ class Ingestor:
     def _discard(self, put: PutResult) -> None:
         """Remove bytes this call wrote that no record will point to."""
         if put.created:
-            self.home.blobs.delete(put.sha256)
+            # Under an object store's lock the bytes are hidden now and go when the retention ends.
+            with contextlib.suppress(BlobRetained):
+                self.home.blobs.delete(put.sha256)
 
     def _sidecar(self, put: PutResult) -> bytes:
         assert self.exif is not None

@@ -7,6 +7,7 @@ events carry ids, hashes and role names only; URLs, captions and handles live in
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from archive import artifacts as art
-from archive.blobs import PutResult
+from archive.blobs import BlobRetained, PutResult
 from archive.db import artifacts, captures, items, sightings, utcnow
 from archive.home import Home, Transaction
 from archive.ingest import new_item_id, prior_item
@@ -109,7 +110,8 @@ def _discard_refused(home: Home, refused: list[PutResult]) -> None:
             live = and_(artifacts.c.sha256 == put.sha256, artifacts.c.removed_at.is_(None))
             named = conn.execute(select(artifacts.c.sha256).where(live)).first()
         if put.created and named is None:
-            home.blobs.delete(put.sha256)
+            with contextlib.suppress(BlobRetained):  # under a lock: hidden now, gone when it ends
+                home.blobs.delete(put.sha256)
 
 
 def _put_files(home: Home, files: list[StagedFile]) -> dict[str, PutResult]:

@@ -9,9 +9,13 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from archive.home import Home
+from archive.s3blobs import Lock, S3BlobStore
 from tests.conftest import RunWb, json_lines
 from tests.s3server import new_bucket, s3_client
-from tests.workbench.app_fixtures import make_png
+from tests.workbench.app_fixtures import make_png, make_world
+from workbench import intake
+from workbench.clitools import TOOL_VERSION
 
 
 def test_wb_on_an_s3_store_with_object_lock(
@@ -82,3 +86,23 @@ def test_a_wrong_blob_url_is_a_configuration_error(
     proc = wb("init", check=2)
     assert "WB_BLOB_URL" in proc.stderr and "no-such-bucket-wb" in proc.stderr
     assert not (Path(wb_env["WB_HOME"]) / "home.json").exists()
+
+
+def test_refused_files_on_a_locked_store_are_reported_not_crashed(s3_endpoint: str, tmp_path: Path) -> None:
+    """Ingest writes before it can judge a file's type; discarding a refused file's bytes meets the lock."""
+    store = S3BlobStore(
+        s3_client(s3_endpoint), new_bucket(s3_endpoint, lock=True), "t", Lock("COMPLIANCE", 1), tmp_path
+    )
+    home = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", TOOL_VERSION, blobs=store)
+    try:
+        w = make_world(home, n_items=0)
+        (tmp_path / "empty.png").write_bytes(b"")
+        (tmp_path / "fake.jpg").write_text("not a picture")
+        (tmp_path / "real.png").write_bytes(make_png(5))
+        paths = [str(tmp_path / n) for n in ("empty.png", "fake.jpg", "real.png")]
+        results = list(intake.ingest_paths(home, w.case, paths, w.analyst))
+        assert [r.status for r in results] == ["refused", "refused", "stored"], results
+        assert "not a media file" in (results[1].reason or "") and results[1].sha256
+        assert not store.exists(results[1].sha256) and store.exists(str(results[2].sha256))
+    finally:
+        home.close()
