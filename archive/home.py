@@ -55,6 +55,10 @@ __all__ = [
 ]
 
 HOME_FORMAT = "wb-home/1"
+ENCRYPTED_OBJECT_STORE = (
+    "an encrypted home keeps its blobs age-encrypted in its own folder: WB_BLOB_URL (an object store) cannot"
+    " be used with it yet; use a plain home with the store's server-side encryption (docs/deploy.md)"
+)
 ENCRYPTION_SCHEME = "wb-age-sqlcipher/1"  # age blobs with keyed names, SQLCipher 4 database
 CONVERTING = "encrypting.json"  # present while `wb encrypt` converts the home (archive.convert)
 PRIVATE_UMASK = 0o077
@@ -224,8 +228,9 @@ class Home:
         keyring.check_key(data_key)
         db = Database(str(url)) if url else Database.for_home(root, data_key.derive("sqlcipher"))
         scratch = memory_root(home_id) / AREAS["scratch"].relpath
-        if blobs is None:
-            blobs = AgeBlobStore(root / AREAS["blobs"].relpath, data_key, scratch)
+        if blobs is not None:  # its plain bytes would leave the home unencrypted
+            raise HomeError(ENCRYPTED_OBJECT_STORE)
+        blobs = AgeBlobStore(root / AREAS["blobs"].relpath, data_key, scratch)
         home = cls(root, db, blobs, signer, home_id, tool_version)
         home.data_key, home.keyring = data_key, keyring
         return home

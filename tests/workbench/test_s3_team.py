@@ -9,7 +9,11 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from archive.home import Home
+import pytest
+
+from archive.blobs import MemoryBlobStore
+from archive.home import Home, HomeError
+from archive.keys import DataKey
 from archive.s3blobs import Lock, S3BlobStore
 from tests.conftest import RunWb, json_lines
 from tests.s3server import new_bucket, s3_client
@@ -106,3 +110,34 @@ def test_refused_files_on_a_locked_store_are_reported_not_crashed(s3_endpoint: s
         assert not store.exists(results[1].sha256) and store.exists(str(results[2].sha256))
     finally:
         home.close()
+
+
+def test_an_encrypted_home_refuses_an_object_store(
+    wb: RunWb, wb_env: dict[str, str], s3_endpoint: str, s3_env: dict[str, str]
+) -> None:
+    """Its blobs would reach the store as plain bytes: refused, clearly, until the two are combined."""
+    wb_env.update(s3_env, WB_BLOB_URL=f"s3://{new_bucket(s3_endpoint)}/enc")
+    proc = wb(
+        "init",
+        "--encrypt",
+        "--admin",
+        "alice",
+        "--password-stdin",
+        input="correct horse battery staple",
+        check=2,
+    )
+    assert "WB_BLOB_URL" in proc.stderr and "encrypted" in proc.stderr
+    assert not (Path(wb_env["WB_HOME"]) / "home.json").exists()
+
+
+def test_an_encrypted_home_is_never_opened_on_an_outside_store(tmp_path: Path) -> None:
+    key = DataKey.generate()
+    Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", TOOL_VERSION, data_key=key).close()
+    with pytest.raises(HomeError, match="WB_BLOB_URL"):
+        Home.open(
+            tmp_path / "home",
+            tmp_path / "keys" / "signing.key",
+            TOOL_VERSION,
+            blobs=MemoryBlobStore(),
+            data_key=key,
+        )

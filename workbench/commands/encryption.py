@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from archive.home import Home, HomeError, read_info
+from archive.home import ENCRYPTED_OBJECT_STORE, Home, HomeError, read_info
 from archive.keys import RECOVERY_SLOT, DataKey, Locked, WrongKey, new_recovery_key
 from archive.signing import SigningKeyError
 from workbench import auth, config, encrypt_home, encryption, sessions
@@ -20,6 +21,8 @@ __all__ = ["cmd_init_encrypted", "register"]
 def cmd_init_encrypted(args: argparse.Namespace, out: Output) -> int:
     """A new encrypted home with its first admin (whose password unlocks it) and a recovery key."""
     root = config.home_path(args.home)
+    if os.environ.get("WB_BLOB_URL"):
+        raise UsageError(ENCRYPTED_OBJECT_STORE)
     if (root / "home.json").is_file():
         if not read_info(root).get("encryption"):
             raise UsageError(f"{root} is a plain home: `wb encrypt` converts it in place")
