@@ -20,6 +20,7 @@ the services team mode needs. Every server is stopped when the session ends; non
 from __future__ import annotations
 
 import atexit
+import ctypes
 import glob
 import importlib.util
 import os
@@ -71,6 +72,11 @@ def _missing(what: str) -> None:
     pytest.fail(f"service not available: {what} (run scripts/setup.sh as root)", pytrace=False)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when pytest dies, even by SIGKILL (Linux PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
 def _start(argv: list[str], log: Path, **kwargs: object) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(  # type: ignore[call-overload]
@@ -79,6 +85,7 @@ def _start(argv: list[str], log: Path, **kwargs: object) -> subprocess.Popen[byt
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
             **kwargs,
         )
     _RUNNING.append(proc)

@@ -108,3 +108,12 @@ def test_legal_cannot_tag_or_classify(world: World) -> None:
         access.classify(w.home, w.legal, w.items[0], "public")
     with w.home.reading() as conn:
         assert access.item_tags(conn, [w.items[0]]) == {}
+
+
+def test_a_count_past_the_cap_reads_as_more_than(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An exact count of a million-item case is a scan; past COUNT_CAP the gallery says "more than".
+    monkeypatch.setattr(access, "COUNT_CAP", 2)
+    ids, total = _ids(world, world.analyst)
+    assert len(ids) == 3 and total == 3 and access.count_text(total) == "more than 2"
+    monkeypatch.setattr(access, "COUNT_CAP", 3)
+    assert _ids(world, world.analyst)[1] == 3 and access.count_text(3) == "3"

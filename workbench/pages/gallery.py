@@ -129,7 +129,8 @@ def render(ctx: Ctx) -> None:
         rows, total = access.list_items(
             conn, ctx.account, ctx.case.id, flt, (page - 1) * PAGE_SIZE, PAGE_SIZE
         )
-        st.text(f"{total} items · page {page} of {max(1, -(-total // PAGE_SIZE))}")
+        pages = f"{max(1, -(-total // PAGE_SIZE))}" + ("+" if total > access.COUNT_CAP else "")
+        st.text(f"{access.count_text(total)} items · page {page} of {pages}")
         cols = st.columns(COLUMNS)
         for n, row in enumerate(rows):
             with cols[n % COLUMNS]:

@@ -54,7 +54,7 @@ def render(ctx: Ctx) -> None:
         rows, total = access.list_items(
             conn, ctx.account, ctx.case.id, ItemFilter(status=["verified"]), (page - 1) * PAGE, PAGE
         )
-    st.text(f"{total} verified items")
+    st.text(f"{access.count_text(total)} verified items")
     for row in rows:
         c1, c2, c3 = st.columns([4, 1, 1])
         c1.text(f"{row.id} · {row.classification} · {(row.title or '')[:60]}")

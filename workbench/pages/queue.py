@@ -12,7 +12,7 @@ __all__ = ["render"]
 
 
 def _section(ctx: Ctx, title: str, rows: list[ItemRow], total: int, prefix: str) -> None:
-    st.subheader(f"{title} ({total})")
+    st.subheader(f"{title} ({access.count_text(total)})")
     if not rows:
         st.text("(none)")
     for row in rows:
