@@ -21,6 +21,12 @@ from workbench.auth import Account, Perm, can, refuse
 __all__ = ["BadTarget", "CopyMismatch", "Moved", "move_database"]
 
 
+ENCRYPTED = (
+    "this home is encrypted: its database stays in the home (SQLCipher); another database would hold its "
+    "rows unencrypted"
+)
+
+
 class BadTarget(Exception):
     """The target URL is malformed, unreachable or not empty; nothing was changed."""
 
@@ -44,6 +50,8 @@ def move_database(
     """Copy, verify, switch the home to ``target_url`` and record ``database.migrated`` there."""
     if not can(by, Perm.MAINTAIN):
         raise refuse(home, by, Perm.MAINTAIN, via)
+    if home.encrypted:
+        raise BadTarget(ENCRYPTED)
     target = _open_target(target_url, home)
     try:
         tables = copy_database(home.db, target)

@@ -12,7 +12,7 @@ import pytest
 from archive.db import Database
 from archive.dbcopy import table_digests
 from archive.migrate import upgrade
-from tests.conftest import RunWb, json_lines
+from tests.conftest import FIRST_ADMIN, PASSWORD, RunWb, clean_env, json_lines, run_wb
 from tests.services import PostgresServer
 
 Account = Callable[..., dict[str, str]]
@@ -83,3 +83,18 @@ def test_a_bad_or_used_target_or_a_non_admin_changes_nothing(
     assert (filled / "archive.sqlite3").exists()
     assert "database" not in json.loads((filled / "home.json").read_text())
     wb("verify")
+
+
+def test_an_encrypted_home_does_not_move_its_database(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    env = clean_env()
+    env.update(
+        WB_HOME=str(tmp_path / "enc"), WB_KEY=str(tmp_path / "cfg" / "signing.key"),
+        WB_SESSION=str(tmp_path / "cfg" / "session"), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+    )  # fmt: skip
+    run_wb(env, "init", "--encrypt", "--admin", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
+    run_wb(env, "login", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
+    proc = run_wb(env, "migrate", "--to", postgres_server.new_database(), check=2)
+    assert "this home is encrypted" in proc.stderr
+    assert "database" not in json.loads((tmp_path / "enc" / "home.json").read_text())
