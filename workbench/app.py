@@ -17,7 +17,7 @@ from workbench import config
 from workbench.auth import Account
 from workbench.jobs import Worker
 from workbench.maintenance import Maintenance
-from workbench.pages import cases, common, gallery, item, login, settings_page
+from workbench.pages import bidi, cases, common, gallery, item, login, settings_page
 from workbench.pages.common import Ctx
 
 __all__ = ["run"]
@@ -100,6 +100,7 @@ def run() -> None:
         st.error("The archive could not be opened. Check WB_HOME and WB_KEY on the server.")
         return
     _worker(str(home.root))
+    bidi.install()  # dir="auto" on every input and text display (LNG-02)
     account = common.current_account(home)
     if account is None:
         login.render(home)

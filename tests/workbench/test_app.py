@@ -196,7 +196,9 @@ def test_item_page_shows_warning_label_id_and_metadata_while_blurred(world: Worl
     at.button(key=f"open_{world.items[0]}").click().run()
     assert [w.value for w in at.warning] == ["Content warning"]
     texts = _texts(at)
-    assert "dead bodies" in texts and f"Item {world.items[0]}" in texts and "Title: photo-0.png" in texts
+    assert "dead bodies" in texts and f"Item {world.items[0]}" in texts
+    shown = "\n".join(str(h.proto.body) for h in at.get("html"))  # the title: dir="auto", escaped
+    assert ">Title</div>" in shown and 'dir="auto"' in shown and ">photo-0.png</div>" in shown
     assert at.button(key="reveal") is not None and "revealed" not in at.session_state
     record = next(d.value for d in at.dataframe if "field" in d.value.columns)  # readable, not revealed
     assert world.items[0] in list(record["value"])

@@ -189,11 +189,18 @@ def test_rtl_caption_and_bidi_override_file_name_render_readably(s: Setup) -> No
     context = s.browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     login(page, s.base, "analyst", PASSWORD, f"?item={s.rtl_item}")
+    # The file name's right-to-left override is shown as a mark, not obeyed ("photoexe.png").
+    title = page.locator("div.wb-text", has_text="[U+202E RLO]")
+    expect(title.first).to_have_text("photo[U+202E RLO]gnp.exe")
     page.get_by_role("tab", name="Translations").click()
     caption = page.locator("div.wb-text[dir='auto']", has_text="قصف السوق")
     expect(caption.first).to_be_visible()
     assert caption.first.evaluate("e => getComputedStyle(e).direction") == "rtl"
-    assert caption.first.evaluate("e => e.matches(':dir(rtl)')")
+    box = page.locator("textarea[aria-label='Translation']")
+    box.fill("ترجمة تجريبية")
+    expect(box).to_have_attribute("dir", "auto")  # Streamlit's own input, given dir="auto"
+    assert box.evaluate("e => e.matches(':dir(rtl)')")
     wait_idle(page)
+    page.locator("div.wb-text", has_text="قصف السوق").first.scroll_into_view_if_needed()
     shot(page, "seeing-rtl-caption")
     context.close()

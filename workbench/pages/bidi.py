@@ -12,10 +12,12 @@ bidirectional override (U+202E ...) that would disguise ``photo\u202egnp.exe`` i
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import streamlit as st
+import streamlit.components.v1 as components
 
-__all__ = ["BIDI_CONTROLS", "reveal_controls", "text"]
+__all__ = ["BIDI_CONTROLS", "install", "reveal_controls", "text"]
 
 # Characters that change the order in which the rest of a line is drawn (Unicode bidi controls).
 BIDI_CONTROLS = {
@@ -51,3 +53,12 @@ def markup(value: str, *, label: str = "", reveal: bool = False) -> str:
 def text(value: str, *, label: str = "", reveal: bool = False) -> None:
     """Show untrusted text as text with ``dir="auto"`` (``reveal``: bidi controls made visible)."""
     st.html(markup(str(value), label=label, reveal=reveal))
+
+
+_DIR_AUTO = components.declare_component("wb_dir_auto", path=str(Path(__file__).with_name("dirauto")))
+
+
+def install() -> None:
+    """Give Streamlit's own inputs and text displays ``dir="auto"`` (a zero-height component of ours,
+    served from this server like every script: ``dirauto/dirauto.js``). Call once per run."""
+    _DIR_AUTO(key="wb_dir_auto", default=None)

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from workbench import jobs
+from workbench.pages import bidi
 from workbench.pages.common import Ctx, guard, open_item, table
 
 __all__ = ["render"]
@@ -40,6 +41,18 @@ def _uploads(ctx: Ctx) -> None:
                 st.success("Upload queued")
 
 
+def _open_row(job_id: str, r: dict[str, Any]) -> None:
+    """The item a job made, by the name people know it by (a title, file name or address; the override
+    of a bidi control shown, not obeyed), and a button to open it."""
+    c1, c2 = st.columns([5, 1])
+    with c1:
+        bidi.text(str(r.get("title") or r.get("path") or r.get("url") or r["item_id"])[:120], reveal=True)
+    # Inside a fragment a click reruns only the fragment: go to the item with a full rerun.
+    if c2.button("Open", key=f"jo_{job_id}_{r['item_id']}"):
+        open_item(str(r["item_id"]))
+        st.rerun(scope="app")
+
+
 @st.fragment(run_every="2s")
 def _jobs(ctx: Ctx) -> None:
     """The case's recent jobs, refreshed every two seconds without blocking the page."""
@@ -56,12 +69,8 @@ def _jobs(ctx: Ctx) -> None:
                 st.text(f"error: {error}")
             table([{k: str(v or "") for k, v in r.items()} for r in results], key=f"job_{job['id']}")
             for r in results:
-                # Inside a fragment a click reruns only the fragment: go to the item with a full rerun.
-                if r.get("item_id") and st.button(
-                    f"Open {r['item_id']}", key=f"jo_{job['id']}_{r['item_id']}"
-                ):
-                    open_item(str(r["item_id"]))
-                    st.rerun(scope="app")
+                if r.get("item_id"):
+                    _open_row(job["id"], r)
 
 
 def render(ctx: Ctx) -> None:

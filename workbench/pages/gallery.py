@@ -8,9 +8,10 @@ from typing import Any
 import streamlit as st
 
 from archive.model import FlagLabel, Status
-from workbench import access, auth, dedup, viewing
+from workbench import access, auth, dedup, titles, viewing
 from workbench.access import CONTENT_WARNINGS, ItemFilter, ItemRow
 from workbench.auth import AccessDenied
+from workbench.pages import bidi
 from workbench.pages.common import Ctx, guard, open_item
 
 __all__ = ["render"]
@@ -104,13 +105,13 @@ def thumb(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, px: int | None = Non
     return shown
 
 
-def _card(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> None:
+def _card(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, title: str) -> None:
     thumb(ctx, row, vs)
     warnings_ = [t for t in row.tags if t in CONTENT_WARNINGS]
     if warnings_:
         st.text("Warning: " + ", ".join(warnings_))
+    bidi.text(title, reveal=True)  # the name people know it by; a bidi override shown, not obeyed
     st.text(row.id)
-    st.text((row.title or "")[:60])
     st.text(f"{row.status} · {row.classification}")
     st.button("Open", key=f"open_{row.id}", on_click=open_item, args=(row.id,))
 
@@ -134,4 +135,4 @@ def render(ctx: Ctx) -> None:
         cols = st.columns(COLUMNS)
         for n, row in enumerate(rows):
             with cols[n % COLUMNS]:
-                _card(ctx, row, vs)
+                _card(ctx, row, vs, titles.display_title(conn, ctx.account, row, 60))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from archive.model import Classification
-from workbench import access, fixity, viewing
+from workbench import access, fixity, titles, viewing
 from workbench.access import CONTENT_WARNINGS, ItemRow
 from workbench.auth import AccessDenied, Perm, can
 from workbench.pages import (
+    bidi,
     item_assign,
     item_consent,
     item_dedup,
@@ -179,7 +180,8 @@ def render(ctx: Ctx, item_id: str) -> None:
     st.subheader("Item")
     _integrity(ctx, row)
     st.text(f"Item {row.id} · {row.kind} · {row.status}")
-    st.text(f"Title: {row.title or ''}")
+    with ctx.home.reading() as conn:
+        bidi.text(titles.display_title(conn, ctx.account, row, 500), label="Title", reveal=True)
     item_replay.render(ctx, row)  # once opened, above the rest at full width
     left, right = st.columns([2, 3])
     with left:

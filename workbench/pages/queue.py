@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import access, review
+from workbench import access, review, titles
 from workbench.access import ItemFilter, ItemRow
+from workbench.pages import bidi
 from workbench.pages.common import Ctx, guard, open_item
 
 __all__ = ["render"]
@@ -15,9 +16,13 @@ def _section(ctx: Ctx, title: str, rows: list[ItemRow], total: int, prefix: str)
     st.subheader(f"{title} ({access.count_text(total)})")
     if not rows:
         st.text("(none)")
+    with ctx.home.reading() as conn:
+        names = {row.id: titles.display_title(conn, ctx.account, row, 60) for row in rows}
     for row in rows:
         c1, c2 = st.columns([4, 1])
-        c1.text(f"{row.id} · {row.status} · {(row.title or '')[:60]}")
+        with c1:
+            bidi.text(names[row.id], reveal=True)
+            st.text(f"{row.id} · {row.status}")
         c2.button("Open", key=f"{prefix}_{row.id}", on_click=open_item, args=(row.id,))
 
 
