@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
+from sqlalchemy import select
 
-from archive.db import sightings, utcnow
+from archive.db import flags, items, sightings, utcnow
 from archive.home import Home
 from collectors.guard import Policy
 from collectors.outcome import CaptureSettings
@@ -203,4 +204,39 @@ def test_rtl_caption_and_bidi_override_file_name_render_readably(s: Setup) -> No
     wait_idle(page)
     page.locator("div.wb-text", has_text="قصف السوق").first.scroll_into_view_if_needed()
     shot(page, "seeing-rtl-caption")
+    context.close()
+
+
+def _flag(home: Home, item_id: str) -> None:
+    with home.reading() as conn:
+        sha = conn.execute(select(items.c.sha256).where(items.c.id == item_id)).scalar_one()
+    with home.transaction("analyst") as tx:
+        tx.conn.execute(flags.insert().values(
+            input_sha256=sha, detector="noise", version="1.0", label="inconclusive", score=0.41234,
+            threshold=0.5, created_at=utcnow(),
+            explanation="Noise levels differ between regions of the image; " * 6))  # fmt: skip
+
+
+def test_record_tab_reads_in_sections_and_indicators_fit_without_scrolling(s: Setup) -> None:
+    _flag(s.w.home, s.page_id)
+    context = s.browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    login(page, s.base, "reviewer", PASSWORD, f"?item={s.page_id}")
+    page.get_by_role("tab", name="Record").click()
+    for name in ("Request", "Response", "Network", "Versions", "Transformations"):
+        expect(page.get_by_text(name, exact=True).first).to_be_visible()
+    expect(page.get_by_text("requested_url")).to_have_count(0)  # no raw JSON until asked
+    page.get_by_text("Show the raw capture record (JSON)").first.click()
+    expect(page.locator("[data-testid='stCode']").first).to_contain_text('"requested_url"')
+    wait_idle(page)
+    shot(page, "seeing-record-sections")
+    page.get_by_role("tab", name="Indicators").click()
+    panel = page.get_by_role("tabpanel", name="Indicators")
+    grid = panel.locator("[data-testid='stDataFrame'] .dvn-scroller").first
+    expect(grid).to_be_visible()
+    assert grid.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the indicators table scrolls sideways"
+    expect(page.get_by_text("noise: Noise levels differ").first).to_be_visible()
+    wait_idle(page)
+    grid.scroll_into_view_if_needed()
+    shot(page, "seeing-indicators")
     context.close()

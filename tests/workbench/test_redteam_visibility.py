@@ -9,6 +9,7 @@ AppTest, the CLI in its own process as a logged-in account, services with real h
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import sqlite3
@@ -79,6 +80,7 @@ def _everything(at: AppTest) -> str:
     """Every text, code block and table cell on the page."""
     parts = [_texts(at), *(str(c.value) for c in at.code)]
     parts += [d.value.to_csv() for d in at.dataframe]
+    parts += [html.unescape(str(h.proto.body)) for h in at.get("html")]  # titles, captions (dir="auto")
     return "\n".join(parts)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import streamlit as st
@@ -10,6 +9,7 @@ import streamlit as st
 from workbench import access, dedup, jobs, records, review, timeline, timestamping, viewing
 from workbench.access import ItemRow
 from workbench.auth import AccessDenied, Perm, can
+from workbench.pages import capture_record
 from workbench.pages.common import TIME, Ctx, guard, table
 
 __all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
@@ -50,8 +50,7 @@ def record(ctx: Ctx, row: ItemRow) -> None:
             with ctx.home.blobs.open(a["sha256"]) as fh:
                 st.code(fh.read(SIDECAR_MAX).decode("utf-8", "replace"), language="json")
     for cap_id, rec in recs:
-        st.text(f"Capture record {cap_id}:")
-        st.code(json.dumps(rec, indent=2, ensure_ascii=False, sort_keys=True)[:100_000], language="json")
+        capture_record.render(cap_id, rec)  # readable sections, the raw JSON behind a toggle
 
 
 def custody(ctx: Ctx, row: ItemRow) -> None:
@@ -122,6 +121,10 @@ def _flags(ctx: Ctx, row: ItemRow) -> list[dict[str, Any]]:
     return records.item_flags(ctx.home, ctx.account, row.id)
 
 
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
 def _frame(flag: dict[str, Any]) -> str:
     """Where in a video a keyframe flag looked (empty for stills)."""
     frame = (flag.get("details") or {}).get("keyframe")
@@ -141,21 +144,24 @@ def indicators(ctx: Ctx, row: ItemRow) -> None:
             jobs.submit(ctx.home, ctx.account, "analyse", row.case_id, {"item_ids": [row.id]})
             st.success("Analysis queued: results appear here when the job is done.")
     st.text("Automated indicators (machine output; never a verification status or a confidence):")
+    # Short columns only, so the table fits without scrolling sideways; the explanations, which are
+    # sentences, follow as wrapped text under the table, one per indicator.
     table(
         [
             {
                 "automated indicator": f["label"],
                 "detector": f"{f['detector']} {f['version']}",
-                "video frame": _frame(f),
-                "score": f["score"],
-                "threshold": f["threshold"],
-                "explanation": f["explanation"],
-                "reason": f["reason"] or "",
+                "score": _num(f["score"]),
+                "threshold": _num(f["threshold"]),
+                **({"video frame": _frame(f)} if any(_frame(g) for g in found) else {}),
             }
             for f in found
         ],
         key="flags",
     )
+    for f in found:
+        why = f" (not run: {f['reason']})" if f["reason"] else ""
+        st.text(f"{f['detector']}: {f['explanation'] or ''}{why}")
     revealed = st.session_state.get("revealed")
     for f in found:
         if not f["heatmap_sha256"]:
