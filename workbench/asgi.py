@@ -178,9 +178,8 @@ def replay_file(request: Request) -> Response:
     """ReplayWeb.page's viewer and service worker (public code, no evidence), from the vendored copy."""
     from workbench import replay
 
-    name = str(request.path_params.get("name", ""))
-    path = replay.replay_dir() / name
-    if name not in replay.REPLAY_FILES or not path.is_file():
+    path = replay.static_file(str(request.path_params.get("name", "")))
+    if path is None or not path.is_file():
         return _no_store(PlainTextResponse("not found", status_code=404))
     headers = {"Content-Security-Policy": replay.VIEWER_CSP, "Cache-Control": "no-cache"}
     return FileResponse(path, media_type="text/javascript", headers=headers)

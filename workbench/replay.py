@@ -42,12 +42,14 @@ __all__ = [
     "index_html",
     "replay_dir",
     "replay_target",
+    "static_file",
     "viewer_html",
     "viewer_url",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
 REPLAY_FILES = ("ui.js", "sw.js")
+OWN_FILES = {"wait.js": Path(__file__).with_name("replay_static") / "wait.js"}
 # The viewer and its worker: our own origin only ('wasm-unsafe-eval': the worker hashes with WebAssembly).
 VIEWER_CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
@@ -70,6 +72,13 @@ class ReplayTarget:
 
     sha256: str
     url: str
+
+
+def static_file(name: str) -> Path | None:
+    """The file ``/replay/NAME`` serves: ReplayWeb.page's two, or one of ours; None for any other."""
+    if name in REPLAY_FILES:
+        return replay_dir() / name
+    return OWN_FILES.get(name)
 
 
 def replay_dir() -> Path:
@@ -142,8 +151,9 @@ def viewer_html(source: str, url: str, blur: int) -> str | None:
 
 
 def index_html() -> str:
-    """ReplayWeb.page's own page, as the service worker would serve it before it is in control."""
+    """What ``/replay/`` answers when ReplayWeb.page's service worker did not (it serves this page
+    itself once it controls the frame): wait for the worker, then load again through it."""
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Replay</title>"
-        '<script src="/replay/ui.js"></script></head><body><replay-app-main></replay-app-main></body></html>'
+        "<!doctype html><html><head><meta charset='utf-8'><title>Replay</title></head>"
+        '<body><p>Starting the replay ...</p><script src="/replay/wait.js"></script></body></html>'
     )

@@ -54,6 +54,7 @@ __all__ = [
     "original_artifact",
     "get_minimums",
     "heatmap_png",
+    "keyframe_previews",
     "preview",
     "withheld_count",
     "revealed_png",
@@ -167,14 +168,16 @@ def should_blur(vs: ViewSettings, item_tags: tuple[str, ...] | list[str]) -> boo
 
 def display_artifact(conn: Connection, item_id: str) -> tuple[str, str] | None:
     """(sha256, mime) of the picture that stands for the item: the original if it is an image,
-    else a screenshot; None when there is nothing to picture."""
+    else a screenshot, a page's picture or a video's first keyframe; None when there is nothing to
+    picture."""
     q = (
         select(item_artifacts.c.sha256, item_artifacts.c.role, artifacts.c.mime)
         .join(artifacts, artifacts.c.sha256 == item_artifacts.c.sha256)
         .where(item_artifacts.c.item_id == item_id, artifacts.c.removed_at.is_(None))
     )
-    rows = list(conn.execute(q))
-    for wanted in ("original", "screenshot", "media"):
+    rows = list(conn.execute(q.order_by(artifacts.c.created_at)))
+    # A video stands for itself by its first analysed keyframe (stored by the background analysis).
+    for wanted in ("original", "screenshot", "media", "keyframe"):
         for sha, role, mime in rows:
             if role == wanted and str(mime).startswith("image/"):
                 return str(sha), str(mime)
@@ -345,6 +348,36 @@ def preview(home: Home, account: Account, item_id: str, px: int, blur: int, grey
         return Preview(None, "no preview", None)
     data = thumbnail_png(home, shown[0], px, blur, grey)
     return Preview(data, None if data is not None else "preview unavailable", shown[0])
+
+
+KEYFRAMES_SHOWN = 12
+
+
+def keyframe_previews(
+    home: Home, account: Account, item_id: str, px: int, blur: int, grey: bool
+) -> list[tuple[float, str, bytes]]:
+    """A video's analysed keyframes as (time in seconds, SHA-256, PNG) thumbnails, earliest first,
+    blurred and greyscale as asked: none for an item the account may not see (AccessDenied) or whose
+    files are withheld from it, and none before the background analysis has stored them."""
+    with home.reading() as conn:
+        if withheld_count(conn, account, item_id):
+            return []
+        q = (
+            select(artifacts.c.sha256, artifacts.c.parameters)
+            .join(item_artifacts, item_artifacts.c.sha256 == artifacts.c.sha256)
+            .where(
+                item_artifacts.c.item_id == item_id,
+                item_artifacts.c.role == "keyframe",
+                artifacts.c.removed_at.is_(None),
+            )
+        )
+        found = sorted(((float((p or {}).get("t", 0.0)), str(sha)) for sha, p in conn.execute(q)))
+    shown = []
+    for t, sha in found[:KEYFRAMES_SHOWN]:
+        data = thumbnail_png(home, sha, px, blur, grey)
+        if data is not None:
+            shown.append((t, sha, data))
+    return shown
 
 
 def heatmap_png(

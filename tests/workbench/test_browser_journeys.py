@@ -315,8 +315,9 @@ def test_analyst_captures_a_local_page_in_the_background(setup: Setup, page: Pag
     expect(page.get_by_text("capture · done", exact=False)).to_be_visible(timeout=180_000)
     wait_idle(page)
     shot(page, "13-capture-done")
-    open_button = page.locator("[class*='st-key-jo_'] button").first
-    item_id = open_button.inner_text().split()[1]
+    keyed = page.locator("[class*='st-key-jo_']").first  # st-key-jo_<job id>_<item id>; the label is a title
+    item_id = str(keyed.get_attribute("class")).split("st-key-jo_")[1].split()[0].split("_")[1]
+    open_button = keyed.locator("button")
     open_button.click()
     expect(page.get_by_text("Reveal (logged)")).to_be_visible(timeout=30_000)
     wait_idle(page)

@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
 from sqlalchemy import select
 
+from archive.custody import CustodyLog
 from archive.db import flags, items, sightings, utcnow
 from archive.home import Home
 from collectors.guard import Policy
@@ -160,6 +161,12 @@ def test_replay_shows_the_captured_page_offline_blurred_until_revealed(s: Setup)
     assert outside == [], outside  # nothing beyond the app on 127.0.0.1, not even the captured site
     assert s.site.hits[hits_before:] == []
     context.close()
+    target = replay.replay_target(s.w.home, s.w.analyst, s.page_id)
+    assert target is not None
+    with s.w.home.reading() as conn:
+        logged = [(e.action, e.artifact_sha256) for e in CustodyLog.events(conn, item_id=s.page_id)]
+    # The WACZ came through the authenticated file route (logged), and the reveal was logged.
+    assert ("media.downloaded", target.sha256) in logged and ("media.revealed", target.sha256) in logged
 
 
 def test_replay_pages_carry_a_policy_that_allows_nothing_from_outside(s: Setup) -> None:
@@ -184,6 +191,14 @@ def test_replay_access_non_member_unassigned_member_and_withheld(s: Setup) -> No
         replay.replay_target(w.home, w.reviewer, s.page_id)  # a member, not assigned
     access.assign(w.home, w.admin, s.page_id, "reviewer")
     assert replay.replay_target(w.home, w.reviewer, s.page_id) is not None
+    # The page shows a photo now hidden from the reviewer: its WACZ holds it, so it is withheld.
+    with w.home.reading() as conn:
+        [photo] = [i for i in access.held_items(conn, s.page_id) if i != s.page_id]
+    access.tag_item(w.home, w.admin, photo, "sexual violence")
+    with pytest.raises(AccessDenied, match=access.WITHHELD):
+        replay.replay_target(w.home, w.reviewer, s.page_id)
+    access.assign(w.home, w.admin, photo, "reviewer")
+    assert replay.replay_target(w.home, w.reviewer, s.page_id) is not None
 
 
 def test_rtl_caption_and_bidi_override_file_name_render_readably(s: Setup) -> None:
@@ -192,14 +207,14 @@ def test_rtl_caption_and_bidi_override_file_name_render_readably(s: Setup) -> No
     login(page, s.base, "analyst", PASSWORD, f"?item={s.rtl_item}")
     # The file name's right-to-left override is shown as a mark, not obeyed ("photoexe.png").
     title = page.locator("div.wb-text", has_text="[U+202E RLO]")
-    expect(title.first).to_have_text("photo[U+202E RLO]gnp.exe")
+    expect(title.first).to_have_text("photo[U+202E RLO]gnp.exe", timeout=30_000)
     page.get_by_role("tab", name="Translations").click()
     caption = page.locator("div.wb-text[dir='auto']", has_text="قصف السوق")
-    expect(caption.first).to_be_visible()
+    expect(caption.first).to_be_visible(timeout=30_000)
     assert caption.first.evaluate("e => getComputedStyle(e).direction") == "rtl"
     box = page.locator("textarea[aria-label='Translation']")
     box.fill("ترجمة تجريبية")
-    expect(box).to_have_attribute("dir", "auto")  # Streamlit's own input, given dir="auto"
+    expect(box).to_have_attribute("dir", "auto", timeout=30_000)  # Streamlit's own input, given dir="auto"
     assert box.evaluate("e => e.matches(':dir(rtl)')")
     wait_idle(page)
     page.locator("div.wb-text", has_text="قصف السوق").first.scroll_into_view_if_needed()
@@ -224,18 +239,19 @@ def test_record_tab_reads_in_sections_and_indicators_fit_without_scrolling(s: Se
     login(page, s.base, "reviewer", PASSWORD, f"?item={s.page_id}")
     page.get_by_role("tab", name="Record").click()
     for name in ("Request", "Response", "Network", "Versions", "Transformations"):
-        expect(page.get_by_text(name, exact=True).first).to_be_visible()
+        expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=30_000)
     expect(page.get_by_text("requested_url")).to_have_count(0)  # no raw JSON until asked
     page.get_by_text("Show the raw capture record (JSON)").first.click()
-    expect(page.locator("[data-testid='stCode']").first).to_contain_text('"requested_url"')
+    raw = page.locator("[data-testid='stCode']").filter(has_text='"requested_url"')
+    expect(raw.first).to_be_attached(timeout=30_000)
     wait_idle(page)
     shot(page, "seeing-record-sections")
     page.get_by_role("tab", name="Indicators").click()
     panel = page.get_by_role("tabpanel", name="Indicators")
     grid = panel.locator("[data-testid='stDataFrame'] .dvn-scroller").first
-    expect(grid).to_be_visible()
+    expect(grid).to_be_visible(timeout=30_000)
     assert grid.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the indicators table scrolls sideways"
-    expect(page.get_by_text("noise: Noise levels differ").first).to_be_visible()
+    expect(page.get_by_text("noise: Noise levels differ").first).to_be_visible(timeout=30_000)
     wait_idle(page)
     grid.scroll_into_view_if_needed()
     shot(page, "seeing-indicators")

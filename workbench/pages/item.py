@@ -89,6 +89,7 @@ def _video_and_download(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> Non
         return
     sha, mime, size = original
     if mime.startswith("video/"):
+        _keyframes(ctx, row, vs, sharp=st.session_state.get("revealed") == (row.id, sha))
         if st.session_state.get("revealed") == (row.id, sha):
             if size <= VIDEO_INLINE_MAX:
                 with ctx.home.blobs.open(sha) as stream:
@@ -105,6 +106,20 @@ def _video_and_download(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> Non
     if origin:
         token = viewing.file_token(ctx.account, row.id, sha)
         st.link_button("Download original (logged)", f"{origin}/api/file/{token}")
+
+
+def _keyframes(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, sharp: bool) -> None:
+    """The video's keyframes, blurred like its thumbnail until the video itself is revealed (logged)."""
+    blur = viewing.should_blur(vs, row.tags) and not sharp
+    with guard():
+        frames = viewing.keyframe_previews(
+            ctx.home, ctx.account, row.id, 128, vs.blur if blur else 0, vs.greyscale if blur else False
+        )
+        if not frames:
+            st.text("[keyframes appear here once the background analysis has run]")
+            return
+        st.text(f"Keyframes ({len(frames)}{', blurred until the video is revealed' if blur else ''}):")
+        st.image([png for _, _, png in frames], caption=[f"{t:.1f} s" for t, _, _ in frames], width=96)
 
 
 def _origin() -> str | None:
