@@ -81,7 +81,8 @@ class Area:
 
     @property
     def in_memory_when_encrypted(self) -> bool:
-        return self.item_content and self.name != "blobs"
+        # Browser profiles hold investigators' login cookies: not item content, but never plain on disk.
+        return (self.item_content or self.name == "profiles") and self.name != "blobs"
 
 
 AREAS: dict[str, Area] = {

@@ -43,6 +43,7 @@ __all__ = [
     "reset_password",
     "resume",
     "add_account",
+    "recover_password",
     "token_digest",
     "revoke_sessions",
     "session_hours",
@@ -270,3 +271,21 @@ def reset_password(home: Home, by: Account, name: str, password: str, via: str =
         _end_where(home, tx, sessions.c.user_id == target.id, "password_changed")
         _add_slot(home, target.name, password)  # replaces the slot sealed under the old password
         tx.event("user.password_changed", details={"user_id": target.id})
+
+
+def recover_password(home: Home, name: str, password: str, via: str = "cli") -> None:
+    """Set a lost password after the recovery key unlocked the home (``wb user recover``)."""
+    if len(password) < auth.MIN_PASSWORD:
+        raise BadAccount(f"the password must have at least {auth.MIN_PASSWORD} characters")
+    if home.keyring is None:
+        raise BadAccount("only an encrypted home has a recovery key: an admin sets the password")
+    with home.transaction(name, via) as tx:
+        target = auth.account_by_name(tx.conn, name)
+        if target is None or not target.active:
+            raise BadAccount(f"no active user named {name!r}")
+        tx.conn.execute(
+            users.update().where(users.c.id == target.id).values(password_hash=auth.HASHER.hash(password))
+        )
+        _end_where(home, tx, sessions.c.user_id == target.id, "password_changed")
+        tx.event("user.password_changed", details={"user_id": target.id, "with": "recovery_key"})
+        _add_slot(home, name, password)

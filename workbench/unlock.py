@@ -18,7 +18,7 @@ from archive.keys import DataKey, Keyring, Locked, WrongKey
 from workbench import config
 from workbench.sessions import token_digest
 
-__all__ = ["data_key", "key_file_for_children", "keyring_of", "session_token"]
+__all__ = ["data_key", "forget_session", "key_file_for_children", "keyring_of", "session_token"]
 
 LOGIN_FIRST = "log in first: wb login NAME"
 
@@ -85,3 +85,13 @@ def key_file_for_children(root: Path, key: DataKey | None) -> Iterator[None]:
     finally:
         os.environ.pop("WB_DATA_KEY_FILE", None)
         path.unlink(missing_ok=True)
+
+
+def forget_session(root: Path) -> bool:
+    """Remove this user's session file for an encrypted home; False for a plain or missing home."""
+    keyring = keyring_of(root)
+    if keyring is None:
+        return False
+    if session_token(keyring.home_id) is not None:  # never a session file of another home
+        config.session_path(keyring.home_id).unlink(missing_ok=True)
+    return True

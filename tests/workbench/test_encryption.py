@@ -136,6 +136,39 @@ def test_access_rules_hold_on_an_encrypted_home(w: World) -> None:
     w.wb("ingest", "--case", "c1", str(photo), env=w.legal, check=1)  # legal staff change nothing
 
 
+NEW_PASSWORD = "another long passphrase"
+
+
+def test_key_slots_follow_accounts_and_the_recovery_key_sets_a_lost_password(
+    w: World, tmp_path: Path
+) -> None:
+    slots = w.root / "home" / "keys" / "slots.json"
+    before = slots.read_bytes()
+    w.wb("user", "add", "bob", "--role", "analyst", "--password-stdin", input=PASSWORD)
+    assert slots.read_bytes() != before
+    bob = dict(w.admin, WB_SESSION=str(tmp_path / "bob"))
+    w.wb("login", "bob", "--password-stdin", input=PASSWORD, env=bob)
+    w.wb("user", "deactivate", "bob")
+    w.wb("whoami", env=bob, check=2)  # the session ended, and its sealed key with it
+    w.wb("login", "bob", "--password-stdin", input=PASSWORD, env=bob, check=2)  # no slot any more
+    # An admin's reset seals the key under the new password; the old one unlocks nothing.
+    w.wb("user", "password", "ana", "--password-stdin", input=NEW_PASSWORD)
+    w.wb("login", "ana", "--password-stdin", input=PASSWORD, env=w.analyst, check=2)
+    w.wb("login", "ana", "--password-stdin", input=NEW_PASSWORD, env=w.analyst)
+    # A lost password: the recovery key (shown once at init) sets a new one; a wrong key changes nothing.
+    w.wb(
+        "user",
+        "recover",
+        "lena",
+        "--password-stdin",
+        input=f"AAAA-{w.recovery[5:]}\n{NEW_PASSWORD}\n",
+        check=2,
+    )
+    w.wb("user", "recover", "lena", "--password-stdin", input=f"{w.recovery.lower()}\n{NEW_PASSWORD}\n")
+    w.wb("login", "lena", "--password-stdin", input=NEW_PASSWORD, env=w.legal)
+    assert "lena" in w.wb("whoami", env=w.legal).stdout
+
+
 def test_wrong_password_and_missing_key_exit_2_and_change_nothing(w: World, tmp_path: Path) -> None:
     nobody = dict(w.admin, WB_SESSION=str(tmp_path / "no-session"))
     wrong_key = tmp_path / "wrong.key"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench import auth, sessions
+from workbench import auth, config, sessions, unlock
 from workbench.clitools import (
     Output,
     Registrar,
@@ -19,6 +19,7 @@ from workbench.clitools import (
     read_password,
     save_session_token,
 )
+from workbench.commands.encryption import cmd_user_recover
 
 __all__ = ["register"]
 
@@ -39,9 +40,16 @@ def cmd_login(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_logout(args: argparse.Namespace, out: Output) -> int:
-    with open_home(args) as home:
-        token = clear_session_token(home)
-        account = sessions.end_session(home, token) if token else None
+    try:
+        with open_home(args) as home:
+            token = clear_session_token(home)
+            account = sessions.end_session(home, token) if token else None
+    except UsageError:
+        # An encrypted home whose session ended already (no key left to open it): only the
+        # session file remains to remove.
+        if not unlock.forget_session(config.home_path(args.home)):
+            raise
+        account = None
     name = account.name if account else None
     out.record({"user": name, "status": "logged_out"}, f"logged out{f' ({name})' if name else ''}")
     return 0
@@ -124,6 +132,15 @@ def register(r: Registrar) -> None:
     r.add("logout", cmd_logout, "end this session")
     r.add("whoami", cmd_whoami, "the account this session acts as")
     user = r.group("user", "local accounts")
+    p = r.add(
+        "recover", cmd_user_recover, "set a lost password with the recovery key (encrypted homes)", user
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the recovery key, then the new password, from stdin",
+    )
     p = r.add("add", cmd_user_add, "add an account (admins; the first account, an admin, needs none)", user)
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=[x.value for x in auth.Role])

@@ -11,7 +11,7 @@ from pathlib import Path
 from archive.home import ENCRYPTED_OBJECT_STORE, Home, HomeError, read_info
 from archive.keys import RECOVERY_SLOT, DataKey, Locked, WrongKey, new_recovery_key
 from archive.signing import SigningKeyError
-from workbench import auth, config, encrypt_home, encryption, sessions
+from workbench import auth, config, encrypt_home, encryption, sessions, unlock
 from workbench.auth import AuthError
 from workbench.clitools import TOOL_VERSION, Output, Registrar, UsageError, acting, open_home, read_password
 
@@ -85,6 +85,29 @@ def cmd_encrypt(args: argparse.Namespace, out: Output) -> int:
             "needs_password": done.needs_password, "recovery_key": done.recovery_key}  # fmt: skip
     out.record(data, line)
     return 1 if done.problems else 0
+
+
+def cmd_user_recover(args: argparse.Namespace, out: Output) -> int:
+    """A lost password: the recovery key unlocks the home and the account gets a new password."""
+    recovery = read_password(args.password_stdin, "Recovery key: ").strip().upper()
+    password = read_password(args.password_stdin, "New password: ", confirm=not args.password_stdin)
+    root = config.home_path(args.home)
+    keyring = unlock.keyring_of(root)
+    if keyring is None:
+        raise UsageError("only an encrypted home has a recovery key: an admin sets the password")
+    try:
+        key = keyring.unlock(RECOVERY_SLOT, recovery)
+        home = Home.open(root, config.key_path(), TOOL_VERSION, config.db_url(), data_key=key)
+    except (HomeError, WrongKey, SigningKeyError):
+        raise UsageError("wrong recovery key; nothing was changed") from None
+    try:
+        sessions.recover_password(home, args.name, password)
+    except AuthError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        home.close()
+    out.record({"user": args.name, "status": "password_recovered"}, f"new password set for {args.name}")
+    return 0
 
 
 def cmd_key_export(args: argparse.Namespace, out: Output) -> int:
