@@ -321,6 +321,17 @@ def record_database(root: Path, url: str) -> None:
     os.replace(staged, marker)
 
 
+def record_blobs(root: Path, url: str) -> None:
+    """Name the object store that holds the home's blobs in home.json (``WB_BLOB_URL``, no secrets), so
+    that a process started without it cannot quietly use the home's empty local folder instead."""
+    marker = root / "home.json"
+    info = json.loads(marker.read_text())
+    info["blobs"] = url
+    staged = marker.with_suffix(".json.new")
+    staged.write_text(json.dumps(info))
+    os.replace(staged, marker)
+
+
 def read_info(root: Path) -> dict[str, Any]:
     """The home's marker file (home.json): its format, id and, when encrypted, the key's check."""
     try:

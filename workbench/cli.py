@@ -45,9 +45,10 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
         return encryption_commands.cmd_init_encrypted(args, out)
     root = config.home_path(args.home)
     try:
-        blobs = config.blob_store()
+        blobs = config.blob_store(root)
         key = unlock.data_key(root)  # an encrypted home is unlocked as for any command
         home = Home.init(root, config.key_path(), TOOL_VERSION, config.db_url(), blobs, data_key=key)
+        config.remember_blobs(root)
     except (HomeError, Locked, WrongKey) as exc:
         raise UsageError(str(exc)) from None
     try:

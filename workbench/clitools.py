@@ -86,7 +86,7 @@ class open_home:
         try:
             key = unlock.data_key(root, self.login)
             self.home = Home.open(
-                root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(), data_key=key
+                root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(root), data_key=key
             )
         except (HomeError, SigningKeyError, Locked, WrongKey) as exc:
             raise UsageError(str(exc)) from None

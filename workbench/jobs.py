@@ -532,7 +532,7 @@ def _main(argv: list[str]) -> int:
     root = config.home_path(None)
     key = unlock.data_key(root, use_session=False)  # WB_DATA_KEY_FILE, as the app handed it down
     home = Home.open(
-        root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(), data_key=key
+        root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(root), data_key=key
     )
     try:
         with home.reading() as conn:

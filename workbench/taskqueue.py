@@ -113,7 +113,7 @@ def _home() -> Any:
     root = config.home_path(None)
     key = unlock.data_key(root, use_session=False)  # an encrypted home: WB_DATA_KEY_FILE
     return Home.open(
-        root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(), data_key=key
+        root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(root), data_key=key
     )
 
 

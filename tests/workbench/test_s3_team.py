@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from archive.blobs import MemoryBlobStore
-from archive.home import Home, HomeError
+from archive.home import Home, HomeError, read_info
 from archive.keys import DataKey
 from archive.s3blobs import Lock, S3BlobStore
 from tests.conftest import RunWb, json_lines
 from tests.s3server import new_bucket, s3_client
 from tests.workbench.app_fixtures import make_png, make_world
-from workbench import intake
+from workbench import config, intake
 from workbench.clitools import TOOL_VERSION
 
 
@@ -73,6 +73,13 @@ def test_wb_on_an_s3_store_with_object_lock(
     assert _actions(wb_env).count("erasure.retained") == len(kept)
     assert raw.list_object_versions(Bucket=bucket, Prefix=f"team-a/{member['sha256']}")["Versions"]
     assert [p["ref"] for p in json_lines(wb("verify", "--json", check=1).stdout)[:-1]] == [a["sha256"]]
+    # The home remembers its store: forgetting WB_BLOB_URL, or naming another, is refused (not a new folder).
+    forgot = {k: v for k, v in wb_env.items() if k != "WB_BLOB_URL"}
+    assert f"s3://{bucket}/team-a" in wb("verify", env=forgot, check=2).stderr
+    assert (
+        "keeps its blobs in"
+        in wb("verify", env={**wb_env, "WB_BLOB_URL": f"s3://{bucket}/other"}, check=2).stderr
+    )
 
 
 def _actions(env: dict[str, str]) -> list[str]:
@@ -141,3 +148,22 @@ def test_an_encrypted_home_is_never_opened_on_an_outside_store(tmp_path: Path) -
             blobs=MemoryBlobStore(),
             data_key=key,
         )
+
+
+def test_a_home_with_blobs_in_its_folder_does_not_switch_to_a_store(
+    s3_endpoint: str, s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    bucket = new_bucket(s3_endpoint)
+    used, fresh = tmp_path / "used", tmp_path / "fresh"
+    for root in (used, fresh):
+        Home.init(root, tmp_path / "keys" / "signing.key", TOOL_VERSION).close()
+    home = Home.open(used, tmp_path / "keys" / "signing.key", TOOL_VERSION)
+    home.blobs.put(io.BytesIO(b"already here"))
+    home.close()
+    monkeypatch.setenv("WB_BLOB_URL", f"s3://{bucket}/x")
+    with pytest.raises(HomeError, match="would hide them"):
+        config.blob_store(used)
+    assert config.blob_store(fresh) is not None  # a home with no blobs yet takes the store, and keeps it
+    assert read_info(fresh)["blobs"] == f"s3://{bucket}/x" and "blobs" not in read_info(used)

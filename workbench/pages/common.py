@@ -65,7 +65,9 @@ def _home(root: str, key: str, db_url: str | None, blob_url: str) -> Home:
 
     # An encrypted home opens with the key that `wb serve` or WB_DATA_KEY_FILE hands the app.
     data_key = unlock.data_key(Path(root), use_session=False)
-    return Home.open(Path(root), Path(key), TOOL_VERSION, db_url, config.blob_store(), data_key=data_key)
+    return Home.open(
+        Path(root), Path(key), TOOL_VERSION, db_url, config.blob_store(Path(root)), data_key=data_key
+    )
 
 
 def get_home() -> Home:
