@@ -308,7 +308,8 @@ class Home:
 def url_without_password(url: str) -> str:
     """A database URL fit for home.json: the password comes from the environment (WB_DATABASE_URL,
     PGPASSWORD or ~/.pgpass), never from a file in the home."""
-    return make_url(url).set(password=None).render_as_string(hide_password=False)
+    # Not ``URL.set(password=None)``: ``set`` leaves a field it is given None for unchanged.
+    return make_url(url)._replace(password=None).render_as_string(hide_password=False)
 
 
 def record_database(root: Path, url: str) -> None:
