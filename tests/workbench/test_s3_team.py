@@ -80,6 +80,9 @@ def test_wb_on_an_s3_store_with_object_lock(
         "keeps its blobs in"
         in wb("verify", env={**wb_env, "WB_BLOB_URL": f"s3://{bucket}/other"}, check=2).stderr
     )
+    # ...and `wb encrypt` does not turn it into a home whose blobs it could never open again.
+    refused = wb("encrypt", "--admin", "leg", "--password-stdin", env=forgot, check=2, input="x")
+    assert "WB_BLOB_URL" in refused.stderr
 
 
 def _actions(env: dict[str, str]) -> list[str]:

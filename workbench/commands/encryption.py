@@ -66,6 +66,8 @@ def _create(root: Path, name: str, password: str) -> str:
 def cmd_encrypt(args: argparse.Namespace, out: Output) -> int:
     """Convert a plain home in place; run it again after a crash to finish."""
     root = config.home_path(args.home)
+    if os.environ.get("WB_BLOB_URL") or ((root / "home.json").is_file() and read_info(root).get("blobs")):
+        raise UsageError(ENCRYPTED_OBJECT_STORE)  # its blobs are in the store, out of the conversion's reach
     password = read_password(args.password_stdin, f"Password of {args.admin}: ")
     progress = out.error if args.verbose else None
     try:
