@@ -369,6 +369,18 @@ job_steps = Table(
     Column("at", UTCTime, nullable=False),
 )
 
+# Files uploaded in the app, staged in the database while their job waits (team mode: the worker that
+# takes the job may run on another machine, and app instances share no folder). Deleted when the job
+# ends, and by erasure with the job.
+upload_chunks = Table(
+    "upload_chunks",
+    metadata,
+    Column("folder", String(32), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
 # The app's single-use login codes (webauth): any app instance can redeem a code another made. Only the
 # code's SHA-256 is kept, and the session token it hands over is sealed with a key derived from the
 # code, so a copy of the database logs no one in.

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from archive.cases import list_cases
-from archive.db import captures, items, job_steps, jobs, sightings, utcnow
+from archive.db import captures, items, job_steps, jobs, sightings, upload_chunks, utcnow
 from archive.home import Home, Transaction
 from archive.model import Case
 from workbench import config
@@ -61,6 +61,7 @@ __all__ = [
 
 JOB_TIMEOUT_S = 1800
 MAX_UPLOAD_BYTES = 2 << 30
+CHUNK_BYTES = 8 << 20  # uploads staged in the database (team mode) go in rows of this size
 KIND_PERMS = {
     "upload": Perm.CAPTURE,
     "capture": Perm.CAPTURE,
@@ -125,16 +126,40 @@ def _via(job: dict[str, Any]) -> str:
 
 
 def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """Write uploaded bytes under index/uploads/<random>/<n>; the given names are kept as metadata only."""
-    folder = home.area("uploads") / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    listed = []
-    for n, (name, data) in enumerate(files):
+    """Keep uploaded bytes until their job runs; the given names are kept as metadata only.
+
+    Embedded: under the home's uploads area (``<random>/<n>``). Team mode (``WB_QUEUE_URL``): in the
+    shared database, in chunks, because the worker that takes the job may run on another machine."""
+    folder = uuid.uuid4().hex
+    for n, (_name, data) in enumerate(files):
         if len(data) > MAX_UPLOAD_BYTES:
             raise ValueError(f"upload {n + 1} is larger than {MAX_UPLOAD_BYTES} bytes")
-        (folder / str(n)).write_bytes(data)
-        listed.append({"name": name[:500], "n": n})
-    return {"folder": folder.name, "files": listed}
+    listed = [{"name": name[:500], "n": n} for n, (name, _data) in enumerate(files)]
+    if config.queue_url():
+        for n, (_name, data) in enumerate(files):
+            with home.db.begin() as conn:  # one file per transaction: no huge transaction
+                for seq, start in enumerate(range(0, max(1, len(data)), CHUNK_BYTES)):
+                    chunk = data[start : start + CHUNK_BYTES]
+                    conn.execute(upload_chunks.insert().values(folder=folder, n=n, seq=seq, data=chunk))
+        return {"folder": folder, "files": listed, "staged": "database"}
+    path = home.area("uploads") / folder
+    path.mkdir(parents=True)
+    for n, (_name, data) in enumerate(files):
+        (path / str(n)).write_bytes(data)
+    return {"folder": folder, "files": listed}
+
+
+def _unstage(home: Home, folder: str, files: list[dict[str, Any]]) -> Path:
+    """Uploads staged in the database, written into this worker's own uploads area for the intake."""
+    path = home.area("uploads") / folder
+    path.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        n = int(f["n"])
+        query = select(upload_chunks.c.data).where(upload_chunks.c.folder == folder, upload_chunks.c.n == n)
+        with home.reading() as conn, (path / str(n)).open("wb") as out:
+            for (data,) in conn.execute(query.order_by(upload_chunks.c.seq)):
+                out.write(bytes(data))
+    return path
 
 
 def get_job(home: Home, job_id: str) -> dict[str, Any] | None:
@@ -289,7 +314,11 @@ def _case(home: Home, case_id: int) -> Case:
 def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     from workbench.intake import ingest_uploads
 
-    folder = home.area("uploads") / str(job["params"]["folder"])
+    params = job["params"]
+    name = str(params["folder"])
+    staged = params.get("staged") == "database"
+    folder = _unstage(home, name, params["files"]) if staged else home.area("uploads") / name
+    keep = False
     try:  # a refused or failed job leaves no uploaded bytes behind
         done = ingest_uploads(
             home,
@@ -300,8 +329,14 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
             _via(job),
             on_progress=lambda p: set_progress(home, job["id"], p),
         )
+    except TRANSIENT:
+        keep = True  # the queue delivers the job again: its staged bytes must still be there
+        raise
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if staged and not keep:
+            with home.db.begin() as conn:
+                conn.execute(upload_chunks.delete().where(upload_chunks.c.folder == name))
     results = [{"name": r.path, "status": r.status, "reason": r.reason, "item_id": r.item_id} for r in done]
     return {"results": results, "analysis_job": _follow_up_analysis(home, job, results)}
 

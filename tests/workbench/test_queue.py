@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 
 from archive.blobs import BlobStore
 from archive.custody import CustodyLog
-from archive.db import captures, job_steps
+from archive.db import captures, job_steps, upload_chunks
 from archive.home import Home
 from archive.s3blobs import S3BlobStore
 from tests.s3server import new_bucket
-from tests.workbench.app_fixtures import World, make_world
+from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.browser_server import REPO
 from workbench import jobs, sessions
 from workbench.auth import AccessDenied
@@ -180,6 +180,7 @@ class Runner:
     world: World
     run: Callable[[str], dict[str, Any]]
     channel: str
+    pause: Callable[[], None] = lambda: None  # no job is taken until the next ``run``
 
 
 @pytest.fixture(params=["embedded", "distributed"])
@@ -197,9 +198,13 @@ def runner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runner]:
         home.close()
         return
     team: Team = request.getfixturevalue("team")
-    if "contract" not in team.workers:
-        team.start_worker("contract")
-    yield Runner(team.world, lambda job_id: _wait_done(team.world.home, job_id), "worker")
+
+    def run_there(job_id: str) -> dict[str, Any]:
+        if "contract" not in team.workers:
+            team.start_worker("contract")
+        return _wait_done(team.world.home, job_id)
+
+    yield Runner(team.world, run_there, "worker", team.stop_all)
 
 
 def test_contract_an_analysis_job_records_each_item_once_as_its_account(runner: Runner) -> None:
@@ -216,6 +221,7 @@ def test_contract_an_analysis_job_records_each_item_once_as_its_account(runner: 
 
 def test_contract_a_deactivated_accounts_job_fails(runner: Runner) -> None:
     w = runner.world
+    runner.pause()
     job_id = jobs.submit(w.home, w.reviewer2, "analyse", w.case.id, {"item_ids": w.items[:1]})
     sessions.deactivate_user(w.home, w.admin, w.reviewer2.name)
     done = runner.run(job_id)
@@ -274,8 +280,19 @@ def test_two_workers_on_their_own_homes_share_a_batch(team: Team) -> None:
         team.start_worker(name)
     batch = [jobs.submit(w.home, w.analyst, "analyse", w.case.id, {"item_ids": [i]}) for i in w.items[2:6]]
     batch.append(jobs.submit(w.home, w.analyst, "capture", w.case.id, {"urls": [team.site.url("batch")]}))
+    uploaded = jobs.save_uploads(w.home, [("u1.png", make_png(101)), ("u2.png", make_png(102))])
+    assert uploaded["staged"] == "database"  # no folder of the app's is read by a worker
+    batch.append(jobs.submit(w.home, w.analyst, "upload", w.case.id, uploaded))
     done = [_wait_done(w.home, job_id) for job_id in batch]
-    assert [d["status"] for d in done] == ["done"] * len(batch)
+    assert [d["status"] for d in done] == ["done"] * len(batch), [d["result"] for d in done]
+    assert [(r["name"], r["status"]) for r in done[-1]["result"]["results"]] == [
+        ("u1.png", "stored"),
+        ("u2.png", "stored"),
+    ]
+    follow_up = _wait_done(w.home, done[-1]["result"]["analysis_job"])
+    assert follow_up["status"] == "done" and len(follow_up["result"]["results"]) == 2
+    with w.home.reading() as conn:
+        assert conn.execute(select(upload_chunks)).first() is None  # staged bytes gone once ingested
     ran_on = {d["result"]["ran_on"] for d in done}
     assert len(ran_on) >= 2 and w.home.home_id not in ran_on  # the workers did the work, not the app
     with w.home.reading() as conn:
