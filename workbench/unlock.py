@@ -75,7 +75,9 @@ def key_file_for_children(root: Path, key: DataKey | None) -> Iterator[None]:
     if key is None or config.data_key_file() is not None:
         yield
         return
-    path = memory_root(read_info(root)["home_id"]) / f"datakey-{os.getpid()}"
+    memory = memory_root(read_info(root)["home_id"])
+    _drop_stale_key_files(memory)
+    path = memory / f"datakey-{os.getpid()}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key.identity + "\n")
@@ -95,3 +97,14 @@ def forget_session(root: Path) -> bool:
     if session_token(keyring.home_id) is not None:  # never a session file of another home
         config.session_path(keyring.home_id).unlink(missing_ok=True)
     return True
+
+
+def _drop_stale_key_files(memory: Path) -> None:
+    """Key files of app processes that were killed before they could remove theirs."""
+    for path in memory.glob("datakey-*"):
+        try:
+            os.kill(int(path.name.removeprefix("datakey-")), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (ValueError, PermissionError):
+            continue

@@ -5,9 +5,15 @@ One encrypted home is built once for the module (real `wb` processes, real SQLCi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
+import signal
+import stat
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +24,7 @@ from archive.keys import DataKey
 from tests.archive.fixtures import jpeg_with_exif
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, json_lines, run_wb
 from tests.workbench.app_fixtures import make_png
+from tests.workbench.browser_server import free_port
 from workbench import viewing
 from workbench.auth import account_by_name
 from workbench.clitools import TOOL_VERSION
@@ -190,6 +197,30 @@ def test_wrong_password_and_missing_key_exit_2_and_change_nothing(w: World, tmp_
             assert "wb:" in proc.stderr, args
     assert w.snapshot() == before
     assert not (tmp_path / "x").exists() and not (tmp_path / "k").exists()
+
+
+def test_wb_serve_hands_the_key_to_the_app_in_memory_only(w: World, tmp_path: Path) -> None:
+    nobody = dict(w.admin, WB_SESSION=str(tmp_path / "none"))
+    assert "log in first" in w.wb("serve", "--port", "1", env=nobody, check=2).stderr
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port)],
+        env=w.admin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    key_file = memory_root(w.home_id()) / f"datakey-{proc.pid}"
+    try:
+        for _ in range(120):
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status == 200:
+                    break
+            time.sleep(0.5)
+        assert key_file.is_file() and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert not key_file.exists()
 
 
 def test_a_copied_home_and_config_folder_reveal_no_content(w: World, tmp_path: Path) -> None:
