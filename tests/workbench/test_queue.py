@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from archive.blobs import BlobStore
 from archive.custody import CustodyLog
 from archive.db import captures, job_steps, upload_chunks
+from archive.db import jobs as jobs_table
 from archive.home import Home
 from archive.s3blobs import S3BlobStore
 from tests.s3server import new_bucket
@@ -298,3 +299,24 @@ def test_two_workers_on_their_own_homes_share_a_batch(team: Team) -> None:
     with w.home.reading() as conn:
         steps = conn.execute(select(job_steps.c.step).where(job_steps.c.job_id.in_(batch))).all()
     assert sorted(s[0] for s in steps) == sorted(w.items[2:6])  # each item analysed by one job, once
+
+
+def test_an_analysis_delivered_again_after_its_worker_died_records_nothing_twice(tmp_path: Path) -> None:
+    home = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", "test")
+    try:
+        w = make_world(home, reviews=1, n_items=2)
+        job_id = jobs.submit(home, w.analyst, "analyse", w.case.id, {"item_ids": w.items})
+        first = jobs.run_delivered(home, job_id)
+        assert first is not None and first["status"] == "done"
+        with home.db.begin() as conn:  # what a worker killed before marking the job done leaves behind
+            conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(status="running"))
+        with home.reading() as conn:
+            before = [e.event_hash for e in CustodyLog.events(conn)]
+        again = jobs.run_delivered(home, job_id)
+        assert again is not None and again["status"] == "done" and again["attempts"] == 2
+        assert sorted(r["item_id"] for r in again["result"]["results"]) == sorted(w.items)
+        with home.reading() as conn:
+            assert [e.event_hash for e in CustodyLog.events(conn)] == before  # no flag recorded again
+        assert jobs.run_delivered(home, job_id) is None  # a job already done: the message is just acked
+    finally:
+        home.close()
