@@ -7,11 +7,14 @@ and size in the job's result. The browser fetches it from ``/api/export/JOB_ID``
 - ``open_package`` decides: only the account that queued the export, still allowed to export from
   the case (``check_case``; a refusal is one ``access.denied`` event), gets the file; the download is
   logged as ``export.downloaded`` (transfer id, the zip's SHA-256);
+- the package is taken at once (a second request, even before the bytes are gone, gets nothing), and
+  not handed out at all when one of its items was hidden from the exporter or a consent on one was
+  withdrawn since it was made (``withdrawn``: export again);
 - the bytes leave the server after the download has been sent (``remove``), or ``PACKAGE_TTL_S``
   after the export finished, whichever comes first (``sweep``, run on every listing and download):
   the transfer register and the custody log keep what was sent; the package is made again by a
   new export if it is needed again. The job's result says which (``package``: ready, downloaded,
-  expired).
+  withdrawn, expired).
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from archive.db import consents, transfers
+from archive.db import jobs as job_rows
 from archive.home import Home
-from workbench import jobs
+from workbench import access, jobs
 from workbench.auth import Account, Perm, check_case, refuse
 
 __all__ = [
@@ -131,14 +139,49 @@ def open_package(home: Home, account: Account, job_id: str, via: str = "app") ->
     if job["status"] != "done" or result.get("package") != "ready" or not path.is_file():
         return None
     with home.transaction(account.name, via) as tx:
-        tx.event(
-            "export.downloaded",
-            case_id=case_id,
-            artifact_sha256=str(result.get("zip_sha256") or "") or None,
-            details={"transfer_id": result.get("transfer_id"), "job_id": job_id},
+        # Taken inside the writer's transaction: of two requests for one package (a double click, a
+        # second tab) only the first gets it, although the bytes go only after its response is sent.
+        result = dict(
+            tx.conn.execute(select(job_rows.c.result).where(job_rows.c.id == job_id)).scalar() or {}
         )
+        ready = result.get("package") == "ready"
+        stale = _not_sendable(tx.conn, account, result.get("transfer_id")) if ready else None
+        if ready:
+            state = {"package": "withdrawn", "withdrawn": stale} if stale else {"package": "downloaded"}
+            tx.conn.execute(
+                job_rows.update().where(job_rows.c.id == job_id).values(result={**result, **state})
+            )
+        if ready and not stale:
+            tx.event(
+                "export.downloaded",
+                case_id=case_id,
+                artifact_sha256=str(result.get("zip_sha256") or "") or None,
+                details={"transfer_id": result.get("transfer_id"), "job_id": job_id},
+            )
+    if stale:
+        shutil.rmtree(_folder(home, job_id), ignore_errors=True)
+    if not ready or stale:
+        return None
     name = f"package-{result.get('transfer_id') or job_id}.zip"
     return PackageFile(path, name, str(result.get("zip_sha256") or ""), job_id)
+
+
+def _not_sendable(conn: Connection, account: Account, transfer_id: Any) -> str | None:
+    """Why a package made earlier may no longer leave (None: it may): since it was made, one of its
+    items was hidden from the exporter (or erased), or a consent on one of them was withdrawn."""
+    listed = conn.execute(select(transfers.c["items"]).where(transfers.c.id == str(transfer_id))).scalar()
+    sent = [str(e["item_id"]) for e in listed or [] if isinstance(e, dict) and "sha256" in e]
+    for item_id in sent:
+        if access.find_visible(conn, account, item_id) is None or access.withheld_members(
+            conn, account, item_id
+        ):
+            return "an item of the package is no longer visible to you: export again"
+    withdrawn = select(consents.c.id).where(
+        consents.c.item_id.in_(sent), consents.c.withdrawn_on.is_not(None)
+    )
+    if sent and conn.execute(withdrawn).first() is not None:
+        return "a consent on an item of the package was withdrawn since: export again"
+    return None
 
 
 def export_jobs(home: Home, account: Account, case_id: int, limit: int = 10) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ __all__ = ["exports", "transfers"]
 STATES = {
     "ready": "ready: download it once (it is then removed from the server)",
     "downloaded": "downloaded; removed from the server",
+    "withdrawn": "withdrawn (an item hidden from you or a consent withdrawn since); removed from the server",
     "expired": f"not downloaded within {package_files.PACKAGE_TTL_S // 3600} h; removed from the server",
 }
 

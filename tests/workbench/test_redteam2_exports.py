@@ -1,0 +1,89 @@
+"""Red team, the app's export download (issue 15): one download, to the exporter, of what may still leave.
+
+One home for the module (services called as the file route calls them; each test queues its own export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from archive.custody import CustodyLog
+from archive.home import Home
+from tests.workbench.app_fixtures import World, make_world
+from workbench import access, consent, jobs, package_files, review
+from workbench.clitools import TOOL_VERSION
+
+SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
+
+
+@pytest.fixture(scope="module")
+def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("rt2x")
+    home = Home.init(root / "home", root / "keys" / "signing.key", TOOL_VERSION)
+    world = make_world(home, reviews=2, n_items=4)
+    for item_id in world.items:
+        for who in (world.reviewer, world.reviewer2):
+            review.submit_review(home, who, item_id, "verified", 4, "agreed", SOURCE)
+    yield world
+    home.close()
+
+
+def _packaged(w: World, item_id: str) -> str:
+    """A finished export of one item by legal staff, its package ready for the download."""
+    params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",
+              "purpose": "case file", "item_ids": [item_id]}  # fmt: skip
+    job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
+    done = jobs.run_job(w.home, job_id)
+    assert done is not None and done["result"]["package"] == "ready" and done["result"]["included"] == 1, done
+    return job_id
+
+
+def _downloads(w: World) -> int:
+    with w.home.reading() as conn:
+        return sum(e.action == "export.downloaded" for e in CustodyLog.events(conn))
+
+
+def test_a_package_is_handed_out_once_even_before_its_bytes_are_removed(w: World) -> None:
+    """A double click (or a second tab) asks again while the first response is still being sent:
+    the file route removes the bytes only after the response, so the package must be taken at once."""
+    job_id = _packaged(w, w.items[0])
+    before = _downloads(w)
+    first = package_files.open_package(w.home, w.legal, job_id)
+    assert first is not None and first.path.is_file()
+    assert package_files.open_package(w.home, w.legal, job_id) is None
+    assert _downloads(w) == before + 1
+    package_files.remove(w.home, job_id)  # what the file route does once the bytes are sent
+    job = jobs.get_job(w.home, job_id)
+    assert job is not None and job["result"]["package"] == "downloaded"
+
+
+def test_a_package_whose_consent_was_withdrawn_since_is_not_handed_out(w: World) -> None:
+    item = w.items[1]
+    access.tag_item(w.home, w.admin, item, "sexual violence")
+    access.assign(w.home, w.admin, item, "legal")
+    consent.add_consent(w.home, w.admin, item, "P-101", ["court"], via="app")
+    job_id = _packaged(w, item)
+    consent.withdraw_consent(w.home, w.admin, item, "P-101", via="app")
+    assert package_files.open_package(w.home, w.legal, job_id) is None
+    assert not (w.home.area("exports") / job_id).exists()  # the survivor's photo leaves the server
+    job = jobs.get_job(w.home, job_id)
+    assert job is not None and job["result"]["package"] == "withdrawn"
+
+
+def test_a_package_holding_an_item_hidden_from_the_exporter_since_is_not_handed_out(w: World) -> None:
+    item = w.items[2]
+    job_id = _packaged(w, item)
+    access.classify(w.home, w.admin, item, "survivor_identifying")  # legal is not assigned to it
+    with w.home.reading() as conn:
+        assert access.find_visible(conn, w.legal, item) is None
+    assert package_files.open_package(w.home, w.legal, job_id) is None
+    assert not (w.home.area("exports") / job_id).exists()
+
+
+def test_the_exporter_still_gets_an_unchanged_package(w: World, tmp_path: Path) -> None:
+    job_id = _packaged(w, w.items[3])
+    found = package_files.open_package(w.home, w.legal, job_id)
+    assert found is not None and found.path.read_bytes()[:2] == b"PK"
