@@ -19,6 +19,10 @@ APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
 
 
+# These pages run on PostgreSQL too: the app finds the database through home.json, no WB_DATABASE_URL.
+ON_BOTH_ENGINES = pytest.mark.both_engines
+
+
 @pytest.fixture
 def world(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("WB_HOME", str(tmp_path / "home"))
@@ -50,6 +54,7 @@ def test_login_refuses_a_wrong_password(world: World) -> None:
     assert "Signed in" not in _texts(at)
 
 
+@ON_BOTH_ENGINES
 def test_gallery_lists_visible_items_with_blurred_thumbnails(world: World) -> None:
     access.classify(world.home, world.analyst, world.items[0], "survivor_identifying")
     at = login("reviewer")
@@ -60,6 +65,7 @@ def test_gallery_lists_visible_items_with_blurred_thumbnails(world: World) -> No
     assert len(at.get("image")) == 2
 
 
+@ON_BOTH_ENGINES
 def test_search_box_filters_server_side(world: World) -> None:
     at = login("analyst")
     at.text_input(key="g_text").input("photo-2").run()
@@ -67,6 +73,7 @@ def test_search_box_filters_server_side(world: World) -> None:
     assert "1 items · page 1 of 1" in texts and world.items[2] in texts
 
 
+@ON_BOTH_ENGINES
 def test_item_page_logs_view_and_reveal(world: World) -> None:
     at = login("analyst")
     at.button(key=f"open_{world.items[1]}").click().run()
@@ -81,6 +88,7 @@ def test_item_page_logs_view_and_reveal(world: World) -> None:
     assert "revealed" not in at.session_state
 
 
+@ON_BOTH_ENGINES
 def test_judgement_form_records_a_review(world: World) -> None:
     at = login("reviewer")
     at.button(key=f"open_{world.items[0]}").click().run()
@@ -169,6 +177,7 @@ def test_capture_page_queues_a_capture_job(world: World) -> None:
     ]
 
 
+@ON_BOTH_ENGINES
 def test_queue_page_lists_disputed_items(world: World) -> None:
     review.submit_review(world.home, world.reviewer, world.items[0], "verified", 4, "A", SOURCE)
     review.submit_review(world.home, world.reviewer2, world.items[0], "inconclusive", 2, "B")
@@ -179,6 +188,7 @@ def test_queue_page_lists_disputed_items(world: World) -> None:
     assert any(t.startswith(f"{world.items[1]} · in_progress") for t in texts.splitlines())
 
 
+@ON_BOTH_ENGINES
 def test_legal_view_lists_verified_items_and_the_access_report(world: World) -> None:
     for who in (world.reviewer, world.reviewer2):
         review.submit_review(world.home, who, world.items[2], "verified", 4, "ok", SOURCE)
