@@ -588,6 +588,9 @@ ERASABLE_TABLES = (
     "match_decisions",
     "deletion_requests",
     "jobs",
+    "job_steps",
+    "upload_chunks",
+    "translations",
 )
 
 
