@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from tests.conftest import RunWb, json_lines
 
 
@@ -28,7 +30,16 @@ def test_case_create_and_list(wb: RunWb) -> None:
     wb("init")
     wb("case", "create", "alpha", "--purpose", "Document shelling of X", "--reviews", "2")
     listed = json_lines(wb("case", "list", "--json").stdout)
-    assert listed == [{"case": "alpha", "id": 1, "purpose": "Document shelling of X", "review_policy": 2}]
+    assert len(listed) == 1
+    case = listed[0]
+    assert {k: case[k] for k in ("case", "id", "purpose", "review_policy")} == {
+        "case": "alpha",
+        "id": 1,
+        "purpose": "Document shelling of X",
+        "review_policy": 2,
+    }
+    # Every case gets a review date (RET-01), from its category's period when none is given.
+    assert case["review_on"] > date.today().isoformat()
     assert "exists already" in wb("case", "create", "alpha", "--purpose", "again", check=2).stderr
 
 
