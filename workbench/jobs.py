@@ -48,6 +48,7 @@ from workbench.auth import AccessDenied, Account, Perm, account_by_name, check_c
 
 __all__ = [
     "JOB_TIMEOUT_S",
+    "QueueUnavailable",
     "Worker",
     "fail",
     "get_job",
@@ -114,10 +115,26 @@ def _queue(
         )  # fmt: skip
         tx.event("job.queued", case_id=case_id, details={"job_id": job_id, "kind": kind})
     if url := config.queue_url():
-        from workbench import taskqueue
-
-        taskqueue.send(url, job_id)
+        _send(home, url, job_id)
     return job_id
+
+
+class QueueUnavailable(RuntimeError):
+    """The distributed queue (WB_QUEUE_URL) could not take a job; the job is recorded as failed."""
+
+
+def _send(home: Home, url: str, job_id: str) -> None:
+    """Hand the job to the queue; if Redis cannot take it the job fails at once, rather than wait
+    forever as ``queued`` with no message that would ever run it."""
+    from workbench import taskqueue
+
+    try:
+        taskqueue.send(url, job_id)
+    except Exception as exc:  # stage boundary: any failure to enqueue is this job's failure
+        fail(home, job_id, f"the queue is unreachable: {type(exc).__name__}")
+        raise QueueUnavailable(
+            f"the job queue is unreachable ({type(exc).__name__}): try again later"
+        ) from exc
 
 
 def _via(job: dict[str, Any]) -> str:

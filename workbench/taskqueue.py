@@ -24,16 +24,19 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 __all__ = [
     "ACTOR",
+    "QueueError",
     "MAX_RETRIES",
     "QUEUE",
     "broker",
@@ -54,6 +57,10 @@ MAINTENANCE_CHANCE = 100_000
 def heartbeat_timeout_ms() -> int:
     """How long a silent worker counts as alive (WB_QUEUE_HEARTBEAT_S, default 60 s)."""
     return int(float(os.environ.get("WB_QUEUE_HEARTBEAT_S", "60")) * 1000)
+
+
+class QueueError(Exception):
+    """The queue cannot be reached or used (a configuration or network problem)."""
 
 
 @cache
@@ -117,9 +124,16 @@ def _home() -> Any:
     )
 
 
-def run_worker(url: str, threads: int = 1, ready: threading.Event | None = None) -> int:
+def run_worker(url: str, threads: int = 1, on_ready: Callable[[], None] | None = None) -> int:
     """Take jobs until SIGTERM or SIGINT (`wb worker`); a job in hand is finished before stopping."""
-    _home()  # fail now, not on the first job, when the home or database is wrong
+    try:
+        _home()  # fail now, not on the first job, when the home or database is wrong
+    except Exception as exc:  # stage boundary: any reason the home cannot open stops the worker
+        raise QueueError(f"cannot open the home: {exc}") from None
+    try:
+        broker(url).client.ping()
+    except redis.exceptions.RedisError as exc:
+        raise QueueError(f"the queue at WB_QUEUE_URL is unreachable: {exc}") from None
     worker = dramatiq.Worker(broker(url), queues={QUEUE}, worker_threads=max(1, threads), worker_timeout=1000)
     # One message in hand per thread: a busy worker does not hold jobs that an idle one could run.
     worker.queue_prefetch = max(1, threads)
@@ -127,8 +141,8 @@ def run_worker(url: str, threads: int = 1, ready: threading.Event | None = None)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
-    if ready is not None:
-        ready.set()
+    if on_ready is not None:
+        on_ready()
     try:
         stop.wait()
     finally:

@@ -28,7 +28,7 @@ from archive.home import Home
 from archive.s3blobs import S3BlobStore
 from tests.s3server import new_bucket
 from tests.workbench.app_fixtures import World, make_png, make_world
-from tests.workbench.browser_server import REPO
+from tests.workbench.browser_server import REPO, free_port
 from workbench import jobs, sessions
 from workbench.auth import AccessDenied
 
@@ -318,5 +318,20 @@ def test_an_analysis_delivered_again_after_its_worker_died_records_nothing_twice
         with home.reading() as conn:
             assert [e.event_hash for e in CustodyLog.events(conn)] == before  # no flag recorded again
         assert jobs.run_delivered(home, job_id) is None  # a job already done: the message is just acked
+    finally:
+        home.close()
+
+
+def test_a_job_the_queue_cannot_take_fails_at_once_instead_of_waiting_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", "test")
+    try:
+        w = make_world(home, reviews=1, n_items=1)
+        monkeypatch.setenv("WB_QUEUE_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+        with pytest.raises(jobs.QueueUnavailable, match="unreachable"):
+            jobs.submit(home, w.analyst, "analyse", w.case.id, {"item_ids": w.items})
+        (listed,) = jobs.list_jobs(home, w.analyst, w.case.id)
+        assert listed["status"] == "failed" and "queue is unreachable" in listed["result"]["error"]
     finally:
         home.close()

@@ -25,7 +25,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from archive.cases import list_cases
 from archive.home import Home
 from archive.model import Case
-from workbench import auth, config, login_codes, sessions, unlock, webauth
+from workbench import auth, config, jobs, login_codes, sessions, unlock, webauth
 from workbench.auth import AccessDenied, Account, SessionExpired
 from workbench.clitools import TOOL_VERSION
 
@@ -245,4 +245,7 @@ def guard() -> Iterator[None]:
         st.text(str(exc))
     except (ValueError, auth.AuthError) as exc:
         st.error("Not saved")
+        st.text(str(exc))
+    except jobs.QueueUnavailable as exc:
+        st.error("Not queued")
         st.text(str(exc))
