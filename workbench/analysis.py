@@ -231,7 +231,8 @@ def analyse_items(
     from workbench.models import with_case_calibration  # models imports this module
 
     settings_ = with_case_calibration(home, case.id, load_settings(home))  # the case's calibration, if any
-    with Runner(limits) as runner:  # one child for the run: libraries and a model load once
+    # One child for the run (libraries and a model load once), its working copies in the home's scratch.
+    with Runner(limits, home.area("scratch")) as runner:
         for row in rows:
             if row.id in skip:
                 continue

@@ -99,8 +99,11 @@ def all_not_analysed(
 class Runner:
     """A reusable analysis child process; use as a context manager, or call ``close``."""
 
-    def __init__(self, limits: Limits = Limits()) -> None:  # noqa: B008 - frozen, shared safely
+    def __init__(self, limits: Limits = Limits(), scratch: Path | None = None) -> None:  # noqa: B008
+        """``scratch``: where the child's working copies (a video, its keyframes) go instead of the
+        system's temporary folder; an encrypted home's scratch area is in memory (``Home.area``)."""
         self.limits = limits
+        self.scratch = scratch
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
 
@@ -144,6 +147,8 @@ class Runner:
                 HF_HUB_OFFLINE="1",
                 TRANSFORMERS_OFFLINE="1",
             )
+            if self.scratch is not None:
+                env["TMPDIR"] = str(self.scratch)  # the child's tempfile calls write there
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "workbench.analysis_runner"],
                 stdin=subprocess.PIPE,
@@ -166,7 +171,7 @@ class Runner:
         With ``keep_frames`` the child writes a video's analysed keyframes as PNG files into a
         temporary folder made here (large frames would bloat the JSON reply), read back before it goes.
         """
-        with tempfile.TemporaryDirectory(prefix="wb-frames-") as folder:
+        with tempfile.TemporaryDirectory(prefix="wb-frames-", dir=self.scratch) as folder:
             header: dict[str, Any] = {"settings": dict(settings_), "only": only, "size": len(data)}
             header.update(seconds=self.limits.seconds, frames_dir=folder if keep_frames else None)
             payload = self._exchange(header, data)

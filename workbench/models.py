@@ -229,7 +229,7 @@ def _scores(
     settings_ = dict(load_settings(home), **(extra or {}))
     settings_.pop(CASE_KEY, None)
     out: dict[str, list[float]] = {}
-    with Runner() as runner:
+    with Runner(scratch=home.area("scratch")) as runner:
         for data in photos:
             for flag in analyse_bytes(data, settings_, only, runner=runner).flags:
                 if flag.score is None or flag.label.value in ("not_analysed", "information"):
