@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from archive.db import settings
 from archive.home import Home
@@ -65,6 +66,8 @@ def configure_tsa(home: Home, by: Account, url: str, ca_pem: bytes, via: str = "
         require(by, Perm.MAINTAIN, tx=tx)
         if not url.startswith(("http://", "https://")):
             raise TimestampError("the TSA address must start with http:// or https://")
+        if "@" in urlsplit(url).netloc:  # every account sees the address (wb timestamps); so would they
+            raise TimestampError("credentials in the TSA address are not supported: give the address alone")
         read_chain(ca_pem)
         for key, value in (("tsa_url", url), ("tsa_ca_pem", ca_pem.decode("ascii", "replace"))):
             tx.conn.execute(settings.delete().where(settings.c.key == key))
