@@ -128,7 +128,7 @@ class AgeBlobStore:
         with self.path(sha256).open("rb") as sealed:
             try:
                 pyrage.decrypt_io(sealed, plain, [self._identity])
-            except pyrage.DecryptError as exc:
+            except (pyrage.DecryptError, OSError) as exc:
                 plain.close()
                 raise OSError(f"blob {sha256} does not decrypt: {exc}") from None
         plain.seek(0)
@@ -163,8 +163,8 @@ class AgeBlobStore:
                 pyrage.decrypt_io(sealed, writer, [self._identity])
         except FileNotFoundError:
             return None
-        except pyrage.DecryptError:
-            return "(no hash: the file fails age's authentication)"
+        except (pyrage.DecryptError, OSError) as exc:  # pyrage reports a failed chunk as an OSError
+            return f"(nothing: the file does not decrypt, {exc})"
         return writer.digest.hexdigest()
 
     def local_copy(self, sha256: str) -> AbstractContextManager[Path]:
