@@ -19,7 +19,9 @@ from tests.conftest import BOTH_ENGINES, RunWb, admin_of, json_lines
 from tests.rawdb import RawDb, raw_db
 from workbench.pipeline import ingest_paths
 
-pytestmark = BOTH_ENGINES
+# The verifier reads rows the same way on any engine: PostgreSQL runs the tests that touch its own forms
+# (the triggers, an edit, a truncation), not every tampering again.
+ON_BOTH = BOTH_ENGINES
 
 
 @pytest.fixture
@@ -44,6 +46,7 @@ def positions(problems: list[Problem], kind: str) -> set[int | None]:
     return {p.position for p in problems if p.kind == kind}
 
 
+@ON_BOTH
 def test_the_database_refuses_update_and_delete_on_the_log(filled: Home) -> None:
     conn = raw_db(filled)
     for statement in (
@@ -82,6 +85,7 @@ def test_a_removed_file_is_reported_missing(filled: Home) -> None:
     assert len(problems) == 1 and problems[0].ref == sha and "missing" in problems[0].problem
 
 
+@ON_BOTH
 def test_an_edited_event_is_named_by_position(filled: Home) -> None:
     raw(filled).execute("UPDATE custody_events SET actor='someone-else' WHERE seq=3")
     problems = verify(filled).problems
@@ -136,6 +140,7 @@ def test_reordered_events_are_named(filled: Home) -> None:
     assert {2, 3} <= positions(problems, "event")
 
 
+@ON_BOTH
 def test_truncating_the_log_with_its_checkpoints_is_caught_by_the_witness(filled: Home) -> None:
     conn = raw(filled)
     size = conn.one("SELECT max(seq) FROM custody_events")
