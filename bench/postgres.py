@@ -129,9 +129,7 @@ def main() -> int:
         return run(root, url, args)
     finally:
         if server is not None:
-            from tests.services import _stop
-
-            _stop(server.proc)
+            server.stop()
             shutil.rmtree(server.data.parent, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
