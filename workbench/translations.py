@@ -201,7 +201,11 @@ def visible_translations(conn: Connection, account: Account, item_id: str) -> li
     if access.find_visible(conn, account, item_id) is None:
         raise AccessDenied(NOT_FOUND)
     hidden = review.hidden_reviewers(conn, account, item_id)
-    readable = {s.ref for s in _sources(conn, account, item_id)}
+    # A translation is shown only beside a text the account may read now: a caption of a page hidden
+    # since (its post withheld) takes its translations along (a caption is matched by its text too,
+    # since one text seen in several places is listed once, under one of its refs).
+    sources = _sources(conn, account, item_id)
+    readable, texts = {s.ref for s in sources}, {s.text for s in sources}
     q = select(translations).where(translations.c.item_id == item_id).order_by(translations.c.id)
     rows = [dict(r) for r in conn.execute(q).mappings()]
     return [
@@ -209,7 +213,10 @@ def visible_translations(conn: Connection, account: Account, item_id: str) -> li
         for r in rows
         if r["recorded_by"] not in hidden
         and (r["translator_type"] == "machine" or r["translator"] not in hidden)
-        and (not str(r["source_ref"]).startswith("note:") or r["source_ref"] in readable)
+        and (
+            r["source_ref"] in readable
+            or (str(r["source_ref"]).startswith("caption:") and r["source_text"] in texts)
+        )
     ]
 
 

@@ -1,10 +1,12 @@
-"""Red team, the app's export download (issue 15): one download, to the exporter, of what may still leave.
+"""Red team, the app's actions (issue 15): one export download, to the exporter, of what may still leave;
+translations that follow the visibility of the text they translate.
 
 One home for the module (services called as the file route calls them; each test queues its own export).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +14,11 @@ import pytest
 
 from archive.custody import CustodyLog
 from archive.home import Home
-from tests.workbench.app_fixtures import World, make_world
-from workbench import access, consent, jobs, package_files, review
+from collectors.outcome import StagedCapture
+from collectors.recorder import StagedFile
+from tests.workbench.app_fixtures import World, make_png, make_world
+from workbench import access, consent, jobs, package_files, review, translations
+from workbench.capture_store import store_staged
 from workbench.clitools import TOOL_VERSION
 
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
@@ -87,3 +92,41 @@ def test_the_exporter_still_gets_an_unchanged_package(w: World, tmp_path: Path) 
     job_id = _packaged(w, w.items[3])
     found = package_files.open_package(w.home, w.legal, job_id)
     assert found is not None and found.path.read_bytes()[:2] == b"PK"
+
+
+# -- translations: a translated caption of a page hidden since ---------------------------------------
+
+PAGE_URL = "http://127.0.0.1:9/post/1"
+CAPTION = "zqcaption the survivor's own words"
+
+
+def _page_with_photo(w: World, folder: Path) -> tuple[str, str]:
+    """A captured page (its post's caption) that shows one photo; (page item, photo item)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def staged(name: str, data: bytes, mime: str, url: str | None = None) -> StagedFile:
+        (folder / name).write_bytes(data)
+        return StagedFile(name, folder / name, hashlib.sha256(data).hexdigest(), len(data), mime, url)
+
+    capture = StagedCapture(
+        PAGE_URL, "captured", None, folder, {"final_url": PAGE_URL, "title": "a post"},
+        [staged("screenshot", make_png(90, (120, 90)), "image/png"),
+         staged("html", b"<html><img src='/p.png'></html>", "text/html"),
+         staged("media", make_png(91, (64, 48)), "image/png", "http://127.0.0.1:9/p.png")],
+        post={"caption": CAPTION},
+    )  # fmt: skip
+    result = store_staged(w.home, w.case, capture, "analyst", "cli", None)
+    assert result.item_id and len(result.stored_media) == 1, result
+    return result.item_id, result.stored_media[0].item_id
+
+
+def test_a_translated_caption_of_a_page_hidden_since_is_not_shown(w: World, tmp_path: Path) -> None:
+    page, photo = _page_with_photo(w, tmp_path / "staged")
+    (source,) = [s for s in translations.item_sources(w.home, w.analyst, photo) if s.text == CAPTION]
+    translations.add_translation(w.home, w.analyst, photo, source.ref, "en", "zqtranslated words")
+    assert "zqtranslated" in str(translations.item_translations(w.home, w.reviewer, photo))
+    access.classify(w.home, w.admin, page, "survivor_identifying")  # the reviewer is not assigned
+    assert CAPTION not in str(translations.item_sources(w.home, w.reviewer, photo))  # the caption is withheld
+    shown = str(translations.item_translations(w.home, w.reviewer, photo))
+    assert "zqcaption" not in shown and "zqtranslated" not in shown, shown
+    assert "zqtranslated" in str(translations.item_translations(w.home, w.admin, photo))  # assigned: shown
