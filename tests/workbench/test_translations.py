@@ -16,7 +16,9 @@ from streamlit.testing.v1 import AppTest
 from archive.custody import CustodyLog
 from archive.db import custody_events, sightings, translations, utcnow
 from archive.home import Home
-from tests.workbench.app_fixtures import PASSWORD, World, make_world
+from tests.conftest import Account as AccountFactory
+from tests.conftest import RunWb, json_lines
+from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
 from workbench import access, deletion, export, reports, review
 from workbench import translations as tr
 from workbench.auth import AccessDenied, Account
@@ -189,3 +191,30 @@ def test_erasure_of_the_item_removes_its_translations(s: Setup) -> None:
     with w.home.reading() as conn:
         left = conn.execute(select(translations.c.text).where(translations.c.item_id == s.item)).all()
     assert left == []
+
+
+def test_wb_translation_lists_texts_and_records_a_machine_translation(
+    wb: RunWb, account: AccountFactory, tmp_path: Path
+) -> None:
+    wb("init")
+    wb("case", "create", "c1", "--purpose", "test")
+    photo = tmp_path / "p.png"
+    photo.write_bytes(make_png(5))
+    [stored] = json_lines(wb("ingest", "--case", "c1", str(photo), "--json").stdout)
+    item = stored["item_id"]
+    wb("method-step", item, "--tool", "map", "--result", "Порівняв обриси міста")
+    [source] = json_lines(wb("translation", "list", item, "--json").stdout)
+    assert source["source_ref"].startswith("note:") and "Порівняв" in source["text"]
+    ref = source["source_ref"]
+    wb("translation", "add", item, "--of", ref, "--lang", "en", "--text", "Compared the skyline",
+       "--machine", "Argos Translate 1.9 (local)")  # fmt: skip
+    listed = json_lines(wb("translation", "list", item, "--json").stdout)
+    assert [(t["translator_type"], t["translator"]) for t in listed[1:]] == [
+        ("machine", "Argos Translate 1.9 (local)")
+    ]
+    bad = wb(
+        "translation", "add", item, "--of", source["source_ref"], "--lang", "english", "--text", "x", check=2
+    )
+    assert "BCP 47" in bad.stderr
+    outsider = account("outsider", "analyst")  # not a member of the case: refused, exit 1
+    assert "refused" in wb("translation", "list", item, env=outsider, check=1).stderr

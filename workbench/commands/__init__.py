@@ -13,6 +13,7 @@ from workbench.commands import (
     model,
     review,
     timestamps,
+    translation,
 )
 
 COMMAND_MODULES = (
@@ -28,6 +29,7 @@ COMMAND_MODULES = (
     fixity,
     migrate,
     encryption,
+    translation,
 )
 
 __all__ = ["COMMAND_MODULES"]
