@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from archive.db import sessions, settings, users, utcnow
 from archive.home import Home, Transaction
+from archive.keys import RECOVERY_SLOT, WrongKey
 from workbench import auth
 from workbench.auth import Account, BadAccount, Perm, SessionExpired
 
@@ -273,12 +274,17 @@ def reset_password(home: Home, by: Account, name: str, password: str, via: str =
         tx.event("user.password_changed", details={"user_id": target.id})
 
 
-def recover_password(home: Home, name: str, password: str, via: str = "cli") -> None:
-    """Set a lost password after the recovery key unlocked the home (``wb user recover``)."""
+def recover_password(home: Home, name: str, recovery_key: str, password: str, via: str = "cli") -> None:
+    """Set a lost password with the home's recovery key (``wb user recover``); the key is checked here,
+    whoever calls, since a process that holds the home open could otherwise set anyone's password."""
     if len(password) < auth.MIN_PASSWORD:
         raise BadAccount(f"the password must have at least {auth.MIN_PASSWORD} characters")
     if home.keyring is None:
         raise BadAccount("only an encrypted home has a recovery key: an admin sets the password")
+    try:
+        home.keyring.unlock(RECOVERY_SLOT, recovery_key.strip().upper())
+    except WrongKey:
+        raise BadAccount("wrong recovery key; nothing was changed") from None
     with home.transaction(name, via) as tx:
         target = auth.account_by_name(tx.conn, name)
         if target is None or not target.active:

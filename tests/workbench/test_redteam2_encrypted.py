@@ -15,9 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from archive.home import Home
 from archive.keys import Locked
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, json_lines, run_wb
 from tests.detectors.conftest import clip
+from workbench import auth, sessions
+from workbench.auth import AuthError
+from workbench.clitools import TOOL_VERSION
 from workbench.sessions import token_digest
 from workbench.unlock import keyring_of
 
@@ -27,6 +31,7 @@ class Enc:
     root: Path
     env: dict[str, str]
     tmp: Path  # stands for /tmp: a folder on disk
+    recovery: str
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +47,12 @@ def enc(tmp_path_factory: pytest.TempPathFactory) -> Enc:
         XDG_CONFIG_HOME=str(root / "cfg"),
         TMPDIR=str(tmp),
     )
-    run_wb(env, "init", "--encrypt", "--admin", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
+    init = run_wb(
+        env, "init", "--encrypt", "--admin", FIRST_ADMIN, "--password-stdin", "--json", input=PASSWORD
+    )
     run_wb(env, "login", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
     run_wb(env, "case", "create", "c1", "--purpose", "video")
-    return Enc(root, env, tmp)
+    return Enc(root, env, tmp, str(json_lines(init.stdout)[0]["recovery_key"]))
 
 
 def _watch(folder: Path, stop: threading.Event, seen: set[str]) -> None:
@@ -94,3 +101,21 @@ def test_a_powered_off_copy_does_not_open_the_home_even_without_logout(enc: Enc,
     assert keyring is not None
     with pytest.raises(Locked):
         keyring.session_key(token, token_digest(token))
+
+
+def test_the_recovery_service_itself_checks_the_recovery_key(enc: Enc) -> None:
+    """`wb user recover` checked the recovery key in the command, and the service set any account's
+    password for whoever called it with the home open (the app and the workers hold it open): the
+    check belongs to the service, as every other access check does."""
+    keyring = keyring_of(enc.root / "home")
+    assert keyring is not None
+    key = keyring.unlock(keyring.slot_id(FIRST_ADMIN), PASSWORD)
+    home = Home.open(enc.root / "home", Path(enc.env["WB_KEY"]), TOOL_VERSION, data_key=key)
+    try:
+        with pytest.raises(AuthError):
+            sessions.recover_password(home, FIRST_ADMIN, "AAAA-BBBB-CCCC-DDDD", "taken-over-password")
+        with home.reading() as conn:
+            assert auth.authenticate(conn, FIRST_ADMIN, PASSWORD).name == FIRST_ADMIN  # unchanged
+        sessions.recover_password(home, FIRST_ADMIN, enc.recovery, PASSWORD)  # the right key still works
+    finally:
+        home.close()

@@ -103,7 +103,7 @@ def cmd_user_recover(args: argparse.Namespace, out: Output) -> int:
     except (HomeError, WrongKey, SigningKeyError):
         raise UsageError("wrong recovery key; nothing was changed") from None
     try:
-        sessions.recover_password(home, args.name, password)
+        sessions.recover_password(home, args.name, recovery, password)
     except AuthError as exc:
         raise UsageError(str(exc)) from None
     finally:
