@@ -250,6 +250,8 @@ class Home:
         if self.stamper is not None:
             self.stamper.wait(STAMP_WAIT_S)
         self.db.dispose()
+        if isinstance(self.blobs, AgeBlobStore):
+            self.blobs.close()  # its plain copies of recently stored files
 
     def area(self, name: str) -> Path:
         """The folder of one named area (``AREAS``), made private when absent.

@@ -100,6 +100,9 @@ def test_an_age_blob_is_ciphertext_under_a_keyed_name_and_a_flipped_byte_is_caug
     assert other.path(sha) != path  # the name depends on the key, not on the hash alone
     path.chmod(0o600)
     path.write_bytes(sealed[:-100] + bytes([sealed[-100] ^ 1]) + sealed[-99:])
-    now = store.rehash(sha)
+    now = store.rehash(sha)  # from the stored file, never from the plain copy kept after the put
     assert now is not None and now != sha
     assert list((tmp_path / "blobs" / ".incoming").iterdir()) == []
+    assert list((tmp_path / "scratch").glob("recent-*"))
+    store.close()
+    assert list((tmp_path / "scratch").iterdir()) == []  # no plain copy outlives the store
