@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from archive.blobs import BlobStore, LocalBlobStore
 from archive.blobs_age import AgeBlobStore
@@ -174,7 +174,7 @@ class Home:
             raise HomeError(f"{root} is a plain home: `wb encrypt` converts it in place")
         signer = load_or_create_key(key_path)
         home = cls._assemble(root, signer, tool_version, db_url, blobs, data_key)
-        upgrade(home.db)
+        _upgrade(home)
         home.configure_stamping()
         return home
 
@@ -198,7 +198,7 @@ class Home:
         private_files()
         make_private(root)
         home = cls._assemble(root, load_key(key_path), tool_version, db_url, blobs, data_key)
-        upgrade(home.db)
+        _upgrade(home)
         home.configure_stamping()
         return home
 
@@ -305,6 +305,17 @@ class Home:
         if self.custody.witness is None:
             return None
         return read_witness(self.custody.witness / f"{self.home_id}.json")
+
+
+def _upgrade(home: Home) -> None:
+    """Bring the schema up to date; a database that cannot be reached (a server down, a wrong
+    address) is a configuration error with one clear line, not a traceback."""
+    try:
+        upgrade(home.db)
+    except OperationalError as exc:
+        home.db.dispose()
+        why = str(exc.orig or exc).strip().splitlines()[0]
+        raise HomeError(f"cannot use the database {url_without_password(home.db.url)}: {why}") from None
 
 
 def url_without_password(url: str) -> str:

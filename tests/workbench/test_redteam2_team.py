@@ -38,3 +38,14 @@ def test_migrate_keeps_the_database_password_out_of_home_json_and_output(
     info = (home / "home.json").read_text()
     assert SECRET not in info and json.loads(info)["database"].startswith("postgresql+psycopg://wb@")
     wb("verify")  # the home still opens (the password, when needed, comes from the environment)
+
+
+def test_an_unreachable_database_is_a_clear_error_exit_2(wb: RunWb, wb_env: dict[str, str]) -> None:
+    """The database server is down (or the address wrong): one line naming it, no traceback."""
+    wb("init")
+    down = dict(wb_env, WB_DATABASE_URL=f"postgresql+psycopg://wb:{SECRET}@127.0.0.1:1/wb")
+    for args in (("case", "list"), ("verify",), ("init",)):
+        proc = wb(*args, env=down, check=2)
+        assert "Traceback" not in proc.stderr and SECRET not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("wb: ") and "127.0.0.1:1" in proc.stderr, proc.stderr
+    wb("case", "list")  # the home itself is untouched
