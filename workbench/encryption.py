@@ -26,6 +26,8 @@ def export_data_key(home: Home, by: Account, out: Path, via: str = "cli") -> Non
     """Write the data key to a new file ``out`` (0600; it must not exist). Admins only."""
     if home.data_key is None:
         raise NotEncrypted("this home is not encrypted: it has no data key")
+    if out.resolve().is_relative_to(home.root.resolve()):  # every copy of the home would open itself
+        raise FileExistsError(f"{out} is inside the encrypted home: write the key file elsewhere")
     with home.transaction(by.name, via) as tx:
         auth.require(by, Perm.MANAGE_USERS, tx=tx)
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -530,6 +530,10 @@ def export_package(home: Home, req: ExportRequest) -> ExportResult:
     Raises ExportError (nothing written or logged) and AccessDenied (the refusal is logged).
     """
     _check_request(req)
+    if home.encrypted and req.out.resolve().is_relative_to(home.root.resolve()):
+        raise ExportError(
+            f"{req.out} is inside the encrypted home: its plain copies would be in every copy of it"
+        )
     case_id = _case_id(home, req.case_slug)
     auth.check_case(home, req.by, Perm.EXPORT, case_id, req.via)
     _tell(req, 0.05, "checking each item's visibility and consent")

@@ -84,6 +84,20 @@ def test_analysing_a_video_of_an_encrypted_home_writes_nothing_to_the_temporary_
     assert not list(enc.tmp.iterdir())
 
 
+def test_plain_copies_are_not_written_inside_the_encrypted_home(enc: Enc) -> None:
+    """A careless `--out` inside the home folder would put the data key, or a package of plain
+    evidence, into every copy of the encrypted home."""
+    home = enc.root / "home"
+    key = run_wb(enc.env, "key", "export", "--out", str(home / "data.key"), check=2)
+    assert "inside the encrypted home" in key.stderr, key.stderr
+    out = home / "package"
+    args = ("--case", "c1", "--profile", "internal", "--recipient", "ICC OTP", "--recipient-type", "court")
+    package = run_wb(enc.env, "export", *args, "--purpose", "case file", "--out", str(out), check=2)
+    assert "inside the encrypted home" in package.stderr, package.stderr
+    assert not (home / "data.key").exists() and not out.exists()
+    run_wb(enc.env, "key", "export", "--out", str(enc.root / "elsewhere.key"))  # outside: as before
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="enc: a CLI session's sealed data key lives in the home (keys/sessions) and its token in the "
