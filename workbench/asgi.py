@@ -154,6 +154,9 @@ def start_session(request: Request) -> Response:
         max_age = sessions.session_hours(conn) * 3600
     response = RedirectResponse("/" + (f"?{query}" if query else ""), status_code=303)
     response.headers["Set-Cookie"] = webauth.session_cookie(token, max_age, request.url.scheme == "https")
+    # What an earlier session left (a replay's service worker and its cache, when that session ended
+    # without a logout) is not for this one: the cookie set here is not part of "storage".
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return _no_store(response)
 
 

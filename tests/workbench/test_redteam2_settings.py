@@ -9,7 +9,7 @@ import pytest
 from archive.home import Home
 from archive.timestamps import TimestampError
 from tests.tsa import make_authority
-from tests.workbench.app_fixtures import make_world
+from tests.workbench.app_fixtures import PASSWORD, make_world
 from workbench import timestamping
 
 
@@ -24,3 +24,27 @@ def test_a_tsa_address_with_credentials_is_refused(home: Home, tmp_path: Path) -
     assert status["tsa_url"] is None and "zqtsa-secret" not in str(status)
     timestamping.configure_tsa(home, w.admin, "https://127.0.0.1:9/tsr", chain)  # the address alone is fine
     assert timestamping.timestamp_status(home, w.analyst)["tsa_url"] == "https://127.0.0.1:9/tsr"
+
+
+def test_a_new_login_clears_what_an_earlier_session_left_in_the_browser(
+    home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay's service worker keeps what it loaded of a captured page in the browser's storage,
+    cleared at logout. A session that ended otherwise (idle, expiry, a closed window) left it there,
+    and the next person to log in on that browser could open it under /replay/: the login clears it."""
+    from starlette.requests import Request
+
+    from workbench import asgi, login_codes, sessions
+
+    monkeypatch.setenv("WB_HOME", str(home.root))
+    monkeypatch.setenv("WB_KEY", str(tmp_path / "keys" / "signing.key"))
+    w = make_world(home, n_items=0)
+    assert w.analyst.name == "analyst"
+    token, _ = sessions.open_session(home, "analyst", PASSWORD, "app")
+    code = login_codes.handoff(home, token)
+    scope = {"type": "http", "method": "GET", "path": "/wb/session", "query_string": f"code={code}".encode(),
+             "headers": [(b"sec-fetch-site", b"same-origin"), (b"host", b"127.0.0.1:8501")], "scheme": "http",
+             "server": ("127.0.0.1", 8501)}  # fmt: skip
+    response = asgi.start_session(Request(scope))
+    assert response.status_code == 303 and "wb_session" in response.headers["set-cookie"]
+    assert response.headers.get("clear-site-data") == '"cache", "storage"'
