@@ -27,6 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from archive.errors import StorageError
+
 __all__ = [
     "BlobRetained",
     "BlobStore",
@@ -43,11 +45,11 @@ CHUNK = 1 << 20
 HEX = frozenset("0123456789abcdef")
 
 
-class BlobTooLarge(Exception):
+class BlobTooLarge(StorageError):
     """The stream was longer than the limit given to ``put``; nothing was stored."""
 
 
-class BlobRetained(Exception):
+class BlobRetained(StorageError):
     """``delete`` could not remove the bytes: the store keeps them under a retention period or a legal
     hold (S3 Object Lock). The blob is hidden from every read; the bytes go when the lock ends."""
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine.row import RowMapping
 
 from archive.db import cases, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Transaction
 from archive.model import Case
 
@@ -18,7 +19,7 @@ __all__ = ["CaseError", "create_case", "get_case", "list_cases"]
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-class CaseError(Exception):
+class CaseError(InvalidRequest):
     """A case cannot be made or found as asked."""
 
 
@@ -51,9 +52,9 @@ def create_case(
     if not SLUG.match(slug):
         raise CaseError(f"case name {slug!r} is not allowed: use 1-64 lowercase letters, digits, '-' or '_'")
     if not purpose.strip():
-        raise CaseError("a case needs a purpose (data minimisation): give --purpose TEXT")
+        raise CaseError("a case needs a purpose (data minimisation): say why it collects", field="purpose")
     if not 1 <= reviews <= 10:
-        raise CaseError("--reviews must be between 1 and 10")
+        raise CaseError("the reviews needed for 'verified' must be between 1 and 10", field="reviews")
     if tx.conn.execute(select(cases.c.id).where(cases.c.slug == slug)).first() is not None:
         raise CaseError(f"case {slug!r} exists already")
     inserted = tx.conn.execute(

@@ -30,6 +30,7 @@ import sqlcipher3
 
 from archive.blobs import HEX, LocalBlobStore, _fsync_dir
 from archive.blobs_age import AgeBlobStore
+from archive.errors import IntegrityError
 from archive.home import AREAS, CONVERTING, ENCRYPTION_SCHEME, HOME_FORMAT, memory_root, read_info
 from archive.keys import DataKey
 
@@ -39,7 +40,7 @@ MARK = CONVERTING
 PLAIN_HEADER = b"SQLite format 3\x00"
 
 
-class ConvertError(Exception):
+class ConvertError(IntegrityError):
     """The conversion stopped before changing anything more (a blob that does not match its name, a
     copy that does not match its database)."""
 

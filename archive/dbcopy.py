@@ -20,6 +20,7 @@ from sqlalchemy import Table, func, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from archive.db import Database, metadata, utc_text
+from archive.errors import IntegrityError, StorageError
 from archive.migrate import upgrade
 
 __all__ = ["CopyError", "CopyMismatch", "TableDigest", "TargetNotEmpty", "copy_database", "table_digests"]
@@ -27,7 +28,7 @@ __all__ = ["CopyError", "CopyMismatch", "TableDigest", "TargetNotEmpty", "copy_d
 BATCH = 2000
 
 
-class CopyError(Exception):
+class CopyError(StorageError):
     """The database could not be copied."""
 
 
@@ -35,7 +36,7 @@ class TargetNotEmpty(CopyError):
     """The target already holds tables (nothing was written)."""
 
 
-class CopyMismatch(CopyError):
+class CopyMismatch(IntegrityError, CopyError):
     """The copy was written but does not match its source."""
 
 

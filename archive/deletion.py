@@ -54,12 +54,13 @@ from archive.db import (
     upload_chunks,
     utcnow,
 )
+from archive.errors import InvalidRequest
 from archive.home import Home, Transaction
 
 __all__ = ["DeletionError", "Purge", "Tombstone", "erase", "erasure_set", "purge_rows", "remove_files"]
 
 
-class DeletionError(Exception):
+class DeletionError(InvalidRequest):
     """The erasure cannot be done as asked (no such item, already deleted, no open request, ...)."""
 
 

@@ -36,6 +36,7 @@ from archive.blobs import BlobStore, LocalBlobStore
 from archive.blobs_age import AgeBlobStore
 from archive.custody import CustodyLog, read_witness
 from archive.db import Database
+from archive.errors import ConfigError
 from archive.keys import DataKey, Keyring, Locked
 from archive.migrate import upgrade
 from archive.model import CustodyEvent
@@ -65,7 +66,7 @@ PRIVATE_UMASK = 0o077
 STAMP_WAIT_S = 15.0  # how long closing a home waits for a token being fetched (it is retried later)
 
 
-class HomeError(Exception):
+class HomeError(ConfigError):
     """The home folder is missing, or not an archive home."""
 
 

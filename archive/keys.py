@@ -41,6 +41,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pyrage import x25519
 
+from archive.errors import ConfigError
+
 __all__ = ["RECOVERY_SLOT", "DataKey", "Keyring", "Locked", "WrongKey", "new_recovery_key"]
 
 SLOTS_FORMAT = "wb-keyslots/1"
@@ -48,11 +50,11 @@ SCRYPT = {"n": 2**15, "r": 8, "p": 1}  # ~32 MiB and ~0.1 s per unlock: slows gu
 RECOVERY_SLOT = "recovery"
 
 
-class Locked(Exception):
+class Locked(ConfigError):
     """An encrypted home was opened without its data key."""
 
 
-class WrongKey(Exception):
+class WrongKey(ConfigError):
     """What was given does not unlock this home's data key; nothing was changed."""
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import exiftool
 
+from archive.errors import StorageError
+
 __all__ = ["ExifReader", "MetadataError", "SIDECAR_LIMIT", "build_sidecar", "consistency_warnings"]
 
 SIDECAR_LIMIT = 1 << 20  # bytes of JSON kept per file; longer values are elided and said so
@@ -27,7 +29,7 @@ ARGS = ("-json", "-G1", "-a", "-s", "-n", "-api", "LargeFileSupport=1")
 DROPPED_GROUPS = ("System:",)
 
 
-class MetadataError(Exception):
+class MetadataError(StorageError):
     """exiftool failed, timed out or printed something that is not JSON."""
 
 

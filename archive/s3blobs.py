@@ -37,6 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from archive.blobs import CHUNK, BlobRetained, BlobTooLarge, PutResult, hash_stream, temp_copy
+from archive.errors import ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -50,7 +51,7 @@ _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _LOCK_MODES = {"compliance": "COMPLIANCE", "governance": "GOVERNANCE"}
 
 
-class S3ConfigError(Exception):
+class S3ConfigError(ConfigError):
     """WB_BLOB_URL or its settings are wrong, or the bucket cannot do what they ask."""
 
 

@@ -15,10 +15,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from archive.errors import ConfigError
+
 __all__ = ["SigningKeyError", "Signer", "Verifier", "load_or_create_key", "load_key"]
 
 
-class SigningKeyError(Exception):
+class SigningKeyError(ConfigError):
     """The signing key is missing, unreadable or not an Ed25519 key."""
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from archive.custody import checkpoint_message
 from archive.db import Database, checkpoints, settings, timestamps, utc_text, utcnow
+from archive.errors import ConfigError
 
 __all__ = [
     "Stamper",
@@ -57,7 +58,7 @@ RETRY_AFTER = timedelta(seconds=60)  # after a failure, other writes do not try 
 MAX_RESPONSE = 1 << 20
 
 
-class TimestampError(Exception):
+class TimestampError(ConfigError):
     """The TSA could not be reached, or its answer is not a valid token over the stamped bytes."""
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from archive.errors import InvalidRequest
+
 __all__ = [
     "Decision",
     "GuardError",
@@ -46,7 +48,7 @@ _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1:
 _SIXTOFOUR = ipaddress.ip_network("2002::/16")
 
 
-class GuardError(ValueError):
+class GuardError(InvalidRequest, ValueError):
     """A URL or address the policy refuses; the message is the reason a person reads."""
 
 

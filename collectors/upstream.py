@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.errors import ConfigError
 from collectors.guard import Decision, GuardError, Policy, parse_host_ip
 
 __all__ = ["SCHEMES", "Upstream", "UpstreamError"]
@@ -42,7 +43,7 @@ _SOCKS_ERRORS = {
 }
 
 
-class UpstreamError(OSError):
+class UpstreamError(ConfigError, OSError):
     """The upstream proxy refused, failed or spoke something else; the message says which."""
 
 

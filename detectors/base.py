@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from archive.errors import DetectorError
 from archive.model import Flag, FlagLabel
 from detectors import calibration
 from detectors.imageio import ImageRefused, open_image, probe
@@ -49,10 +50,6 @@ ENTRY_POINT_GROUP = "workbench.detectors"
 MAX_EXPLANATION_WORDS = 150
 MIN_SIDE = 64  # pixel statistics on smaller images are noise
 NOT_PROOF = "It is an indicator for a person to weigh, not proof."
-
-
-class DetectorError(Exception):
-    """A detector could not run on this input (missing model, unsupported format)."""
 
 
 @dataclass

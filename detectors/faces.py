@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from archive.errors import DetectorError
+
 __all__ = ["CASCADE", "FaceDetectorUnavailable", "backend", "cascade_path", "find_faces"]
 
 CASCADE = "haarcascade_frontalface_default.xml"
@@ -47,7 +49,7 @@ Box = tuple[int, int, int, int]
 _SESSIONS: dict[str, Any] = {}
 
 
-class FaceDetectorUnavailable(Exception):
+class FaceDetectorUnavailable(DetectorError):
     """No detector model is installed, so faces cannot be found automatically."""
 
 
@@ -205,5 +207,5 @@ def find_faces(img: Image.Image, min_side: int = 20) -> list[Box]:
         return sorted(set(_yunet(img, model)))
     raise FaceDetectorUnavailable(
         "no face detector model: this OpenCV has no Haar cascades and no YuNet model is set "
-        "(WB_FACE_MODEL=/path/to/face_detection_yunet.onnx); draw the boxes by hand with --box"
+        "(WB_FACE_MODEL=/path/to/face_detection_yunet.onnx); draw the boxes by hand"
     )

@@ -14,6 +14,8 @@ from typing import BinaryIO
 
 from PIL import Image, ImageFile
 
+from archive.errors import DetectorError
+
 __all__ = ["MAX_PIXELS", "ImageRefused", "open_image", "probe"]
 
 MAX_PIXELS = 80_000_000  # ~ 10000 x 8000: above any phone or DSLR photo, below Pillow's bomb warning
@@ -30,7 +32,7 @@ except ImportError:  # pragma: no cover
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
-class ImageRefused(Exception):
+class ImageRefused(DetectorError):
     """The bytes were not decoded: too large, truncated, or not an image."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from archive.errors import DetectorError
 from archive.model import Fingerprint
 from detectors.fingerprint import phash_of
 from detectors.neardup import Match, NearDupIndex
@@ -55,7 +56,7 @@ FORCE_EVERY = 10.0
 OFFSET_BIN = 0.5  # seconds
 
 
-class VideoRefused(Exception):
+class VideoRefused(DetectorError):
     """The video was not decoded: over the limits, or not readable."""
 
 

@@ -1,4 +1,4 @@
-"""The layout's one rule: imports flow workbench -> collectors, detectors -> archive.model."""
+"""The layout's one rule: imports flow workbench -> collectors, detectors -> archive.model, archive.errors."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def allowed(package: str, name: str) -> bool:
         return True
     if package == "archive":
         return top == "archive"
-    # collectors and detectors: themselves, and of the archive only its records
-    return top == package or name == "archive" or name.startswith("archive.model")
+    # collectors and detectors: themselves, and of the archive only its records and its error tree
+    return top == package or name == "archive" or name.startswith(("archive.model", "archive.errors"))
 
 
 @pytest.mark.parametrize("package", ["archive", "collectors", "detectors"])

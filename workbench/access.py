@@ -36,6 +36,7 @@ from archive.db import (
     tags,
     utcnow,
 )
+from archive.errors import InvalidRequest
 from archive.fold import fold
 from archive.home import Home, Transaction
 from archive.model import Classification, CustodyEvent, Role, Status
@@ -617,7 +618,7 @@ class TagResult:
 def _norm_tag(tag: str) -> str:
     clean = " ".join(tag.strip().lower().split())
     if not clean or len(clean) > 64 or clean.startswith(ASSIGN_PREFIX):
-        raise ValueError("a tag is 1-64 characters and may not start with 'assigned:'")
+        raise InvalidRequest("a tag is 1-64 characters and may not start with 'assigned:'")
     return clean
 
 
@@ -675,7 +676,7 @@ def classify(home: Home, account: Account, item_id: str, level: str, via: str = 
     try:
         parsed = Classification(level)
     except ValueError:
-        raise ValueError(
+        raise InvalidRequest(
             f"unknown classification {level!r}: use {', '.join(c.value for c in Classification)}"
         ) from None
     row = authorise(home, account, item_id, Perm.ANNOTATE, via)
@@ -699,7 +700,7 @@ def assign(home: Home, account: Account, item_id: str, user_name: str, via: str 
         other = account_by_name(conn, user_name)
         member = other is not None and is_member(conn, other, row.case_id)
     if other is None or not member:
-        raise ValueError(f"{user_name!r} is not a member of this item's case")
+        raise InvalidRequest(f"{user_name!r} is not a member of this item's case")
     with home.transaction(account.name, via) as tx:
         _assign_row(tx, row.id, other.id)
 

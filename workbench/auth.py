@@ -19,7 +19,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from archive.db import case_members, cases, settings, users, utcnow
+from archive.errors import Refused, WorkbenchError
 from archive.home import Home, Transaction
 from archive.model import Role
 
@@ -71,11 +72,13 @@ MIN_PASSWORD = 10
 HASHER = PasswordHasher()
 
 
-class AuthError(Exception):
-    """Base of the access errors."""
+class AuthError(WorkbenchError):
+    """Base of the access errors: who acts is not established (exit 2, nothing changed)."""
+
+    exit_code: ClassVar[int] = 2
 
 
-class AccessDenied(AuthError):
+class AccessDenied(Refused, AuthError):
     """The account may not do this; for items it cannot see, the message never says the item exists."""
 
 

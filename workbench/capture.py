@@ -86,7 +86,7 @@ def already_captured(home: Home, case: Case, url: str) -> CaptureResult | None:
     return CaptureResult(
         url=url,
         status="captured",
-        reason="already captured in this case; skipped (use --again to capture anew)",
+        reason="already captured in this case; skipped (ask to capture again for a new capture)",
         capture_id=row.id,
         item_id=item.id if item else None,
         requested_url=row.requested_url,

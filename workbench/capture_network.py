@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from archive.db import settings
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case
 from collectors.guard import GuardError, Policy, parse_allow, split_url
@@ -78,11 +79,11 @@ def _save_targets(home: Home, by: Account | None, via: str, action: str, target:
         targets = [str(t) for t in (row.value.get("targets", []) if row is not None else [])]
         if add and target not in targets:
             if len(targets) >= MAX_TARGETS:
-                raise ValueError(f"at most {MAX_TARGETS} capture targets")
+                raise InvalidRequest(f"at most {MAX_TARGETS} capture targets")
             targets.append(target)
         elif not add:
             if target not in targets:
-                raise ValueError(f"{target} is not an allowed capture target")
+                raise InvalidRequest(f"{target} is not an allowed capture target")
             targets.remove(target)
         tx.conn.execute(delete(settings).where(settings.c.key == TARGETS_KEY))
         tx.conn.execute(settings.insert().values(key=TARGETS_KEY, value={"targets": targets}))

@@ -11,11 +11,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from archive.cases import CaseError
-from archive.home import Home, HomeError
-from archive.keys import Locked, WrongKey
+from archive.errors import Refused, WorkbenchError
+from archive.home import Home
 from workbench import cases, config, retention, sessions, unlock
-from workbench.auth import AccessDenied, AuthError
 from workbench.clitools import (
     TOOL_VERSION,
     Output,
@@ -44,13 +42,10 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
     if args.encrypt:
         return encryption_commands.cmd_init_encrypted(args, out)
     root = config.home_path(args.home)
-    try:
-        blobs = config.blob_store(root)
-        key = unlock.data_key(root)  # an encrypted home is unlocked as for any command
-        home = Home.init(root, config.key_path(), TOOL_VERSION, config.db_url(), blobs, data_key=key)
-        config.remember_blobs(root)
-    except (HomeError, Locked, WrongKey) as exc:
-        raise UsageError(str(exc)) from None
+    blobs = config.blob_store(root)
+    key = unlock.data_key(root)  # an encrypted home is unlocked as for any command
+    home = Home.init(root, config.key_path(), TOOL_VERSION, config.db_url(), blobs, data_key=key)
+    config.remember_blobs(root)
     try:
         admin = _first_admin(home, args)
     finally:
@@ -82,22 +77,16 @@ def _first_admin(home: Home, args: argparse.Namespace) -> str | None:
         if not name:
             return None
     password = read_password(args.password_stdin, f"Password for {name}: ", confirm=True)
-    try:
-        return sessions.create_first_admin(home, name, password, "cli").name
-    except AuthError as exc:
-        raise UsageError(str(exc)) from None
+    return sessions.create_first_admin(home, name, password, "cli").name
 
 
 def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            review_on = retention.parse_date(args.review_on) if args.review_on else None
-            case = retention.create_case(
-                home, acting(home), args.slug, args.purpose or "", args.reviews,
-                category=args.category, review_on=review_on,
-            )  # fmt: skip
-        except (CaseError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        review_on = retention.parse_date(args.review_on) if args.review_on else None
+        case = retention.create_case(
+            home, acting(home), args.slug, args.purpose or "", args.reviews,
+            category=args.category, review_on=review_on,
+        )  # fmt: skip
     review = retention.case_summary(case)["review_on"]
     out.record(
         {"case": case.slug, "id": case.id, "review_policy": case.review_policy, "review_on": review},
@@ -201,10 +190,7 @@ def cmd_serve(args: argparse.Namespace, out: Output) -> int:
     root = config.home_path(args.home)
     if not (root / "home.json").is_file():
         raise UsageError(f"no archive home at {root}: run `wb init` first")
-    try:
-        key = unlock.data_key(root)  # a key file, or the session of the user who starts the app
-    except (Locked, WrongKey) as exc:
-        raise UsageError(str(exc)) from None
+    key = unlock.data_key(root)  # a key file, or the session of the user who starts the app
     with unlock.key_file_for_children(root, key):
         return serve(root, args.port, args.address, args.public_host or "")
 
@@ -310,6 +296,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _said(exc: WorkbenchError) -> str:
+    """The error's line: a refusal says so; a bad field gets the flag that sets it."""
+    if isinstance(exc, Refused):
+        return f"refused: {exc}"
+    field = getattr(exc, "field", None)
+    return f"{exc} (--{field.replace('_', '-')})" if field else str(exc)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Output(args.json)
@@ -318,15 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args, out))
-    except UsageError as exc:
-        out.error(f"wb: {exc}")
-        return 2
-    except AccessDenied as exc:
-        out.error(f"wb: refused: {exc}")
-        return 1
-    except AuthError as exc:
-        out.error(f"wb: {exc}")
-        return 2
+    except WorkbenchError as exc:  # the one place errors become exit codes (archive/errors.py)
+        out.error(f"wb: {_said(exc)}")
+        return exc.exit_code
     except KeyboardInterrupt:
         out.error("wb: interrupted")
         return 130

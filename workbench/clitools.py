@@ -12,11 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from archive.cases import CaseError, get_case
-from archive.home import Home, HomeError
-from archive.keys import Locked, WrongKey
+from archive.cases import get_case
+from archive.errors import InvalidRequest
+from archive.home import Home
 from archive.model import Case
-from archive.signing import SigningKeyError
 from workbench import __version__, config, sessions, unlock
 from workbench.auth import Account, AuthError
 
@@ -38,7 +37,7 @@ __all__ = [
 TOOL_VERSION = f"wb/{__version__}"
 
 
-class UsageError(Exception):
+class UsageError(InvalidRequest):
     """Bad input from the command line or configuration; exit 2, nothing changed."""
 
 
@@ -83,13 +82,10 @@ class open_home:
 
     def __enter__(self) -> Home:
         root = config.home_path(self.args.home)
-        try:
-            key = unlock.data_key(root, self.login)
-            self.home = Home.open(
-                root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(root), data_key=key
-            )
-        except (HomeError, SigningKeyError, Locked, WrongKey) as exc:
-            raise UsageError(str(exc)) from None
+        key = unlock.data_key(root, self.login)
+        self.home = Home.open(
+            root, config.key_path(), TOOL_VERSION, config.db_url(), config.blob_store(root), data_key=key
+        )
         return self.home
 
     def __exit__(self, *exc: object) -> None:
@@ -99,10 +95,7 @@ class open_home:
 
 def find_case(home: Home, slug: str) -> Case:
     with home.reading() as conn:
-        try:
-            return get_case(conn, slug)
-        except CaseError as exc:
-            raise UsageError(str(exc)) from None
+        return get_case(conn, slug)
 
 
 Handler = Callable[[argparse.Namespace, Output], int]

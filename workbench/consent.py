@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from archive.db import consents, items, utcnow
+from archive.errors import InvalidRequest
 from archive.export.gather import jsonable
 from archive.home import Home
 from archive.model import Role
@@ -49,7 +50,7 @@ PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONSENT_ROLES = frozenset({Role.ANALYST, Role.LEGAL, Role.ADMIN})
 
 
-class ConsentError(ValueError):
+class ConsentError(InvalidRequest, ValueError):
     """A consent record cannot be made or changed as asked."""
 
 

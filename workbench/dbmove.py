@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from archive.db import Database
 from archive.dbcopy import CopyMismatch, TableDigest, copy_database
+from archive.errors import ConfigError
 from archive.home import Home, record_database, url_without_password
 from archive.verify import verify
 from workbench.auth import Account, Perm, can, refuse
@@ -27,7 +28,7 @@ ENCRYPTED = (
 )
 
 
-class BadTarget(Exception):
+class BadTarget(ConfigError):
     """The target URL is malformed, unreachable or not empty; nothing was changed."""
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from archive.cases import list_cases
 from archive.db import items, match_decisions, sightings, utc_text, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case, Fingerprint
 from detectors.imageio import ImageRefused
@@ -253,7 +254,7 @@ def clusters(
     link needed is within ``duplicate`` bits, "possibly_related" when some link is only within
     ``related`` bits. Hidden items take no part (see the module docstring)."""
     if duplicate > related:
-        raise ValueError("the duplicate threshold must not exceed the possibly-related threshold")
+        raise InvalidRequest("the duplicate threshold must not exceed the possibly-related threshold")
     check_case(home, account, Perm.READ, case.id, via)
     return _clusters(home, case, _visible(home, account, case), duplicate, related)
 
@@ -332,7 +333,7 @@ def _earliest(seen: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
-class DecisionError(Exception):
+class DecisionError(InvalidRequest):
     """The cluster or item is not known in this case."""
 
 
@@ -393,7 +394,7 @@ def decide(
     hidden item is a logged refusal; a cluster named after a hidden anchor is "no cluster".
     """
     if decision not in ("confirmed", "rejected"):
-        raise ValueError(f"unknown decision {decision!r}")
+        raise InvalidRequest(f"unknown decision {decision!r}")
     row = access.authorise(home, account, item_id, Perm.JUDGE, via)
     if case is not None and case.id != row.case_id:
         raise DecisionError(f"item {item_id!r} is not in case {case.slug}")

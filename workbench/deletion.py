@@ -177,7 +177,9 @@ def _open_or_fail(home: Home, item_id: str) -> DeletionRequest:
     with home.reading() as conn:
         req = _request_row(conn, item_id)
     if req is None:
-        raise DeletionError(f"item {item_id} has no open deletion request: open one with --reason")
+        raise DeletionError(
+            f"item {item_id} has no open deletion request: open one first, with its reason", field="reason"
+        )
     return req
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from archive.errors import ConfigError, InvalidRequest
 from archive.home import Home
 from workbench import auth
 from workbench.auth import Account, Perm
@@ -18,7 +19,7 @@ from workbench.auth import Account, Perm
 __all__ = ["NotEncrypted", "export_data_key", "locate_blob"]
 
 
-class NotEncrypted(Exception):
+class NotEncrypted(ConfigError):
     """The home is plain: it has no data key."""
 
 
@@ -30,7 +31,10 @@ def export_data_key(home: Home, by: Account, out: Path, via: str = "cli") -> Non
         raise FileExistsError(f"{out} is inside the encrypted home: write the key file elsewhere")
     with home.transaction(by.name, via) as tx:
         auth.require(by, Perm.MANAGE_USERS, tx=tx)
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise InvalidRequest(f"{out} exists already: the key goes to a new file") from None
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(f"# data key of archive home {home.home_id} (age identity)\n{home.data_key.identity}\n")
         tx.event("key.exported")
@@ -38,6 +42,8 @@ def export_data_key(home: Home, by: Account, out: Path, via: str = "cli") -> Non
 
 def locate_blob(home: Home, by: Account, sha256: str, via: str = "cli") -> str:
     """The file that holds one blob (its keyed name in an encrypted home). Admins only."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidRequest(f"not a SHA-256 hex digest: {sha256[:80]!r}")
     with home.transaction(by.name, via) as tx:
         auth.require(by, Perm.MANAGE_USERS, tx=tx)
         tx.event("key.located", artifact_sha256=sha256)

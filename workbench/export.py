@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 from archive import artifacts as art
 from archive.custody import CustodyLog
 from archive.db import cases, custody_events, items, sightings, transfers, utc_text, utcnow
+from archive.errors import InvalidRequest
 from archive.export import gather
 from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
@@ -92,7 +93,7 @@ PAGE_KIND = "webpage"
 TSA_WAIT_S = 15.0
 
 
-class ExportError(Exception):
+class ExportError(InvalidRequest):
     """The export cannot be made as asked; nothing was written or logged."""
 
 
@@ -201,7 +202,8 @@ def check_profile(profile: str, recipient_type: str) -> None:
     if PROFILE_ORDER.index(profile) > PROFILE_ORDER.index(allowed):
         raise ExportError(
             f"the {profile} profile may not go to a {recipient_type} recipient: "
-            f"use --profile {allowed}" + (" (or a more restricted one)" if allowed != "public" else "")
+            f"choose the profile {allowed}" + (" (or a more restricted one)" if allowed != "public" else ""),
+            field="profile",
         )
 
 

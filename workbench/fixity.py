@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from archive import fixity as engine
 from archive.db import settings, users, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Role
 from workbench import access
@@ -62,7 +63,7 @@ def item_integrity(home: Home, by: Account, item_id: str, via: str = "app") -> l
 def set_schedule(home: Home, by: Account, every_days: int, via: str = "cli") -> None:
     """How often the app's background work runs fixity (0: never); it will act as ``by`` (admins)."""
     if every_days < 0:
-        raise ValueError("the interval is a number of days, 0 or more")
+        raise InvalidRequest("the interval is a number of days, 0 or more")
     with home.transaction(by.name, via) as tx:
         require(by, Perm.MAINTAIN, tx=tx)
         for key, value in ((SCHEDULE_KEY, every_days), (SCHEDULED_BY_KEY, by.name)):

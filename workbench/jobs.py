@@ -40,6 +40,7 @@ from sqlalchemy.exc import OperationalError
 
 from archive.cases import list_cases
 from archive.db import captures, items, job_steps, jobs, sightings, upload_chunks, utcnow
+from archive.errors import InvalidRequest, WorkbenchError
 from archive.home import Home, Transaction
 from archive.model import Case
 from workbench import config
@@ -119,7 +120,7 @@ def _queue(
     return job_id
 
 
-class QueueUnavailable(RuntimeError):
+class QueueUnavailable(WorkbenchError, RuntimeError):
     """The distributed queue (WB_QUEUE_URL) could not take a job; the job is recorded as failed."""
 
 
@@ -150,7 +151,7 @@ def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
     folder = uuid.uuid4().hex
     for n, (_name, data) in enumerate(files):
         if len(data) > MAX_UPLOAD_BYTES:
-            raise ValueError(f"upload {n + 1} is larger than {MAX_UPLOAD_BYTES} bytes")
+            raise InvalidRequest(f"upload {n + 1} is larger than {MAX_UPLOAD_BYTES} bytes")
     listed = [{"name": name[:500], "n": n} for n, (name, _data) in enumerate(files)]
     if config.queue_url():
         for n, (_name, data) in enumerate(files):

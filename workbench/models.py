@@ -29,6 +29,7 @@ from sqlalchemy import delete, select
 
 from archive.db import flags as flags_table
 from archive.db import settings, utc_text, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case, Flag, FlagLabel
 from detectors.aiview import Signal, ai_signals
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 
-class ModelsError(ValueError):
+class ModelsError(InvalidRequest, ValueError):
     """A request that cannot be done as asked (a missing folder, too few photos, a duplicate name)."""
 
 
@@ -118,7 +119,7 @@ def _manifest_for(folder: Path, manifest_path: Path | None) -> Manifest:
     if found is None:
         raise PackError(
             f"{folder} has no manifest.json and its files match none of the manifests the workbench "
-            "ships; write a manifest (docs/detectors.md, 'Model packs') or pass --manifest FILE"
+            "ships; write a manifest (docs/detectors.md, 'Model packs') or name the manifest file to use"
         )
     return found
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from archive.db import settings
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case
 from workbench.auth import Account, Perm, check_case
@@ -45,7 +46,7 @@ MAX_COOKIES = 5_000
 _KEY = "profile:{}"
 
 
-class ProfileError(ValueError):
+class ProfileError(InvalidRequest, ValueError):
     """The storage_state file is unreadable, malformed, too large, or already another case's."""
 
 

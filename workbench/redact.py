@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from archive import artifacts as art
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.metadata import ExifReader, MetadataError
 from detectors.faces import FaceDetectorUnavailable, find_faces
@@ -48,7 +49,7 @@ FORBIDDEN = ("gps", "serial", "make", "model", "lens", "datetimeoriginal", "arti
 Box = tuple[int, int, int, int]
 
 
-class RedactError(Exception):
+class RedactError(InvalidRequest):
     """The redaction cannot be made as asked; nothing was stored."""
 
 
@@ -125,7 +126,7 @@ def _boxes(img: Image.Image, faces: bool, given: Sequence[Box]) -> tuple[list[Bo
         try:
             found = [_pad(b, FACE_PADDING) for b in find_faces(img)]
         except FaceDetectorUnavailable as exc:
-            raise RedactError(str(exc)) from None
+            raise RedactError(str(exc), field="box") from None
     clipped = [c for c in (_clip(b, img.width, img.height) for b in [*found, *given]) if c is not None]
     if not clipped:
         raise RedactError("nothing to redact: no face was found and no box inside the picture was given")

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from archive.db import items, utc_text, utcnow
+from archive.errors import InvalidRequest
 from archive.export import gather
 from archive.export.gather import jsonable
 from archive.export.report import ReportData, Thumbnail, render_report
@@ -36,7 +37,7 @@ THUMB_SIDE = 320
 THUMB_MAX_BYTES = 256 << 20
 
 
-class ReportError(Exception):
+class ReportError(InvalidRequest):
     """The report cannot be made as asked."""
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from archive import cases as store
 from archive.cases import CaseError
 from archive.db import cases, items, settings, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case
 from workbench import access, auth, deletion
@@ -55,11 +56,11 @@ class ReviewDecision:
 
 
 def parse_date(text: str) -> datetime:
-    """A calendar date (YYYY-MM-DD) as the start of that day in UTC; ValueError otherwise."""
+    """A calendar date (YYYY-MM-DD) as the start of that day in UTC; InvalidRequest otherwise."""
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"{text!r} is not a date: write YYYY-MM-DD") from None
+        raise InvalidRequest(f"{text!r} is not a date: write YYYY-MM-DD") from None
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
@@ -156,11 +157,11 @@ def decide_review(
     """Record the decision at a case's review (legal or admin members): keep until a date, or erase
     through the two-person deletion (requests opened here; nothing is erased until approved)."""
     if (keep_until is None) == (erase_reason is None):
-        raise ValueError("decide one thing: keep until a date, or erase (with the legal basis)")
+        raise InvalidRequest("decide one thing: keep until a date, or erase (with the legal basis)")
     case = _member_case(home, by, slug, Perm.RETENTION, via)
     if keep_until is not None:
         if keep_until.date() <= utcnow().date():
-            raise ValueError("keep until a date after today")
+            raise InvalidRequest("keep until a date after today")
         with home.transaction(by.name, via) as tx:
             tx.conn.execute(update(cases).where(cases.c.id == case.id).values(retention_until=keep_until))
             tx.event(
@@ -171,7 +172,7 @@ def decide_review(
         return ReviewDecision(slug, "keep", keep_until.strftime("%Y-%m-%d"), [], [])
     assert erase_reason is not None
     if not erase_reason.strip():
-        raise ValueError("an erasure needs a reason (the legal basis)")
+        raise InvalidRequest("an erasure needs a reason (the legal basis)")
     opened, skipped = _request_all(home, by, case, erase_reason, via)
     with home.transaction(by.name, via) as tx:
         tx.event(

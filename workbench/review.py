@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from archive.db import cases, items, judgements, notes, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home, Transaction
 from archive.model import CONFIDENCE_DEFINITIONS, Confidence, Role, Status
 from workbench.access import NOT_FOUND, authorise, find_visible
@@ -60,11 +61,11 @@ SOURCE_FIELDS = ("provenance", "credibility", "independence", "specificity", "at
 TEXT_FIELDS = ("method", "note", *SOURCE_FIELDS)
 
 
-class StrandError(ValueError):
+class StrandError(InvalidRequest, ValueError):
     """A strand of analysis that does not have the expected shape."""
 
 
-class ReviewError(ValueError):
+class ReviewError(InvalidRequest, ValueError):
     """A judgement that cannot be recorded as given (the message says why)."""
 
 

@@ -83,7 +83,7 @@ def create_first_admin(home: Home, name: str, password: str, via: str) -> Accoun
     """The first admin of a home; refused once any account exists."""
     with home.transaction(name, via) as tx:
         if tx.conn.execute(select(users.c.id).limit(1)).first() is not None:
-            raise auth.AccessDenied("the first account exists already: an admin adds the others")
+            raise auth.BadAccount("the first account exists already: an admin adds the others")
         account = auth.add_user(tx, None, name, "admin", password)
         _add_slot(home, name, password)
         return account

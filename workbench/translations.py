@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from archive.db import notes, sightings, translations, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home
 from workbench import access, review
 from workbench.access import NOT_FOUND
@@ -50,7 +51,7 @@ TEXT_MAX = 50_000
 NAME_MAX = 128
 
 
-class TranslationError(ValueError):
+class TranslationError(InvalidRequest, ValueError):
     """A translation cannot be recorded as asked (bad language tag, empty text, unknown original)."""
 
 

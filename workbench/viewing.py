@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from archive.db import artifacts, flags, item_artifacts, notes, settings, users, utcnow
+from archive.errors import InvalidRequest
 from archive.home import Home
 from detectors.imageio import ImageRefused, open_image
 from workbench.access import (
@@ -97,7 +98,7 @@ def _clean_settings(raw: dict[str, Any]) -> ViewSettings:
         thumb = int(raw.get("thumb_px", d.thumb_px))
         reminder = int(raw.get("reveal_reminder", d.reveal_reminder))
     except (TypeError, ValueError):
-        raise ValueError("blur, thumb_px and reveal_reminder are whole numbers") from None
+        raise InvalidRequest("blur, thumb_px and reveal_reminder are whole numbers") from None
     auto = tuple(sorted({str(c) for c in raw.get("auto_reveal", ()) if str(c) in CONTENT_WARNINGS}))
     return ViewSettings(
         blur=min(100, max(0, blur)),

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from archive.errors import InvalidRequest
+
 __all__ = ["BagError", "BagWriter", "safe_relpath"]
 
 CHUNK = 1 << 20
@@ -22,7 +24,7 @@ SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 
 
-class BagError(Exception):
+class BagError(InvalidRequest):
     """The bag cannot be written as asked (unsafe path, target not empty, file twice)."""
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from archive.errors import StorageError
 from archive.metadata import ExifReader, MetadataError
 
 __all__ = ["FORBIDDEN", "STRIPPABLE", "StripError", "leftover_tags", "strip_copy"]
@@ -40,7 +41,7 @@ FORBIDDEN = (
 TIMEOUT_S = 120.0
 
 
-class StripError(Exception):
+class StripError(StorageError):
     """No metadata-free copy can be made of this file; it must not be shared."""
 
 

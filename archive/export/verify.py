@@ -24,6 +24,7 @@ from typing import Any
 
 from archive import merkle
 from archive.custody import checkpoint_message, event_hash
+from archive.errors import IntegrityError
 from archive.export.profiles import attestation_message
 from archive.export.stamps import check_timestamps
 from archive.signing import SigningKeyError, Verifier
@@ -67,7 +68,7 @@ class PackageReport:
         self.problems.append(PackageProblem(kind, ref, problem))
 
 
-class TooLarge(ValueError):
+class TooLarge(IntegrityError, ValueError):
     """A package file the verifier must parse is over its size limit (a hostile package?)."""
 
 

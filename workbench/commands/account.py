@@ -27,10 +27,7 @@ __all__ = ["register"]
 def cmd_login(args: argparse.Namespace, out: Output) -> int:
     password = read_password(args.password_stdin)
     with open_home(args, login=(args.name, password)) as home:
-        try:
-            token, account = sessions.open_session(home, args.name, password, "cli")
-        except auth.BadAccount as exc:
-            raise UsageError(str(exc)) from None
+        token, account = sessions.open_session(home, args.name, password, "cli")
         save_session_token(home, token)
     out.record(
         {"user": account.name, "role": account.role.value},

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
-from workbench.profiles import ProfileError, clear_profile, describe_profile, set_profile
+from workbench.profiles import clear_profile, describe_profile, set_profile
 
 if TYPE_CHECKING:
     from collectors.web import CaptureSettings
@@ -73,27 +73,19 @@ def _targets_out(out: Output, targets: list[str]) -> None:
 
 def cmd_target_allow(args: argparse.Namespace, out: Output) -> int:
     """`wb capture-target allow HOST:PORT`."""
-    from collectors.guard import GuardError
     from workbench.capture_network import allow_target
 
     with open_home(args) as home:
-        try:
-            _targets_out(out, allow_target(home, acting(home), args.target))
-        except (GuardError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        _targets_out(out, allow_target(home, acting(home), args.target))
     return 0
 
 
 def cmd_target_remove(args: argparse.Namespace, out: Output) -> int:
     """`wb capture-target remove HOST:PORT`."""
-    from collectors.guard import GuardError
     from workbench.capture_network import remove_target
 
     with open_home(args) as home:
-        try:
-            _targets_out(out, remove_target(home, acting(home), args.target))
-        except (GuardError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        _targets_out(out, remove_target(home, acting(home), args.target))
     return 0
 
 
@@ -109,19 +101,15 @@ def cmd_target_list(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_case_proxy(args: argparse.Namespace, out: Output) -> int:
     """`wb case set-proxy SLUG [URL | --clear]`: the case's upstream proxy for captures (SEC-03)."""
-    from collectors.guard import GuardError
     from workbench.capture_network import clear_case_proxy, describe_case_proxy, set_case_proxy
 
     with open_home(args) as home:
         by = acting(home)
         case = find_case(home, args.slug)
-        try:
-            if args.clear:
-                clear_case_proxy(home, case, by)
-            elif args.url:
-                set_case_proxy(home, case, args.url, by)
-        except GuardError as exc:
-            raise UsageError(str(exc)) from None
+        if args.clear:
+            clear_case_proxy(home, case, by)
+        elif args.url:
+            set_case_proxy(home, case, args.url, by)
         found = describe_case_proxy(home, case, by)
     if found is None:
         out.record(
@@ -150,15 +138,12 @@ def _urls(args: argparse.Namespace) -> list[str]:
 
 
 def _settings(args: argparse.Namespace) -> CaptureSettings:
-    from collectors.guard import GuardError, Policy
+    from collectors.guard import Policy
     from collectors.web import CaptureSettings
 
     if args.concurrency < 1 or args.concurrency > 8:
         raise UsageError("--concurrency must be between 1 and 8")
-    try:
-        policy = Policy.from_settings(args.allow)
-    except GuardError as exc:
-        raise UsageError(str(exc)) from None
+    policy = Policy.from_settings(args.allow)
     if not 1 <= args.max_mb <= 100_000:
         raise UsageError("--max-mb must be between 1 and 100000")
     return CaptureSettings(
@@ -189,21 +174,18 @@ def cmd_capture(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
         case = find_case(home, args.case)
-        try:
-            if args.storage_state:
-                set_profile(home, case, Path(args.storage_state), by)
-            capture_urls(
-                home,
-                case,
-                urls,
-                by,
-                settings,
-                concurrency=args.concurrency,
-                again=args.again,
-                on_result=show,
-            )
-        except ProfileError as exc:
-            raise UsageError(str(exc)) from None
+        if args.storage_state:
+            set_profile(home, case, Path(args.storage_state), by)
+        capture_urls(
+            home,
+            case,
+            urls,
+            by,
+            settings,
+            concurrency=args.concurrency,
+            again=args.again,
+            on_result=show,
+        )
     progress.close()
     if not out.as_json:
         out.record(
@@ -235,14 +217,11 @@ def cmd_case_profile(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
         case = find_case(home, args.slug)
-        try:
-            if args.set:
-                set_profile(home, case, Path(args.set), by)
-            elif args.clear:
-                clear_profile(home, case, by)
-            profile = describe_profile(home, case, by)
-        except ProfileError as exc:
-            raise UsageError(str(exc)) from None
+        if args.set:
+            set_profile(home, case, Path(args.set), by)
+        elif args.clear:
+            clear_profile(home, case, by)
+        profile = describe_profile(home, case, by)
     if profile is None:
         out.record({"case": case.slug, "profile": None}, f"case {case.slug}: no browser profile")
         return 0

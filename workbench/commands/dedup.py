@@ -85,10 +85,7 @@ def _decide(args: argparse.Namespace, out: Output, action: str, cluster_id: str,
     with open_home(args) as home:
         by = acting(home)
         case = find_case(home, args.case) if args.case else None
-        try:
-            result = dedup.decide(home, by, cluster_id, item_id, decision, case)
-        except dedup.DecisionError as exc:
-            raise UsageError(str(exc)) from None
+        result = dedup.decide(home, by, cluster_id, item_id, decision, case)
     out.record(result, f"{decision}: item {item_id} in {cluster_id} (recorded in the custody log)")
     return 0
 

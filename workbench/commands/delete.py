@@ -31,19 +31,16 @@ def cmd_delete(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("say what to do: --reason TEXT (request), --approve or --withdraw")
     with open_home(args) as home:
         by = acting(home)
-        try:
-            if args.approve:
-                return _approve(home, by, args.item_id, out)
-            if args.withdraw:
-                req = deletion.withdraw_deletion(home, by, args.item_id, via="cli")
-                out.record(
-                    {"item_id": args.item_id, "request_id": req.id, "status": "withdrawn"},
-                    f"item {args.item_id}: deletion request withdrawn",
-                )
-                return 0
-            req = deletion.request_deletion(home, by, args.item_id, args.reason, via="cli")
-        except deletion.DeletionError as exc:
-            raise UsageError(str(exc)) from None
+        if args.approve:
+            return _approve(home, by, args.item_id, out)
+        if args.withdraw:
+            req = deletion.withdraw_deletion(home, by, args.item_id, via="cli")
+            out.record(
+                {"item_id": args.item_id, "request_id": req.id, "status": "withdrawn"},
+                f"item {args.item_id}: deletion request withdrawn",
+            )
+            return 0
+        req = deletion.request_deletion(home, by, args.item_id, args.reason, via="cli")
     others = list(req.item_ids[1:])
     out.record(
         {"item_id": args.item_id, "request_id": req.id, "status": "requested", "also_erases": others},

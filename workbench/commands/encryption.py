@@ -114,20 +114,14 @@ def cmd_user_recover(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_key_export(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            encryption.export_data_key(home, acting(home), Path(args.out))
-        except (encryption.NotEncrypted, FileExistsError) as exc:
-            raise UsageError(str(exc)) from None
+        encryption.export_data_key(home, acting(home), Path(args.out))
     out.record({"key_file": args.out}, f"data key written to {args.out} (keep it as safe as the evidence)")
     return 0
 
 
 def cmd_key_locate(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            where = encryption.locate_blob(home, acting(home), args.sha256)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        where = encryption.locate_blob(home, acting(home), args.sha256)
     out.record({"sha256": args.sha256, "file": where}, where)
     return 0
 

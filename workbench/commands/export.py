@@ -11,7 +11,6 @@ from workbench.clitools import Output, Registrar, UsageError, acting, open_home
 from workbench.export import (
     PROFILES,
     RECIPIENT_TYPES,
-    ExportError,
     ExportRequest,
     export_package,
     list_transfers,
@@ -32,10 +31,7 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
             by=acting(home),
             item_ids=tuple(args.items or ()),
         )
-        try:
-            result = export_package(home, req)
-        except ExportError as exc:
-            raise UsageError(str(exc)) from None
+        result = export_package(home, req)
     for w in result.withheld:
         out.record(
             {"item_id": w["id"], "status": "withheld", "reason": w["reason"], "detail": w["detail"]},
@@ -98,12 +94,9 @@ def cmd_report(args: argparse.Namespace, out: Output) -> int:
     if bool(args.item_id) == bool(args.case):
         raise UsageError("give either ITEM_ID or --case SLUG")
     with open_home(args) as home:
-        try:
-            report_id, sha = reports.write_report(
-                home, acting(home), Path(args.out), item_id=args.item_id, case_slug=args.case
-            )
-        except reports.ReportError as exc:
-            raise UsageError(str(exc)) from None
+        report_id, sha = reports.write_report(
+            home, acting(home), Path(args.out), item_id=args.item_id, case_slug=args.case
+        )
     out.record(
         {"report_id": report_id, "out": args.out, "sha256": sha},
         f"report {report_id} written to {args.out} (SHA-256 {sha}, recorded in the custody log)",
@@ -117,11 +110,8 @@ def cmd_redact(args: argparse.Namespace, out: Output) -> int:
     if not args.faces and not args.box:
         raise UsageError("say what to redact: --faces, --box x,y,w,h, or both")
     with open_home(args) as home:
-        try:
-            boxes = [redact.parse_box(b) for b in args.box or []]
-            result = redact.redact_item(home, acting(home), args.item_id, faces=args.faces, boxes=boxes)
-        except redact.RedactError as exc:
-            raise UsageError(str(exc)) from None
+        boxes = [redact.parse_box(b) for b in args.box or []]
+        result = redact.redact_item(home, acting(home), args.item_id, faces=args.faces, boxes=boxes)
     out.record(
         {
             "item_id": result.item_id,
@@ -144,10 +134,7 @@ def _register_note(intact: bool | None) -> str:
 
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            rows = list_transfers(home, acting(home), args.case)
-        except ExportError as exc:
-            raise UsageError(str(exc)) from None
+        rows = list_transfers(home, acting(home), args.case)
     changed = [t["id"] for t in rows if t["register_intact"] is False]
     for t in rows:
         sent = [i for i in t["items"] if "sha256" in i]
@@ -168,18 +155,15 @@ def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            cid = consent.add_consent(
-                home,
-                acting(home),
-                args.item_id,
-                args.subject,
-                args.scope or [],
-                given_on=args.given_on,
-                hide=args.hide or [],
-            )
-        except consent.ConsentError as exc:
-            raise UsageError(str(exc)) from None
+        cid = consent.add_consent(
+            home,
+            acting(home),
+            args.item_id,
+            args.subject,
+            args.scope or [],
+            given_on=args.given_on,
+            hide=args.hide or [],
+        )
     out.record(
         {"consent_id": cid, "item_id": args.item_id, "scopes": sorted(set(args.scope or []))},
         f"consent {cid} recorded on {args.item_id}: {', '.join(args.scope or []) or 'no scope'}",
@@ -189,10 +173,7 @@ def cmd_consent_add(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_consent_withdraw(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            ids = consent.withdraw_consent(home, acting(home), args.item_id, args.subject, on=args.on)
-        except consent.ConsentError as exc:
-            raise UsageError(str(exc)) from None
+        ids = consent.withdraw_consent(home, acting(home), args.item_id, args.subject, on=args.on)
     out.record(
         {"item_id": args.item_id, "withdrawn": ids},
         f"consent withdrawn on {args.item_id}: every export of it is now blocked",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from workbench import dbmove
-from workbench.clitools import Output, Registrar, UsageError, acting, open_home
+from workbench.clitools import Output, Registrar, acting, open_home
 
 __all__ = ["register"]
 
@@ -21,8 +21,6 @@ def cmd_migrate(args: argparse.Namespace, out: Output) -> int:
         by = acting(home)
         try:
             moved = dbmove.move_database(home, by, args.to, keep_source=args.keep_source)
-        except dbmove.BadTarget as exc:
-            raise UsageError(str(exc)) from None
         except dbmove.CopyMismatch as exc:
             out.error(f"wb migrate: {exc}; the home still uses its old database")
             return 1

@@ -53,8 +53,6 @@ def _run(out: Output, fn: object) -> int:
     except PackError as exc:
         out.error(f"wb: refused: {exc}")
         return 1
-    except models.ModelsError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def cmd_add(args: argparse.Namespace, out: Output) -> int:

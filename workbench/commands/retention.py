@@ -13,19 +13,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from archive.cases import CaseError
 from workbench import retention
 from workbench.clitools import Output, Registrar, UsageError, acting, open_home
-from workbench.deletion import DeletionError
 
 __all__ = ["register"]
-
-
-def _date(text: str) -> Any:
-    try:
-        return retention.parse_date(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def cmd_due(args: argparse.Namespace, out: Output) -> int:
@@ -43,15 +34,12 @@ def cmd_review(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("decide one thing: --keep-until DATE, or --erase --reason TEXT")
     if args.erase and not args.reason:
         raise UsageError("--erase needs --reason TEXT (the legal basis)")
-    keep = _date(args.keep_until) if args.keep_until else None
+    keep = retention.parse_date(args.keep_until) if args.keep_until else None
     with open_home(args) as home:
         by = acting(home)
-        try:
-            done = retention.decide_review(
-                home, by, args.slug, keep_until=keep, erase_reason=args.reason if args.erase else None
-            )
-        except (CaseError, ValueError, DeletionError) as exc:
-            raise UsageError(str(exc)) from None
+        done = retention.decide_review(
+            home, by, args.slug, keep_until=keep, erase_reason=args.reason if args.erase else None
+        )
     if done.decision == "keep":
         line = f"case {done.case}: kept until {done.keep_until} (decision recorded)"
     else:
@@ -69,12 +57,9 @@ def cmd_review(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_review_date(args: argparse.Namespace, out: Output) -> int:
-    when = _date(args.date)
+    when = retention.parse_date(args.date)
     with open_home(args) as home:
-        try:
-            case = retention.set_review_date(home, acting(home), args.slug, when)
-        except CaseError as exc:
-            raise UsageError(str(exc)) from None
+        case = retention.set_review_date(home, acting(home), args.slug, when)
     row = retention.case_summary(case)
     out.record(row, f"case {case.slug}: review on {row['review_on']}")
     return 0
@@ -82,10 +67,7 @@ def cmd_review_date(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_review_period(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        try:
-            periods = retention.set_review_period(home, acting(home), args.category, args.days)
-        except CaseError as exc:
-            raise UsageError(str(exc)) from None
+        periods = retention.set_review_period(home, acting(home), args.category, args.days)
     out.record({"review_periods": periods}, f"review period of {args.category}: {args.days} days")
     return 0
 

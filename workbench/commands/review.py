@@ -13,7 +13,7 @@ from typing import Any
 
 from archive.home import Home
 from workbench import access, auth, review
-from workbench.auth import AccessDenied, Account
+from workbench.auth import Account
 from workbench.clitools import Output, Registrar, UsageError, acting, find_case, open_home
 
 __all__ = ["register"]
@@ -21,29 +21,14 @@ __all__ = ["register"]
 TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
-def _guarded(action: Callable[[], int], out: Output) -> int:
-    """Map library errors to exit codes: refusals 1, bad input 2."""
-    try:
-        return action()
-    except AccessDenied as exc:
-        out.error(f"wb: refused: {exc}")
-        return 1
-    except (review.ReviewError, auth.BadAccount, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-
-
 def cmd_member_add(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
         case = find_case(home, args.case)
-
-        def run() -> int:
-            with home.transaction(by.name) as tx:
-                auth.add_member(tx, by, case.id, args.user)
-            out.record({"case": case.slug, "user": args.user}, f"{args.user} is a member of {case.slug}")
-            return 0
-
-        return _guarded(run, out)
+        with home.transaction(by.name) as tx:
+            auth.add_member(tx, by, case.id, args.user)
+        out.record({"case": case.slug, "user": args.user}, f"{args.user} is a member of {case.slug}")
+        return 0
 
 
 def _strands(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,16 +54,12 @@ def _judge(args: argparse.Namespace, out: Output, independent: bool) -> int:
     strands = _strands(args)
     with open_home(args) as home:
         by = acting(home)
-
-        def run() -> int:
-            o = review.submit_review(
-                home, by, args.item_id, args.status, args.confidence, args.rationale, strands,
-                independent=independent, via="cli",
-            )  # fmt: skip
-            _outcome(out, args.item_id, o)
-            return 0
-
-        return _guarded(run, out)
+        o = review.submit_review(
+            home, by, args.item_id, args.status, args.confidence, args.rationale, strands,
+            independent=independent, via="cli",
+        )  # fmt: skip
+        _outcome(out, args.item_id, o)
+        return 0
 
 
 def cmd_judge(args: argparse.Namespace, out: Output) -> int:
@@ -93,46 +74,34 @@ def cmd_adjudicate(args: argparse.Namespace, out: Output) -> int:
     strands = _strands(args)
     with open_home(args) as home:
         by = acting(home)
-
-        def run() -> int:
-            o = review.adjudicate(
-                home, by, args.item_id, args.status, args.rationale, args.confidence, strands, via="cli"
-            )
-            _outcome(out, args.item_id, o)
-            return 0
-
-        return _guarded(run, out)
+        o = review.adjudicate(
+            home, by, args.item_id, args.status, args.rationale, args.confidence, strands, via="cli"
+        )
+        _outcome(out, args.item_id, o)
+        return 0
 
 
 def cmd_reviews(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
-
-        def run() -> int:
-            view = review.reviews_of(home, by, args.item_id, via="cli")
-            for r in view.visible:
-                data = {"id": r.id, "kind": r.kind, "reviewer": r.reviewer, "status": r.status,
-                        "confidence": r.confidence, "rationale": r.rationale, "strands": dict(r.strands),
-                        "created_at": r.created_at.strftime(TIME)}  # fmt: skip
-                out.record(data, f"{r.id} {r.kind} {r.reviewer} {r.status} confidence {r.confidence}")
-            out.record({"state": view.state, "hidden": view.hidden}, f"{view.state}; {view.hidden} hidden")
-            return 0
-
-        return _guarded(run, out)
+        view = review.reviews_of(home, by, args.item_id, via="cli")
+        for r in view.visible:
+            data = {"id": r.id, "kind": r.kind, "reviewer": r.reviewer, "status": r.status,
+                    "confidence": r.confidence, "rationale": r.rationale, "strands": dict(r.strands),
+                    "created_at": r.created_at.strftime(TIME)}  # fmt: skip
+            out.record(data, f"{r.id} {r.kind} {r.reviewer} {r.status} confidence {r.confidence}")
+        out.record({"state": view.state, "hidden": view.hidden}, f"{view.state}; {view.hidden} hidden")
+        return 0
 
 
 def cmd_access_log(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
-
-        def run() -> int:
-            for ev in access.access_report(home, by, args.item_id):
-                data = {"position": ev.seq, "at": ev.at.strftime(TIME), "actor": ev.actor, "via": ev.via,
-                        "action": ev.action, "item_id": ev.item_id}  # fmt: skip
-                out.record(data, f"{data['at']} {ev.actor} ({ev.via}) {ev.action}")
-            return 0
-
-        return _guarded(run, out)
+        for ev in access.access_report(home, by, args.item_id):
+            data = {"position": ev.seq, "at": ev.at.strftime(TIME), "actor": ev.actor, "via": ev.via,
+                    "action": ev.action, "item_id": ev.item_id}  # fmt: skip
+            out.record(data, f"{data['at']} {ev.actor} ({ev.via}) {ev.action}")
+        return 0
 
 
 def _item_action(
@@ -140,13 +109,9 @@ def _item_action(
 ) -> int:
     with open_home(args) as home:
         by = acting(home)
-
-        def run() -> int:
-            data = act(home, by)
-            out.record(data, " ".join(f"{k}={v}" for k, v in data.items()))
-            return 0
-
-        return _guarded(run, out)
+        data = act(home, by)
+        out.record(data, " ".join(f"{k}={v}" for k, v in data.items()))
+        return 0
 
 
 def cmd_tag(args: argparse.Namespace, out: Output) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 
 import streamlit as st
 
+from archive.errors import InvalidRequest
 from workbench import jobs
 from workbench.pages import bidi
 from workbench.pages.common import Ctx, guard, open_item, table
@@ -23,7 +24,7 @@ def _urls(ctx: Ctx) -> None:
             urls = [u.strip() for u in text.splitlines() if u.strip()][:MAX_URLS]
             with guard():
                 if not urls:
-                    raise ValueError("give at least one URL")
+                    raise InvalidRequest("give at least one URL")
                 jobs.submit(ctx.home, ctx.account, "capture", ctx.case.id, {"urls": urls})
                 st.success("Capture queued")
 

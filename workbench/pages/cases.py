@@ -6,7 +6,6 @@ from datetime import date
 
 import streamlit as st
 
-from archive.cases import CaseError
 from workbench import auth, profiles, retention
 from workbench import cases as case_service
 from workbench.auth import Perm, can
@@ -24,12 +23,7 @@ def _create(ctx: Ctx) -> None:
         reviews = st.number_input("Independent reviews needed for 'verified'", 1, 10, 2, key="c_reviews")
         if st.form_submit_button("Create case"):
             with guard():
-                try:
-                    case_service.create_case(
-                        ctx.home, ctx.account, slug.strip(), purpose, int(reviews), "app"
-                    )
-                except CaseError as exc:
-                    raise ValueError(str(exc)) from None
+                case_service.create_case(ctx.home, ctx.account, slug.strip(), purpose, int(reviews), "app")
                 st.rerun()
 
 

@@ -23,10 +23,11 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from archive.cases import list_cases
+from archive.errors import InvalidRequest, Refused, WorkbenchError
 from archive.home import Home
 from archive.model import Case
 from workbench import auth, config, jobs, login_codes, sessions, unlock, webauth
-from workbench.auth import AccessDenied, Account, SessionExpired
+from workbench.auth import Account, SessionExpired
 from workbench.clitools import TOOL_VERSION
 
 __all__ = [
@@ -235,17 +236,22 @@ def table(rows: list[dict[str, Any]], key: str | None = None) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key=key)
 
 
+def headline(exc: WorkbenchError) -> str:
+    """What an error means to the person at the page: refused, not saved (bad input), or failed."""
+    if isinstance(exc, Refused):
+        return "Refused"
+    return "Not saved" if isinstance(exc, (InvalidRequest, auth.AuthError)) else "Failed"
+
+
 @contextmanager
 def guard() -> Iterator[None]:
-    """Show refusals and bad input to the user as text; anything else stays a server-side error."""
+    """The app's one mapping of the error tree (archive/errors.py): the headline, then the message as
+    text; anything else is a bug and stays a server-side error."""
     try:
         yield
-    except AccessDenied as exc:
-        st.error("Refused")
-        st.text(str(exc))
-    except (ValueError, auth.AuthError) as exc:
-        st.error("Not saved")
-        st.text(str(exc))
     except jobs.QueueUnavailable as exc:
         st.error("Not queued")
+        st.text(str(exc))
+    except WorkbenchError as exc:
+        st.error(headline(exc))
         st.text(str(exc))

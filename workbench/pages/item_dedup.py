@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from archive.errors import WorkbenchError
 from workbench import dedup
 from workbench.access import ItemRow
-from workbench.auth import AccessDenied, Perm, can
+from workbench.auth import Perm, can
 from workbench.pages.common import Ctx, guard, open_item, table
 
 __all__ = ["render"]
@@ -45,7 +46,7 @@ def _earliest(row: ItemRow, cluster: dedup.Cluster) -> None:
 def _decide(ctx: Ctx, cluster_id: str, item_id: str, decision: str) -> None:
     try:
         out = dedup.decide(ctx.home, ctx.account, cluster_id, item_id, decision, via="app")
-    except (dedup.DecisionError, ValueError, AccessDenied) as exc:
+    except WorkbenchError as exc:
         st.session_state["dedup_note"] = ("error", str(exc))
         return
     st.session_state["dedup_note"] = ("ok", f"{out['decision']}: item {item_id} in {cluster_id} (logged)")

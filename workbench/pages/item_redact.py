@@ -25,13 +25,10 @@ def _redact(ctx: Ctx, row: ItemRow, faces: bool, boxes_text: str) -> None:
     from workbench import redact  # OpenCV and exiftool: loaded only when asked for
 
     with guard():
-        try:
-            boxes = [redact.parse_box(b.strip()) for b in boxes_text.splitlines() if b.strip()]
-            if not faces and not boxes:
-                raise redact.RedactError("say what to redact: find faces, give boxes, or both")
-            done = redact.redact_item(ctx.home, ctx.account, row.id, faces=faces, boxes=boxes, via="app")
-        except redact.RedactError as exc:
-            raise ValueError(str(exc)) from None
+        boxes = [redact.parse_box(b.strip()) for b in boxes_text.splitlines() if b.strip()]
+        if not faces and not boxes:
+            raise redact.RedactError("say what to redact: find faces, give boxes, or both")
+        done = redact.redact_item(ctx.home, ctx.account, row.id, faces=faces, boxes=boxes, via="app")
         st.session_state[_STATE] = (row.id, done.sha256, len(done.boxes), done.faces_found)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from archive.errors import InvalidRequest
 from workbench import access, jobs
 from workbench.access import ItemFilter
-from workbench.export import PROFILES, RECIPIENT_TYPES, ExportError, check_profile
+from workbench.export import PROFILES, RECIPIENT_TYPES, check_profile
 from workbench.pages import legal_packages, reports_page
 from workbench.pages.common import TIME, Ctx, guard, open_item, table
 
@@ -27,11 +28,8 @@ def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
         if st.form_submit_button("Export (background job)"):
             with guard():
                 if not recipient.strip() or not purpose.strip():
-                    raise ValueError("give the recipient and the purpose")
-                try:  # said here, not only when the job runs
-                    check_profile(str(profile), str(recipient_type))
-                except ExportError as exc:
-                    raise ValueError(str(exc).replace("use --profile", "choose the profile")) from None
+                    raise InvalidRequest("give the recipient and the purpose")
+                check_profile(str(profile), str(recipient_type))  # said here, not only when the job runs
                 params = {
                     "profile": profile,
                     "recipient": recipient,

@@ -88,10 +88,7 @@ def transfers(ctx: Ctx) -> None:
     assert ctx.case is not None
     rows: list[dict[str, Any]] = []
     with guard():
-        try:
-            rows = export.list_transfers(ctx.home, ctx.account, ctx.case.slug, via="app")
-        except export.ExportError as exc:
-            raise ValueError(str(exc)) from None
+        rows = export.list_transfers(ctx.home, ctx.account, ctx.case.slug, via="app")
     table([_row(t) for t in rows], key="transfers")
     changed = [t["id"] for t in rows if t["register_intact"] is False]
     for transfer_id in changed:

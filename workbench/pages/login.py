@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from archive.errors import WorkbenchError
 from archive.home import Home
 from workbench import sessions
 from workbench.auth import AccessDenied, AuthError
@@ -32,7 +33,7 @@ def _first_admin(home: Home) -> None:
     try:
         sessions.create_first_admin(home, name.strip(), password, "app")
         token, _ = sessions.open_session(home, name.strip(), password, "app")
-    except (AuthError, ValueError) as exc:
+    except WorkbenchError as exc:
         st.error("Not created")
         st.text(str(exc))
         return

@@ -30,12 +30,9 @@ def _offer(scope: str, label: str) -> None:
 
 def _make(ctx: Ctx, scope: str, item_id: str | None, case_slug: str | None) -> None:
     with guard():
-        try:
-            report_id, sha, pdf = reports.report_pdf(
-                ctx.home, ctx.account, item_id=item_id, case_slug=case_slug, via="app"
-            )
-        except reports.ReportError as exc:
-            raise ValueError(str(exc)) from None
+        report_id, sha, pdf = reports.report_pdf(
+            ctx.home, ctx.account, item_id=item_id, case_slug=case_slug, via="app"
+        )
         st.session_state[_STATE] = (scope, report_id, sha, pdf)
 
 
