@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from archive.custody import CustodyLog
 from archive.db import items, judgements, sightings
+from archive.errors import InvalidRequest
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
 from workbench import access, assignment, auth, consent, dedup, export, jobs, package_files, reports, review
@@ -120,7 +121,7 @@ def test_assignment_is_refused_to_outsiders_unassigned_members_and_reviewers(wor
     _refused(w.home, w.reviewer, lambda: assign(w.home, w.reviewer, w.items[0], "reviewer2"))
     at = login("reviewer", w.items[0])  # assigned, but the reviewer role does not assign
     assert "Assigned: analyst, reviewer" in _texts(at) and "assign_name" not in _keys(at)
-    with pytest.raises(ValueError, match="not a member"):
+    with pytest.raises(InvalidRequest, match="not a member"):
         assign(w.home, w.analyst, w.items[0], "outsider")
     assert _actions(w.home, w.items[0]).count(("analyst", "item.assigned")) == 2  # self, then reviewer
 

@@ -104,8 +104,6 @@ def cmd_user_recover(args: argparse.Namespace, out: Output) -> int:
         raise UsageError("wrong recovery key; nothing was changed") from None
     try:
         sessions.recover_password(home, args.name, recovery, password)
-    except AuthError as exc:
-        raise UsageError(str(exc)) from None
     finally:
         home.close()
     out.record({"user": args.name, "status": "password_recovered"}, f"new password set for {args.name}")
