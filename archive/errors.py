@@ -12,7 +12,7 @@ configuration error, nothing changed.
     ├── InvalidRequest (2)      the request cannot be done as asked; nothing was changed
     │   ├── ConfigError (2)     the home, its keys, its settings or a service they name cannot be used
     │   │     HomeError, SigningKeyError, S3ConfigError, Locked, WrongKey, TimestampError (archive);
-    │   │     UpstreamError (collectors); NotEncrypted, BadTarget (workbench)
+    │   │     UpstreamError (collectors); NotEncrypted, BadTarget, QueueError (workbench)
     │   └── CaseError, DeletionError, BagError (archive); GuardError (collectors); UsageError,
     │         ExportError, ReportError, RedactError, ConsentError, ProfileError, TranslationError,
     │         ModelsError, ReviewError -> StaleForm, StrandError, DecisionError (workbench)
@@ -23,8 +23,9 @@ configuration error, nothing changed.
     │     TooLarge, ConvertError, CopyMismatch (archive)
     ├── StorageError (1)        the store or a file tool could not do it
     │     BlobTooLarge, BlobRetained, CopyError -> TargetNotEmpty, MetadataError, StripError (archive)
-    └── DetectorError (1)       a detector could not run on this input
-          PackError, ImageRefused, VideoRefused, FaceDetectorUnavailable (detectors)
+    ├── DetectorError (1)       a detector could not run on this input
+    │     PackError, ImageRefused, VideoRefused, FaceDetectorUnavailable (detectors)
+    └── QueueUnavailable (1)    the queue could not take a job; the job is recorded as failed (workbench)
 
 A message speaks of the thing ("a case needs a purpose"), never of a command-line flag: app users read
 it too. ``InvalidRequest(message, field="purpose")`` names the field, and the CLI adds its flag.

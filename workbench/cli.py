@@ -203,18 +203,15 @@ def cmd_worker(args: argparse.Namespace, out: Output) -> int:
     if not (root / "home.json").is_file():
         raise UsageError(f"no archive home at {root}: run `wb init` first")
     os.environ["WB_HOME"] = str(root)  # the worker's jobs open this home
-    from workbench.taskqueue import QueueError, run_worker
+    from workbench.taskqueue import run_worker
 
-    try:
-        return run_worker(
-            url,
-            args.threads,
-            on_ready=lambda: out.error(
-                f"wb: worker on {root} taking jobs from the queue (stop with Ctrl-C or SIGTERM)"
-            ),
-        )
-    except QueueError as exc:
-        raise UsageError(str(exc)) from None
+    return run_worker(
+        url,
+        args.threads,
+        on_ready=lambda: out.error(
+            f"wb: worker on {root} taking jobs from the queue (stop with Ctrl-C or SIGTERM)"
+        ),
+    )
 
 
 # -- plumbing ------------------------------------------------------------------------------------

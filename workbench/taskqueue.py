@@ -34,6 +34,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage, Retries, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
+from archive.errors import ConfigError
+
 __all__ = [
     "ACTOR",
     "QueueError",
@@ -59,7 +61,7 @@ def heartbeat_timeout_ms() -> int:
     return int(float(os.environ.get("WB_QUEUE_HEARTBEAT_S", "60")) * 1000)
 
 
-class QueueError(Exception):
+class QueueError(ConfigError):
     """The queue cannot be reached or used (a configuration or network problem)."""
 
 
