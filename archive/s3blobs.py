@@ -112,7 +112,9 @@ class S3BlobStore:
         env = os.environ if environ is None else environ
         match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/.*)?", url.strip())
         if not match:
-            raise S3ConfigError(f"WB_BLOB_URL must look like s3://BUCKET/PREFIX, not {url!r}")
+            # Not repeated when it holds an "@": a key pasted into it would be printed back.
+            shown = "(an address with credentials: give them in AWS_*)" if "@" in url else repr(url)
+            raise S3ConfigError(f"WB_BLOB_URL must look like s3://BUCKET/PREFIX, not {shown}")
         client = boto3.client(
             "s3",
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,

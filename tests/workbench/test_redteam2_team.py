@@ -49,3 +49,15 @@ def test_an_unreachable_database_is_a_clear_error_exit_2(wb: RunWb, wb_env: dict
         assert "Traceback" not in proc.stderr and SECRET not in proc.stderr, proc.stderr
         assert proc.stderr.startswith("wb: ") and "127.0.0.1:1" in proc.stderr, proc.stderr
     wb("case", "list")  # the home itself is untouched
+
+
+def test_an_object_store_address_with_credentials_is_refused_without_repeating_them(
+    wb: RunWb, wb_env: dict[str, str]
+) -> None:
+    """Keys belong in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; one pasted into WB_BLOB_URL must not be
+    printed back (to a terminal, a worker's journal, a CI log)."""
+    wb("init")
+    pasted = dict(wb_env, WB_BLOB_URL=f"s3://AKIAZQEXAMPLE:{SECRET}@evidence-bucket/wb")
+    proc = wb("case", "list", env=pasted, check=2)
+    assert SECRET not in proc.stderr and "AKIAZQEXAMPLE" not in proc.stderr, proc.stderr
+    assert "s3://BUCKET/PREFIX" in proc.stderr
