@@ -28,7 +28,7 @@ def export_data_key(home: Home, by: Account, out: Path, via: str = "cli") -> Non
     if home.data_key is None:
         raise NotEncrypted("this home is not encrypted: it has no data key")
     if out.resolve().is_relative_to(home.root.resolve()):  # every copy of the home would open itself
-        raise FileExistsError(f"{out} is inside the encrypted home: write the key file elsewhere")
+        raise InvalidRequest(f"{out} is inside the encrypted home: write the key file elsewhere")
     with home.transaction(by.name, via) as tx:
         auth.require(by, Perm.MANAGE_USERS, tx=tx)
         try:
