@@ -31,6 +31,7 @@ __all__ = [
     "Sighting",
     "Status",
     "User",
+    "Withheld",
 ]
 
 
@@ -251,3 +252,20 @@ class Refusal:
 
     name: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """An item an export held back, and why (a reason code, and a detail a person reads)."""
+
+    item_id: str
+    reason: str
+    detail: str = ""
+
+    def as_package(self) -> dict[str, str]:
+        """Its entry in a package's manifest.json and items.json (the published schema calls it ``id``)."""
+        return {"id": self.item_id, "reason": self.reason, "detail": self.detail}
+
+    def as_json(self) -> dict[str, str]:
+        """The line `wb export --json` prints for it."""
+        return {"item_id": self.item_id, "status": "withheld", "reason": self.reason, "detail": self.detail}

@@ -48,7 +48,7 @@ from archive.export.readme import readme_text
 from archive.export.strip import StripError, strip_copy
 from archive.home import Home
 from archive.metadata import ExifReader
-from archive.model import CONFIDENCE_DEFINITIONS, Classification, Role
+from archive.model import CONFIDENCE_DEFINITIONS, Classification, Role, Withheld
 from archive.timestamps import stamps_for_package
 from workbench import access, auth
 from workbench.auth import AccessDenied, Account, Perm
@@ -118,7 +118,7 @@ class ExportResult:
     transfer_id: str | None
     out: Path | None
     included: list[dict[str, Any]] = field(default_factory=list)
-    withheld: list[dict[str, str]] = field(default_factory=list)
+    withheld: list[Withheld] = field(default_factory=list)
     manifest_sha256: str | None = None
     report_sha256: str | None = None
 
@@ -287,9 +287,7 @@ def _contained(conn: Connection, req: ExportRequest, record: dict[str, Any]) -> 
     return None
 
 
-def _select(
-    home: Home, req: ExportRequest, case_id: int
-) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def _select(home: Home, req: ExportRequest, case_id: int) -> tuple[list[dict[str, Any]], list[Withheld]]:
     ids = _visible_ids(home, req, case_id)
     chosen, withheld = [], []
     with home.reading() as conn:
@@ -299,7 +297,7 @@ def _select(
             if why is None:
                 chosen.append(record)
             else:
-                withheld.append({"id": item_id, "reason": why[0], "detail": why[1]})
+                withheld.append(Withheld(item_id, why[0], why[1]))
     return chosen, withheld
 
 
@@ -336,7 +334,7 @@ def _strip(home: Home, by: Account, via: str, record: dict[str, Any], reader: Ex
 
 
 def _shared_copies(
-    home: Home, req: ExportRequest, chosen: list[dict[str, Any]], withheld: list[dict[str, str]]
+    home: Home, req: ExportRequest, chosen: list[dict[str, Any]], withheld: list[Withheld]
 ) -> list[dict[str, Any]]:
     """Partner and public packages: each item's redacted copy, else a metadata-stripped copy."""
     if req.profile not in SHARED_PROFILES:
@@ -353,7 +351,7 @@ def _shared_copies(
                     else _strip(home, req.by, req.via, record, reader)
                 )
             except StripError as exc:
-                withheld.append({"id": record["item"]["id"], "reason": "metadata", "detail": str(exc)})
+                withheld.append(Withheld(record["item"]["id"], "metadata", str(exc)))
                 continue
             kept.append({**shared_record(record, req.profile), "shared_copy": shared})
     finally:
@@ -362,7 +360,7 @@ def _shared_copies(
 
 
 def _record_transfer(
-    home: Home, req: ExportRequest, case_id: int, chosen: list[dict[str, Any]], withheld: list[dict[str, str]]
+    home: Home, req: ExportRequest, case_id: int, chosen: list[dict[str, Any]], withheld: list[Withheld]
 ) -> dict[str, Any]:
     """The transfer row and its custody events, in one transaction closed by a signed checkpoint."""
     transfer_id = uuid.uuid4().hex
@@ -375,7 +373,7 @@ def _record_transfer(
         "recipient_type": req.recipient_type,
         "purpose": req.purpose,
         "profile": req.profile,
-        "items": [*included, *({"item_id": w["id"], "withheld": w["reason"]} for w in withheld)],
+        "items": [*included, *({"item_id": w.item_id, "withheld": w.reason} for w in withheld)],
         "authorised_by": req.by.name,
         "at": at,
     }
@@ -399,7 +397,7 @@ def _record_transfer(
             )
         for w in withheld:
             tx.event(
-                "export.withheld", case_id=case_id, item_id=w["id"], details={**common, "reason": w["reason"]}
+                "export.withheld", case_id=case_id, item_id=w.item_id, details={**common, "reason": w.reason}
             )
     shared = req.profile in SHARED_PROFILES
     return {
@@ -428,7 +426,7 @@ def _package(
     req: ExportRequest,
     manifest: dict[str, Any],
     chosen: list[dict[str, Any]],
-    withheld: list[dict[str, str]],
+    withheld: list[Withheld],
 ) -> tuple[str, str | None]:
     ids = [r["item"]["id"] for r in chosen]
     _stamp_now(home)
@@ -508,7 +506,7 @@ def _report(
     manifest: Mapping[str, Any],
     chosen: list[dict[str, Any]],
     events: list[dict[str, Any]],
-    withheld: list[dict[str, str]],
+    withheld: list[Withheld],
 ) -> bytes:
     """The case report that travels in the package (its hash is logged after packaging)."""
     from workbench import reports  # fpdf and its fonts load only when a package is made
@@ -587,15 +585,15 @@ def _log_packaged(
             )
 
 
-def _log_blocked(home: Home, req: ExportRequest, case_id: int, withheld: list[dict[str, str]]) -> None:
+def _log_blocked(home: Home, req: ExportRequest, case_id: int, withheld: list[Withheld]) -> None:
     """Nothing may leave: log the refusal per item, write no package and no transfer."""
     with home.transaction(req.by.name, req.via) as tx:
         for w in withheld:
             tx.event(
                 "export.blocked",
                 case_id=case_id,
-                item_id=w["id"],
-                details={"profile": req.profile, "recipient_type": req.recipient_type, "reason": w["reason"]},
+                item_id=w.item_id,
+                details={"profile": req.profile, "recipient_type": req.recipient_type, "reason": w.reason},
             )
 
 

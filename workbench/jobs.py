@@ -490,8 +490,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         item_ids=[str(i) for i in p["item_ids"]], via=_via(job), progress=tell,
     )  # fmt: skip
     res = export_package(home, req)
-    withheld = [{"item_id": w.get("id") or w.get("item_id"), "status": "withheld", "reason": w.get("reason")}
-                for w in res.withheld]  # fmt: skip
+    withheld = [{"item_id": w.item_id, "status": "withheld", "reason": w.reason} for w in res.withheld]
     out: dict[str, Any] = {
         "transfer_id": res.transfer_id,
         "manifest_sha256": res.manifest_sha256,

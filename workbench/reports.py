@@ -25,6 +25,7 @@ from archive.export import gather
 from archive.export.gather import jsonable
 from archive.export.report import ReportData, Thumbnail, render_report
 from archive.home import Home
+from archive.model import Withheld
 from detectors.imageio import ImageRefused, open_image
 from workbench import access, review, timeline, translations
 from workbench.access import CONTENT_WARNINGS
@@ -93,7 +94,7 @@ def make_report(
     scope: Mapping[str, str],
     records: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]],
-    withheld: Sequence[Mapping[str, Any]] = (),
+    withheld: Sequence[Withheld] = (),
 ) -> tuple[str, bytes]:
     """Render a report; returns its id and the PDF bytes."""
     report_id = uuid.uuid4().hex

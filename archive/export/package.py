@@ -34,6 +34,7 @@ from archive.export.bag import BagWriter
 from archive.export.profiles import ATTESTATION_FORMAT, attestation_message
 from archive.export.proofs import ProofBuilder
 from archive.export.stamps import write_timestamps
+from archive.model import Withheld
 
 __all__ = ["PACKAGE_FORMAT", "PackageInput", "extension_for", "original_path", "write_package"]
 
@@ -76,7 +77,7 @@ class PackageInput:
 
     manifest: dict[str, Any]  # transfer id, profile, recipient type, purpose, authorised_by, withheld
     records: Sequence[dict[str, Any]]
-    withheld: Sequence[Mapping[str, Any]]
+    withheld: Sequence[Withheld]
     events: Sequence[Mapping[str, Any]]
     checkpoint: Mapping[str, Any]
     public_key_pem: bytes
@@ -109,7 +110,8 @@ def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
     bag.add_json("confidence-scale.json", dict(spec.confidence_scale))
     _write_custody(bag, spec)
     bag.add_json(
-        "manifest.json", {**spec.manifest, "format": PACKAGE_FORMAT, "withheld": list(spec.withheld)}
+        "manifest.json",
+        {**spec.manifest, "format": PACKAGE_FORMAT, "withheld": [w.as_package() for w in spec.withheld]},
     )
     if spec.report_pdf is not None:
         bag.add_bytes("report.pdf", spec.report_pdf)

@@ -20,6 +20,8 @@ from typing import Any
 
 from fpdf import FPDF
 
+from archive.model import Withheld
+
 __all__ = ["FONT_DIR", "ReportData", "Thumbnail", "render_report"]
 
 FONT_DIR = Path("/usr/share/fonts/truetype/noto")
@@ -53,7 +55,7 @@ class ReportData:
     events: Sequence[Mapping[str, Any]]
     confidence_scale: Mapping[str, str]
     thumbnails: Mapping[str, Thumbnail] = field(default_factory=dict)  # by item id
-    withheld: Sequence[Mapping[str, Any]] = ()
+    withheld: Sequence[Withheld] = ()
 
 
 TEXT_LIMIT = 6000
@@ -194,7 +196,7 @@ def _summary(w: _Writer, data: ReportData) -> None:
     if data.withheld:
         w.heading("Withheld from this export", 11)
         for item in data.withheld:
-            w.text(f"{item['id']}: {item['reason']}: {item.get('detail', '')}")
+            w.text(f"{item.item_id}: {item.reason}: {item.detail}")
     w.heading("Confidence scale", 11)
     for level, meaning in data.confidence_scale.items():
         w.text(f"{level} = {meaning}")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from archive.custody import HASHED_FIELDS
+from archive.model import Withheld
 
 __all__ = [
     "COLUMNS",
@@ -133,14 +134,12 @@ def items_csv(rows: Sequence[Mapping[str, Any]], bom: bool = True) -> bytes:
     return (b"\xef\xbb\xbf" + data) if bom else data
 
 
-def items_document(
-    rows: Sequence[Mapping[str, Any]], withheld: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
+def items_document(rows: Sequence[Mapping[str, Any]], withheld: Sequence[Withheld]) -> dict[str, Any]:
     return {
         "$schema": SCHEMA_ID,
         "schema_version": SCHEMA_VERSION,
         "items": [dict(r) for r in rows],
-        "withheld": [dict(w) for w in withheld],
+        "withheld": [w.as_package() for w in withheld],
     }
 
 

@@ -16,6 +16,7 @@ from archive import merkle
 from archive.export import tables
 from archive.export.bag import BagError, BagWriter
 from archive.export.proofs import ProofBuilder
+from archive.model import Withheld
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTION = "Харків — خاركيف — ґ"
@@ -58,7 +59,7 @@ def test_csv_round_trips_non_latin_text_and_json_follows_its_schema() -> None:
     parsed = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     assert parsed[0]["title"] == CAPTION and parsed[0]["language"] == "uk"
     assert parsed[0]["reviewers"] == "rev-a; rev-b" and parsed[0]["confidence"] == "2"
-    doc = json.loads(json.dumps(tables.items_document(rows, [{"id": "9", "reason": "classification"}])))
+    doc = json.loads(json.dumps(tables.items_document(rows, [Withheld("9", "classification")])))
     jsonschema.validate(doc, tables.items_schema())
     doc["items"][0]["sha256"] = "not a hash"
     with pytest.raises(jsonschema.ValidationError):

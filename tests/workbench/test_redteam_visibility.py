@@ -219,7 +219,7 @@ def test_zip_holding_a_hidden_member_is_not_downloaded(world: World, tmp_path: P
         "demo", "internal", "Court X", "court", "trial", out, world.legal, [zip_item.item_id, street]
     )
     result = export_package(world.home, req)
-    assert [(w["id"], w["reason"]) for w in result.withheld] == [(zip_item.item_id, "restricted_content")]
+    assert [(w.item_id, w.reason) for w in result.withheld] == [(zip_item.item_id, "restricted_content")]
     shipped = {p.name for p in out.rglob("*") if p.is_file()}
     assert not any(zip_item.sha256 in name for name in shipped)
 

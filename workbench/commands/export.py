@@ -34,8 +34,8 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
         result = export_package(home, req)
     for w in result.withheld:
         out.record(
-            {"item_id": w["id"], "status": "withheld", "reason": w["reason"], "detail": w["detail"]},
-            f"withheld {w['id']}: {w['reason']}: {w['detail']}",
+            w.as_json(),
+            f"withheld {w.item_id}: {w.reason}: {w.detail}",
         )
     for entry in result.included:
         out.record(
