@@ -3,6 +3,10 @@
 Pure data: no I/O, no database, no plugins. Collectors and detectors may import this module and
 nothing else from ``archive``; everything here is a frozen dataclass or an enum so that a record,
 once made, cannot drift from what was stored or logged.
+
+Records that only the services carry live beside them: an account is ``workbench.auth.Account``, a
+person's review ``workbench.review.Review`` (kept apart from ``Flag``, a machine's indicator), an item
+as an account may see it ``workbench.access.ItemRow``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 __all__ = [
-    "Artifact",
-    "Capture",
     "Case",
     "Classification",
     "Confidence",
@@ -24,13 +26,9 @@ __all__ = [
     "Flag",
     "FlagLabel",
     "IncomingFile",
-    "Item",
-    "Judgement",
     "Refusal",
     "Role",
-    "Sighting",
     "Status",
-    "User",
     "Withheld",
 ]
 
@@ -91,13 +89,6 @@ class FlagLabel(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class User:
-    name: str
-    role: Role
-    active: bool = True
-
-
-@dataclass(frozen=True)
 class Case:
     id: int
     slug: str
@@ -106,67 +97,6 @@ class Case:
     created_at: datetime
     retention_until: datetime | None = None  # the review date (RET-01)
     category: str | None = None  # picks the default review period
-
-
-@dataclass(frozen=True)
-class Item:
-    """One thing under verification. Its primary artifact is the SHA-256 it was first seen with."""
-
-    id: str
-    case_id: int
-    sha256: str
-    kind: str
-    status: Status
-    classification: Classification
-    created_at: datetime
-    title: str | None = None
-    deleted_at: datetime | None = None
-    deletion_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """An immutable file named by its SHA-256; derived files name their parent and operation."""
-
-    sha256: str
-    size: int
-    mime: str
-    created_at: datetime
-    parent_sha256: str | None = None
-    operation: str | None = None
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    removed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """One time and place an item was seen: a file imported or a URL captured."""
-
-    id: int
-    item_id: str
-    source: str  # "file" | "url"
-    seen_at: datetime
-    url: str | None = None
-    account: str | None = None
-    platform: str | None = None
-    posted_at: datetime | None = None
-    capture_id: str | None = None
-    original_name: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Capture:
-    """One collection act from the web (CAP-01). ``record`` holds the full capture record."""
-
-    id: str
-    case_id: int
-    requested_url: str
-    final_url: str | None
-    status: str
-    started_at: datetime
-    ended_at: datetime | None
-    record: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -193,21 +123,6 @@ class Flag:
     heatmap_sha256: str | None = None
     reason: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """A person's review (VER-01..05). Kept apart from Flag so a flag is never read as a verdict."""
-
-    item_id: str
-    reviewer: str
-    status: Status
-    confidence: Confidence
-    rationale: str
-    source_analysis: Mapping[str, Any]
-    technical_analysis: Mapping[str, Any]
-    content_analysis: Mapping[str, Any]
-    created_at: datetime
 
 
 @dataclass(frozen=True)
