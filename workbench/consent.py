@@ -16,7 +16,7 @@ the true channel, and the caller learns nothing about whether a hidden item exis
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = [
     "ConsentError",
     "add_consent",
     "consent_state",
+    "hidden_options",
     "item_consents",
     "list_consents",
     "may_change",
@@ -48,6 +49,15 @@ SCOPES = ("court", "un_mechanism", "partner", "media", "public")
 IDENTITY_OPTIONS = ("name", "face", "location")
 PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONSENT_ROLES = frozenset({Role.ANALYST, Role.LEGAL, Role.ADMIN})
+
+
+def _hide_key(option: str) -> str:
+    return f"hide_{option}"  # as stored in consents.identity_options
+
+
+def hidden_options(identity_options: Mapping[str, Any] | None) -> list[str]:
+    """What a consent record asks to hide, of ``IDENTITY_OPTIONS`` (``name``, ``face``, ``location``)."""
+    return [o for o in IDENTITY_OPTIONS if (identity_options or {}).get(_hide_key(o))]
 
 
 class ConsentError(InvalidRequest, ValueError):
@@ -113,7 +123,7 @@ def add_consent(
                 subject=subject,
                 given_on=_day(given_on),
                 scopes=chosen,
-                identity_options={f"hide_{o}": o in set(hide) for o in IDENTITY_OPTIONS},
+                identity_options={_hide_key(o): o in set(hide) for o in IDENTITY_OPTIONS},
                 recorded_by=by.name,
             )
         ).inserted_primary_key

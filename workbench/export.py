@@ -52,6 +52,7 @@ from archive.model import CONFIDENCE_DEFINITIONS, Classification, Role, Withheld
 from archive.timestamps import stamps_for_package
 from workbench import access, auth
 from workbench.auth import AccessDenied, Account, Perm
+from workbench.consent import hidden_options
 
 __all__ = [
     "PROFILES",
@@ -177,7 +178,7 @@ def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str
         return why
     if profile in SHARED_PROFILES and not _redacted(record):
         for consent in record["consents"]:
-            if (consent.get("identity_options") or {}).get("hide_face"):
+            if "face" in hidden_options(consent.get("identity_options")):
                 return "needs_redaction", (
                     f"a consent record (id {consent['id']}) asks to hide the face: "
                     "make a redacted copy (wb redact)"

@@ -25,7 +25,7 @@ def _rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
             "subject": str(r["subject"]),
             "given on": str(r["given_on"])[:10],
             "scopes": ", ".join(r["scopes"] or []) or "(none)",
-            "hide": ", ".join(k[5:] for k, v in (r["identity_options"] or {}).items() if v) or "-",
+            "hide": ", ".join(consent.hidden_options(r["identity_options"])) or "-",
             "withdrawn on": str(r["withdrawn_on"] or "-")[:10],
             "recorded by": str(r["recorded_by"]),
         }
