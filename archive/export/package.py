@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from archive.errors import IntegrityError
 from archive.export import tables
 from archive.export.bag import BagWriter
 from archive.export.profiles import ATTESTATION_FORMAT, attestation_message
@@ -173,7 +174,7 @@ def _write_custody(bag: BagWriter, spec: PackageInput) -> None:
             }
         )
     if spec.leaves and builder.root().hex() != spec.checkpoint["root_hash"]:
-        raise ValueError("the log's leaves do not give the checkpoint's root: run `wb verify`")
+        raise IntegrityError("the log's leaves do not give the checkpoint's root: verify the archive")
     events_bytes = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
     bag.add_bytes("custody/events.jsonl", events_bytes)
     if any(e.get("withheld_fields") for e in spec.events):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from archive import merkle
 from archive.custody import checkpoint_message
+from archive.errors import IntegrityError
 from archive.export.bag import BagWriter
 from archive.export.proofs import ProofBuilder
 
@@ -47,7 +48,9 @@ def write_timestamps(
         size = int(stamp["tree_size"])
         builder = ProofBuilder(leaves[:size])
         if builder.root().hex() != stamp["root_hash"]:
-            raise ValueError(f"the log's leaves do not give the root of checkpoint {size}: run `wb verify`")
+            raise IntegrityError(
+                f"the log's leaves do not give the root of checkpoint {size}: verify the archive"
+            )
         folder = f"{FOLDER}/{size}"
         bag.add_bytes(
             f"{folder}/checkpoint.data", checkpoint_message(size, stamp["root_hash"], stamp["signed_at"])
