@@ -99,3 +99,26 @@ def test_the_cli_takes_its_exit_codes_from_the_tree(
     # The service's message speaks of the thing; the CLI adds the flag that sets it.
     assert bad.stderr == "wb: a case needs a purpose (data minimisation): say why it collects (--purpose)\n"
     assert _events(wb_env) == before and wb("case", "list").stdout == ""
+
+
+def test_the_app_shows_each_branch_under_its_own_headline() -> None:
+    from archive.blobs import BlobTooLarge
+    from archive.cases import CaseError
+    from workbench.auth import AccessDenied, SessionExpired
+    from workbench.pages.common import headline
+
+    assert headline(AccessDenied("no")) == "Refused"
+    assert headline(CaseError("no purpose")) == headline(SessionExpired("log in")) == "Not saved"
+    assert headline(BlobTooLarge("too large")) == "Failed"
+
+
+def test_no_command_rewraps_an_error_the_tree_already_maps() -> None:
+    front = [REPO / "workbench" / "cli.py", REPO / "workbench" / "clitools.py"]
+    front += sorted((REPO / "workbench" / "commands").glob("*.py"))
+    rewraps = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in front
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "raise UsageError(str(exc))" in line
+    ]
+    assert rewraps == []
