@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from archive.custody import CustodyLog, read_witness
 from archive.db import Database
 from archive.errors import ConfigError
 from archive.keys import DataKey, Keyring, Locked
+from archive.memory import memory_root
 from archive.migrate import upgrade
 from archive.model import CustodyEvent
 from archive.signing import Signer, load_key, load_or_create_key
@@ -356,19 +356,6 @@ def read_info(root: Path) -> dict[str, Any]:
     if not isinstance(info, dict) or info.get("format") != HOME_FORMAT:
         raise HomeError(f"{root} is not an archive home (unknown format)")
     return info
-
-
-def memory_root(home_id: str) -> Path:
-    """A private folder in memory (tmpfs) for one home's working files: gone at power-off."""
-    base = Path("/dev/shm")  # noqa: S108  # memory-backed on Linux: that is the point
-    if not base.is_dir():
-        base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    path = base / f"wb-{os.getuid()}-{home_id}"
-    path.mkdir(exist_ok=True, mode=0o700)
-    if path.is_symlink() or path.stat().st_uid != os.getuid():
-        raise HomeError(f"{path} is not this user's own folder")
-    path.chmod(0o700)
-    return path
 
 
 def private_files() -> None:

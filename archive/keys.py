@@ -11,9 +11,10 @@ Nothing in the home holds the data key in the clear:
   --encrypt``). A slot is the data key sealed with AES-256-GCM under a key derived from the
   account's password with scrypt. Slot ids are a hash of the home id and the account name, so the
   file does not list the names.
-- ``keys/sessions/<token digest>.json``: while a session is open, the data key sealed under a key
-  derived (HKDF) from the session's random token, which only the client holds (the CLI's session
-  file, the app's cookie). Ending the session removes the file; an expired one is swept at login.
+- ``<memory folder>/sessions/<token digest>.json`` (``archive.memory``, tmpfs): while a session is
+  open, the data key sealed under a key derived (HKDF) from the session's random token, which only
+  the client holds (the CLI's session file, the app's cookie). Ending the session removes the file;
+  an expired one is swept at login; a power-off loses it, so a copy of the disk never holds both.
 
 Exceptions: ``Locked`` (no key given for an encrypted home), ``WrongKey`` (a password, recovery
 key, token or key file that does not unlock it); both are usage errors to the CLI (exit 2).
@@ -42,6 +43,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from pyrage import x25519
 
 from archive.errors import ConfigError
+from archive.memory import memory_root
 
 __all__ = ["RECOVERY_SLOT", "DataKey", "Keyring", "Locked", "WrongKey", "new_recovery_key"]
 
@@ -142,10 +144,14 @@ class Keyring:
 
     def __init__(self, root: Path, home_id: str, check: str) -> None:
         self.folder = root / "keys"
-        self.sessions = self.folder / "sessions"
+        # Sealed session keys live in memory, not in the home: with the session file they open the
+        # home, and a powered-off copy of the machine must not (a restart means logging in again).
+        self.sessions = memory_root(home_id) / "sessions"
         self.home_id = home_id
         self.check = check
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.sessions.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _drop_disk_sessions(self.folder / "sessions")
 
     # -- slots -------------------------------------------------------------------------------
 
@@ -230,7 +236,9 @@ class Keyring:
         try:
             box = json.loads(self._session_path(digest).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise Locked("this session holds no key (it ended)") from None
+            raise Locked(
+                "this session holds no key (it ended, or the machine restarted): log in again"
+            ) from None
         return self._accept(DataKey(_open(self._session_kek(token), box, digest).decode("ascii")))
 
     def end_session(self, digest: str) -> None:
@@ -252,3 +260,13 @@ class Keyring:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _drop_disk_sessions(folder: Path) -> None:
+    """Remove sealed session keys that homes made before they moved to memory kept on disk."""
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.json"):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()

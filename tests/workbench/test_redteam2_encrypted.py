@@ -98,19 +98,17 @@ def test_plain_copies_are_not_written_inside_the_encrypted_home(enc: Enc) -> Non
     run_wb(enc.env, "key", "export", "--out", str(enc.root / "elsewhere.key"))  # outside: as before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="enc: a CLI session's sealed data key lives in the home (keys/sessions) and its token in the "
-    "config folder, so a powered-off copy of a machine whose user did not run `wb logout` opens the home, "
-    "with no limit in time (the expiry is a field the copy's holder ignores). Suggested: keep the sealed "
-    "session keys in the memory folder (memory_root), gone at power-off; docs/custody.md's 'until the "
-    "session ends' is then true.",
-)
-def test_a_powered_off_copy_does_not_open_the_home_even_without_logout(enc: Enc, tmp_path: Path) -> None:
+def test_a_powered_off_copy_does_not_open_the_home_even_without_logout(
+    enc: Enc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = tmp_path / "seized"
     shutil.copytree(enc.root / "home", copy / "home")  # the disk: home and config folder, not memory
     shutil.copytree(enc.root / "cfg", copy / "cfg")
     token = json.loads((copy / "cfg" / "session").read_text())["token"]
+    assert not any(token_digest(token) in p.name for p in (copy / "home").rglob("*"))
+    # The seized machine's memory is gone: its copy is opened with an empty memory folder.
+    (tmp_path / "memory").mkdir()
+    monkeypatch.setenv("WB_MEMORY_DIR", str(tmp_path / "memory"))
     keyring = keyring_of(copy / "home")
     assert keyring is not None
     with pytest.raises(Locked):
