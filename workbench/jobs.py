@@ -31,10 +31,11 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
@@ -260,19 +261,39 @@ def fail(home: Home, job_id: str, reason: str) -> None:
     set_progress(home, job_id, 0.0, status="failed", result={"error": reason[:2000]})
 
 
-def _claim_delivered(home: Home, job_id: str) -> dict[str, Any] | None:
-    """Take a delivered job: queued, or running when its last worker died (the queue delivers a message
-    to one worker at a time). None when it is done, failed or unknown: the message is simply acked."""
+class JobBusy(WorkbenchError):
+    """A delivered job is running in a live worker: this message is a replay or a duplicate."""
+
+
+def _claim_delivered(home: Home, job_id: str, last_try: bool) -> dict[str, Any] | None:
+    """Take a delivered job: queued, or running when its last worker died. None when it is done,
+    failed or unknown: the message is simply acked.
+
+    A running job is taken again only once it has been silent for the queue's heartbeat timeout: the
+    queue redelivers a dead worker's message only after that long, while a message replayed or sent
+    twice beside a live worker (whose progress keeps ``updated_at`` fresh) must not start a second
+    run. Such a message raises ``JobBusy`` so the queue retries it later, by when the job is done
+    (acked) or its worker has died (taken)."""
+    from workbench.taskqueue import heartbeat_timeout_ms
+
+    silent_since = utcnow() - timedelta(milliseconds=heartbeat_timeout_ms())
+    claimable = or_(
+        jobs.c.status == "queued", and_(jobs.c.status == "running", jobs.c.updated_at < silent_since)
+    )
     with home.db.begin() as conn:
         done = conn.execute(
             jobs.update()
-            .where(jobs.c.id == job_id, jobs.c.status.in_(("queued", "running")))
+            .where(jobs.c.id == job_id, claimable)
             .values(status="running", attempts=jobs.c.attempts + 1, updated_at=utcnow())
         )
-        if done.rowcount != 1:
-            return None
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
-    return None if row is None else {**dict(row), "delivered": True}
+    if row is None:
+        return None
+    if done.rowcount != 1:
+        if row["status"] == "running" and not last_try:
+            raise JobBusy(f"job {job_id} is running in a live worker")
+        return None
+    return {**dict(row), "delivered": True}
 
 
 # Passing trouble with a shared service: the queue delivers the job again later (with back-off).
@@ -284,7 +305,7 @@ def run_delivered(home: Home, job_id: str, last_try: bool = False) -> dict[str, 
 
     Raises one of ``TRANSIENT`` (the job back to ``queued``) so that the queue retries with back-off,
     unless ``last_try``; every other failure is recorded on the job and not retried."""
-    job = _claim_delivered(home, job_id)
+    job = _claim_delivered(home, job_id, last_try)
     if job is None:
         return None
     if int(job["attempts"]) > MAX_DELIVERIES:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -308,8 +309,16 @@ def test_an_analysis_delivered_again_after_its_worker_died_records_nothing_twice
         job_id = jobs.submit(home, w.analyst, "analyse", w.case.id, {"item_ids": w.items})
         first = jobs.run_delivered(home, job_id)
         assert first is not None and first["status"] == "done"
-        with home.db.begin() as conn:  # what a worker killed before marking the job done leaves behind
-            conn.execute(jobs_table.update().where(jobs_table.c.id == job_id).values(status="running"))
+        # What a worker killed before marking the job done leaves behind, as the queue's redelivery finds
+        # it: silent for longer than the heartbeat timeout (60 s by default).
+        silent = datetime.now(UTC) - timedelta(minutes=2)
+        with home.db.begin() as conn:
+            stale = (
+                jobs_table.update()
+                .where(jobs_table.c.id == job_id)
+                .values(status="running", updated_at=silent)
+            )
+            conn.execute(stale)
         with home.reading() as conn:
             before = [e.event_hash for e in CustodyLog.events(conn)]
         again = jobs.run_delivered(home, job_id)

@@ -135,17 +135,26 @@ def test_a_translated_caption_of_a_page_hidden_since_is_not_shown(w: World, tmp_
 # -- the queue: a message sent again while its job runs ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="queue: a delivered job that is 'running' is taken again (meant for a worker that died), so "
-    "a message replayed in Redis (or sent twice) while a live worker runs the job starts a second run "
-    "beside it: an export writes two transfer-register rows and removes the first run's bag mid-write. "
-    "Suggested: take a running job again only when its updated_at is older than the heartbeat timeout "
-    "(the running worker's progress keeps it fresh).",
-)
 def test_a_message_replayed_while_its_job_runs_does_not_start_a_second_run(w: World) -> None:
     params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",
               "purpose": "case file", "item_ids": [w.items[3]]}  # fmt: skip
     job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
     jobs.set_progress(w.home, job_id, 0.1, status="running")  # a live worker has it, just now
-    assert jobs.run_delivered(w.home, job_id) is None
+    before = jobs.get_job(w.home, job_id)
+    assert before is not None
+    with pytest.raises(jobs.JobBusy):  # the queue retries it later, when the job is done or its worker dead
+        jobs.run_delivered(w.home, job_id)
+    assert jobs.run_delivered(w.home, job_id, last_try=True) is None  # the last retry is just acked
+    after = jobs.get_job(w.home, job_id)
+    assert after is not None
+    assert (after["status"], after["attempts"], after["progress"]) == ("running", before["attempts"], 0.1)
+
+
+def test_a_job_whose_worker_fell_silent_is_taken_again(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",
+              "purpose": "case file", "item_ids": [w.items[3]]}  # fmt: skip
+    job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
+    jobs.set_progress(w.home, job_id, 0.1, status="running")
+    monkeypatch.setenv("WB_QUEUE_HEARTBEAT_S", "0")  # silent for longer than the heartbeat: its worker died
+    done = jobs.run_delivered(w.home, job_id)
+    assert done is not None and done["status"] == "done", done
