@@ -255,8 +255,8 @@ def _delete_jobs(conn: Connection, needles: set[str]) -> tuple[list[str], list[s
             folder = (row.params or {}).get("folder")
             if isinstance(folder, str) and folder.isalnum():
                 folders.append(folder)
-    if folders:
-        conn.execute(upload_chunks.delete().where(upload_chunks.c.folder.in_(folders)))
+    if folders or ids:  # staged uploads, and packages kept under their export job's id (team mode)
+        conn.execute(upload_chunks.delete().where(upload_chunks.c.folder.in_(folders + ids)))
     if ids:
         conn.execute(job_steps.delete().where(job_steps.c.job_id.in_(ids)))
         conn.execute(jobs.delete().where(jobs.c.id.in_(ids)))

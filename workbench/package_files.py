@@ -15,6 +15,12 @@ and size in the job's result. The browser fetches it from ``/api/export/JOB_ID``
   the transfer register and the custody log keep what was sent; the package is made again by a
   new export if it is needed again. The job's result says which (``package``: ready, downloaded,
   withdrawn, expired).
+
+Team mode (``WB_QUEUE_URL``): the worker that made the package may run on another machine, and app
+instances share no folder, so the zip is also kept in the shared database in chunks (the uploads'
+``upload_chunks`` table, under the job's id with member number ``SHARED_N``); the instance that serves
+the download writes it into its own exports area first. Removal, expiry and erasure of the job remove
+the chunks with the file.
 """
 
 from __future__ import annotations
@@ -25,16 +31,17 @@ import shutil
 import time
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from archive.db import consents, transfers
+from archive.db import consents, transfers, upload_chunks
 from archive.db import jobs as job_rows
 from archive.home import Home
-from workbench import access, jobs
+from workbench import access, config, jobs
 from workbench.auth import Account, Perm, check_case, refuse
 
 __all__ = [
@@ -51,6 +58,8 @@ __all__ = [
 
 PACKAGE_TTL_S = 24 * 3600
 ZIP_NAME = "package.zip"
+SHARED_N = -1  # upload members are numbered from 0: -1 marks a package in the shared database
+CHUNK_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,48 @@ def finish(home: Home, job_id: str) -> dict[str, Any]:
     with target.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+    if config.queue_url():
+        _share(home, job_id, target)
     return {"package": "ready", "zip_sha256": digest.hexdigest(), "zip_bytes": target.stat().st_size}
+
+
+def _share(home: Home, job_id: str, zipped: Path) -> None:
+    """Keep the zip in the shared database, so any app instance can serve it (team mode)."""
+    _unshare(home, job_id)  # a job delivered again writes its package again
+    with zipped.open("rb") as fh:
+        for seq, chunk in enumerate(iter(lambda: fh.read(CHUNK_BYTES), b"")):
+            with home.db.begin() as conn:  # one chunk per transaction: no huge transaction
+                row = {"folder": job_id, "n": SHARED_N, "seq": seq, "data": chunk}
+                conn.execute(upload_chunks.insert().values(**row))
+
+
+def _unshare(home: Home, job_id: str) -> None:
+    with home.db.begin() as conn:
+        mine = (upload_chunks.c.folder == job_id) & (upload_chunks.c.n == SHARED_N)
+        conn.execute(upload_chunks.delete().where(mine))
+
+
+def _fetch_shared(home: Home, job_id: str, target: Path) -> None:
+    """Write a package kept in the shared database into this instance's exports area (if there is one)."""
+    query = (
+        select(upload_chunks.c.data)
+        .where(upload_chunks.c.folder == job_id, upload_chunks.c.n == SHARED_N)
+        .order_by(upload_chunks.c.seq)
+    )
+    partial = target.with_name(ZIP_NAME + ".part")
+    wrote = False
+    with home.reading() as conn:
+        rows = conn.execute(query)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as out:
+            for (data,) in rows:
+                out.write(bytes(data))
+                wrote = True
+    if wrote:
+        os.chmod(partial, 0o600)
+        partial.replace(target)
+    else:
+        partial.unlink(missing_ok=True)
 
 
 def _mark(home: Home, job: dict[str, Any], state: str) -> None:
@@ -104,6 +154,7 @@ def _mark(home: Home, job: dict[str, Any], state: str) -> None:
 def remove(home: Home, job_id: str, state: str = "downloaded") -> None:
     """Remove the package's bytes from the server and say why in the job's result."""
     shutil.rmtree(_folder(home, job_id), ignore_errors=True)
+    _unshare(home, job_id)
     job = jobs.get_job(home, job_id)
     if job is not None and (job.get("result") or {}).get("package") == "ready":
         _mark(home, job, state)
@@ -119,7 +170,28 @@ def sweep(home: Home, now: float | None = None) -> int:
         if folder.is_dir() and made.is_file() and made.stat().st_mtime < limit:
             remove(home, folder.name, "expired")
             gone += 1
+    return gone + _sweep_shared(home, limit)
+
+
+def _sweep_shared(home: Home, limit: float) -> int:
+    """Remove shared packages (team mode) whose export finished before ``limit`` (or whose job is gone)."""
+    with home.reading() as conn:
+        kept = conn.execute(select(upload_chunks.c.folder).where(upload_chunks.c.n == SHARED_N).distinct())
+        held = [str(f) for (f,) in kept]
+    gone = 0
+    for job_id in held:
+        job = jobs.get_job(home, job_id)
+        finished = job.get("updated_at") if job is not None else None
+        if job is None or (finished is not None and _seconds(finished) < limit):
+            remove(home, job_id, "expired")
+            gone += 1
     return gone
+
+
+def _seconds(moment: Any) -> float:
+    """A job's time as seconds since the epoch (the database gives a datetime, a row dict may hold text)."""
+    when = moment if isinstance(moment, datetime) else datetime.fromisoformat(str(moment))
+    return when.timestamp()
 
 
 def open_package(home: Home, account: Account, job_id: str, via: str = "app") -> PackageFile | None:
@@ -136,6 +208,8 @@ def open_package(home: Home, account: Account, job_id: str, via: str = "app") ->
     if job["actor"] != account.name:
         raise refuse(home, account, Perm.EXPORT, via, case_id=case_id)
     path = _folder(home, job_id) / ZIP_NAME
+    if job["status"] == "done" and result.get("package") == "ready" and not path.is_file():
+        _fetch_shared(home, job_id, path)  # made by a worker on another machine (team mode)
     if job["status"] != "done" or result.get("package") != "ready" or not path.is_file():
         return None
     with home.transaction(account.name, via) as tx:
@@ -160,6 +234,7 @@ def open_package(home: Home, account: Account, job_id: str, via: str = "app") ->
             )
     if stale:
         shutil.rmtree(_folder(home, job_id), ignore_errors=True)
+        _unshare(home, job_id)
     if not ready or stale:
         return None
     name = f"package-{result.get('transfer_id') or job_id}.zip"

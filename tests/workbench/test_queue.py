@@ -5,6 +5,7 @@ store (moto) and Redis), a worker killed with SIGKILL mid-job, and a batch share
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import os
 import signal
@@ -30,7 +31,7 @@ from archive.s3blobs import S3BlobStore
 from tests.s3server import new_bucket
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.browser_server import REPO, free_port
-from workbench import jobs, sessions
+from workbench import jobs, package_files, sessions
 from workbench.auth import AccessDenied
 
 PAGE = b"<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"
@@ -300,6 +301,28 @@ def test_two_workers_on_their_own_homes_share_a_batch(team: Team) -> None:
     with w.home.reading() as conn:
         steps = conn.execute(select(job_steps.c.step).where(job_steps.c.job_id.in_(batch))).all()
     assert sorted(s[0] for s in steps) == sorted(w.items[2:6])  # each item analysed by one job, once
+
+
+def test_a_package_a_worker_made_is_downloaded_through_an_app_that_shares_no_folder_with_it(
+    team: Team,
+) -> None:
+    w = team.world
+    team.stop_all()
+    team.start_worker("three")
+    params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",
+              "purpose": "case file", "item_ids": [w.items[3]]}  # fmt: skip
+    job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
+    done = _wait_done(w.home, job_id)
+    assert done["status"] == "done" and done["result"]["package"] == "ready", done["result"]
+    assert done["result"]["ran_on"] != w.home.home_id
+    assert not (w.home.area("exports") / job_id).exists()  # the worker's folder is not the app's
+    found = package_files.open_package(w.home, w.legal, job_id)
+    assert found is not None
+    assert hashlib.sha256(found.path.read_bytes()).hexdigest() == done["result"]["zip_sha256"]
+    package_files.remove(w.home, job_id)
+    with w.home.reading() as conn:
+        assert conn.execute(select(upload_chunks)).first() is None  # the shared copy went with the file
+    assert package_files.open_package(w.home, w.legal, job_id) is None
 
 
 def test_an_analysis_delivered_again_after_its_worker_died_records_nothing_twice(tmp_path: Path) -> None:
