@@ -161,15 +161,7 @@ class LocalBlobStore:
         return digest.hexdigest(), size, head
 
     def _commit(self, tmp: Path, sha256: str, size: int, head: bytes) -> PutResult:
-        final = self.path(sha256)
-        if final.exists():
-            tmp.unlink()
-            return PutResult(sha256, size, False, head)
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.chmod(stat.S_IRUSR)
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
-        return PutResult(sha256, size, True, head)
+        return commit_file(tmp, self.path(sha256), PutResult(sha256, size, True, head))
 
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")
@@ -260,6 +252,19 @@ class MemoryBlobStore:
 
     def locate(self, sha256: str) -> str:
         return f"memory:{_check_name(sha256)}"
+
+
+def commit_file(tmp: Path, final: Path, stored: PutResult) -> PutResult:
+    """Move a finished temporary file to its final name (read-only, durable), unless a file is already
+    there: then the temporary one goes and the result says nothing new was stored."""
+    if final.exists():
+        tmp.unlink()
+        return PutResult(stored.sha256, stored.size, False, stored.head)
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp.chmod(stat.S_IRUSR)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    return stored
 
 
 def _fsync_dir(path: Path) -> None:

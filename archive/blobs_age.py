@@ -36,7 +36,7 @@ from typing import BinaryIO, cast
 
 import pyrage
 
-from archive.blobs import CHUNK, BlobTooLarge, PutResult, _check_name, _fsync_dir, temp_copy
+from archive.blobs import CHUNK, BlobTooLarge, PutResult, _check_name, _fsync_dir, commit_file, temp_copy
 from archive.keys import DataKey
 
 __all__ = ["AgeBlobStore"]
@@ -174,15 +174,7 @@ class AgeBlobStore:
             path.unlink(missing_ok=True)
 
     def _commit(self, tmp: Path, sha256: str, size: int, head: bytes) -> PutResult:
-        final = self.path(sha256)
-        if final.exists():
-            tmp.unlink()
-            return PutResult(sha256, size, False, head)
-        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp.chmod(stat.S_IRUSR)
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
-        return PutResult(sha256, size, True, head)
+        return commit_file(tmp, self.path(sha256), PutResult(sha256, size, True, head))
 
     def open(self, sha256: str) -> BinaryIO:
         """The plain bytes, decrypted in memory (spilling to the memory-backed scratch folder)."""
