@@ -211,8 +211,14 @@ def _text_clause(text: str, account: Account) -> ColumnElement[bool]:
     # One set of matching item ids, each source searched once (not once per item of the case): on
     # PostgreSQL each branch can use its trigram index over the folded text (migration 0011).
     by_title = select(items.c.id.label("item_id")).where(has(items.c.title))
+    # A sighting in a capture that saw hidden items names the capture's post author (a photo's sighting
+    # quotes its page's handle): its handle is not searched for the account, as its record is not.
+    by_handle = and_(
+        has(sightings.c.account),
+        or_(sightings.c.capture_id.is_(None), sightings.c.capture_id.not_in(_captures_with_hidden(account))),
+    )
     by_sighting = select(sightings.c.item_id).where(
-        or_(has(sightings.c.url), has(sightings.c.account), has(sightings.c.original_name))
+        or_(has(sightings.c.url), by_handle, has(sightings.c.original_name))
     )
     by_capture = (
         select(sightings.c.item_id)
@@ -502,12 +508,30 @@ def _hidden_media(conn: Connection, account: Account, item_id: str) -> set[str]:
     hidden = hidden_in_captures(conn, account, item_id)
     found: set[str] = set(hidden)
     if hidden:
-        q = select(items.c.sha256, items.c.title, sightings.c.url).join(
-            sightings, sightings.c.item_id == items.c.id
-        )
-        for sha, title, url in conn.execute(q.where(items.c.id.in_(hidden))):
+        q = select(
+            items.c.sha256,
+            items.c.title,
+            items.c.kind,
+            sightings.c.url,
+            sightings.c.account,
+            sightings.c.details,
+        ).join(sightings, sightings.c.item_id == items.c.id)
+        for sha, title, kind, url, handle, details in conn.execute(q.where(items.c.id.in_(hidden))):
             found |= {str(sha)} | {str(v) for v in (url, title) if v}
+            if kind == PAGE_KIND:  # a hidden page's post: its author, as every sighting of it names them
+                found |= _post_facts(handle, details)
     return found
+
+
+POST_FACTS = ("display_name", "post_id", "posted_at_shown")  # a sighting's details that quote the post
+
+
+def _post_facts(handle: Any, details: Any) -> set[str]:
+    """The strings a page's sighting quotes from its post (author handle, display name, post id)."""
+    quoted = (
+        [handle, *((details or {}).get(k) for k in POST_FACTS)] if isinstance(details, dict) else [handle]
+    )
+    return {str(v) for v in quoted if isinstance(v, str) and v.strip()}
 
 
 def withhold_hidden_media(conn: Connection, account: Account, item_id: str, value: Any) -> Any:
