@@ -258,13 +258,25 @@ def deactivate_user(home: Home, by: Account, name: str, via: str = "cli") -> Acc
     return Account(target.id, target.name, target.role, False, target.settings)
 
 
-def reset_password(home: Home, by: Account, name: str, password: str, via: str = "cli") -> None:
-    """Set a new password (admins for anyone, anyone for themselves); ends the account's sessions."""
+def reset_password(
+    home: Home, by: Account, name: str, password: str, via: str = "cli", *, current: str | None = None
+) -> None:
+    """Set a new password (admins for anyone, anyone for themselves); ends the account's sessions.
+
+    One's own password changes only with the current one (``current``), admins' too: a session
+    alone (a terminal left open, a copied session file) must not turn into a login of its own that
+    outlives it and locks the owner out.
+    """
     if len(password) < auth.MIN_PASSWORD:
         raise BadAccount(f"the password must have at least {auth.MIN_PASSWORD} characters")
     with home.transaction(by.name, via) as tx:
         target = auth.account_by_name(tx.conn, name)
-        if target is None or target.id != by.id:
+        if target is not None and target.id == by.id:
+            try:
+                auth.authenticate(tx.conn, by.name, current or "")
+            except BadAccount:
+                raise BadAccount("your current password is wrong: nothing was changed") from None
+        else:
             target = _target(tx, by, name)
         tx.conn.execute(
             users.update().where(users.c.id == target.id).values(password_hash=auth.HASHER.hash(password))

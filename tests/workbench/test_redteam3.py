@@ -19,6 +19,7 @@ import pytest
 
 from archive.home import Home
 from collectors.outcome import StagedCapture
+from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
 from workbench import access, records, reports
@@ -94,3 +95,56 @@ def test_a_visible_photo_does_not_name_the_author_of_the_hidden_page_it_was_seen
     assert hits == 2 and HANDLE in json.dumps(
         records.item_sightings(s.w.home, s.w.analyst, s.photo_id), default=str
     )
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cli:
+    admin: dict[str, str]
+    analyst: dict[str, str]  # "ana", a member of case c1
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    root = tmp_path_factory.mktemp("redteam3-cli")
+    admin = dict(clean_env(), WB_HOME=str(root / "home"), WB_KEY=str(root / "key"))
+    admin["WB_SESSION"] = str(root / "s" / FIRST_ADMIN)
+    init_home(admin)
+    run_wb(admin, "case", "create", "c1", "--purpose", "red team 3")
+    run_wb(admin, "user", "add", "ana", "--role", "analyst", "--password-stdin", input=PASSWORD)
+    run_wb(admin, "member", "add", "--case", "c1", "ana")
+    analyst = dict(admin, WB_SESSION=str(root / "s" / "ana"))
+    run_wb(analyst, "login", "ana", "--password-stdin", input=PASSWORD)
+    return Cli(admin, analyst)
+
+
+def test_a_session_alone_does_not_change_its_accounts_password(cli: Cli) -> None:
+    """Leaked: `wb user password ana` in ana's session (a terminal left open, a copied session file)
+    set a new password without the current one: a login of the intruder's own that outlives the
+    session, and the owner locked out (the app asked for the current password, the service did not)."""
+    stolen = dict(cli.analyst)
+    proc = run_wb(
+        stolen,
+        "user",
+        "password",
+        "ana",
+        "--password-stdin",
+        input="a wrong guess\nintruder password 1\n",
+        check=None,
+    )
+    assert proc.returncode != 0 and "current password" in proc.stderr
+    run_wb(stolen, "whoami")  # nothing changed: the session still holds
+    run_wb(
+        dict(stolen, WB_SESSION=stolen["WB_SESSION"] + "-2"),
+        "login",
+        "ana",
+        "--password-stdin",
+        input=PASSWORD,
+    )
+    # With the current password first, the owner changes it (and every session ends).
+    new = "a brand new long password"
+    run_wb(stolen, "user", "password", "ana", "--password-stdin", input=f"{PASSWORD}\n{new}\n")
+    run_wb(stolen, "whoami", check=2)
+    run_wb(stolen, "login", "ana", "--password-stdin", input=new)

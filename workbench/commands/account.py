@@ -101,8 +101,10 @@ def cmd_user_deactivate(args: argparse.Namespace, out: Output) -> int:
 def cmd_user_password(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         by = acting(home)
+        # One's own password needs the current one first (with --password-stdin: its first line).
+        current = read_password(args.password_stdin, "Current password: ") if args.name == by.name else None
         password = read_password(args.password_stdin, "New password: ", confirm=True)
-        sessions.reset_password(home, by, args.name, password)
+        sessions.reset_password(home, by, args.name, password, current=current)
     out.record({"user": args.name, "status": "password_changed"}, f"password of {args.name} changed")
     return 0
 
@@ -150,7 +152,11 @@ def register(r: Registrar) -> None:
     p.add_argument("name")
     p = r.add("password", cmd_user_password, "set a new password (admins, or your own); sessions end", user)
     p.add_argument("name")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (your own: the current one, then the new one)",
+    )
     p = r.add("sessions", cmd_user_sessions, "list an account's live sessions, or end them", user)
     p.add_argument("name")
     p.add_argument("--revoke", action="store_true", help="end every session of the account now")

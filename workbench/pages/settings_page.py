@@ -59,9 +59,7 @@ def _own_password(ctx: Ctx) -> None:
         st.error("The two new passwords differ.")
         return
     with guard():
-        with ctx.home.reading() as conn:
-            auth.authenticate(conn, ctx.account.name, current)
-        sessions.reset_password(ctx.home, ctx.account, ctx.account.name, new, via="app")
+        sessions.reset_password(ctx.home, ctx.account, ctx.account.name, new, via="app", current=current)
         st.rerun()
 
 
