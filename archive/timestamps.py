@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
 from sqlalchemy import func, insert, select, update
@@ -43,6 +44,7 @@ __all__ = [
     "TsaConfig",
     "check_token",
     "read_chain",
+    "redacted_url",
     "request_token",
     "stamped_bytes",
     "stamps_for_package",
@@ -71,6 +73,26 @@ class TsaConfig:
 def _setting(conn: Connection, key: str) -> Any:
     row = conn.execute(select(settings.c.value).where(settings.c.key == key)).first()
     return None if row is None else row[0]
+
+
+REDACTED = "redacted"
+
+
+def redacted_url(url: str | None) -> str | None:
+    """The authority's address without what may be a credential: its query (an API token, as some
+    commercial authorities take), fragment and user info; scheme, host, port and path stay."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    except ValueError:
+        return REDACTED
+    query = REDACTED if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def tsa_config(conn: Connection) -> TsaConfig | None:

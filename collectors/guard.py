@@ -6,7 +6,8 @@ link-local, carrier-grade NAT, multicast, reserved, unspecified and cloud-metada
 refused, also when they hide inside IPv6 (IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64).
 
 The only way past the policy is an explicit allow-list of ``HOST:PORT`` pairs, from ``--allow`` or
-the ``WB_CAPTURE_ALLOW`` environment variable (comma-separated); tests allow their own fixture port.
+the ``WB_CAPTURE_ALLOW`` environment variable (comma-separated), or the home's capture targets; who may
+set which is the workbench's rule (``workbench.capture_network``: a run's own targets are for admins).
 """
 
 from __future__ import annotations

@@ -181,19 +181,33 @@ def _blind_note(account: Account) -> ColumnElement[bool]:
     """A note by a reviewer whose work on the item is still hidden from the account (blind review, as
     ``review.hidden_reviewers``: the account has not reviewed it, the review phase is not over, and it
     is not legal staff), so that search does not find an item by words the account may not read."""
+    return _blind_work(account, notes.c.author)
+
+
+def _blind_tag(account: Account) -> ColumnElement[bool]:
+    """A free tag added by a reviewer whose work on the item is still hidden from the account: a tag
+    such as "deepfake" is a conclusion, hidden like that reviewer's review and notes until the account
+    submits its own. Content warnings always show (they decide blurring, for everyone's protection)."""
+    return and_(tags.c.tag.not_in(CONTENT_WARNINGS), _blind_work(account, tags.c.added_by))
+
+
+def _blind_work(account: Account, author: Any) -> ColumnElement[bool]:
+    """Work by ``author`` on the outer query's item that blind review hides from the account now."""
     if account.role is Role.LEGAL:
         return false()
 
     def reviewed_by(who: Any) -> ColumnElement[bool]:
         return exists(
-            select(judgements.c.id).where(judgements.c.item_id == items.c.id, judgements.c.reviewer == who)
+            select(judgements.c.id)
+            .where(judgements.c.item_id == items.c.id, judgements.c.reviewer == who)
+            .correlate_except(judgements)  # the item (and tag or note) of the enclosing queries
         )
 
     return and_(
-        notes.c.author != account.name,
+        author != account.name,
         items.c.status == Status.IN_PROGRESS.value,
         not_(reviewed_by(account.name)),
-        reviewed_by(notes.c.author),
+        reviewed_by(author),
     )
 
 
@@ -252,7 +266,13 @@ def _filter_clauses(f: ItemFilter, account: Account) -> list[ColumnElement[bool]
     if f.until is not None:
         out.append(items.c.created_at <= f.until)
     for tag in f.tags:
-        out.append(exists(select(tags.c.item_id).where(tags.c.item_id == items.c.id, tags.c.tag == tag)))
+        out.append(
+            exists(
+                select(tags.c.item_id).where(
+                    tags.c.item_id == items.c.id, tags.c.tag == tag, not_(_blind_tag(account))
+                )
+            )
+        )
     if f.flag_labels:
         out.append(
             exists(
@@ -310,7 +330,7 @@ def list_items(
         .limit(max(1, min(limit, PAGE_MAX)))
     )
     rows = list(conn.execute(q).mappings())
-    tag_map = item_tags(conn, [r["id"] for r in rows])
+    tag_map = item_tags(conn, account, [r["id"] for r in rows])
     return [_row(r, tag_map.get(r["id"], ())) for r in rows], total
 
 
@@ -341,12 +361,18 @@ def platforms(conn: Connection, account: Account, case_id: int) -> list[str]:
     return sorted(str(p[0]) for p in rows)
 
 
-def item_tags(conn: Connection, item_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Visible tags per item (assignments left out)."""
+def item_tags(conn: Connection, account: Account, item_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The tags per item that the account may read: assignments left out, and free tags of reviewers
+    whose work blind review still hides from it (``_blind_tag``)."""
     if not item_ids:
         return {}
     out: dict[str, list[str]] = {}
-    q = select(tags.c.item_id, tags.c.tag).where(tags.c.item_id.in_(list(item_ids))).order_by(tags.c.tag)
+    q = (
+        select(tags.c.item_id, tags.c.tag)
+        .join(items, items.c.id == tags.c.item_id)
+        .where(tags.c.item_id.in_(list(item_ids)), not_(_blind_tag(account)))
+        .order_by(tags.c.tag)
+    )
     for item_id, tag in conn.execute(q):
         if not str(tag).startswith(ASSIGN_PREFIX):
             out.setdefault(item_id, []).append(tag)
@@ -579,7 +605,7 @@ def find_visible(conn: Connection, account: Account, item_id: str) -> ItemRow | 
     r = conn.execute(select(items).where(items.c.id == item_id, visible_clause(account))).mappings().first()
     if r is None:
         return None
-    return _row(r, item_tags(conn, [item_id]).get(item_id, ()))
+    return _row(r, item_tags(conn, account, [item_id]).get(item_id, ()))
 
 
 def authorise(home: Home, account: Account, item_id: str, perm: Perm, via: str = "app") -> ItemRow:

@@ -37,7 +37,7 @@ from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
 from workbench.access import WITHHELD, find_visible, withhold_hidden_media
 from workbench.auth import Account, Perm, check_case, require
-from workbench.capture_network import with_network, with_refusal_hint
+from workbench.capture_network import check_run_targets, with_network, with_refusal_hint
 from workbench.capture_store import CaptureResult, store_staged
 from workbench.profiles import profile_of
 
@@ -115,8 +115,10 @@ def capture_urls(
     and its upstream proxy, if it names one; the home's allowed capture targets join the run's
     (``workbench.capture_network``). A refusal by the guard says how an admin allows the target;
     raises ``ProfileError`` when that profile changed on disk since it was set, and AccessDenied
-    (logged) unless ``by`` may capture into the case."""
+    (logged) unless ``by`` may capture into the case, and unless it is an admin when ``settings``
+    carries targets of the run's own (``check_run_targets``)."""
     check_case(home, by, Perm.CAPTURE, case.id, via)
+    check_run_targets(home, case, by, settings, via)
     settings = with_network(home, case, _with_case_profile(home, case, settings))
 
     def seen(result: CaptureResult) -> CaptureResult:

@@ -4,6 +4,10 @@ home setting), and a case's upstream proxy (SEC-03, a case setting). Both change
 - A capture target is a ``HOST:PORT`` the guard would refuse (a local test server, an internal
   service the investigation is about). Only an admin allows or removes one; every capture in the
   home may then reach it, and each capture record lists the allow-list it ran with.
+- A run's own targets (``wb capture --allow HOST:PORT``, ``WB_CAPTURE_ALLOW``) pass the guard for that
+  run only, and only for an admin (``Perm.MANAGE_CAPTURE``): anyone else is refused (``access.denied``),
+  and an admin's run logs ``capture.run_targets`` with each target's SHA-256. Everyone else asks an admin
+  for a home target. Jobs take no run targets (the worker's environment is not the queuing account's).
 - A case's upstream proxy (a VPN's or Tor's SOCKS port, an HTTP proxy the investigator runs) carries
   every capture of that case, behind the guard (``collectors.upstream``). Only an admin sets or
   clears it (the route a capture takes decides who can watch or alter it, like the case's browser
@@ -25,9 +29,9 @@ from archive.db import settings
 from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case
-from collectors.guard import GuardError, Policy, parse_allow, split_url
+from collectors.guard import ENV_ALLOW, GuardError, Policy, parse_allow, split_url
 from collectors.upstream import Upstream
-from workbench.auth import Account, Perm, check_case, require
+from workbench.auth import AccessDenied, Account, Perm, check_case, require
 
 if TYPE_CHECKING:  # the browser stack loads only when a capture runs
     from collectors.web import CaptureSettings
@@ -35,6 +39,7 @@ if TYPE_CHECKING:  # the browser stack loads only when a capture runs
 __all__ = [
     "allow_target",
     "allowed_targets",
+    "check_run_targets",
     "case_proxy",
     "clear_case_proxy",
     "describe_case_proxy",
@@ -144,6 +149,35 @@ def case_proxy(home: Home, case: Case) -> Upstream | None:
     if row is None or not isinstance(row.value, dict) or not row.value.get("url"):
         return None
     return Upstream.parse(str(row.value["url"]))
+
+
+def check_run_targets(home: Home, case: Case, by: Account | None, chosen: CaptureSettings, via: str) -> None:
+    """Refuse (logged) a run's own capture targets unless ``by`` manages capture; log an admin's.
+
+    Targets the home already allows are no bypass and need nothing."""
+    extra = chosen.policy.allow - parse_allow(allowed_targets(home))
+    if not extra:
+        return
+    try:
+        _log_run_targets(home, case, by, extra, via)
+    except AccessDenied as exc:
+        raise AccessDenied(
+            f"{exc}: a run's own capture targets (--allow, {ENV_ALLOW}) are for admins; "
+            "ask an admin to allow the target (`wb capture-target allow HOST:PORT`)"
+        ) from None
+
+
+def _log_run_targets(
+    home: Home, case: Case, by: Account | None, extra: frozenset[tuple[str, int]], via: str
+) -> None:
+    with home.transaction(by.name if by else "nobody", via) as tx:
+        require(by, Perm.MANAGE_CAPTURE, tx=tx, case_id=case.id)
+        spelled = sorted(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in extra)
+        tx.event(
+            "capture.run_targets",
+            case_id=case.id,
+            details={"targets_sha256": [_sha(t) for t in spelled]},
+        )
 
 
 def with_network(home: Home, case: Case, chosen: CaptureSettings) -> CaptureSettings:

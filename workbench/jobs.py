@@ -381,7 +381,6 @@ def _upload(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
 
 
 def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
-    from collectors.guard import Policy
     from collectors.web import CaptureSettings
     from workbench.capture import capture_urls
 
@@ -408,7 +407,8 @@ def _capture(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         case,
         urls,
         _account(home, job),
-        CaptureSettings(policy=Policy.from_settings()),
+        # No run targets: the worker's environment is not the queuing account's to choose.
+        CaptureSettings(),
         via=_via(job),
         on_result=step,
     )

@@ -3,18 +3,22 @@
 Tokens name checkpoints (tree sizes, Merkle roots, times), never case data, so any active account may
 see them and ask for a retry; only an admin (``Perm.MAINTAIN``) sets the authority in the home's
 settings. The environment (``WB_TSA_URL``, ``WB_TSA_CA``) wins over the settings.
+
+An authority's address may carry an API token in its query: only accounts that manage it see the
+address whole; everyone else sees it without query, fragment and user info
+(``archive.timestamps.redacted_url``), in the status, in each attempt's row and in its error text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from archive.db import settings
 from archive.home import Home
-from archive.timestamps import Stamper, TimestampError, read_chain, token_rows, tsa_config
-from workbench.auth import Account, Perm, refuse, require
+from archive.timestamps import Stamper, TimestampError, read_chain, redacted_url, token_rows, tsa_config
+from workbench.auth import Account, Perm, can, refuse, require
 
 __all__ = ["clear_tsa", "configure_tsa", "event_stamps", "retry_timestamps", "timestamp_status"]
 
@@ -30,8 +34,10 @@ def timestamp_status(home: Home, by: Account, via: str = "cli") -> dict[str, Any
     with home.reading() as conn:
         config = tsa_config(conn)
         rows = token_rows(conn)
+    urls = {str(r["tsa_url"]) for r in rows if r["tsa_url"]} | ({config.url} if config else set())
+    shown = _shown_to(by, urls)
     return {
-        "tsa_url": None if config is None else config.url,
+        "tsa_url": None if config is None else shown(config.url),
         "tokens": [
             {
                 "checkpoint_id": r["checkpoint_id"],
@@ -40,8 +46,8 @@ def timestamp_status(home: Home, by: Account, via: str = "cli") -> dict[str, Any
                 "status": "stamped" if r["token"] is not None else "pending",
                 "gen_time": r["gen_time"],
                 "attempts": r["attempts"],
-                "last_error": r["last_error"],
-                "tsa_url": r["tsa_url"],
+                "last_error": shown(r["last_error"]),
+                "tsa_url": shown(r["tsa_url"]),
             }
             for r in rows
         ],
@@ -57,7 +63,25 @@ def retry_timestamps(home: Home, by: Account, via: str = "cli") -> tuple[int, li
         return 0, [
             "no time-stamping authority is configured (WB_TSA_URL and WB_TSA_CA, or wb timestamps --set-url)"
         ]
-    return Stamper(home.db, config).stamp_due(force=True)
+    done, errors = Stamper(home.db, config).stamp_due(force=True)
+    shown = _shown_to(by, {config.url})
+    return done, [str(shown(e)) for e in errors]
+
+
+def _shown_to(by: Account, urls: set[str]) -> Callable[[str | None], str | None]:
+    """Text as ``by`` may see it: the authority's addresses redacted unless it manages them."""
+
+    def shown(text: str | None) -> str | None:
+        if text is None or can(by, Perm.MAINTAIN):
+            return text
+        # Longest first: one address may be the start of another.
+        for url in sorted(urls, key=len, reverse=True):
+            text = text.replace(url, redacted_url(url) or "")
+            query = urlsplit(url).query
+            text = text.replace(query, "redacted") if query else text
+        return text
+
+    return shown
 
 
 def configure_tsa(home: Home, by: Account, url: str, ca_pem: bytes, via: str = "cli") -> None:

@@ -44,6 +44,8 @@ def write_timestamps(
     leaves: Sequence[bytes],
 ) -> None:
     """One folder per token: ``stamps`` hold the checkpoint fields, ``token``, ``tsa_chain``, ``gen_time``."""
+    from archive.timestamps import redacted_url
+
     for stamp in stamps:
         size = int(stamp["tree_size"])
         builder = ProofBuilder(leaves[:size])
@@ -72,7 +74,8 @@ def write_timestamps(
             {
                 **{k: stamp[k] for k in CHECKPOINT_FIELDS},
                 "tsa_time": stamp["gen_time"],
-                "tsa_url": stamp.get("tsa_url"),
+                # The address without its query: an API token there is no recipient's business.
+                "tsa_url": redacted_url(stamp.get("tsa_url")),
                 "proofs": proofs,
             },
         )

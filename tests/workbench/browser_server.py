@@ -86,13 +86,13 @@ class Canary:
 
 
 @contextmanager
-def app_server(home: Path, key: Path, capture_allow: str = "") -> Iterator[str]:
+def app_server(home: Path, key: Path) -> Iterator[str]:
     """`streamlit run` on the ASGI launcher, as `wb serve` starts it, with its job worker; yields the
-    base URL. ``capture_allow`` lets captures reach a local test site (HOST:PORT)."""
+    base URL. Captures reach a local test site only as an admin's capture target
+    (``workbench.capture_network.allow_target``): jobs take no run targets."""
     port = free_port()
-    env = dict(
-        os.environ, WB_HOME=str(home), WB_KEY=str(key), WB_JOBS_WORKER="1", WB_CAPTURE_ALLOW=capture_allow
-    )
+    env = dict(os.environ, WB_HOME=str(home), WB_KEY=str(key), WB_JOBS_WORKER="1")
+    env.pop("WB_CAPTURE_ALLOW", None)
     log = (home.parent / "streamlit.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", *streamlit_args(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=str(REPO))  # fmt: skip

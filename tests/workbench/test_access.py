@@ -107,7 +107,7 @@ def test_legal_cannot_tag_or_classify(world: World) -> None:
     with pytest.raises(AccessDenied):
         access.classify(w.home, w.legal, w.items[0], "public")
     with w.home.reading() as conn:
-        assert access.item_tags(conn, [w.items[0]]) == {}
+        assert access.item_tags(conn, w.legal, [w.items[0]]) == {}
 
 
 def test_a_count_past_the_cap_reads_as_more_than(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

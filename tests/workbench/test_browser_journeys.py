@@ -26,7 +26,7 @@ from archive.metadata import ExifReader
 from archive.model import IncomingFile
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
 from tests.workbench.browser_server import CHROMIUM, Canary, LocalSite, app_server, login, shot, wait_idle
-from workbench import access, profiles, review
+from workbench import access, capture_network, profiles, review
 from workbench.auth import AccessDenied
 from workbench.clitools import TOOL_VERSION
 
@@ -111,8 +111,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         review.submit_review(home, w.analyst, w.items[1], "verified", 4, "ANALYST-RATIONALE-SECRET", SOURCE)
         for who in (w.reviewer, w.reviewer2):
             review.submit_review(home, who, w.items[2], "verified", 4, "agreed", SOURCE)
-        allow = f"127.0.0.1:{site.port}"
-        with app_server(root / "home", root / "keys" / "signing.key", allow) as base, sync_playwright() as pw:
+        capture_network.allow_target(home, w.admin, f"127.0.0.1:{site.port}")
+        with app_server(root / "home", root / "keys" / "signing.key") as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM)
             yield Setup(w, base, browser, canary, hostile, w.items[4], noisy, site)
             browser.close()

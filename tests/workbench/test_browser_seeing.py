@@ -22,11 +22,10 @@ from sqlalchemy import select
 from archive.custody import CustodyLog
 from archive.db import flags, items, sightings, utcnow
 from archive.home import Home
-from collectors.guard import Policy
 from collectors.outcome import CaptureSettings
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
 from tests.workbench.browser_server import CHROMIUM, app_server, login, shot, wait_idle
-from workbench import access, replay
+from workbench import access, capture_network, replay
 from workbench.auth import AccessDenied
 from workbench.capture import capture_urls
 from workbench.clitools import TOOL_VERSION
@@ -82,8 +81,10 @@ class Setup:
 
 
 def _capture(home: Home, w: World, site: Site) -> str:
-    settings = CaptureSettings(policy=Policy.from_settings([f"127.0.0.1:{site.port}"]))
-    [got] = capture_urls(home, w.case, [f"http://127.0.0.1:{site.port}/post.html"], w.analyst, settings)
+    capture_network.allow_target(home, w.admin, f"127.0.0.1:{site.port}")
+    [got] = capture_urls(
+        home, w.case, [f"http://127.0.0.1:{site.port}/post.html"], w.analyst, CaptureSettings()
+    )
     assert got.status == "captured" and got.item_id, got
     return got.item_id
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from archive.custody import CustodyLog
 from archive.home import Home
 from tests.collectors.test_page_keeps import CLIP
 from tests.collectors.upstream_proxy import RecordingProxy, recording_proxy
@@ -22,6 +23,7 @@ from tests.collectors.webfixtures import Site, serve
 from tests.conftest import PASSWORD, RunWb, clean_env, init_home, json_lines, run_wb
 from tests.workbench.app_fixtures import PASSWORD as APP_PASSWORD
 from tests.workbench.app_fixtures import World, make_world
+from workbench.auth import AccessDenied
 from workbench.capture_network import allowed_targets, case_proxy
 
 __all__ = ["serve"]
@@ -210,3 +212,42 @@ def test_the_app_s_capture_job_says_how_to_allow_a_refused_target(
     assert result["status"] == "refused"
     assert f"`wb capture-target allow 127.0.0.1:{site.port}`" in result["reason"]
     assert "Settings > Capture targets in the app" in result["reason"]
+
+
+def test_a_runs_own_targets_are_for_admins_and_logged(demo: Demo) -> None:
+    """`wb capture --allow` and WB_CAPTURE_ALLOW pass the guard for one run only for an admin: an analyst
+    member (its role captures) is refused before any capture, logged. (A non-member and a wrong role
+    are refused the capture itself: test_redteam_cli.py, test_capture_refused_to_a_non_member...)"""
+    wb, wb_env, analyst, _ = demo
+    before = len(_events(wb_env, "access.denied"))
+    url = "http://127.0.0.1:9/x"
+    by_flag = wb("capture", "--case", "demo", "--allow", "127.0.0.1:9", url, env=analyst, check=1)
+    assert "are for admins" in by_flag.stderr and "wb capture-target allow" in by_flag.stderr
+    wb("capture", "--case", "demo", url, env=dict(analyst, WB_CAPTURE_ALLOW="127.0.0.1:9"), check=1)
+    denied = _events(wb_env, "access.denied")[before:]
+    assert [(e["actor"], e["permission"]) for e in denied] == [("ana", "manage_capture")] * 2
+    assert _events(wb_env, "capture.run_targets") == []
+    with contextlib.closing(sqlite3.connect(Path(wb_env["WB_HOME"]) / "archive.sqlite3")) as conn:
+        assert conn.execute("select count(*) from captures").fetchone()[0] == 0
+
+
+def test_an_admins_run_targets_are_logged_and_a_home_target_needs_no_admin(world: World) -> None:
+    """In the service: an admin's run targets log `capture.run_targets` (hashes only); a target the
+    home already allows is no bypass, so an analyst's run may name it."""
+    from collectors.guard import Policy
+    from collectors.web import CaptureSettings
+    from workbench.capture import capture_urls
+    from workbench.capture_network import allow_target
+
+    w = world
+    run = CaptureSettings(policy=Policy.from_settings(["127.0.0.1:7"], env={}))
+    assert capture_urls(w.home, w.case, [], w.admin, run) == []
+    with w.home.reading() as conn:
+        logged = [e for e in CustodyLog.events(conn) if e.action == "capture.run_targets"]
+    assert [(e.actor, e.details) for e in logged] == [
+        ("admin", {"targets_sha256": [hashlib.sha256(b"127.0.0.1:7").hexdigest()]})
+    ]
+    with pytest.raises(AccessDenied):
+        capture_urls(w.home, w.case, [], w.analyst, run)
+    allow_target(w.home, w.admin, "127.0.0.1:7")
+    assert capture_urls(w.home, w.case, [], w.analyst, run) == []

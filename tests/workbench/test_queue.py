@@ -31,7 +31,7 @@ from archive.s3blobs import S3BlobStore
 from tests.s3server import new_bucket
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.browser_server import REPO, free_port
-from workbench import jobs, package_files, sessions
+from workbench import capture_network, jobs, package_files, sessions
 from workbench.auth import AccessDenied
 
 PAGE = b"<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"
@@ -159,14 +159,14 @@ def team(
         WB_DATABASE_URL=postgres_url,
         WB_QUEUE_URL=redis_url,
         WB_QUEUE_HEARTBEAT_S="5",
-        WB_CAPTURE_ALLOW=f"127.0.0.1:{site.port}",
     )
+    env.pop("WB_CAPTURE_ALLOW", None)
     team = Team(root, None, env, site)  # type: ignore[arg-type]
     app = Home.open(team.home_for("app"), Path(env["WB_KEY"]), "test", env["WB_DATABASE_URL"], team.blobs())
     team.world = make_world(app, reviews=1, n_items=6)
+    capture_network.allow_target(app, team.world.admin, f"127.0.0.1:{site.port}")  # jobs take no run targets
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WB_QUEUE_URL", redis_url)  # the app side sends what it queues
-        patch.setenv("WB_CAPTURE_ALLOW", env["WB_CAPTURE_ALLOW"])
         try:
             yield team
         finally:

@@ -48,3 +48,23 @@ def test_a_new_login_clears_what_an_earlier_session_left_in_the_browser(
     response = asgi.start_session(Request(scope))
     assert response.status_code == 303 and "wb_session" in response.headers["set-cookie"]
     assert response.headers.get("clear-site-data") == '"cache", "storage"'
+
+
+def test_a_token_in_the_tsa_address_is_shown_only_to_admins(home: Home, tmp_path: Path) -> None:
+    """Some authorities take an API token in the query: the status, each attempt's row and its error
+    show it to an admin (who manages it) and redacted to everyone else (issue 11)."""
+    from archive.timestamps import redacted_url
+
+    w = make_world(home, n_items=0)
+    chain = make_authority(tmp_path / "tsa").ca_pem.read_bytes()
+    url = "https://127.0.0.1:9/tsr?api_key=zqtsa-token"
+    timestamping.configure_tsa(home, w.admin, url, chain)
+    _, errors = timestamping.retry_timestamps(home, w.analyst)  # nothing listens on port 9: attempts fail
+    assert errors and "zqtsa-token" not in str(errors)
+    for who in (w.analyst, w.legal, w.outsider):
+        status = timestamping.timestamp_status(home, who)
+        assert status["tsa_url"] == "https://127.0.0.1:9/tsr?redacted"
+        assert status["tokens"] and "zqtsa-token" not in str(status)
+    admin = timestamping.timestamp_status(home, w.admin)
+    assert admin["tsa_url"] == url and admin["tokens"][0]["tsa_url"] == url
+    assert redacted_url("https://u:p@tsa.example:8443/a/b?k=v#f") == "https://tsa.example:8443/a/b?redacted"
