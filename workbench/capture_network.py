@@ -43,6 +43,7 @@ __all__ = [
     "case_proxy",
     "clear_case_proxy",
     "describe_case_proxy",
+    "list_targets",
     "remove_target",
     "set_case_proxy",
     "with_network",
@@ -75,6 +76,14 @@ def allowed_targets(home: Home) -> list[str]:
         row = conn.execute(select(settings.c.value).where(settings.c.key == TARGETS_KEY)).first()
     found = row.value.get("targets", []) if row is not None and isinstance(row.value, dict) else []
     return [str(t) for t in found]
+
+
+def list_targets(home: Home, by: Account | None, via: str = "cli") -> list[str]:
+    """The home's capture targets, for those who manage them (admins; anyone else a logged refusal):
+    they name internal services and test servers nobody else needs to know of."""
+    with home.transaction(by.name if by else "nobody", via) as tx:
+        require(by, Perm.MANAGE_CAPTURE, tx=tx)
+    return allowed_targets(home)
 
 
 def _save_targets(home: Home, by: Account | None, via: str, action: str, target: str, add: bool) -> list[str]:

@@ -39,6 +39,7 @@ __all__ = [
     "deactivate_user",
     "end_session",
     "has_accounts",
+    "list_accounts",
     "list_sessions",
     "open_session",
     "reset_password",
@@ -87,6 +88,22 @@ def create_first_admin(home: Home, name: str, password: str, via: str) -> Accoun
         account = auth.add_user(tx, None, name, "admin", password)
         _add_slot(home, name, password)
         return account
+
+
+def list_accounts(home: Home, by: Account | None, via: str = "cli") -> list[Account]:
+    """The accounts ``by`` may see, by name (``wb user list``, the app's member pickers).
+
+    Who manages users sees every account; anyone else sees itself and the members of its own cases
+    (the people whose reviews, assignments and notes it meets), not the whole staff list.
+    """
+    if by is None or not by.active:
+        raise auth.refuse(home, by, Perm.READ, via)
+    with home.reading() as conn:
+        everyone = auth.list_users(conn)
+        if auth.can(by, Perm.MANAGE_USERS):
+            return everyone
+        mates = {by.id} | {m.id for c in auth.case_ids_for(conn, by) for m in auth.list_members(conn, c)}
+    return [a for a in everyone if a.id in mates]
 
 
 def add_account(home: Home, by: Account, name: str, role: str, password: str, via: str = "cli") -> Account:

@@ -67,13 +67,13 @@ def test_only_an_admin_allows_or_removes_a_capture_target(demo: Demo) -> None:
     wb, wb_env, analyst, _ = demo
     refused = wb("capture-target", "allow", "127.0.0.1:8000", env=analyst, check=1)
     assert "refused" in refused.stderr
+    wb("capture-target", "allow", "127.0.0.1:8000")
+    assert json_lines(wb("capture-target", "list", "--json").stdout) == [{"target": "127.0.0.1:8000"}]
+    # Targets name internal services and test servers: only their managers list them.
+    assert "refused" in wb("capture-target", "list", env=analyst, check=1).stderr
     assert [e["permission"] for e in _events(wb_env, "access.denied") if e["actor"] == "ana"] == [
         "manage_capture"
-    ]
-    wb("capture-target", "allow", "127.0.0.1:8000")
-    assert json_lines(wb("capture-target", "list", "--json", env=analyst).stdout) == [
-        {"target": "127.0.0.1:8000"}
-    ]
+    ] * 2
     allowed = _events(wb_env, "capture_target.allowed")
     assert allowed[0]["target_sha256"] == hashlib.sha256(b"127.0.0.1:8000").hexdigest()
     assert "127.0.0.1" not in json.dumps(allowed)  # the log keeps the hash, the setting the address
@@ -251,3 +251,16 @@ def test_an_admins_run_targets_are_logged_and_a_home_target_needs_no_admin(world
         capture_urls(w.home, w.case, [], w.analyst, run)
     allow_target(w.home, w.admin, "127.0.0.1:7")
     assert capture_urls(w.home, w.case, [], w.analyst, run) == []
+
+
+def test_the_staff_list_shows_an_account_only_the_people_of_its_cases(demo: Demo) -> None:
+    """`wb user list`: an admin sees every account; an analyst itself and its cases' members, not the
+    staff of cases it is not in (issue 11)."""
+    wb, _, analyst, outsider = demo
+
+    def names(env: dict[str, str] | None = None) -> set[str]:
+        return {u["user"] for u in json_lines(wb("user", "list", "--json", env=env).stdout)}
+
+    assert {"ana", "out"} <= names()
+    assert "ana" in names(analyst) and "out" not in names(analyst)
+    assert "out" in names(outsider) and "ana" not in names(outsider)

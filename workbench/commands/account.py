@@ -83,9 +83,7 @@ def cmd_user_role(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_user_list(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        acting(home)
-        with home.reading() as conn:
-            accounts = auth.list_users(conn)
+        accounts = sessions.list_accounts(home, acting(home))
     for a in accounts:
         out.record({"user": a.name, "role": a.role.value, "active": a.active}, f"{a.name}\t{a.role.value}")
     return 0

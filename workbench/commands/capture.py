@@ -61,7 +61,7 @@ def register(r: Registrar) -> None:
     p.add_argument("target", metavar="HOST:PORT")
     p = r.add("remove", cmd_target_remove, "take HOST:PORT off the allowed capture targets (admins)", targets)
     p.add_argument("target", metavar="HOST:PORT")
-    r.add("list", cmd_target_list, "the allowed capture targets", targets)
+    r.add("list", cmd_target_list, "the allowed capture targets (admins)", targets)
 
 
 def _targets_out(out: Output, targets: list[str]) -> None:
@@ -90,12 +90,11 @@ def cmd_target_remove(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_target_list(args: argparse.Namespace, out: Output) -> int:
-    """`wb capture-target list`: any logged-in account may see where captures may go."""
-    from workbench.capture_network import allowed_targets
+    """`wb capture-target list` (admins)."""
+    from workbench.capture_network import list_targets
 
     with open_home(args) as home:
-        acting(home)
-        _targets_out(out, allowed_targets(home))
+        _targets_out(out, list_targets(home, acting(home)))
     return 0
 
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import streamlit as st
 
-from workbench import auth, profiles, retention
+from workbench import auth, profiles, retention, sessions
 from workbench import cases as case_service
 from workbench.auth import Perm, can
 from workbench.pages import reports_page
@@ -31,8 +31,7 @@ def _members(ctx: Ctx) -> None:
     cases = visible_cases(ctx.home, ctx.account)
     if not cases:
         return
-    with ctx.home.reading() as conn:
-        users = [u.name for u in auth.list_users(conn)]
+    users = [u.name for u in sessions.list_accounts(ctx.home, ctx.account, "app")]
     with st.form("add_member"):
         st.text("Add a member to a case")
         case = st.selectbox("Case", cases, format_func=lambda c: c.slug, key="m_case")

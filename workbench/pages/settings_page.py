@@ -78,8 +78,7 @@ def _minimums(ctx: Ctx) -> None:
 
 
 def _accounts(ctx: Ctx) -> None:
-    with ctx.home.reading() as conn:
-        users = auth.list_users(conn)
+    users = sessions.list_accounts(ctx.home, ctx.account, "app")
     table([{"user": u.name, "role": u.role.value, "active": u.active} for u in users], key="users")
     with st.form("add_user", clear_on_submit=True):
         st.text("Add an account")
@@ -140,7 +139,7 @@ def _capture(ctx: Ctx) -> None:
 
 def _capture_targets(ctx: Ctx) -> None:
     """Addresses the capture guard refuses that an admin lets captures reach (a local test server)."""
-    from workbench.capture_network import allow_target, allowed_targets, remove_target
+    from workbench.capture_network import allow_target, list_targets, remove_target
 
     with st.form("capture_targets", clear_on_submit=True):
         st.text(
@@ -156,7 +155,8 @@ def _capture_targets(ctx: Ctx) -> None:
             with guard():
                 remove_target(ctx.home, ctx.account, target, via="app")
                 st.success(f"{target.strip()} is no longer an allowed capture target")
-    st.text(f"Allowed capture targets: {', '.join(allowed_targets(ctx.home)) or '-'}")
+    with guard():
+        st.text(f"Allowed capture targets: {', '.join(list_targets(ctx.home, ctx.account, 'app')) or '-'}")
 
 
 def render(ctx: Ctx) -> None:
