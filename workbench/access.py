@@ -84,6 +84,7 @@ __all__ = [
     "visible_clause",
     "withheld_members",
     "withhold_hidden_media",
+    "withhold_items",
 ]
 
 SENSITIVE_TAG = "sexual violence"
@@ -531,7 +532,11 @@ def _without_media_pointers(post: dict[str, Any]) -> dict[str, Any]:
 def _hidden_media(conn: Connection, account: Account, item_id: str) -> set[str]:
     """The ids, hashes, addresses and titles of the items hidden from the account seen in this item's
     captures (their media, or the page itself when it is the page that is hidden)."""
-    hidden = hidden_in_captures(conn, account, item_id)
+    return _secrets_of(conn, hidden_in_captures(conn, account, item_id))
+
+
+def _secrets_of(conn: Connection, hidden: Sequence[str]) -> set[str]:
+    """The ids, hashes, addresses, titles (and a page's post author) by which a record names these items."""
     found: set[str] = set(hidden)
     if hidden:
         q = select(
@@ -564,6 +569,13 @@ def withhold_hidden_media(conn: Connection, account: Account, item_id: str, valu
     """A copy of ``value`` (a capture record or a part of one, of the visible item ``item_id``) with
     the entries, hashes and addresses of the media hidden from the account withheld."""
     secrets_ = _hidden_media(conn, account, item_id)
+    return _scrub_record(value, secrets_) if isinstance(value, dict) else _scrub(value, secrets_)
+
+
+def withhold_items(conn: Connection, item_ids: Sequence[str], value: Any) -> Any:
+    """``withhold_hidden_media`` for items named by the caller rather than by an account's view: those
+    of a capture that may not leave in an export (``workbench.export``)."""
+    secrets_ = _secrets_of(conn, sorted(item_ids))
     return _scrub_record(value, secrets_) if isinstance(value, dict) else _scrub(value, secrets_)
 
 

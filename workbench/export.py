@@ -255,46 +255,88 @@ def _capture_members(conn: Connection, item_id: str) -> list[str]:
     return sorted(str(r.id) for r in conn.execute(query))
 
 
-def _contained(conn: Connection, req: ExportRequest, record: dict[str, Any]) -> tuple[str, str] | None:
+def _contained(
+    conn: Connection, req: ExportRequest, record: dict[str, Any], verdicts: dict[str, bool]
+) -> tuple[str, str] | None:
     """Files that hold content of items that may not leave never leave with it.
 
-    A web page's files (WARC, WACZ, screenshot, HTML ...) hold every picture the page showed: the page
-    is withheld when one of them is hidden from the exporter, or would itself be withheld from this
-    export (no consent for this recipient, a classification above the profile ...). Another item of
-    the same capture keeps its own file, but not the capture records when a hidden item is among
-    them (they list its address and hash).
+    An item's files hold the items ``access.held_items`` names: a web page's files (WARC, WACZ,
+    screenshot, HTML ...) every picture the page showed, a zip's its members. The item is withheld when
+    one of them is hidden from the exporter, or would itself be withheld from this export (no consent
+    for this recipient, a classification above the profile ...). Another item of the same capture
+    keeps its own file, but not the capture records, nor what its sightings and translations quote of
+    them, when an item that may not leave is among them (they list its address, hash, post, author).
     """
-    if access.withheld_members(conn, req.by, record["item"]["id"]):  # a page's media, a zip's members
+    item_id = record["item"]["id"]
+    if access.withheld_members(conn, req.by, item_id):  # a page's media, a zip's members
         return "restricted_content", (
             "restricted content withheld: the item's files hold content of items you may not see"
         )
-    if record["item"]["kind"] == PAGE_KIND:
-        for member in _capture_members(conn, record["item"]["id"]):
-            if withheld_reason(gather.gather_item(conn, member), req.profile, req.recipient_type):
-                return "restricted_content", (
-                    "restricted content withheld: the page's files hold an item that may not leave "
-                    "in this export"
-                )
-        return None
-    if access.hidden_in_captures(conn, req.by, record["item"]["id"]):  # its records list them
+    if _barred(conn, req, _live(conn, access.held_items(conn, item_id)), verdicts):
+        return "restricted_content", (
+            "restricted content withheld: the item's files hold an item that may not leave in this export"
+        )
+    barred = _barred(conn, req, _capture_members(conn, item_id), verdicts)
+    if barred:
+        withheld_caps = {str(c["id"]) for c in record["captures"]}
         record["captures"] = [
             {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
             for c in record["captures"]
         ]
-        # A sighting on a page that is itself hidden names the page's address in its details.
-        record["sightings"] = access.withhold_hidden_media(
-            conn, req.by, record["item"]["id"], record["sightings"]
-        )
+        # A sighting on that page names the page's address and author in its details; a translation of
+        # a caption from those records quotes it.
+        record["sightings"] = access.withhold_items(conn, barred, record["sightings"])
+        record["translations"] = [
+            t
+            for t in record["translations"]
+            if str(t.get("source_ref", "")).removeprefix("caption:capture:") not in withheld_caps
+        ]
     return None
+
+
+def _live(conn: Connection, ids: set[str]) -> list[str]:
+    if not ids:
+        return []
+    query = select(items.c.id).where(items.c.id.in_(sorted(ids)), items.c.deleted_at.is_(None))
+    return sorted(str(r.id) for r in conn.execute(query))
+
+
+def _barred(conn: Connection, req: ExportRequest, ids: Sequence[str], verdicts: dict[str, bool]) -> list[str]:
+    """Those of these items that may not leave in this export: hidden from the exporter, or withheld
+    (consent, classification ...). ``verdicts`` keeps the answers for the rest of the export (a page's
+    photos each ask about the same capture mates)."""
+    todo = [i for i in ids if i not in verdicts]
+    if todo:
+        verdicts.update(_verdicts(conn, req, todo))
+    return [i for i in ids if verdicts[i]]
+
+
+def _verdicts(conn: Connection, req: ExportRequest, ids: list[str]) -> dict[str, bool]:
+    seen = {
+        str(r.id)
+        for r in conn.execute(
+            select(items.c.id).where(
+                items.c.id.in_(list(ids)), access.visible_clause(req.by, member_checked=True)
+            )
+        )
+    }
+    return {
+        i: i not in seen
+        or withheld_reason(gather.gather_item(conn, i), req.profile, req.recipient_type) is not None
+        for i in ids
+    }
 
 
 def _select(home: Home, req: ExportRequest, case_id: int) -> tuple[list[dict[str, Any]], list[Withheld]]:
     ids = _visible_ids(home, req, case_id)
     chosen, withheld = [], []
+    verdicts: dict[str, bool] = {}
     with home.reading() as conn:
         for item_id in ids:
             record = gather.gather_item(conn, item_id)
-            why = withheld_reason(record, req.profile, req.recipient_type) or _contained(conn, req, record)
+            why = withheld_reason(record, req.profile, req.recipient_type) or _contained(
+                conn, req, record, verdicts
+            )
             if why is None:
                 chosen.append(record)
             else:

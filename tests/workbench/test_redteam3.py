@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,12 @@ from collectors.outcome import StagedCapture
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
-from workbench import access, records, reports
+from workbench import access, records, reports, translations
 from workbench.access import ItemFilter
 from workbench.capture_store import store_staged
 from workbench.clitools import TOOL_VERSION
+from workbench.export import ExportRequest, export_package
+from workbench.pipeline import ingest_paths
 
 PAGE = "http://127.0.0.1:9/post/31"
 HANDLE, NAME, POST_ID = "@zqsurvivorhandle", "Zq Survivor Name", "zqpost31"
@@ -95,6 +98,66 @@ def test_a_visible_photo_does_not_name_the_author_of_the_hidden_page_it_was_seen
     assert hits == 2 and HANDLE in json.dumps(
         records.item_sightings(s.w.home, s.w.analyst, s.photo_id), default=str
     )
+
+
+def _package_hits(out: Path, needles: tuple[bytes, ...]) -> list[tuple[str, bytes]]:
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    return [(str(p.relative_to(out)), n) for p in files for n in needles if n in p.read_bytes()]
+
+
+def test_an_export_carries_nothing_of_a_page_that_may_not_leave_through_its_photo(s: Setup) -> None:
+    """Leaked: the page was withheld from the package (no consent for the court, or above the partner
+    profile), but its ordinary photo's record.json carried the page's capture record (caption, title,
+    address), its author (handle, display name, post id, also in items.csv/json) and a translation of
+    its caption; for an unassigned exporter the translation left too."""
+    with s.w.home.reading() as conn:
+        [(cap_id, _)] = access.capture_records(conn, s.w.analyst, s.photo_id)
+    translations.add_translation(
+        s.w.home, s.w.analyst, s.photo_id, f"caption:capture:{cap_id}", "fr", "zqune rue", source_lang="en"
+    )
+    secrets = (HANDLE.encode(), NAME.encode(), POST_ID.encode(), b"a street", b"zqune rue", PAGE.encode())
+    out = s.tmp / "unassigned"
+    done = export_package(
+        s.w.home, ExportRequest("demo", "internal", "ICC", "court", "case file", out, s.w.legal, [s.photo_id])
+    )
+    assert [i["item_id"] for i in done.included] == [s.photo_id]
+    assert _package_hits(out, secrets) == []
+    access.assign(s.w.home, s.w.analyst, s.page_id, "legal")  # the exporter sees the page now
+    for profile, recipient in (("internal", "court"), ("partner", "partner")):
+        out = s.tmp / f"assigned-{profile}"
+        req = ExportRequest(
+            "demo", profile, "NGO", recipient, "share", out, s.w.legal, [s.page_id, s.photo_id]
+        )
+        done = export_package(s.w.home, req)
+        assert [i["item_id"] for i in done.included] == [s.photo_id], profile
+        assert [w.item_id for w in done.withheld] == [s.page_id], profile
+        assert _package_hits(out, secrets) == [], profile
+
+
+def test_a_zip_holding_a_member_that_may_not_leave_stays_home(s: Setup) -> None:
+    """Leaked: a survivor-identifying photo inside a zip, with no consent record, was listed as
+    withheld ("no_consent") from a court package, while the zip it came from left with its bytes."""
+    secret = make_png(91, (40, 30))
+    bundle = s.tmp / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as z:
+        z.writestr("zqsecret.png", secret)
+        z.writestr("plain.png", make_png(92, (40, 30)))
+    stored = {
+        Path(str(r.path)).name: r.item_id
+        for r in ingest_paths(s.w.home, s.w.case, [str(bundle)], s.w.analyst)
+    }
+    member, zip_id = stored["bundle.zip!zqsecret.png"], stored["bundle.zip"]
+    assert member and zip_id
+    access.classify(s.w.home, s.w.analyst, member, "survivor_identifying")
+    access.assign(s.w.home, s.w.analyst, member, "legal")
+    out = s.tmp / "zip-package"
+    req = ExportRequest("demo", "internal", "ICC", "court", "case file", out, s.w.legal, [zip_id, member])
+    done = export_package(s.w.home, req)
+    assert done.included == [] and {w.item_id: w.reason for w in done.withheld} == {
+        zip_id: "restricted_content",
+        member: "no_consent",
+    }
+    assert _package_hits(out, (secret, b"zqsecret")) == []
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
