@@ -12,9 +12,10 @@ module only carries out an approved one, in two steps:
    hashes only: the log never held personal text, so it is not touched and still verifies.
 2. ``remove_files`` (after the commit): the blobs, their cached thumbnails, the case's near-duplicate
    index (a cache, rebuilt from the table when next used), the upload folders and exports awaiting
-   download of the deleted job rows; then the SQLite write-ahead log is copied back and cut to zero,
-   so that no earlier page image with the item's text is left in it. ``secure_delete`` (archive.db)
-   zeroes freed space in the database file itself.
+   download of the deleted job rows, the staging folders of capture runs that died (``archive.staging``:
+   a run killed with ``kill -9`` leaves its staged pages); then the SQLite write-ahead log is copied
+   back and cut to zero, so that no earlier page image with the item's text is left in it.
+   ``secure_delete`` (archive.db) zeroes freed space in the database file itself.
 
 What an erasure covers: the item and every item whose bytes lie in the same files. Items seen in one
 web capture share that capture's page files (screenshot, HTML, WARC/WACZ hold every picture shown) and
@@ -34,6 +35,7 @@ from typing import Any
 from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.engine import Connection
 
+from archive import staging
 from archive.blobs import BlobRetained
 from archive.db import (
     artifacts,
@@ -87,6 +89,7 @@ class Purge:
     upload_folders: list[str] = field(default_factory=list)
     wal_truncated: bool = False
     retained: list[BlobRetained] = field(default_factory=list)  # kept by the store's Object Lock
+    staging_swept: list[str] = field(default_factory=list)  # folders dead capture runs left
 
 
 def erasure_set(conn: Connection, item_id: str) -> list[str]:
@@ -311,6 +314,8 @@ def remove_files(home: Home, purge: Purge) -> Purge:
     for job_id in purge.job_ids:
         if job_id.isalnum():
             shutil.rmtree(home.area("exports") / job_id, ignore_errors=True)
+    # A capture killed mid-way left its staged pages (which may hold the item) where no row names them.
+    purge.staging_swept = staging.sweep(home.area("staging"))
     purge.wal_truncated = home.db.truncate_wal()
     return purge
 

@@ -32,6 +32,7 @@ from archive.db import captures, items, settings
 from archive.home import Home
 from archive.metadata import ExifReader
 from archive.model import Case
+from archive.staging import run_folder, sweep
 from collectors.platforms import canonical_url
 from collectors.web import CaptureSettings, StagedCapture, WebCollector
 from workbench import dedup
@@ -179,7 +180,26 @@ async def _capture_all(
     todo = _to_capture(home, case, urls, again, results, on_result)
     if not todo:
         return results
-    staging = home.area("staging")
+    # Pages a killed run left (they may hold since-erased items); then a folder of this run's own.
+    sweep(home.area("staging"))
+    with run_folder(home.area("staging")) as staging:
+        return await _capture_in(
+            home, case, todo, actor, settings, concurrency, via, on_result, results, staging
+        )
+
+
+async def _capture_in(
+    home: Home,
+    case: Case,
+    todo: list[str],
+    actor: str,
+    settings: CaptureSettings,
+    concurrency: int,
+    via: str,
+    on_result: Callable[[CaptureResult], None],
+    results: list[CaptureResult],
+    staging: Path,
+) -> list[CaptureResult]:
     exif = ExifReader()
     # One writer thread: SQLite takes one writer at a time, and exiftool is one kept-open process.
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wb-capture-store")

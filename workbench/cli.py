@@ -28,6 +28,7 @@ from workbench.commands import COMMAND_MODULES
 from workbench.commands import capture as capture_commands
 from workbench.commands import encryption as encryption_commands
 from workbench.commands import retention as retention_commands
+from workbench.deletion import tombstones
 from workbench.integrity import verify_archive
 from workbench.timeline import item_timeline
 from workbench.timestamping import event_stamps
@@ -157,7 +158,15 @@ def cmd_verify(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_log(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
-        events = item_timeline(home, acting(home), args.item_id)
+        by = acting(home)
+        gone = tombstones(home, by, args.item_id)
+        if gone:  # RET-02: an erased item answers when it went, not a bare refusal
+            for t in gone:
+                out.record(
+                    t.as_record(), f"item {t.item_id} ({t.sha256}) was deleted on {t.deleted_at:%Y-%m-%d}"
+                )
+            return 0
+        events = item_timeline(home, by, args.item_id)
         stamps = event_stamps(home, [ev.seq for ev in events])
     for ev in events:
         data = {
@@ -280,8 +289,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+")
     p = r.add("verify", cmd_verify, "re-hash every file and check the custody log")
     p.add_argument("--case")
-    p = r.add("log", cmd_log, "the custody timeline of an item")
-    p.add_argument("item_id")
+    p = r.add("log", cmd_log, "the custody timeline of an item (of an erased one: when it was deleted)")
+    p.add_argument("item_id", help="an item id (for an erased item also its original's SHA-256)")
     p = r.add("serve", cmd_serve, "start the app (on 127.0.0.1 unless --address says otherwise)")
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="127.0.0.1", help="listen here (team mode: behind a TLS proxy)")

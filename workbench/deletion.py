@@ -8,6 +8,13 @@
 - ``withdraw_deletion``: the requester, or a legal or admin account that may see the item, ends an
   open request.
 - ``pending_requests``: the open requests on items the account may see.
+- ``tombstones``: what is left of an erased item, for ``wb log`` ("deleted on <date>", RET-02), as
+  its case's members may see it.
+
+The tombstone keeps the requester's and approver's account names (RET-02 asks for actor and approver):
+they are the staff's custody record of who erased, not personal data of the item or of the people in
+it, and the custody events carry only their ids. The reason (the legal basis) may name a person: only
+legal and admin accounts are shown it.
 
 Every step is a custody event holding ids only (``deletion.requested``, ``deletion.approved``,
 ``deletion.withdrawn``, then ``artifact.removed`` and ``item.deleted``). A refusal (wrong role, not a
@@ -17,8 +24,10 @@ with the true channel, and the error names nothing about items the account may n
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,20 +37,22 @@ from archive.blobs import BlobRetained
 from archive.db import deletion_requests, items, users, utcnow
 from archive.deletion import DeletionError, Purge, Tombstone, erasure_set, purge_rows, remove_files
 from archive.home import Home
-from archive.model import Role
+from archive.model import Classification, Role
 from workbench.access import authorise, find_visible, visible_clause
-from workbench.auth import AccessDenied, Account, Perm, deny
+from workbench.auth import AccessDenied, Account, Perm, can, deny, is_member
 
 __all__ = [
     "APPROVERS",
     "REQUESTERS",
     "DeletionError",
     "DeletionRequest",
+    "Deleted",
     "Erased",
     "approve_deletion",
     "open_request",
     "pending_requests",
     "request_deletion",
+    "tombstones",
     "withdraw_deletion",
 ]
 
@@ -69,6 +80,60 @@ class Erased:
     wal_truncated: bool
     # Files the object store keeps under Object Lock: hidden from every read, gone when the lock ends.
     retained: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """An erased item as its case's members see it: what RET-02 keeps."""
+
+    item_id: str
+    sha256: str
+    deleted_at: datetime
+    requested_by: str | None
+    approved_by: str | None
+    reason: str | None  # the legal basis: legal and admin accounts only
+
+    def as_record(self) -> dict[str, Any]:
+        """The JSON form (``wb log --json``)."""
+        return {
+            "item_id": self.item_id,
+            "sha256": self.sha256,
+            "deleted": True,
+            "deleted_at": self.deleted_at.isoformat(),
+            "requested_by": self.requested_by,
+            "approved_by": self.approved_by,
+            "reason": self.reason,
+        }
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def tombstones(home: Home, by: Account, ref: str) -> list[Deleted]:
+    """The erased items named by ``ref`` (an item id, or an original's SHA-256) that ``by`` may know of:
+    a member of the item's case with the read permission; of an item that was survivor-identifying,
+    only legal and admin accounts (an unassigned member never knew it existed). Empty otherwise, and
+    for a live item: the caller then asks the usual way (a refusal is logged there)."""
+    ref = ref.strip().lower()
+    column = items.c.sha256 if _SHA256.fullmatch(ref) else items.c.id
+    if not can(by, Perm.READ):
+        return []
+    with home.reading() as conn:
+        rows = conn.execute(select(items).where(column == ref, items.c.deleted_at.is_not(None))).mappings()
+        found = [r for r in rows.all() if is_member(conn, by, int(r["case_id"]))]
+    keeper = by.role in APPROVERS
+    return [
+        Deleted(
+            str(r["id"]),
+            str(r["sha256"]),
+            r["deleted_at"],
+            r["deleted_by"],
+            r["deletion_approved_by"],
+            r["deletion_reason"] if keeper else None,
+        )  # fmt: skip
+        for r in found
+        if keeper or r["classification"] != Classification.SURVIVOR_IDENTIFYING.value
+    ]
 
 
 def _refused(home: Home, by: Account, perm: str, via: str, item_id: str, message: str) -> AccessDenied:

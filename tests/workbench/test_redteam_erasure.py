@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,12 +27,15 @@ import pytest
 from PIL import Image
 
 from archive.home import Home
+from archive.staging import run_folder
 from tests.collectors.webfixtures import Site, serve
 from tests.conftest import RunWb, json_lines
 from workbench import auth, jobs, viewing
 from workbench.clitools import TOOL_VERSION
 
 __all__ = ["serve"]
+
+REPO = Path(__file__).resolve().parents[2]
 
 Account = Callable[..., dict[str, str]]
 
@@ -67,6 +73,26 @@ def marked_page(photo_path: str) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{m["page title"]}</title>
 <meta name="author" content="{m["author"]}"><meta property="og:description" content="{m["caption"]}">
 </head><body><h1>{m["page title"]}</h1><p>{m["caption"]}</p><img src="{photo_path}" alt=""></body></html>"""
+
+
+def killed_run(staging: Path, text: str) -> Path:
+    """A capture run's staging folder with ``text`` in a staged page, its process killed with -9."""
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom archive.staging import run_folder\n"
+        "with run_folder(Path(sys.argv[1])) as f:\n"
+        "    (f / 'page.html').write_text(sys.argv[2], encoding='utf-8')\n"
+        "    print(f, flush=True)\n    time.sleep(300)\n"
+    )
+    staging.mkdir(mode=0o700, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", code, str(staging), text], stdout=subprocess.PIPE,
+                            text=True, cwd=REPO)  # fmt: skip
+    assert proc.stdout is not None
+    folder = Path(proc.stdout.readline().strip())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    assert (folder / "page.html").is_file()
+    return folder
 
 
 def traces(home: Path) -> list[str]:
@@ -164,7 +190,30 @@ def test_after_erasure_no_file_in_the_home_holds_any_string_of_the_item(
     loose = [p for p in [home_dir, *home_dir.rglob("*")] if p.lstat().st_mode & 0o077]
     assert loose == []
 
-    requested = json_lines(wb("delete", item, "--reason", "consent withdrawn", "--json", env=analyst).stdout)
+    # A capture killed with kill -9 leaves its staged page behind; a live run's folder must stay.
+    dead = killed_run(home_dir / "staging", f"<title>{m['page title']}</title>{m['caption']}")
+    with run_folder(home_dir / "staging") as live:
+        (live / "page.html").write_text("a page being captured now", encoding="utf-8")
+        assert any(t.startswith(f"staging/{dead.name}/page.html") for t in traces(home_dir))
+        requested = json_lines(
+            wb("delete", item, "--reason", "consent withdrawn", "--json", env=analyst).stdout
+        )
+        erase_and_check(wb, home_dir, item, sha, page, legal, requested, export_job)
+        assert live.is_dir() and not dead.exists()
+    assert list((home_dir / "staging").iterdir()) == []
+
+
+def erase_and_check(
+    wb: RunWb,
+    home_dir: Path,
+    item: str,
+    sha: str,
+    page: dict[str, object],
+    legal: dict[str, str],
+    requested: list[dict[str, object]],
+    export_job: str,
+) -> None:
+    """Approve the erasure; then no marker is left anywhere, and the tombstone and log are whole."""
     assert requested[0]["status"] == "requested" and requested[0]["also_erases"] == [page["item_id"]]
     # An app server holding the database open keeps SQLite's write-ahead log on disk after the
     # command ends; the erasure must still leave none of the old pages in it.
@@ -187,6 +236,8 @@ def test_after_erasure_no_file_in_the_home_holds_any_string_of_the_item(
     db.close()
     assert tomb[0] == sha and tomb[1] and tomb[2:] == ("ana", "leg", "consent withdrawn")
     wb("verify")
+    said = wb("log", item, env=legal).stdout  # RET-02: the erased item answers when it went
+    assert f"was deleted on {str(tomb[1])[:10]}" in said and sha in said
     events = events_of(home_dir, item)
     assert events[-1] == "item.deleted" and "artifact.removed" in events
     assert events.index("deletion.requested") < events.index("deletion.approved") < len(events) - 1
@@ -261,6 +312,15 @@ def test_each_wrong_account_is_refused_once_and_logged(
     done = json_lines(wb("delete", plain, "--approve", "--json", env=legal).stdout)[0]
     assert done["status"] == "deleted" and not blob.exists()
     wb("verify")
+    # `wb log` of the erased item, by id or by its hash: "deleted on <date>" to the case's members
+    # (the legal basis, which may name a person, to legal and admin only); a non-member is refused.
+    [by_legal] = json_lines(wb("log", sha, "--json", env=legal).stdout)
+    [by_analyst] = json_lines(wb("log", plain, "--json", env=analyst).stdout)
+    assert by_legal["deleted"] is True and by_legal["item_id"] == plain and by_legal["reason"] == "retention"
+    assert by_analyst["sha256"] == sha and by_analyst["reason"] is None and by_analyst["approved_by"] == "leg"
+    refused_log = len(denials(home))
+    wb("log", plain, env=outsider, check=1)
+    assert len(denials(home)) == refused_log + 1
 
 
 def test_a_withdrawn_request_cannot_be_approved(
