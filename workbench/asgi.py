@@ -199,8 +199,10 @@ def replay_page(request: Request) -> Response:
         page = replay.index_html()
     else:
         q = request.query_params
-        blur = int(q.get("blur", "0")) if q.get("blur", "0").isdigit() else 0
-        found = replay.viewer_html(str(q.get("source", "")), str(q.get("url", "")), blur)
+        blur = int(q.get("blur", "")) if q.get("blur", "").isdigit() else -1
+        found = replay.viewer_html(
+            str(q.get("source", "")), str(q.get("url", "")), blur, str(q.get("sig", ""))
+        )
         if found is None:
             return _no_store(PlainTextResponse("not found", status_code=404))
         page = found

@@ -13,17 +13,26 @@ Nothing is fetched from anywhere else:
   on the app's own origin (with the analyst's login). The page shows as its HTML, styles and pictures
   were captured; what only its scripts would draw is on the screenshot;
 - the browser keeps what the service worker loaded only until logout, whose response clears the
-  site's storage (``Clear-Site-Data``).
+  site's storage (``Clear-Site-Data``);
+- the blur is decided here, never by the address: ``viewer_url`` blurs by the account's settings and
+  the item's warnings unless given a grant that ``reveal`` made after logging ``media.revealed``,
+  and signs the viewer's parameters; ``viewer_html`` refuses parameters it did not sign (so
+  ``blur=0`` typed into the address unblurs nothing).
 
-``replay_target`` is the service (visibility, logging); the rest builds the pages the routes serve.
+``replay_target``, ``reveal`` and ``viewer_url`` are the service (visibility, logging, the blur); the
+rest builds the pages the routes serve.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import os
 import re
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +47,13 @@ __all__ = [
     "CONTENT_CSP",
     "REPLAY_FILES",
     "VIEWER_CSP",
+    "Viewer",
     "ReplayTarget",
     "index_html",
     "replay_dir",
     "replay_target",
+    "reveal",
+    "signature",
     "static_file",
     "viewer_html",
     "viewer_url",
@@ -64,6 +76,9 @@ CONTENT_CSP = (
     "img-src 'self' data: blob:; font-src 'self' data: blob:; media-src 'self' data: blob:; base-uri 'self'"
 )
 BLUR_MAX = 100
+# Signs viewer parameters and reveal grants; one per server process, as the file tokens' key.
+_KEY = secrets.token_bytes(32)
+REVEAL_TTL_S = viewing.TOKEN_TTL_S  # a reveal holds as long as the file link it goes with
 
 
 @dataclass(frozen=True)
@@ -110,10 +125,61 @@ def replay_target(home: Home, by: Account, item_id: str, via: str = "app") -> Re
     return ReplayTarget(str(sha), str(url[0] or url[1]))
 
 
-def viewer_url(by: Account, item_id: str, target: ReplayTarget, blur: int) -> str:
-    """The viewer page's address for this account (its file link lives ten minutes); ``blur`` 0-100."""
+def _mac(text: str) -> str:
+    return hmac.new(_KEY, text.encode(), hashlib.sha256).hexdigest()
+
+
+def reveal(home: Home, by: Account, item_id: str, target: ReplayTarget, via: str = "app") -> str:
+    """Take the blur off this account's replay of the item: logged as ``media.revealed`` of the WACZ
+    through the access core (AccessDenied, logged, when it may not); a grant for ``viewer_url``."""
+    access.log_access(home, by, item_id, "media.revealed", via, artifact_sha256=target.sha256)
+    payload = f"{by.id}.{item_id}.{target.sha256}.{int(time.time() + REVEAL_TTL_S)}"
+    return f"{payload}.{_mac('reveal.' + payload)}"
+
+
+def _granted(by: Account, item_id: str, target: ReplayTarget, grant: str | None) -> bool:
+    if not grant:
+        return False
+    payload, _, mac = grant.rpartition(".")
+    parts = payload.split(".")
+    return (
+        hmac.compare_digest(_mac("reveal." + payload), mac)
+        and parts[:3] == [str(by.id), item_id, target.sha256]
+        and len(parts) == 4
+        and parts[3].isdigit()
+        and int(parts[3]) >= time.time()
+    )
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The viewer page's address, and whether it shows the page blurred."""
+
+    url: str
+    blurred: bool
+
+
+def viewer_url(
+    home: Home, by: Account, item_id: str, target: ReplayTarget, grant: str | None = None
+) -> Viewer:
+    """The viewer page's address for this account (its file link lives ten minutes), blurred by the
+    account's settings and the item's warnings unless ``grant`` is its own fresh ``reveal``."""
+    if _granted(by, item_id, target, grant):
+        blur = 0
+    else:
+        with home.reading() as conn:
+            vs = viewing.effective_settings(conn, by)
+            row = access.find_visible(conn, by, item_id)
+        # An item gone from view meanwhile stays blurred (its file link will be refused anyway).
+        blur = max(vs.blur, 1) if row is None or viewing.should_blur(vs, row.tags) else 0
     token = viewing.file_token(by, item_id, target.sha256)
-    return f"/wb/replay?source={token}&blur={int(blur)}&url={_quote(target.url)}"
+    sig = signature(token, target.url, blur)
+    return Viewer(f"/wb/replay?source={token}&blur={int(blur)}&url={_quote(target.url)}&sig={sig}", blur > 0)
+
+
+def signature(source: str, url: str, blur: int) -> str:
+    """What ``viewer_html`` checks: the viewer's parameters as ``viewer_url`` chose them."""
+    return _mac(json.dumps(["viewer", source, url, int(blur)]))
 
 
 def _quote(value: str) -> str:
@@ -125,10 +191,13 @@ def _quote(value: str) -> str:
 TOKEN = re.compile(r"[0-9]+\.[0-9a-z]{1,32}\.[0-9a-f]{64}\.[0-9]+\.[0-9a-f]{64}")
 
 
-def viewer_html(source: str, url: str, blur: int) -> str | None:
-    """The viewer page for one file link (None when the link is not of the right shape). Every value
-    is escaped into an attribute; the page holds no evidence itself."""
+def viewer_html(source: str, url: str, blur: int, sig: str) -> str | None:
+    """The viewer page for one file link (None when the link is not of the right shape, or its
+    parameters are not as ``viewer_url`` signed them). Every value is escaped into an attribute; the
+    page holds no evidence itself."""
     if not TOKEN.fullmatch(source) or not url.startswith(("http://", "https://")) or len(url) > 8000:
+        return None
+    if not hmac.compare_digest(signature(source, url, blur), sig):
         return None
     level = max(0, min(BLUR_MAX, blur))
     style = f"filter: blur({level / 5:.1f}px) grayscale(1);" if level else ""

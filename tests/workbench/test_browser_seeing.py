@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.server
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,8 +179,34 @@ def test_replay_pages_carry_a_policy_that_allows_nothing_from_outside(s: Setup) 
     with pytest.raises(urllib.error.HTTPError) as refused:  # no viewer without a login
         urllib.request.urlopen(f"{s.base}/wb/replay?source=1.a.{'0' * 64}.1.{'0' * 64}&url=http://x/")
     assert refused.value.code == 403
-    hostile = replay.viewer_html(f"1.a.{'0' * 64}.9.{'0' * 64}", 'http://x/"><script>alert(1)</script>', 0)
+    source, evil = f"1.a.{'0' * 64}.9.{'0' * 64}", 'http://x/"><script>alert(1)</script>'
+    hostile = replay.viewer_html(source, evil, 0, replay.signature(source, evil, 0))
     assert hostile is not None and "<script>alert" not in hostile and "&quot;&gt;&lt;script&gt;" in hostile
+
+
+def test_the_replays_blur_is_decided_by_the_server_and_a_reveal_is_logged(s: Setup) -> None:
+    """The viewer's blur comes from the account's settings, or from its own logged reveal: `blur=0`
+    typed into the viewer's address is refused (it once unblurred without a logged reveal)."""
+    w = s.w
+    target = replay.replay_target(w.home, w.analyst, s.page_id)
+    assert target is not None
+    blurred = replay.viewer_url(w.home, w.analyst, s.page_id, target)
+    assert blurred.blurred and "&blur=0&" not in blurred.url
+    q = dict(urllib.parse.parse_qsl(blurred.url.split("?", 1)[1]))
+    assert replay.viewer_html(q["source"], q["url"], int(q["blur"]), q["sig"]) is not None
+    assert replay.viewer_html(q["source"], q["url"], 0, q["sig"]) is None  # the address edited
+    with w.home.reading() as conn:
+        before = len([e for e in CustodyLog.events(conn, item_id=s.page_id) if e.action == "media.revealed"])
+    grant = replay.reveal(w.home, w.analyst, s.page_id, target)
+    with w.home.reading() as conn:
+        after = len([e for e in CustodyLog.events(conn, item_id=s.page_id) if e.action == "media.revealed"])
+    assert after == before + 1
+    assert not replay.viewer_url(w.home, w.analyst, s.page_id, target, grant).blurred
+    # The grant is this account's, for this file: another account's view, or a forged grant, stays blurred.
+    assert replay.viewer_url(w.home, w.reviewer, s.page_id, target, grant).blurred
+    assert replay.viewer_url(w.home, w.analyst, s.page_id, target, grant[:-1] + "0").blurred
+    with pytest.raises(AccessDenied):  # not a member: no reveal, a logged refusal
+        replay.reveal(w.home, w.outsider, s.page_id, target)
 
 
 def test_replay_access_non_member_unassigned_member_and_withheld(s: Setup) -> None:

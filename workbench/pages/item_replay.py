@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import access, replay, viewing
+from workbench import access, replay
 from workbench.access import ItemRow
 from workbench.pages.common import Ctx, guard
 
@@ -19,15 +19,15 @@ def _open(ctx: Ctx, row: ItemRow) -> None:
     with guard():
         target = replay.replay_target(ctx.home, ctx.account, row.id)
         if target is None:
-            st.session_state["replay"] = (row.id, None, False)
+            st.session_state["replay"] = (row.id, None, None)
         else:
-            st.session_state["replay"] = (row.id, target, False)
+            st.session_state["replay"] = (row.id, target, None)
 
 
 def _reveal(ctx: Ctx, row: ItemRow, target: replay.ReplayTarget) -> None:
     with guard():
-        access.log_access(ctx.home, ctx.account, row.id, "media.revealed", artifact_sha256=target.sha256)
-        st.session_state["replay"] = (row.id, target, True)
+        grant = replay.reveal(ctx.home, ctx.account, row.id, target)
+        st.session_state["replay"] = (row.id, target, grant)
 
 
 def button(ctx: Ctx, row: ItemRow) -> None:
@@ -43,15 +43,13 @@ def render(ctx: Ctx, row: ItemRow) -> None:
     state = st.session_state.get("replay")
     if not state or state[0] != row.id:
         return
-    _, target, sharp = state
+    _, target, grant = state
     st.subheader("Replay of the captured page")
     if target is None:
         st.text("This page has no WACZ to replay.")
         return
-    with ctx.home.reading() as conn:
-        vs = viewing.effective_settings(conn, ctx.account)
-    blur = 0 if sharp or not viewing.should_blur(vs, row.tags) else max(vs.blur, 1)
-    if blur:
+    viewer = replay.viewer_url(ctx.home, ctx.account, row.id, target, grant)
+    if viewer.blurred:
         st.button("Reveal replay (logged)", key="replay_reveal", on_click=_reveal, args=(ctx, row, target))
     st.button("Close replay", key="replay_close", on_click=lambda: st.session_state.pop("replay", None))
-    st.iframe(replay.viewer_url(ctx.account, row.id, target, blur), height=HEIGHT)
+    st.iframe(viewer.url, height=HEIGHT)
