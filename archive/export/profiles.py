@@ -6,7 +6,11 @@
 - ``partner``: one shared file per item (a redacted copy, else a metadata-stripped copy; see
   ``strip.py``), records with no account names (reviewers, authors, collectors and who recorded a
   consent are "(withheld)"), no notes, no assignments, no consent pseudonyms, no file names or device labels
-  from people's machines; custody events of the files' provenance (ingest, capture, derivations,
+  from people's machines; no item titles (a file name or page title often names a person) and no
+  source addresses or handles: sightings keep platform and times, not URL, account, display name or
+  post id; capture records keep only the technical facts (``CAPTURE_SHARED``: times, tool, browser,
+  status, this item's own files), not the requested or final URL, redirects, post, headers,
+  certificate or allow-lists; custody events of the files' provenance (ingest, capture, derivations,
   sightings), of the verification (status changes, judgements) and of this transfer only, with the
   actor withheld. Earlier transfers (to a court, say) are not shown.
 - ``public``: as partner, and judgements keep only their kind, status, confidence and time (no
@@ -52,32 +56,46 @@ PROFILE_ACTIONS: Mapping[str, frozenset[str]] = {
     "partner": PROVENANCE | {"judgement.recorded", "judgement.adjudicated"},
     "public": PROVENANCE,
 }
-# Keys of a capture's record that name the collecting account or machine.
-CAPTURE_PERSONAL = ("collector_id", "egress_ip", "user", "account")
-SIGHTING_PERSONAL = ("device", "path")
+# The keys of a capture's record a shared package keeps: how it was made, not where from or whose.
+CAPTURE_SHARED = (
+    "started_at", "ended_at", "utc_offset", "tool_version", "browser", "launch_flags", "viewport",
+    "clock_sync", "status", "encoding", "artifacts",
+)  # fmt: skip
+# A sighting's details that name a machine, an address or the person who posted.
+SIGHTING_PERSONAL = (
+    "device",
+    "path",
+    "requested_url",
+    "final_url",
+    "display_name",
+    "post_id",
+    "posted_at_shown",
+)
 ASSIGN_PREFIX = "assigned:"
 
 
 def _capture(capture: Mapping[str, Any], own: set[str]) -> dict[str, Any]:
-    """The capture record without the collector, and listing only this item's own files (the other
-    pictures of the page are other items, which may not be in this package)."""
-    record = dict(capture.get("record") or {})
-    for key in CAPTURE_PERSONAL:
-        if key in record:
-            record[key] = WITHHELD
+    """The capture's technical record only (no address, collector, post or headers), listing only this
+    item's own files (the other pictures of the page are other items, which may not be in this
+    package); the names of the fields left out are listed."""
+    full = dict(capture.get("record") or {})
+    record = {k: v for k, v in full.items() if k in CAPTURE_SHARED}
+    record["withheld_fields"] = sorted(k for k in full if k not in CAPTURE_SHARED)
     if isinstance(record.get("artifacts"), list):
         record["artifacts"] = [
             a for a in record["artifacts"] if isinstance(a, dict) and a.get("sha256") in own
         ]
-    return {**capture, "record": record}
+    return {**capture, "requested_url": WITHHELD, "final_url": WITHHELD, "record": record}
 
 
 def _sighting(s: Mapping[str, Any]) -> dict[str, Any]:
-    """File names and device labels come from people's machines: they stay home."""
+    """File names and device labels come from people's machines, addresses and handles name people:
+    they stay home."""
     details = {
         k: (WITHHELD if k in SIGHTING_PERSONAL else v) for k, v in dict(s.get("details") or {}).items()
     }
-    return {**s, "original_name": WITHHELD if s.get("original_name") else None, "details": details}
+    named = {k: WITHHELD if s.get(k) else None for k in ("original_name", "url", "account")}
+    return {**s, **named, "details": details}
 
 
 def _judgement(j: Mapping[str, Any], profile: str) -> dict[str, Any]:
@@ -91,8 +109,12 @@ def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
     if profile not in SHARED_PROFILES:
         return dict(record)
     own = {str(a["sha256"]) for a in record["artifacts"]} | {str(record["item"]["sha256"])}
+    item = dict(record["item"])
+    if item.get("title"):
+        item["title"] = WITHHELD  # a file name or page title often names a person
     return {
         **record,
+        "item": item,
         "judgements": [_judgement(j, profile) for j in record["judgements"]],
         "notes": [],
         "tags": [

@@ -14,7 +14,7 @@ EVIDENCE PACKAGE {transfer_id}
 Made by the investigation verification workbench (wb) on {at} (UTC).
 Profile: {profile}. Recipient type: {recipient_type}. Items included: {included}; withheld: {withheld}.
 The recipient, the purpose and the reasons for every withheld item are in data/manifest.json.
-
+{shared}
 This folder is a BagIt bag (RFC 8493). Nothing in it needs our software to be read or checked.
 
 WHAT IS INSIDE
@@ -53,6 +53,19 @@ custody event ("item.ingested"), recorded when the file entered the archive.
 """
 
 
+SHARED = """
+What this profile leaves out: each item travels as a copy without its metadata (GPS, device serials)
+or as its redacted copy, and its original's SHA-256 is listed beside it. Fields that could name a
+person read "(withheld)": account names (the custody events' actors, reviewers, authors), item titles
+(often a file name or page title), source addresses and handles (sightings' URL, account, display
+name and post id; captures' requested and final URL), file names and device labels from people's
+machines, consent pseudonyms. Capture records keep only how the page was captured (times, tool,
+browser, status, this item's files) and list the names of the fields left out ("withheld_fields").
+Notes, assignments and earlier transfers are not included.{public}
+"""
+PUBLIC = " Judgements keep their status, confidence and time, not their rationale."
+
+
 TIMESTAMPS = """\
 4. Trusted timestamps (RFC 3161), with OpenSSL alone. Each folder data/custody/timestamps/<N>/ holds a
    token from an outside time-stamping authority over the checkpoint of the custody log's first N
@@ -83,4 +96,12 @@ def readme_text(manifest: Mapping[str, Any], key_id: str, stamped: Sequence[int]
         withheld=len(manifest.get("withheld", [])),
         key_id=key_id,
         timestamps=TIMESTAMPS.format(folders=folders) if stamped else NO_TIMESTAMPS,
+        shared=_shared(str(manifest["profile"])),
     )
+
+
+def _shared(profile: str) -> str:
+    """What a partner or public package leaves out (``profiles.shared_record``); nothing for internal."""
+    if profile not in ("partner", "public"):
+        return ""
+    return SHARED.format(public=PUBLIC if profile == "public" else "")

@@ -315,12 +315,15 @@ def test_shared_packages_name_no_account_and_no_earlier_transfer(world: World, t
     court = tmp_path / "court"
     export(world, "legal-m", court, "internal", "court", "public")
     assert "legal-m" in (court / "data" / "custody" / "events.jsonl").read_text()  # court: the full record
+    assert "public.jpg" in package_text(court)  # the item's title (its file name) goes to a court
+    assert "What this profile leaves out" not in (court / "README.txt").read_text()
     for profile, rtype in (("partner", "partner"), ("public", "public")):
         out = tmp_path / profile
         export(world, "legal-m", out, profile, rtype, "public")
         text = package_text(out)
-        for name in NAMES:
+        for name in (*NAMES, "public.jpg"):  # accounts, and the title: a file name can name a person
             assert name not in text, (profile, name)
+        assert "item titles" in (out / "README.txt").read_text()  # the README says what was left out
         transfer = manifest(out)["transfer_id"]
         events = [json.loads(line) for line in (out / "data/custody/events.jsonl").read_text().splitlines()]
         assert events and {e["actor"] for e in events} == {"(withheld)"}
@@ -534,21 +537,46 @@ def test_shared_records_and_events_drop_names_other_files_and_earlier_transfers(
 
     own, other = "a" * 64, "b" * 64
     record: dict[str, Any] = {
-        "item": {"id": "i1", "sha256": own},
+        "item": {"id": "i1", "sha256": own, "title": "zqtitle jane doe.jpg"},
         "artifacts": [{"sha256": own, "role": "original"}],
         "judgements": [{"reviewer": "rev-1", "rationale": "consistent", "strands": {"x": 1}}],
         "notes": [{"author": "ana", "body": "note"}],
         "tags": [{"item_id": "i1", "tag": "assigned:7", "added_by": "ana"}, {"item_id": "i1", "tag": "t"}],
         "consents": [{"id": 1, "subject": "P-001", "recorded_by": "ana", "scopes": ["partner"]}],
-        "captures": [{"record": {"collector_id": "ana", "artifacts": [{"sha256": own}, {"sha256": other}]}}],
-        "sightings": [{"original_name": "/home/ana/p.jpg", "details": {"device": "Ana's phone"}}],
+        "captures": [
+            {
+                "requested_url": "https://x.example/zqhandle/1",
+                "final_url": "https://x.example/zqhandle/1?s=2",
+                "record": {
+                    "collector_id": "ana",
+                    "started_at": "2026-12-06T10:00:00Z",
+                    "artifacts": [{"sha256": own}, {"sha256": other}],
+                    "requested_url": "https://x.example/zqhandle/1",
+                    "redirect_chain": [{"url": "https://x.example/zqhandle/1"}],
+                    "post": {"author": "zqauthor", "url": "https://x.example/zqhandle/1"},
+                    "tls_certificate": {"subject": "x.example"},
+                },
+            }
+        ],
+        "sightings": [
+            {"original_name": "/home/ana/p.jpg", "details": {"device": "Ana's phone"}},
+            {
+                "url": "https://x.example/zqhandle/1",
+                "account": "zqhandle",
+                "platform": "x",
+                "details": {"display_name": "zqdisplay", "post_id": "1", "final_url": "https://x.example/zq"},
+            },
+        ],
     }
     for profile in ("partner", "public"):
         shared = shared_record(record, profile)
         text = json.dumps(shared)
-        for secret in ("rev-1", "ana", "P-001", "assigned:", other, "Ana's phone"):
+        for secret in ("rev-1", "ana", "P-001", "assigned:", other, "Ana's phone", "zq", "x.example"):
             assert secret not in text, (profile, secret)
         assert shared["captures"][0]["record"]["artifacts"] == [{"sha256": own}]
+        assert shared["captures"][0]["record"]["started_at"] == "2026-12-06T10:00:00Z"
+        assert "redirect_chain" in shared["captures"][0]["record"]["withheld_fields"]
+        assert shared["item"]["title"] == WITHHELD and shared["sightings"][1]["platform"] == "x"
         assert (shared["judgements"][0]["rationale"] == WITHHELD) == (profile == "public")
     assert shared_record(record, "internal") == record
     events = [
