@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_RATE",
     "LOWER_RATE",
     "Reference",
+    "achieved_rate",
     "apply",
     "calibrate_flag",
     "percentile",
@@ -85,14 +86,26 @@ def _stats_id(scores: Sequence[float]) -> str:
 
 
 def threshold_for(scores: Sequence[float], rate: float) -> float:
-    """The score a flag must exceed so that at most ``rate`` of these scores would have exceeded it.
+    """The score a flag must exceed so that a new untouched photo exceeds it with chance at most ``rate``.
 
-    With n photos at most floor(rate * n) of them may lie above the threshold: the threshold is the
-    (floor(rate * n) + 1)-th largest score, and "indicator" means strictly above it.
+    A new photo of the same kind is as likely to take any rank among the n reference photos and
+    itself, so it lies above the k-th largest reference score with chance k / (n + 1). The threshold
+    is the k-th largest score with k = floor(rate * (n + 1)), and "indicator" means strictly above it.
+    (Allowing floor(rate * n) photos above it, as before, let a held-out photo exceed it slightly
+    more often than ``rate``: 1 in 19 for 19 photos at 5%.) Fewer than 1 / rate - 1 photos cannot
+    show the rate at all: the threshold is then the largest score, and ``achieved_rate`` says what
+    those photos can show.
     """
     ordered = sorted(scores)
-    allowed = math.floor(rate * len(ordered) + 1e-9)
-    return float(ordered[len(ordered) - 1 - min(allowed, len(ordered) - 1)])
+    k = max(1, math.floor(rate * (len(ordered) + 1) + 1e-9))
+    return float(ordered[len(ordered) - min(k, len(ordered))])
+
+
+def achieved_rate(n: int, rate: float) -> float:
+    """The false-positive rate ``threshold_for`` keeps to on new photos, given n reference photos:
+    ``rate`` where n is large enough, else 1 / (n + 1), the smallest that n photos can show."""
+    k = math.floor(rate * (n + 1) + 1e-9)
+    return k / (n + 1) if k >= 1 else 1.0 / (n + 1)
 
 
 def percentile(scores: Sequence[float], value: float) -> float:
@@ -153,10 +166,13 @@ def calibrate_flag(
         "reference": ref.name,
         "reference_id": ref.ident,
     }
+    shown = achieved_rate(ref.n, rate)
+    info["achieved_rate"] = round(shown, 4)
+    too_few = f" ({ref.n} photos are too few to show {rate:.0%})" if shown > rate + 1e-9 else ""
     text = (
         f"Calibrated: score {score:.3g} is higher than {pct:.0f}% of {ref.name}. It counts as an "
-        f"indicator only above {high:.3g}, which {ref.n} reference photos exceeded at most "
-        f"{rate:.0%} of the time; above {low:.3g} it is inconclusive. "
+        f"indicator only above {high:.3g}, set so that an untouched photo like those exceeds it with "
+        f"chance at most {shown:.1%}{too_few}; above {low:.3g} it is inconclusive. "
         + (_found_text(ref) if rate == DEFAULT_RATE else "What it finds at this rate was not measured.")
     )
     if case is not None:

@@ -109,5 +109,6 @@ def test_tiny_ladeda_is_repeatable_and_scores_a_generated_sample_above_a_camera_
     )
     (flag,) = run_detectors(subject, [ModelPackDetector()])
     assert flag.model_sha256 == "5e063100564d2ddfe9bf48074e351c8f2b38855552574a18a0738e7f2a764d80"
-    assert flag.details["calibration"]["n"] >= 20 and "untouched camera photos" in flag.explanation
+    assert flag.details["calibration"]["n"] >= 20 and "untouched photos" in flag.explanation
+    assert "chance at most 4.7%" in flag.explanation  # the rate its reference shows
     assert flag.label in (FlagLabel.NO_INDICATION, FlagLabel.INCONCLUSIVE, FlagLabel.INDICATOR)
