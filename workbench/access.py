@@ -94,6 +94,7 @@ ACCESS_ACTIONS = (
     "item.viewed",
     "media.revealed",
     "media.downloaded",
+    "media.served",  # workbench.viewing.media_allowed: sharp bytes through the app's /media route
     "access.denied",
     "export.transfer",  # workbench.export: one per item sent out
     "export.withheld",

@@ -6,8 +6,10 @@ uvicorn on 127.0.0.1. Middleware, outermost first:
 - ``HostGuard``: a request or page connection whose Host header does not name this server gets 400
   (DNS rebinding);
 - ``SessionGate``: Streamlit's ``/media/...`` and upload URLs need a live login cookie and are sent
-  with ``Cache-Control: no-store``; each page connection is bound to its login cookie, so a
-  Streamlit session id is no use to another browser;
+  with ``Cache-Control: no-store``; a ``/media`` file goes only to the account its bytes were made
+  for, while it may still see their item, and sharp bytes are logged (``viewing.media_allowed``);
+  each page connection is bound to its login cookie, so a Streamlit session id is no use to
+  another browser;
 - ``SecurityHeaders``: ``Content-Security-Policy`` (images and media only from this server or
   data:/blob:, network connections only to this server, no plugins, no framing by others, so a
   markdown image planted in captured text cannot make the browser call out),
@@ -289,7 +291,8 @@ class HostGuard:
 
 class SessionGate:
     """Streamlit's own ``/media/...`` (the bytes behind st.image/st.video) and upload URLs need a
-    live login cookie; media responses are never stored by the browser or a proxy. Page
+    live login cookie, and a media file goes only to the account it was made for; media responses
+    are never stored by the browser or a proxy. Page
     connections (WebSocket) are bound to their login cookie."""
 
     def __init__(self, inner: ASGIApp) -> None:
@@ -307,6 +310,9 @@ class SessionGate:
         if account is None:
             await _refuse(scope, receive, send, 403, "log in first")
             return
+        if path.startswith("/media/") and not await run_in_threadpool(_media_allowed, account, path):
+            await _refuse(scope, receive, send, 403, "not yours")
+            return
 
         async def send_no_store(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -314,6 +320,17 @@ class SessionGate:
             await send(message)
 
         await self.inner(scope, receive, send_no_store)
+
+
+def _media_allowed(account: Account, path: str) -> bool:
+    """Whether the file under ``/media/`` holds bytes handed to this account, of an item it may still
+    see (``viewing.media_allowed`` decides and logs; ``pages.media`` knows which bytes a file holds)."""
+    from workbench import viewing
+    from workbench.pages import media
+    from workbench.pages.common import get_home
+
+    file_id = path.removeprefix("/media/").split("/", 1)[0].split(".", 1)[0]
+    return viewing.media_allowed(get_home(), account, media.digests_of(file_id))
 
 
 def _bind_login(scope: Scope) -> Scope:

@@ -31,6 +31,7 @@ from workbench import access, review, timeline, translations
 from workbench.access import CONTENT_WARNINGS
 from workbench.auth import Account, Perm, check_case
 from workbench.export import confidence_scale
+from workbench.viewing import grant_media
 
 __all__ = ["ReportError", "make_report", "report_pdf", "thumbnails", "write_report"]
 
@@ -224,4 +225,6 @@ def report_pdf(
             tx.event(
                 "report.generated", case_id=case_id, artifact_sha256=sha, details={"report_id": report_id}
             )
-    return report_id, sha, pdf
+    # The app hands the PDF over Streamlit's /media route: to this account only (its report.generated
+    # event is the log entry).
+    return report_id, sha, grant_media(account, pdf, None, None, sharp=False)

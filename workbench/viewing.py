@@ -19,7 +19,9 @@ import io
 import os
 import secrets
 import tempfile
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,6 +58,11 @@ __all__ = [
     "get_minimums",
     "heatmap_png",
     "keyframe_previews",
+    "MediaGrant",
+    "grant_media",
+    "media_allowed",
+    "media_digest",
+    "video_bytes",
     "preview",
     "withheld_count",
     "revealed_png",
@@ -245,7 +252,17 @@ def revealed_png(home: Home, account: Account, item_id: str, sha256: str) -> byt
     row = authorise_file(home, account, item_id, sha256, Perm.READ)
     with home.transaction(account.name, "app") as tx:
         tx.event("media.revealed", case_id=row.case_id, item_id=row.id, artifact_sha256=sha256)
-    return _render(home, sha256, REVEAL_MAX_SIDE, 0, False)
+    data = _render(home, sha256, REVEAL_MAX_SIDE, 0, False)
+    if data is None:
+        return None
+    return grant_media(account, data, row.id, sha256, sharp=True, reveal=secrets.token_hex(8))
+
+
+def video_bytes(home: Home, account: Account, item_id: str, sha256: str) -> bytes:
+    """A video of the item, to play in the page after its reveal (checked like a reveal)."""
+    row = authorise_file(home, account, item_id, sha256, Perm.READ)
+    with home.blobs.open(sha256) as stream:
+        return grant_media(account, stream.read(), row.id, sha256, sharp=True)
 
 
 # Download links: the page (which knows the logged-in account) signs a short-lived token that the
@@ -348,6 +365,8 @@ def preview(home: Home, account: Account, item_id: str, px: int, blur: int, grey
     if shown is None:
         return Preview(None, "no preview", None)
     data = thumbnail_png(home, shown[0], px, blur, grey)
+    if data is not None:
+        grant_media(account, data, item_id, shown[0], sharp=blur == 0)
     return Preview(data, None if data is not None else "preview unavailable", shown[0])
 
 
@@ -377,7 +396,7 @@ def keyframe_previews(
     for t, sha in found[:KEYFRAMES_SHOWN]:
         data = thumbnail_png(home, sha, px, blur, grey)
         if data is not None:
-            shown.append((t, sha, data))
+            shown.append((t, sha, grant_media(account, data, item_id, sha, sharp=blur == 0)))
     return shown
 
 
@@ -396,4 +415,87 @@ def heatmap_png(
         ).first()
     if made is None:
         raise AccessDenied(NOT_FOUND)
-    return thumbnail_png(home, sha256, px, blur, grey)
+    data = thumbnail_png(home, sha256, px, blur, grey)
+    return None if data is None else grant_media(account, data, item_id, sha256, sharp=blur == 0)
+
+
+# -- bytes shown in the app (Streamlit's /media route) --------------------------------------------
+# The services that make item bytes for a page (previews, reveals, keyframes, heatmaps, videos,
+# reports) record a grant: this account was handed these bytes (by their SHA-256) for this item. The
+# /media route serves a file only to an account holding a grant for its bytes, re-checks that the
+# account may still see the item, and logs ``media.served`` for sharp bytes (a reveal, a picture the
+# account's own settings show unblurred, a video) once per account, item, file and reveal. Blurred
+# renderings (the protective default) need the grant too but are not logged one by one. The grants
+# live in this process's memory only, like the file tokens' key.
+
+GRANT_TTL_S = 3600
+_GRANTS_MAX = 50_000
+
+
+@dataclass(frozen=True)
+class MediaGrant:
+    """Bytes handed to one account for one item (``item_id`` None: a report of several)."""
+
+    account_id: int
+    item_id: str | None
+    sha256: str | None  # the item's file the bytes show
+    sharp: bool
+    reveal: str  # one reveal's own id ("" when not a reveal): each reveal is logged once
+    expires: float
+
+
+_grants: dict[tuple[int, str], MediaGrant] = {}
+_served: set[tuple[int, str, str, str]] = set()
+_grants_lock = threading.Lock()
+
+
+def media_digest(data: bytes) -> str:
+    """How a grant names bytes (the front end names a /media file's bytes the same way)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def grant_media(
+    account: Account, data: bytes, item_id: str | None, sha256: str | None, sharp: bool, reveal: str = ""
+) -> bytes:
+    """Record that ``account`` was handed ``data`` (for the /media route); returns ``data``."""
+    grant = MediaGrant(account.id, item_id, sha256, sharp, reveal, time.time() + GRANT_TTL_S)
+    with _grants_lock:
+        if len(_grants) >= _GRANTS_MAX:  # oldest first: dicts keep insertion order
+            for key in list(_grants)[: _GRANTS_MAX // 10]:
+                del _grants[key]
+        key = (account.id, media_digest(data))
+        _grants.pop(key, None)
+        _grants[key] = grant
+    return data
+
+
+def media_allowed(home: Home, account: Account, digests: Iterable[str], via: str = "app") -> bool:
+    """Whether ``account`` may receive bytes it asks for on /media (named by ``digests``, the SHA-256s
+    of the bytes the page put under that URL): only bytes handed to it, of an item it may still see.
+    A refusal is one ``access.denied``; sharp bytes are logged as ``media.served`` once per reveal."""
+    now = time.time()
+    with _grants_lock:
+        found = [_grants.get((account.id, d)) for d in digests]
+    mine = [g for g in found if g is not None and g.expires >= now]
+    if not mine:
+        with home.transaction(account.name, via) as tx:
+            tx.event(
+                "access.denied", details={"permission": Perm.READ.value, "reason": "media not served to you"}
+            )
+        return False
+    grant = mine[0]
+    if grant.item_id is None:
+        return True
+    try:
+        row = authorise(home, account, grant.item_id, Perm.READ, via)  # a refusal is logged there
+    except AccessDenied:
+        return False
+    key = (account.id, grant.item_id, grant.sha256 or "", grant.reveal)
+    if grant.sharp and key not in _served:
+        with home.transaction(account.name, via) as tx:
+            tx.event("media.served", case_id=row.case_id, item_id=row.id, artifact_sha256=grant.sha256)
+        with _grants_lock:
+            if len(_served) >= _GRANTS_MAX:
+                _served.clear()
+            _served.add(key)
+    return True

@@ -113,6 +113,11 @@ def _session_id(page: Page) -> str:
     raise AssertionError("no new_session message seen")
 
 
+def _denials(home: Home, actor: str) -> int:
+    with home.reading() as conn:
+        return sum(1 for e in CustodyLog.events(conn) if e.actor == actor and e.action == "access.denied")
+
+
 def _actions(home: Home, item_id: str, actor: str) -> list[str]:
     with home.reading() as conn:
         return [e.action for e in CustodyLog.events(conn, item_id=item_id) if e.actor == actor]
@@ -235,13 +240,28 @@ def test_streamlit_media_needs_a_live_session_and_is_never_stored(
     srcs = page.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.src)")
     media = [s for s in srcs if "/media/" in s]
     assert media, srcs
+    item = setup.world.items[1]
     mine = page.request.get(media[0])
     assert mine.status == 200 and mine.headers["cache-control"] == "no-store"
+    # The revealed bytes went to the analyst: logged once for this reveal, not once per fetch.
+    assert page.request.get(media[0]).status == 200
+    assert _actions(setup.world.home, item, "analyst").count("media.served") == 1
     stranger = setup.pw.request.new_context()
     try:
         assert stranger.get(media[0]).status == 403
     finally:
         stranger.dispose()
+    # Another live login that learnt the URL (a member of the case who may see the item, a
+    # non-member) is refused: the file was made for the analyst's page; each refusal is logged.
+    for name in ("reviewer", "outsider"):
+        other = setup.browser.new_context()
+        try:
+            login(other.new_page(), setup.base, name, PASSWORD)
+            before = _denials(setup.world.home, name)
+            assert other.request.get(media[0]).status == 403, name
+            assert _denials(setup.world.home, name) == before + 1
+        finally:
+            other.close()
     _log_out(page)
     assert page.request.get(media[0]).status == 403
     page.go_back()  # the browser's history does not bring the revealed picture back

@@ -11,7 +11,7 @@ from archive.model import FlagLabel, Status
 from workbench import access, auth, dedup, titles, viewing
 from workbench.access import CONTENT_WARNINGS, ItemFilter, ItemRow
 from workbench.auth import AccessDenied
-from workbench.pages import bidi
+from workbench.pages import bidi, media
 from workbench.pages.common import Ctx, guard, open_item
 
 __all__ = ["render"]
@@ -97,7 +97,7 @@ def thumb(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, px: int | None = Non
         vs.greyscale if blur else False,
     )
     if shown.png is not None:
-        st.image(shown.png, width=px or vs.thumb_px)
+        media.image(shown.png, width=px or vs.thumb_px)
     elif shown.note == access.WITHHELD:
         st.text(f"[{access.WITHHELD}]")
     else:

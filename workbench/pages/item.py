@@ -18,6 +18,7 @@ from workbench.pages import (
     item_redact,
     item_replay,
     item_translations,
+    media,
 )
 from workbench.pages.common import TIME, Ctx, back, guard
 from workbench.pages.gallery import thumb
@@ -57,7 +58,7 @@ def _media(ctx: Ctx, row: ItemRow) -> None:
         st.text(", ".join(warnings_))
     revealed = st.session_state.get("revealed")
     if revealed and revealed[0] == row.id and st.session_state.get("revealed_png"):
-        st.image(st.session_state["revealed_png"], width=640)
+        media.image(st.session_state["revealed_png"], width=640)
         st.button("Blur again", key="reblur", on_click=lambda: st.session_state.pop("revealed", None))
     else:
         shown = thumb(ctx, row, vs, px=384)
@@ -92,8 +93,9 @@ def _video_and_download(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> Non
         _keyframes(ctx, row, vs, sharp=st.session_state.get("revealed") == (row.id, sha))
         if st.session_state.get("revealed") == (row.id, sha):
             if size <= VIDEO_INLINE_MAX:
-                with ctx.home.blobs.open(sha) as stream:
-                    st.video(stream.read(), format=mime, muted=vs.mute, autoplay=False)
+                with guard():
+                    data = viewing.video_bytes(ctx.home, ctx.account, row.id, sha)
+                    media.video(data, format=mime, muted=vs.mute, autoplay=False)
             st.button(
                 "Blur again", key="reblur_video", on_click=lambda: st.session_state.pop("revealed", None)
             )
@@ -119,7 +121,7 @@ def _keyframes(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, sharp: bool) ->
             st.text("[keyframes appear here once the background analysis has run]")
             return
         st.text(f"Keyframes ({len(frames)}{', blurred until the video is revealed' if blur else ''}):")
-        st.image([png for _, _, png in frames], caption=[f"{t:.1f} s" for t, _, _ in frames], width=96)
+        media.images([png for _, _, png in frames], caption=[f"{t:.1f} s" for t, _, _ in frames], width=96)
 
 
 def _origin() -> str | None:

@@ -9,7 +9,7 @@ import streamlit as st
 from workbench import access, dedup, jobs, records, review, timeline, timestamping, viewing
 from workbench.access import ItemRow
 from workbench.auth import AccessDenied, Perm, can
-from workbench.pages import capture_record
+from workbench.pages import capture_record, media
 from workbench.pages.common import TIME, Ctx, guard, table
 
 __all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
@@ -187,4 +187,4 @@ def indicators(ctx: Ctx, row: ItemRow) -> None:
         if data is None:
             st.text("[heatmap unavailable]")
         else:
-            st.image(data, width=384)
+            media.image(data, width=384)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench import reports
+from workbench.pages import media
 from workbench.pages.common import Ctx, guard
 
 __all__ = ["case_report", "item_report"]
@@ -23,7 +24,7 @@ def _offer(scope: str, label: str) -> None:
         return
     _scope, report_id, sha, pdf = made
     st.text(f"Report {report_id} · SHA-256 {sha} (recorded in the custody log)")
-    st.download_button(
+    media.download_button(
         label, pdf, file_name=f"report-{report_id}.pdf", mime="application/pdf", key=f"dl_{scope}"
     )
 
