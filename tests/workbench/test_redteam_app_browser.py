@@ -234,6 +234,11 @@ def test_streamlit_media_needs_a_live_session_and_is_never_stored(
 ) -> None:
     page = context.new_page()
     login(page, setup.base, "analyst", PASSWORD, f"?item={setup.world.items[1]}")
+    drawn = "els => els.map(e => e.complete && e.naturalWidth > 0)"
+    expect(page.locator("[data-testid='stImage'] img").first).to_be_visible(timeout=30_000)
+    page.wait_for_function(
+        f"() => ({drawn})([...document.querySelectorAll('[data-testid=stImage] img')]).every(x => x)"
+    )
     page.locator(".st-key-reveal button").click()
     expect(page.locator(".st-key-reblur button")).to_be_visible(timeout=30_000)
     wait_idle(page)
