@@ -73,6 +73,8 @@ __all__ = [
     "file_withheld",
     "held_items",
     "hidden_in_captures",
+    "hidden_around",
+    "containers_of",
     "classify",
     "find_visible",
     "item_tags",
@@ -226,16 +228,26 @@ def _text_clause(text: str, account: Account) -> ColumnElement[bool]:
 
     # One set of matching item ids, each source searched once (not once per item of the case): on
     # PostgreSQL each branch can use its trigram index over the folded text (migration 0011).
-    by_title = select(items.c.id.label("item_id")).where(has(items.c.title))
+    # A zip member's title and file name start with its zip's: not searched when that zip is hidden.
+    # (Checked on the rows that match only: the hidden zips are few, the sightings many.)
+    container = sightings.c.details["container_sha256"].as_string()
+    hidden_shas = (
+        select(items.c.sha256)
+        .where(items.c.kind == ARCHIVE_KIND, not_(visible_clause(account)))
+        .correlate(None)
+    )
+    in_hidden_zip = exists(
+        select(sightings.c.id).where(sightings.c.item_id == items.c.id, container.in_(hidden_shas))
+    )
+    by_title = select(items.c.id.label("item_id")).where(has(items.c.title), not_(in_hidden_zip))
     # A sighting in a capture that saw hidden items names the capture's post author (a photo's sighting
     # quotes its page's handle): its handle is not searched for the account, as its record is not.
     by_handle = and_(
         has(sightings.c.account),
         or_(sightings.c.capture_id.is_(None), sightings.c.capture_id.not_in(_captures_with_hidden(account))),
     )
-    by_sighting = select(sightings.c.item_id).where(
-        or_(has(sightings.c.url), by_handle, has(sightings.c.original_name))
-    )
+    by_name = and_(has(sightings.c.original_name), or_(container.is_(None), container.not_in(hidden_shas)))
+    by_sighting = select(sightings.c.item_id).where(or_(has(sightings.c.url), by_handle, by_name))
     by_capture = (
         select(sightings.c.item_id)
         .join(captures, captures.c.id == sightings.c.capture_id)
@@ -333,10 +345,19 @@ def list_items(
     )
     rows = list(conn.execute(q).mappings())
     tag_map = item_tags(conn, account, [r["id"] for r in rows])
-    return [_row(r, tag_map.get(r["id"], ())) for r in rows], total
+    return [_row(r, tag_map.get(r["id"], ()), _title(conn, account, r)) for r in rows], total
 
 
-def _row(r: Any, item_tag_list: Sequence[str]) -> ItemRow:
+def _title(conn: Connection, account: Account, r: Any) -> str | None:
+    """The item's title as the account may read it: a zip member's title starts with its zip's file
+    name, withheld when that zip is hidden from the account."""
+    title = None if r["title"] is None else str(r["title"])
+    if not title or "!" not in title:
+        return title  # spares every other row the lookup
+    return str(_scrub(title, _hidden_media(conn, account, str(r["id"]))))
+
+
+def _row(r: Any, item_tag_list: Sequence[str], title: str | None) -> ItemRow:
     return ItemRow(
         id=r["id"],
         case_id=r["case_id"],
@@ -344,7 +365,7 @@ def _row(r: Any, item_tag_list: Sequence[str]) -> ItemRow:
         kind=r["kind"],
         status=r["status"],
         classification=r["classification"],
-        title=r["title"],
+        title=title,
         created_at=r["created_at"],
         tags=tuple(item_tag_list),
     )
@@ -465,6 +486,13 @@ def _scrub(value: Any, secrets_: set[str]) -> Any:
         return [_scrub(v, secrets_) for v in value]
     if isinstance(value, str) and value in secrets_:
         return WITHHELD
+    if isinstance(value, str) and "!" in value:  # a zip member's name starts with its zip's: "x.zip!a.png"
+        head, _, tail = value.rpartition("!")
+        while head:
+            if head in secrets_:
+                return f"{WITHHELD}!{tail}"
+            head, _, inner = head.rpartition("!")
+            tail = f"{inner}!{tail}"
     return value
 
 
@@ -484,6 +512,43 @@ def hidden_in_captures(conn: Connection, account: Account, item_id: str) -> list
         .order_by(items.c.id)
     )
     return [str(r[0]) for r in conn.execute(hidden)]
+
+
+def containers_of(conn: Connection, item_id: str) -> list[str]:
+    """Ids of the items this item was taken out of: its zip, that zip's zip ... (not content of this
+    item, but its sightings name them: their hash, and their file name in its own)."""
+    found: set[str] = set()
+    frontier = {item_id}
+    for _ in range(CONTAINER_DEPTH):
+        q = select(sightings.c.details).where(sightings.c.item_id.in_(sorted(frontier)))
+        shas = {
+            str(d["container_sha256"])
+            for (d,) in conn.execute(q)
+            if isinstance(d, dict) and d.get("container_sha256")
+        }
+        if not shas:
+            break
+        row = conn.execute(select(items.c.case_id).where(items.c.id == item_id)).first()
+        rows = select(items.c.id).where(
+            items.c.sha256.in_(sorted(shas)), items.c.case_id == (row[0] if row else -1)
+        )
+        frontier = {str(r[0]) for r in conn.execute(rows)} - found - {item_id}
+        found |= frontier
+        if not frontier:
+            break
+    return sorted(found)
+
+
+def hidden_around(conn: Connection, account: Account, item_id: str) -> list[str]:
+    """Items hidden from the account that this item's records name: those seen in its captures
+    (``hidden_in_captures``) and the zips it was taken out of."""
+    around = set(containers_of(conn, item_id))
+    if around:
+        q = select(items.c.id).where(
+            items.c.id.in_(sorted(around)), items.c.deleted_at.is_(None), not_(visible_clause(account))
+        )
+        around = {str(r[0]) for r in conn.execute(q)}
+    return sorted(set(hidden_in_captures(conn, account, item_id)) | around)
 
 
 def capture_records(conn: Connection, account: Account, item_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -533,7 +598,7 @@ def _without_media_pointers(post: dict[str, Any]) -> dict[str, Any]:
 def _hidden_media(conn: Connection, account: Account, item_id: str) -> set[str]:
     """The ids, hashes, addresses and titles of the items hidden from the account seen in this item's
     captures (their media, or the page itself when it is the page that is hidden)."""
-    return _secrets_of(conn, hidden_in_captures(conn, account, item_id))
+    return _secrets_of(conn, hidden_around(conn, account, item_id))
 
 
 def _secrets_of(conn: Connection, hidden: Sequence[str]) -> set[str]:
@@ -545,11 +610,12 @@ def _secrets_of(conn: Connection, hidden: Sequence[str]) -> set[str]:
             items.c.title,
             items.c.kind,
             sightings.c.url,
+            sightings.c.original_name,
             sightings.c.account,
             sightings.c.details,
         ).join(sightings, sightings.c.item_id == items.c.id)
-        for sha, title, kind, url, handle, details in conn.execute(q.where(items.c.id.in_(hidden))):
-            found |= {str(sha)} | {str(v) for v in (url, title) if v}
+        for sha, title, kind, url, name, handle, details in conn.execute(q.where(items.c.id.in_(hidden))):
+            found |= {str(sha)} | {str(v) for v in (url, title, name) if v}
             if kind == PAGE_KIND:  # a hidden page's post: its author, as every sighting of it names them
                 found |= _post_facts(handle, details)
     return found
@@ -618,7 +684,7 @@ def find_visible(conn: Connection, account: Account, item_id: str) -> ItemRow | 
     r = conn.execute(select(items).where(items.c.id == item_id, visible_clause(account))).mappings().first()
     if r is None:
         return None
-    return _row(r, item_tags(conn, account, [item_id]).get(item_id, ()))
+    return _row(r, item_tags(conn, account, [item_id]).get(item_id, ()), _title(conn, account, r))
 
 
 def authorise(home: Home, account: Account, item_id: str, perm: Perm, via: str = "app") -> ItemRow:

@@ -276,7 +276,9 @@ def _contained(
         return "restricted_content", (
             "restricted content withheld: the item's files hold an item that may not leave in this export"
         )
-    barred = _barred(conn, req, _capture_members(conn, item_id), verdicts)
+    # The items its records name: its capture's page and media, and the zips it was taken out of.
+    named = _capture_members(conn, item_id) + _live(conn, set(access.containers_of(conn, item_id)))
+    barred = _barred(conn, req, named, verdicts)
     if barred:
         withheld_caps = {str(c["id"]) for c in record["captures"]}
         record["captures"] = [
@@ -286,6 +288,7 @@ def _contained(
         # A sighting on that page names the page's address and author in its details; a translation of
         # a caption from those records quotes it.
         record["sightings"] = access.withhold_items(conn, barred, record["sightings"])
+        record["item"] = access.withhold_items(conn, barred, record["item"])  # a zip member's title
         record["translations"] = [
             t
             for t in record["translations"]

@@ -149,7 +149,7 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
     record["judgements"] = kept
     record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
     record["translations"] = [jsonable(t) for t in translations.visible_translations(conn, account, item_id)]
-    if access.hidden_in_captures(conn, account, item_id):
+    if access.hidden_around(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
         columns = [{k: v for k, v in c.items() if k != "record"} for c in record["captures"]]
         record["captures"] = [
@@ -160,6 +160,7 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
             for c in columns
         ]
         record["sightings"] = access.withhold_hidden_media(conn, account, item_id, record["sightings"])
+        record["item"] = access.withhold_hidden_media(conn, account, item_id, record["item"])
     record["withheld_content"] = len(access.withheld_members(conn, account, item_id))
     return record
 

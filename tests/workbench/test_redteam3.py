@@ -23,7 +23,7 @@ from collectors.outcome import StagedCapture
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
-from workbench import access, records, reports, translations
+from workbench import access, records, reports, titles, translations
 from workbench.access import ItemFilter
 from workbench.capture_store import store_staged
 from workbench.clitools import TOOL_VERSION
@@ -158,6 +158,42 @@ def test_a_zip_holding_a_member_that_may_not_leave_stays_home(s: Setup) -> None:
         member: "no_consent",
     }
     assert _package_hits(out, (secret, b"zqsecret")) == []
+
+
+def test_a_visible_member_of_a_hidden_zip_does_not_name_the_zip(s: Setup) -> None:
+    """Leaked: a survivor-identifying zip (named after a person) was hidden, but its ordinary member
+    carried the zip's file name in its title (gallery, heading, legal view), its sightings (with the
+    zip's hash) and its report and package, and searching the zip's name found the member."""
+    bundle = s.tmp / "zqjanedoe.zip"
+    with zipfile.ZipFile(bundle, "w") as z:
+        z.writestr("street.png", make_png(93, (40, 30)))
+    stored = {
+        Path(str(r.path)).name: r.item_id
+        for r in ingest_paths(s.w.home, s.w.case, [str(bundle)], s.w.analyst)
+    }
+    zip_id, member = stored["zqjanedoe.zip"], stored["zqjanedoe.zip!street.png"]
+    assert zip_id and member
+    access.classify(s.w.home, s.w.analyst, zip_id, "survivor_identifying")
+    with s.w.home.reading() as conn:
+        zip_sha = str(access.find_visible(conn, s.w.analyst, zip_id).sha256)  # type: ignore[union-attr]
+    for who in (s.w.reviewer, s.w.legal):
+        with s.w.home.reading() as conn:
+            rows, _ = access.list_items(conn, who, s.w.case.id)
+            [row] = [r for r in rows if r.id == member]
+            heading = titles.display_title(conn, who, row)
+            _, hits = access.list_items(conn, who, s.w.case.id, ItemFilter(text="zqjanedoe"))
+        seen = json.dumps(records.item_sightings(s.w.home, who, member), default=str)
+        report = s.tmp / f"member-{who.name}.pdf"
+        reports.write_report(s.w.home, who, report, item_id=member)
+        for where, shown in (("title", str(row.title)), ("heading", heading), ("sightings", seen)):
+            assert "zqjanedoe" not in shown and zip_sha not in shown, (who.name, where, shown)
+        assert "street.png" in heading and "zqjanedoe" not in _pdf_text(report) and hits == 0, who.name
+    out = s.tmp / "member-package"
+    req = ExportRequest("demo", "internal", "ICC", "court", "case file", out, s.w.legal, [member])
+    assert [i["item_id"] for i in export_package(s.w.home, req).included] == [member]
+    assert _package_hits(out, (b"zqjanedoe", zip_sha.encode())) == []
+    with s.w.home.reading() as conn:  # the assigned analyst still finds it by the zip's name
+        assert access.list_items(conn, s.w.analyst, s.w.case.id, ItemFilter(text="zqjanedoe"))[1] == 2
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
