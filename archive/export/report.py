@@ -287,9 +287,26 @@ def _indicators(w: _Writer, record: Mapping[str, Any]) -> None:
         threshold = "-" if f.get("threshold") is None else f"{f['threshold']:.3f}"
         w.text(f"Automated indicator: {f['detector']} {f['version']} · {f['label']}", bold=True)
         w.text(f"score {score} (threshold {threshold}) on {f['input_sha256']}", size=8)
+        if f.get("model_sha256"):
+            w.text(f"model weights SHA-256 {f['model_sha256']}", size=8)
+        if line := _calibration_line(f.get("details")):
+            w.text(line, size=8)
         w.text(f["explanation"])
         if f.get("reason"):
             w.field("reason", f["reason"])
+
+
+def _calibration_line(details: Any) -> str:
+    """Which calibration set the flag's label: a reviewer must be able to say how often it is wrong."""
+    cal = details.get("calibration") if isinstance(details, Mapping) else None
+    if not isinstance(cal, Mapping):
+        return ""
+    rate = cal.get("achieved_rate", cal.get("rate"))
+    shown = f"; false-positive rate at most {float(rate):.1%}" if isinstance(rate, int | float) else ""
+    return (
+        f"calibration: {cal.get('kind')} {cal.get('id')} ({cal.get('name')}, n={cal.get('n')}); "
+        f"percentile {cal.get('percentile')}; indicator above {cal.get('threshold')}{shown}"
+    )
 
 
 def _notes(w: _Writer, record: Mapping[str, Any]) -> None:

@@ -91,8 +91,34 @@ def annotate(wb_env: dict[str, str], item_id: str, sha: str) -> None:
                     created_at=now,
                 )
             )
+            tx.conn.execute(
+                flags.insert().values(
+                    input_sha256=sha,
+                    detector="model_pack",
+                    version="1.0",
+                    label="no_indication",
+                    score=1.5,
+                    threshold=4.0,
+                    explanation="Model pack test-pack: logit 1.50.",
+                    model_sha256=MODEL_SHA,
+                    details={"calibration": CALIBRATION},
+                    created_at=now,
+                )
+            )
     finally:
         home.close()
+
+
+MODEL_SHA = "5e06" * 16
+CALIBRATION = {
+    "kind": "case",
+    "id": "custody 0123456789ab",
+    "name": "case demo, 5 photos marked authentic by rev-a",
+    "n": 5,
+    "threshold": 4.0,
+    "percentile": 40.0,
+    "achieved_rate": 1 / 6,
+}
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +217,13 @@ def test_arabic_with_url_and_date_keeps_logical_order(tmp_path: Path) -> None:
     start = words.index(wanted[0])
     # word order equals the stored order (poppler may drop a space at a direction change)
     assert "".join(words[start : start + len(wanted) + 2]).startswith("".join(wanted))
+
+
+def test_each_flag_names_its_model_hash_and_the_calibration_it_used(reported) -> None:
+    out, _info, _wb = reported
+    text = " ".join(pdf_text(out).split())
+    assert f"model weights SHA-256 {MODEL_SHA}" in text
+    assert (
+        "calibration: case custody 0123456789ab (case demo, 5 photos marked authentic by rev-a, n=5); "
+        "percentile 40.0; indicator above 4.0; false-positive rate at most 16.7%"
+    ) in text
