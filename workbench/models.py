@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ __all__ = [
     "calibrate_pack",
     "case_calibration",
     "list_packs",
+    "signals_from_rows",
     "with_case_calibration",
 ]
 
@@ -404,19 +405,25 @@ def ai_view(home: Home, by: Account, item_id: str, via: str = "cli") -> list[Sig
         rows = conn.execute(
             select(flags_table).where(flags_table.c.input_sha256 == row.sha256).order_by(flags_table.c.id)
         ).mappings()
-        latest: dict[tuple[str, str], Flag] = {}
-        for r in rows:
-            details = dict(r["details"] or {})
-            key = (str(r["detector"]), str(details.get("fact") or details.get("pack") or ""))
-            latest[key] = Flag(
-                detector=str(r["detector"]),
-                version=str(r["version"]),
-                input_sha256=str(r["input_sha256"]),
-                label=FlagLabel(r["label"]),
-                explanation=str(r["explanation"]),
-                score=r["score"],
-                threshold=r["threshold"],
-                model_sha256=r["model_sha256"],
-                details=details,
-            )
+        return signals_from_rows([dict(r) for r in rows])
+
+
+def signals_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Signal]:
+    """The AI-generation view of stored flag rows (oldest first): the latest flag per detector and
+    fact or pack counts. For rows a service already read for an account (the app's item page)."""
+    latest: dict[tuple[str, str], Flag] = {}
+    for r in rows:
+        details = dict(r["details"] or {})
+        key = (str(r["detector"]), str(details.get("fact") or details.get("pack") or ""))
+        latest[key] = Flag(
+            detector=str(r["detector"]),
+            version=str(r["version"]),
+            input_sha256=str(r["input_sha256"]),
+            label=FlagLabel(r["label"]),
+            explanation=str(r["explanation"]),
+            score=r["score"],
+            threshold=r["threshold"],
+            model_sha256=r["model_sha256"],
+            details=details,
+        )
     return ai_signals(latest.values())

@@ -257,3 +257,61 @@ def test_a_video_keyframe_indicator_says_where_in_the_video_it_looked(world: Wor
     assert not at.exception, at.exception
     table_ = next(d.value for d in at.dataframe if "automated indicator" in d.value.columns)
     assert list(table_["video frame"]) == ["12.40 s (frame 310)"]
+
+
+def test_the_item_page_lists_the_ai_generation_signals_apart(world: World) -> None:
+    from archive.db import flags, utcnow
+
+    with world.home.reading() as conn:
+        sha = conn.execute(select(items.c.sha256).where(items.c.id == world.items[0])).scalar_one()
+    common = {"input_sha256": sha, "version": "1.0", "created_at": utcnow()}
+    with world.home.transaction("analyst") as tx:
+        tx.conn.execute(
+            flags.insert().values(
+                **common,
+                detector="watermark",
+                label="indicator",
+                explanation="SD v1 watermark.",
+                details={"generator": "SD v1", "matching_bits": 131, "bits": 136, "p_chance": 1e-30},
+            )
+        )
+        tx.conn.execute(
+            flags.insert().values(
+                **common,
+                detector="model_pack",
+                label="inconclusive",
+                score=9.6,
+                threshold=25.0,
+                explanation="Model pack tiny.",
+                model_sha256="5e06" * 16,
+                details={
+                    "pack": "tiny-ladeda-wildrf",
+                    "pack_version": "e734562",
+                    "task": "ai_generated",
+                    "calibration": {
+                        "percentile": 85.0,
+                        "reference": "84 untouched photos",
+                        "threshold": 25.0,
+                    },
+                },
+            )
+        )
+
+    def status() -> str:
+        with world.home.reading() as conn:
+            return str(conn.execute(select(items.c.status).where(items.c.id == world.items[0])).scalar_one())
+
+    before = status()
+    at = login("analyst")
+    at.button(key=f"open_{world.items[0]}").click().run()
+    assert not at.exception, at.exception
+    view = next(d.value for d in at.dataframe if "AI-generation signal" in d.value.columns)
+    rows = dict(
+        zip(view["AI-generation signal"], zip(view["found"], view["strength"], strict=True), strict=True)
+    )
+    assert rows["generator watermark"][0] == "found" and "1.0e-30" in rows["generator watermark"][1]
+    assert rows["AI-generation model score"][0] == "inconclusive"
+    assert "percentile 85.0 among 84 untouched photos" in rows["AI-generation model score"][1]
+    assert rows["C2PA declared source type"][0] == "not analysed"  # each signal stands alone
+    assert "not a verdict" in _texts(at)
+    assert status() == before  # a view, never a status change

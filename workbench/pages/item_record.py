@@ -6,13 +6,13 @@ from typing import Any
 
 import streamlit as st
 
-from workbench import access, dedup, jobs, records, review, timeline, timestamping, viewing
+from workbench import access, dedup, jobs, models, records, review, timeline, timestamping, viewing
 from workbench.access import ItemRow
 from workbench.auth import AccessDenied, Perm, can
 from workbench.pages import capture_record, media
 from workbench.pages.common import TIME, Ctx, guard, table
 
-__all__ = ["custody", "indicators", "near_duplicates", "record", "sightings_tab"]
+__all__ = ["ai_generation", "custody", "indicators", "near_duplicates", "record", "sightings_tab"]
 
 SIDECAR_MAX = 200_000
 
@@ -136,6 +136,31 @@ def _frame(flag: dict[str, Any]) -> str:
         return "keyframe"
 
 
+FOUND = {True: "found", False: "not found", None: "not analysed"}
+
+
+def ai_generation(found: list[dict[str, Any]]) -> None:
+    """The AI-generation view: each signal on its own line with its strength, never merged."""
+    if not found:
+        return
+    st.text(
+        "AI-generation signals: each stands alone; together they are not a verdict, and none changes "
+        "the status."
+    )
+    table(
+        [
+            {
+                "AI-generation signal": s.signal,
+                "found": "inconclusive" if s.label == "inconclusive" else FOUND[s.found],
+                "what": s.what,
+                "strength": s.strength,
+            }
+            for s in models.signals_from_rows(found)
+        ],
+        key="ai_signals",
+    )
+
+
 def indicators(ctx: Ctx, row: ItemRow) -> None:
     """Machine output, labelled "automated indicator" and kept apart from human confidence."""
     found = _flags(ctx, row)
@@ -162,6 +187,7 @@ def indicators(ctx: Ctx, row: ItemRow) -> None:
     for f in found:
         why = f" (not run: {f['reason']})" if f["reason"] else ""
         st.text(f"{f['detector']}: {f['explanation'] or ''}{why}")
+    ai_generation(found)
     revealed = st.session_state.get("revealed")
     for f in found:
         if not f["heatmap_sha256"]:
