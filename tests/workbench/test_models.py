@@ -251,3 +251,15 @@ def test_survivor_identifying_items_stay_hidden_from_an_unassigned_member(world:
     assert len(world.events("calibration.case_set")) == before
     assert len(world.events("access.denied")) == denied + 2
     world.wb("model", "signals", ids[1], env=world.analyst)  # the plain photos stay open to ana
+
+
+def test_wb_analyse_runs_the_home_s_packs_as_the_logged_in_account(world: World, tmp_path: Path) -> None:
+    loose = tmp_path / "loose.png"
+    loose.write_bytes(encode(textured(96, 96, seed=5)))
+    (row,) = json_lines(world.wb("analyse", "--json", str(loose), env=world.analyst).stdout)
+    (flag,) = [f for f in row["flags"] if f["detector"] == "model_pack"]
+    manifest = json.loads((world.pack / "manifest.json").read_text())
+    assert flag["model_sha256"] == manifest["weights"][0]["sha256"]
+    assert flag["calibration"]["name"] == "20 test photos" and flag["score"] is not None
+    nobody = dict(world.admin, WB_SESSION=str(tmp_path / "no-session"))
+    assert "log in first" in world.wb("analyse", str(loose), env=nobody, check=2).stderr

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from archive.model import Flag
 from detectors.base import on_frames, registry
+from workbench import config
 from workbench.analysis import (
     MAX_INPUT_BYTES,
     Analysis,
@@ -49,8 +51,18 @@ def _show(out: Output, name: str, analysis: Analysis) -> None:
         out.record({}, line)
 
 
+def _analyse_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The home's detector settings (its model packs, calibration rate, detectors turned on or off)
+    where a home exists, as the logged-in account; the environment's alone where there is none."""
+    if not (config.home_path(args.home) / "home.json").is_file():
+        return load_settings(None)
+    with open_home(args) as home:
+        acting(home)
+        return load_settings(home)
+
+
 def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
-    settings_ = load_settings(None)
+    settings_ = _analyse_settings(args)
     limits = _limits(args)
     failed = 0
     with Runner(limits) as runner:  # one child for all the files, each under its own time limit
