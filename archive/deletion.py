@@ -1,6 +1,6 @@
 """Erasure with a tombstone (RET-02): every personal trace of an item goes, the custody chain stays.
 
-Who may ask for and approve an erasure is decided by the workbench (``workbench.deletion``); this
+Who may ask for and approve an erasure is decided by the workbench (``workbench.services.deletion``); this
 module only carries out an approved one, in two steps:
 
 1. ``purge_rows`` (inside the approver's transaction): the items become tombstones (id, case, original
@@ -295,7 +295,7 @@ def _orphaned_blobs(conn: Connection, item_ids: list[str]) -> list[str]:
 
 
 def erase(home: Home, item_ids: list[str], tomb: Tombstone, via: str = "cli") -> Purge:
-    """Both steps of an erasure already approved (``workbench.deletion`` decides who may approve)."""
+    """Both steps of an erasure already approved (``workbench.services.deletion`` decides who may approve)."""
     with home.transaction(tomb.approved_by, via) as tx:
         purge = purge_rows(tx, item_ids, tomb)
     return remove_files(home, purge)

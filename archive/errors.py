@@ -16,7 +16,7 @@ configuration error, nothing changed.
     │   └── CaseError, DeletionError, BagError (archive); GuardError (collectors); UsageError,
     │         ExportError, ReportError, RedactError, ConsentError, ProfileError, TranslationError,
     │         ModelsError, ReviewError -> StaleForm, StrandError, DecisionError (workbench)
-    ├── AuthError (2)           who acts is not established: SessionExpired, BadAccount (workbench.auth)
+    ├── AuthError (2)           who acts is not established: SessionExpired, BadAccount (services.auth)
     │   └── AccessDenied (1)    also a Refused: the account may not do this
     ├── Refused (1, logged)     the account may not do this; one access.denied event says so
     ├── IntegrityError (1)      evidence or a package does not match what was recorded
@@ -71,7 +71,7 @@ class ConfigError(InvalidRequest):
 
 
 class Refused(WorkbenchError):
-    """The account may not do this. ``workbench.auth.refuse`` and ``deny`` log the refusal as one
+    """The account may not do this. ``workbench.services.auth.refuse`` and ``deny`` log the refusal as one
     ``access.denied`` event before raising it."""
 
     exit_code: ClassVar[int] = 1

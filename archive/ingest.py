@@ -101,7 +101,7 @@ def prior_item(tx: Transaction, case_id: int, sha256: str, **details: Any) -> Pr
 
 class Ingestor:
     """Stores, describes and records files. ``ingest`` does all three for one file; a caller that
-    groups files (``workbench.pipeline``) runs ``store`` and ``describe`` ahead of ``record``."""
+    groups files (``workbench.services.intake``) runs ``store`` and ``describe`` ahead of ``record``."""
 
     def __init__(self, home: Home, exif: ExifReader | None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.home = home

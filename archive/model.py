@@ -4,9 +4,10 @@ Pure data: no I/O, no database, no plugins. Collectors and detectors may import 
 nothing else from ``archive``; everything here is a frozen dataclass or an enum so that a record,
 once made, cannot drift from what was stored or logged.
 
-Records that only the services carry live beside them: an account is ``workbench.auth.Account``, a
-person's review ``workbench.review.Review`` (kept apart from ``Flag``, a machine's indicator), an item
-as an account may see it ``workbench.access.ItemRow``.
+Records that only the services carry live beside them: an account is ``workbench.services.auth.Account``, a
+person's review ``workbench.services.review.Review`` (kept apart from ``Flag``, a machine's indicator), an
+item
+as an account may see it ``workbench.services.access.ItemRow``.
 """
 
 from __future__ import annotations

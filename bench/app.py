@@ -33,10 +33,10 @@ from archive.cases import create_case  # noqa: E402
 from archive.db import item_artifacts, items, sightings, utcnow  # noqa: E402
 from archive.home import Home  # noqa: E402
 from archive.model import Case  # noqa: E402
-from workbench import auth  # noqa: E402
-from workbench.clitools import TOOL_VERSION  # noqa: E402
+from workbench import TOOL_VERSION  # noqa: E402
+from workbench.services import auth  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[1] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "workbench" / "app" / "main.py")
 PASSWORD = "benchmark password"
 REAL_FILES = 30
 

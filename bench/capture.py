@@ -7,7 +7,7 @@ photos (JPEG) and a lazy image below the fold. Four runs over the same pages:
 
 - bare loop, concurrency 1 and 2: one Chromium, a fresh context per page, goto + full-page PNG +
   HTML, nothing else;
-- `wb capture` (``workbench.capture.capture_urls``), concurrency 1 and 2: guard proxy, recording,
+- `wb capture` (``workbench.services.capture.run.capture_urls``), concurrency 1 and 2: guard proxy, recording,
   scroll, screenshot, HTML, MHTML, text, WARC, WACZ, media, post context, and storing everything in
   a fresh archive home with custody events.
 
@@ -40,9 +40,9 @@ from archive.cases import create_case  # noqa: E402
 from archive.home import Home  # noqa: E402
 from collectors.guard import Policy, parse_allow  # noqa: E402
 from collectors.web import CHROMIUM, LAUNCH_FLAGS, CaptureSettings  # noqa: E402
-from workbench.capture import capture_urls  # noqa: E402
-from workbench.clitools import TOOL_VERSION  # noqa: E402
-from workbench.sessions import create_first_admin  # noqa: E402
+from workbench import TOOL_VERSION  # noqa: E402
+from workbench.services.capture.run import capture_urls  # noqa: E402
+from workbench.services.sessions import create_first_admin  # noqa: E402
 
 PAGE = """<!doctype html><html lang="uk"><head><meta charset="utf-8"><title>Сторінка {n}</title>
 <meta property="og:description" content="صفحة {n}"></head><body>

@@ -28,9 +28,9 @@ from archive.export.verify import verify_package  # noqa: E402
 from archive.home import Home  # noqa: E402
 from archive.ingest import Ingestor  # noqa: E402
 from archive.model import IncomingFile  # noqa: E402
-from workbench import auth  # noqa: E402
-from workbench.clitools import TOOL_VERSION  # noqa: E402
-from workbench.export import ExportRequest, export_package  # noqa: E402
+from workbench import TOOL_VERSION  # noqa: E402
+from workbench.services import auth  # noqa: E402
+from workbench.services.export.packages import ExportRequest, export_package  # noqa: E402
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 

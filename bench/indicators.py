@@ -334,7 +334,7 @@ def _speed_one(label: str, data: bytes, repeat: int) -> None:
         f"  default suite (one shared decode) {suite_secs:.3f} s ({suite_secs / decode:.1f}x decode); "
         f"sum of separate runs {total:.3f} s"
     )
-    from workbench.analysis import analyse_bytes
+    from workbench.services.analysis.run import analyse_bytes
 
     child = _timed(lambda d=data: analyse_bytes(d), 1)
     print(f"  wb analyse path (child process, limits, JSON) {child:.3f} s ({child / suite_secs:.2f}x suite)")
@@ -343,7 +343,7 @@ def _speed_one(label: str, data: bytes, repeat: int) -> None:
 def _speed_videos() -> None:
     """Keyframe analysis of the corpus videos, against the keyframe fingerprinting pass of ingest."""
     from detectors.video import keyframes
-    from workbench.analysis import run_media
+    from workbench.services.analysis.run import run_media
 
     for path in sorted((CORPUS / "videos").iterdir()):
         data = path.read_bytes()
@@ -368,7 +368,7 @@ def _speed_synthetic_video(shots: int = 12) -> None:
     import cv2
 
     from detectors.video import keyframes
-    from workbench.analysis import run_media
+    from workbench.services.analysis.run import run_media
 
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:

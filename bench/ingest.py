@@ -31,10 +31,10 @@ from archive.cases import create_case  # noqa: E402
 from archive.home import Home, memory_root  # noqa: E402
 from archive.keys import DataKey  # noqa: E402
 from archive.model import Case  # noqa: E402
-from workbench.auth import Account, account_by_name  # noqa: E402
-from workbench.clitools import TOOL_VERSION  # noqa: E402
-from workbench.pipeline import ingest_paths  # noqa: E402
-from workbench.sessions import create_first_admin  # noqa: E402
+from workbench import TOOL_VERSION  # noqa: E402
+from workbench.services.auth import Account, account_by_name  # noqa: E402
+from workbench.services.intake import ingest_paths  # noqa: E402
+from workbench.services.sessions import create_first_admin  # noqa: E402
 
 HEADERS = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00")
 

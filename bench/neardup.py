@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duplicate-threshold", type=int, default=None)
     ap.add_argument("--related-threshold", type=int, default=None)
     args = ap.parse_args(argv)
-    from workbench.dedup import DUPLICATE_THRESHOLD, RELATED_THRESHOLD
+    from workbench.services.dedup.clusters import DUPLICATE_THRESHOLD, RELATED_THRESHOLD
 
     if args.what in ("quality", "all"):
         if not ND.exists():

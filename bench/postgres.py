@@ -35,8 +35,11 @@ from archive.cases import create_case  # noqa: E402
 from archive.db import item_artifacts, items, sightings, utc_text, utcnow  # noqa: E402
 from archive.home import Home  # noqa: E402
 from archive.model import Case  # noqa: E402
-from workbench import access, auth  # noqa: E402
-from workbench.clitools import TOOL_VERSION  # noqa: E402
+from workbench import TOOL_VERSION  # noqa: E402
+from workbench.services import (
+    access,  # noqa: E402
+    auth,
+)
 
 ITEM_ID = "lpad(CAST(:case AS text), 2, '0') || lpad(CAST(k AS text), 18, '0')"
 AT = "to_char(CAST(:start AS timestamp) + k * interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"

@@ -39,10 +39,10 @@ from archive.home import Home  # noqa: E402
 from archive.model import Case  # noqa: E402
 from archive.s3blobs import Lock, S3BlobStore  # noqa: E402
 from archive.verify import verify  # noqa: E402
-from workbench.auth import Account, account_by_name  # noqa: E402
-from workbench.clitools import TOOL_VERSION  # noqa: E402
-from workbench.intake import ingest_paths  # noqa: E402
-from workbench.sessions import create_first_admin  # noqa: E402
+from workbench import TOOL_VERSION  # noqa: E402
+from workbench.services.auth import Account, account_by_name  # noqa: E402
+from workbench.services.intake import ingest_paths  # noqa: E402
+from workbench.services.sessions import create_first_admin  # noqa: E402
 
 HEADERS = (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00")
 CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}

@@ -33,7 +33,7 @@ from archive.s3blobs import S3BlobStore  # noqa: E402
 from tests.s3server import new_bucket  # noqa: E402
 from tests.services import S3_CREDENTIALS, start_postgres  # noqa: E402
 from tests.workbench.app_fixtures import World, make_world, store  # noqa: E402
-from workbench import jobs  # noqa: E402
+from workbench.services import jobs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

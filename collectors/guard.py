@@ -7,7 +7,8 @@ refused, also when they hide inside IPv6 (IPv4-mapped, IPv4-compatible, 6to4, Te
 
 The only way past the policy is an explicit allow-list of ``HOST:PORT`` pairs, from ``--allow`` or
 the ``WB_CAPTURE_ALLOW`` environment variable (comma-separated), or the home's capture targets; who may
-set which is the workbench's rule (``workbench.capture_network``: a run's own targets are for admins).
+set which is the workbench's rule (``workbench.services.capture.network``: a run's own targets are for
+admins).
 """
 
 from __future__ import annotations

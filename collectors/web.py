@@ -4,7 +4,7 @@
 behind its own guard proxy (``collectors.proxy``), records every exchange, and stages in ``folder``:
 full-page PNG (height capped, cap recorded), rendered HTML, MHTML (CDP ``Page.captureSnapshot``),
 page text, embedded media byte for byte, a WARC and a WACZ, and the capture record (CAP-01).
-Nothing here touches the database; ``workbench.capture`` stores what is staged.
+Nothing here touches the database; ``workbench.services.capture.run`` stores what is staged.
 
 Layers of the network guard, outermost first: the browser's own traffic goes to a deny-all proxy;
 each capture's context has a proxy that resolves once, checks addresses and connects to exactly

@@ -7,7 +7,7 @@ scores only, never the photos; ``detectors/reference/<detector>.json``, built by
 photos, and says "indicator" only above the threshold that keeps the false-positive rate on them at
 or below a stated rate (default 5%), "inconclusive" above the threshold of a looser rate (20%).
 
-A **case calibration** (``workbench.models.calibrate_case``) re-derives the thresholds from photos a
+A **case calibration** (``workbench.services.models.calibrate_case``) re-derives the thresholds from photos a
 reviewer knows to be authentic and from the same source (a witness's phone). It may raise a
 threshold, never lower it below the shipped one: a handful of photos cannot show that a detector is
 more reliable than the reference measured. Every calibrated flag names the calibration it used.

@@ -59,7 +59,7 @@ if [ ! -x .venv-pywb/bin/wayback ]; then
 fi
 
 # ReplayWeb.page's viewer (ui.js and its service worker sw.js) replays captured WACZ files inside the app,
-# served by the app itself from 127.0.0.1 (workbench/replay.py). It comes from the npm registry at a
+# served by the app itself from 127.0.0.1 (workbench/services/replay.py). It comes from the npm registry at a
 # pinned version whose integrity is checked, into a git-ignored folder; nothing is fetched at run time.
 REPLAY_VERSION=2.5.3
 REPLAY_SHA512="nCj2PSON3BxeSJKE8AsYPyULv0XPZKJWfy4l9PyQre9SqwLZ+WKZVs/sfLqPOQ4GrH+0YkjbwOhr8cSTH08gsQ=="

@@ -26,8 +26,8 @@ from tests.services import (  # noqa: F401
     s3_endpoint,
     s3_env,
 )
-from workbench import auth, sessions
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import auth, sessions
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -7,7 +7,7 @@ import ast
 import re
 from pathlib import Path
 
-from workbench.access import ACCESS_ACTIONS
+from workbench.services.access import ACCESS_ACTIONS
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "architecture.md"

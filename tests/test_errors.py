@@ -50,7 +50,10 @@ CLASSES = exception_classes()
 
 def test_the_walk_finds_the_errors_it_should() -> None:
     assert len(CLASSES) >= 40
-    assert ("workbench.auth", "AccessDenied") in CLASSES and ("collectors.guard", "GuardError") in CLASSES
+    assert ("workbench.services.auth", "AccessDenied") in CLASSES and (
+        "collectors.guard",
+        "GuardError",
+    ) in CLASSES
 
 
 @pytest.mark.parametrize(("module", "name"), CLASSES, ids=lambda v: str(v))
@@ -61,7 +64,7 @@ def test_every_error_of_ours_derives_from_the_root_and_knows_its_exit_code(modul
 
 
 def test_the_branches_carry_the_exit_codes_of_the_interface() -> None:
-    from workbench.auth import AccessDenied, BadAccount
+    from workbench.services.auth import AccessDenied, BadAccount
 
     assert errors.InvalidRequest.exit_code == errors.ConfigError.exit_code == BadAccount.exit_code == 2
     assert errors.Refused.exit_code == AccessDenied.exit_code == 1
@@ -104,8 +107,8 @@ def test_the_cli_takes_its_exit_codes_from_the_tree(
 def test_the_app_shows_each_branch_under_its_own_headline() -> None:
     from archive.blobs import BlobTooLarge
     from archive.cases import CaseError
-    from workbench.auth import AccessDenied, SessionExpired
-    from workbench.pages.common import headline
+    from workbench.app.pages.common import headline
+    from workbench.services.auth import AccessDenied, SessionExpired
 
     assert headline(AccessDenied("no")) == "Refused"
     assert headline(CaseError("no purpose")) == headline(SessionExpired("log in")) == "Not saved"
@@ -113,8 +116,7 @@ def test_the_app_shows_each_branch_under_its_own_headline() -> None:
 
 
 def test_no_command_rewraps_an_error_the_tree_already_maps() -> None:
-    front = [REPO / "workbench" / "cli.py", REPO / "workbench" / "clitools.py"]
-    front += sorted((REPO / "workbench" / "commands").glob("*.py"))
+    front = sorted((REPO / "workbench" / "cli").glob("*.py"))
     rewraps = [
         f"{path.relative_to(REPO)}:{n}"
         for path in front

@@ -51,13 +51,12 @@ def test_each_package_declares_its_exports(package: str) -> None:
     assert (REPO / package / "py.typed").exists()
 
 
-# The front ends: the CLI's commands, the app's pages and its ASGI wrapper. They parse, show and call
-# services; SQL and permission checks live in the services, so no front end can skip or bend them.
-FRONT_ENDS = [
-    *sorted((REPO / "workbench" / "commands").glob("*.py")),
-    *sorted((REPO / "workbench" / "pages").glob("*.py")),
-    *(REPO / "workbench" / name for name in ("cli.py", "clitools.py", "app.py", "asgi.py")),
-]
+# The front ends: the command line (workbench/cli) and the app (workbench/app: pages, the ASGI wrapper,
+# serving). They parse, show and call services; SQL and permission checks live in the services, so no
+# front end can skip or bend them.
+FRONT_ENDS = sorted((REPO / "workbench" / "cli").rglob("*.py")) + sorted(
+    (REPO / "workbench" / "app").rglob("*.py")
+)
 NO_SQL = ("sqlalchemy", "archive.db")
 NO_PERMISSION_LOGIC = (
     "require",
@@ -94,3 +93,28 @@ def test_front_ends_hold_no_sql_and_no_permission_logic(path: Path) -> None:
     sql = sorted(n for n in _all_imports(path) if n.split(".")[0] == "sqlalchemy" or n.startswith(NO_SQL))
     checks = sorted(_calls(path) & set(NO_PERMISSION_LOGIC))
     assert (sql, checks) == ([], [])
+
+
+def test_workbench_shows_its_shape_in_three_folders() -> None:
+    """Services, the command line and the app, and nothing loose beside them."""
+    loose = sorted(p.name for p in (REPO / "workbench").glob("*.py") if p.name != "__init__.py")
+    folders = sorted(p.name for p in (REPO / "workbench").iterdir() if p.is_dir() and p.name != "__pycache__")
+    assert (loose, folders) == ([], ["app", "cli", "services"])
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "workbench" / "services").rglob("*.py")), ids=str)
+def test_services_never_import_a_front_end(path: Path) -> None:
+    front = sorted(n for n in _all_imports(path) if n.startswith(("workbench.cli", "workbench.app")))
+    assert front == []
+
+
+def test_the_command_line_and_the_app_do_not_import_each_other() -> None:
+    """Apart from `wb serve`, which starts the app (workbench.app.serve)."""
+    crossing = [
+        f"{path.relative_to(REPO)} imports {name}"
+        for own, other in (("cli", "workbench.app"), ("app", "workbench.cli"))
+        for path in sorted((REPO / "workbench" / own).rglob("*.py"))
+        for name in sorted(_all_imports(path))
+        if name.startswith(other) and name != "workbench.app.serve"
+    ]
+    assert crossing == []

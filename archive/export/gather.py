@@ -1,6 +1,7 @@
 """Everything the archive knows about an item, as JSON-ready dicts, for packages and reports.
 
-Reads only; the caller decides what may leave (workbench.export). Times become fixed-form UTC text.
+Reads only; the caller decides what may leave (workbench.services.export.packages). Times become fixed-form
+UTC text.
 Custody events keep their stored columns exactly (``at`` and ``details`` as text) so that a verifier
 can recompute each event's hash from the package alone.
 """

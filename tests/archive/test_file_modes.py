@@ -19,8 +19,8 @@ from archive.home import Home
 from tests.archive.fixtures import jpeg_with_exif
 from tests.conftest import RunWb, json_lines
 from tests.workbench.app_fixtures import make_png, make_world
-from workbench import jobs, viewing
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import jobs, viewing
 
 
 @pytest.fixture

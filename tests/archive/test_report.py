@@ -21,7 +21,7 @@ from archive.db import flags, items, judgements, notes, tags, utcnow
 from archive.home import Home
 from tests.conftest import RunWb, json_lines
 from tests.workbench.test_export_cli import make_runner
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
 
 CAPTION = "Харків — خاركيف — ґ"
 BIDI_MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")

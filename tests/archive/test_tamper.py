@@ -17,7 +17,7 @@ from archive.home import Home
 from archive.verify import Problem, verify
 from tests.conftest import BOTH_ENGINES, RunWb, admin_of, json_lines
 from tests.rawdb import RawDb, raw_db
-from workbench.pipeline import ingest_paths
+from workbench.services.intake import ingest_paths
 
 # The verifier reads rows the same way on any engine: PostgreSQL runs the tests that touch its own forms
 # (the triggers, an edit, a truncation), not every tampering again.

@@ -15,8 +15,8 @@ from archive.export.verify import verify_package
 from archive.home import Home
 from archive.ingest import Ingestor
 from archive.model import IncomingFile
-from workbench import auth
-from workbench.export import ExportRequest, export_package
+from workbench.services import auth
+from workbench.services.export.packages import ExportRequest, export_package
 
 
 @pytest.fixture

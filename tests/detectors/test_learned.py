@@ -12,7 +12,7 @@ from archive.model import FlagLabel
 from detectors.base import MAX_EXPLANATION_WORDS, Subject, word_count
 from detectors.learned import LearnedClassifier
 from tests.detectors.conftest import encode, textured
-from workbench.analysis import analyse_bytes, run_suite
+from workbench.services.analysis.run import analyse_bytes, run_suite
 
 
 def tiny_model(folder: Path, labels: dict[int, str] | None = None) -> Path:

@@ -12,8 +12,8 @@ from archive.cases import create_case
 from archive.home import Home
 from archive.ingest import Ingestor
 from archive.model import Case, IncomingFile
-from workbench import auth
-from workbench.auth import Account
+from workbench.services import auth
+from workbench.services.auth import Account
 
 PASSWORD = "correct horse battery"
 

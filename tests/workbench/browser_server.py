@@ -18,7 +18,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from workbench.serve import streamlit_args
+from workbench.app.serve import streamlit_args
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -89,7 +89,7 @@ class Canary:
 def app_server(home: Path, key: Path) -> Iterator[str]:
     """`streamlit run` on the ASGI launcher, as `wb serve` starts it, with its job worker; yields the
     base URL. Captures reach a local test site only as an admin's capture target
-    (``workbench.capture_network.allow_target``): jobs take no run targets."""
+    (``workbench.services.capture.network.allow_target``): jobs take no run targets."""
     port = free_port()
     env = dict(os.environ, WB_HOME=str(home), WB_KEY=str(key), WB_JOBS_WORKER="1")
     env.pop("WB_CAPTURE_ALLOW", None)

@@ -9,9 +9,9 @@ from archive.db import notes, utcnow
 from archive.home import Home
 from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import World, make_world
-from workbench import access
-from workbench.access import ItemFilter
-from workbench.auth import AccessDenied, Account
+from workbench.services import access
+from workbench.services.access import ItemFilter
+from workbench.services.auth import AccessDenied, Account
 
 pytestmark = BOTH_ENGINES
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from archive.db import artifacts, custody_events, flags, items
 from archive.model import FlagLabel
 from tests.conftest import RunWb, json_lines
-from workbench.analysis import Limits, analyse_bytes
+from workbench.services.analysis.run import Limits, analyse_bytes
 
 INTERFACE_KEYS = {
     "detector",
@@ -98,7 +98,7 @@ def test_wb_detectors_lists_registered_detectors(wb: RunWb) -> None:
 
 def test_wb_detect_stores_flags_with_custody_and_keeps_status(tmp_path: Path, wb: RunWb, wb_env) -> None:
     from archive.home import Home
-    from workbench.clitools import TOOL_VERSION
+    from workbench import TOOL_VERSION
 
     f = tmp_path / "photo.jpg"
     f.write_bytes(jpeg_bytes())
@@ -132,7 +132,7 @@ def test_wb_detect_unknown_case_is_a_usage_error(wb: RunWb) -> None:
 
 
 def test_tiny_images_are_not_analysed_by_pixel_detectors() -> None:
-    from workbench.analysis import run_suite
+    from workbench.services.analysis.run import run_suite
 
     flags = {f.detector: f for f in run_suite(jpeg_bytes((8, 8)), {})}
     for name in ("ela", "jpeg_grid", "copy_move", "noise"):

@@ -13,7 +13,7 @@ import pytest
 
 from archive.model import FlagLabel
 from tests.conftest import SHARED, require_shared
-from workbench.analysis import analyse_bytes, run_suite
+from workbench.services.analysis.run import analyse_bytes, run_suite
 
 PIXEL_DETECTORS = {"ela", "jpeg_grid", "copy_move", "noise"}
 IN_PROCESS = {

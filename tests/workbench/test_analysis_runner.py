@@ -8,8 +8,8 @@ import time
 
 from archive.model import FlagLabel
 from tests.workbench.test_analysis import jpeg_bytes
-from workbench.analysis import Limits, analyse_bytes
-from workbench.analysis_runner import Runner
+from workbench.services.analysis.child import Runner
+from workbench.services.analysis.run import Limits, analyse_bytes
 
 
 def labels(data: bytes, runner: Runner | None = None) -> dict[str, FlagLabel]:

@@ -29,7 +29,7 @@ def test_wb_detect_stores_each_analysed_keyframe_as_a_derived_artifact(
     tmp_path: Path, wb: RunWb, wb_env: dict[str, str]
 ) -> None:
     from archive.home import Home
-    from workbench.clitools import TOOL_VERSION
+    from workbench import TOOL_VERSION
 
     video = clip(tmp_path / "clip.avi", "MJPG", shots=2, pasted_shot=1)
     wb("init")
@@ -83,7 +83,7 @@ def test_an_uploaded_video_is_analysed_in_the_background_with_its_keyframes(
     home: Home, tmp_path: Path
 ) -> None:
     from tests.workbench.app_fixtures import make_world
-    from workbench import jobs
+    from workbench.services import jobs
 
     w = make_world(home, reviews=1, n_items=0)
     video = clip(tmp_path / "clip.avi", "MJPG", shots=2, pasted_shot=1)

@@ -13,9 +13,9 @@ from archive.custody import CustodyLog
 from archive.db import items, judgements
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from workbench import access, jobs, review, viewing
+from workbench.services import access, jobs, review, viewing
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
 
 
@@ -156,7 +156,7 @@ def test_settings_page_saves_own_viewing_settings(world: World) -> None:
 
 
 def test_admins_turn_yt_dlp_on_for_captures_and_analysts_cannot(world: World) -> None:
-    from workbench.capture import capture_options
+    from workbench.services.capture.run import capture_options
 
     assert "Also fetch video with yt-dlp" not in [c.label for c in _go(login("analyst"), "Settings").checkbox]
     at = _go(login("admin"), "Settings")
@@ -224,7 +224,7 @@ def test_analyses_are_queued_as_a_background_job(world: World) -> None:
 
 
 def test_serve_binds_loopback_without_usage_stats_or_error_details() -> None:
-    from workbench.serve import streamlit_args
+    from workbench.app.serve import streamlit_args
 
     args = streamlit_args(8599)
     flags = dict(zip(args[2::2], args[3::2], strict=True))

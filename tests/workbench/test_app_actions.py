@@ -24,10 +24,14 @@ from archive.db import items, judgements, sightings
 from archive.errors import InvalidRequest
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
-from workbench import access, assignment, auth, consent, dedup, export, jobs, package_files, reports, review
-from workbench.auth import AccessDenied, Account
+from workbench.services import access, assignment, auth, consent, jobs, review
+from workbench.services.auth import AccessDenied, Account
+from workbench.services.dedup import clusters as dedup
+from workbench.services.export import files as package_files
+from workbench.services.export import packages as export
+from workbench.services.export import reports
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
 
 
@@ -241,7 +245,7 @@ def test_legal_staff_make_a_redacted_copy_in_the_app(world: World) -> None:
 
 
 def test_redaction_is_refused_to_outsiders_unassigned_legal_staff_and_analysts(world: World) -> None:
-    from workbench import redact
+    from workbench.services import redact
 
     w = world
     outsider_legal = _member(w, "legal-out", "legal", member=False)

@@ -1,4 +1,5 @@
-"""Near-duplicates on the item page come from workbench.dedup and never show hidden items."""
+"""Near-duplicates on the item page come from workbench.services.dedup.clusters and never show hidden
+items."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from sqlalchemy import select
 from archive.db import items
 from archive.home import Home
 from tests.workbench.app_fixtures import make_world, store
-from workbench import access, dedup
-from workbench.pages.common import Ctx
-from workbench.pages.item_record import near_duplicates
+from workbench.app.pages.common import Ctx
+from workbench.app.pages.item_record import near_duplicates
+from workbench.services import access
+from workbench.services.dedup import clusters as dedup
 
 
 def _photo(fmt: str, size: tuple[int, int]) -> bytes:

@@ -13,8 +13,8 @@ from archive.home import Home
 from archive.verify import verify
 from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import PASSWORD, make_world
-from workbench import auth
-from workbench.auth import AccessDenied, BadAccount, Perm, Session, SessionExpired
+from workbench.services import auth
+from workbench.services.auth import AccessDenied, BadAccount, Perm, Session, SessionExpired
 
 pytestmark = BOTH_ENGINES
 

@@ -24,8 +24,9 @@ from archive.db import items, judgements
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
 from tests.workbench.browser_server import CHROMIUM, app_server, login, shot, wait_idle
-from workbench import access, dedup, review
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, review
+from workbench.services.dedup import clusters as dedup
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -203,7 +204,7 @@ def test_legal_redacts_reports_and_exports_to_a_download(setup: Setup, page: Pag
 
 
 def test_a_package_link_serves_no_one_else(setup: Setup, page: Page) -> None:
-    from workbench import jobs
+    from workbench.services import jobs
 
     w = setup.world
     params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",

@@ -26,9 +26,11 @@ from archive.metadata import ExifReader
 from archive.model import IncomingFile
 from tests.workbench.app_fixtures import PASSWORD, World, make_world, store
 from tests.workbench.browser_server import CHROMIUM, Canary, LocalSite, app_server, login, shot, wait_idle
-from workbench import access, capture_network, profiles, review
-from workbench.auth import AccessDenied
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, review
+from workbench.services.auth import AccessDenied
+from workbench.services.capture import network as capture_network
+from workbench.services.capture import profiles
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

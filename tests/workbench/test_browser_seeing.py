@@ -26,10 +26,11 @@ from archive.home import Home
 from collectors.outcome import CaptureSettings
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
 from tests.workbench.browser_server import CHROMIUM, app_server, login, shot, wait_idle
-from workbench import access, capture_network, replay
-from workbench.auth import AccessDenied
-from workbench.capture import capture_urls
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, replay
+from workbench.services.auth import AccessDenied
+from workbench.services.capture import network as capture_network
+from workbench.services.capture.run import capture_urls
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

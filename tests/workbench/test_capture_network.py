@@ -23,12 +23,12 @@ from tests.collectors.webfixtures import Site, serve
 from tests.conftest import PASSWORD, RunWb, clean_env, init_home, json_lines, run_wb
 from tests.workbench.app_fixtures import PASSWORD as APP_PASSWORD
 from tests.workbench.app_fixtures import World, make_world
-from workbench.auth import AccessDenied
-from workbench.capture_network import allowed_targets, case_proxy
+from workbench.services.auth import AccessDenied
+from workbench.services.capture.network import allowed_targets, case_proxy
 
 __all__ = ["serve"]
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 Demo = tuple[RunWb, dict[str, str], dict[str, str], dict[str, str]]  # wb, admin, analyst, outsider
 
 
@@ -201,7 +201,7 @@ def test_an_admin_sets_a_case_proxy_on_the_cases_page(world: World) -> None:
 def test_the_app_s_capture_job_says_how_to_allow_a_refused_target(
     world: World, serve: Callable[..., Site], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workbench import jobs
+    from workbench.services import jobs
 
     monkeypatch.delenv("WB_CAPTURE_ALLOW", raising=False)
     site = serve(Site())
@@ -220,6 +220,7 @@ def test_a_runs_own_targets_are_for_admins_and_logged(demo: Demo) -> None:
     are refused the capture itself: test_redteam_cli.py, test_capture_refused_to_a_non_member...)"""
     wb, wb_env, analyst, _ = demo
     before = len(_events(wb_env, "access.denied"))
+    captures_before = _count_captures(wb_env)
     url = "http://127.0.0.1:9/x"
     by_flag = wb("capture", "--case", "demo", "--allow", "127.0.0.1:9", url, env=analyst, check=1)
     assert "are for admins" in by_flag.stderr and "wb capture-target allow" in by_flag.stderr
@@ -227,8 +228,12 @@ def test_a_runs_own_targets_are_for_admins_and_logged(demo: Demo) -> None:
     denied = _events(wb_env, "access.denied")[before:]
     assert [(e["actor"], e["permission"]) for e in denied] == [("ana", "manage_capture")] * 2
     assert _events(wb_env, "capture.run_targets") == []
+    assert _count_captures(wb_env) == captures_before  # the module's home has earlier tests' captures
+
+
+def _count_captures(wb_env: dict[str, str]) -> int:
     with contextlib.closing(sqlite3.connect(Path(wb_env["WB_HOME"]) / "archive.sqlite3")) as conn:
-        assert conn.execute("select count(*) from captures").fetchone()[0] == 0
+        return int(conn.execute("select count(*) from captures").fetchone()[0])
 
 
 def test_an_admins_run_targets_are_logged_and_a_home_target_needs_no_admin(world: World) -> None:
@@ -236,8 +241,8 @@ def test_an_admins_run_targets_are_logged_and_a_home_target_needs_no_admin(world
     home already allows is no bypass, so an analyst's run may name it."""
     from collectors.guard import Policy
     from collectors.web import CaptureSettings
-    from workbench.capture import capture_urls
-    from workbench.capture_network import allow_target
+    from workbench.services.capture.network import allow_target
+    from workbench.services.capture.run import capture_urls
 
     w = world
     run = CaptureSettings(policy=Policy.from_settings(["127.0.0.1:7"], env={}))

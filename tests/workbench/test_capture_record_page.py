@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench.pages.capture_record import sections
+from workbench.app.pages.capture_record import sections
 
 RECORD = {
     "requested_url": "http://127.0.0.1:9/p",

@@ -12,10 +12,10 @@ import pytest
 from archive.home import Home
 from tests.collectors.webfixtures import Site, serve, webm
 from tests.conftest import PASSWORD, RunWb, admin_of, json_lines
-from workbench import auth
-from workbench.auth import AccessDenied
-from workbench.capture import capture_options, set_capture_options
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import auth
+from workbench.services.auth import AccessDenied
+from workbench.services.capture.run import capture_options, set_capture_options
 
 __all__ = ["serve"]
 

@@ -16,8 +16,8 @@ from archive.model import Case
 from detectors import fingerprint as fp
 from tests.conftest import RunWb, admin_of, json_lines
 from tests.detectors.test_fingerprint import jpeg, scene
-from workbench import dedup
-from workbench.pipeline import ingest_paths
+from workbench.services.dedup import clusters as dedup
+from workbench.services.intake import ingest_paths
 
 
 def make_files(folder: Path) -> dict[str, Path]:
@@ -201,7 +201,7 @@ def test_fingerprints_of_an_older_algorithm_are_made_again(home: Home, tmp_path:
 
 
 def test_an_unexpected_failure_is_recorded_and_retried(tmp_path: Path) -> None:
-    from workbench import dedup_index
+    from workbench.services.dedup import index as dedup_index
 
     # A folder where a file should be: reading fails with an error no decoder expects.
     rows = dedup_index.fingerprint_file(tmp_path, "image/jpeg", "ab" * 32)

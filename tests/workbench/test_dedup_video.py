@@ -11,7 +11,7 @@ from tests.conftest import admin_of
 from tests.detectors.test_fingerprint import jpeg, scene
 from tests.detectors.test_video import FPS, shots, write
 from tests.workbench.test_dedup import ingest, new_case
-from workbench import dedup
+from workbench.services.dedup import clusters as dedup
 
 
 def test_video_copy_and_still_join_the_video_cluster(home: Home, tmp_path: Path) -> None:

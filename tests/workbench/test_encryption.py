@@ -25,9 +25,9 @@ from tests.archive.fixtures import jpeg_with_exif
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, json_lines, run_wb
 from tests.workbench.app_fixtures import make_png
 from tests.workbench.browser_server import free_port
-from workbench import viewing
-from workbench.auth import account_by_name
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import viewing
+from workbench.services.auth import account_by_name
 
 CAPTION = "zqcaption survivor statement near the river"
 FILE_NAME = "zqfilename-witness-photo.jpg"

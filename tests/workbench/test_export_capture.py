@@ -20,8 +20,8 @@ from archive.cases import create_case
 from archive.db import captures, items, sightings, utcnow
 from archive.export.verify import verify_package
 from archive.home import Home
-from workbench import auth
-from workbench.export import ExportRequest, export_package
+from workbench.services import auth
+from workbench.services.export.packages import ExportRequest, export_package
 
 URL = "http://127.0.0.1:8000/post/1"
 

@@ -252,7 +252,7 @@ def test_package_report_hash_is_in_the_custody_log(package) -> None:
 
     from archive.db import custody_events
     from archive.home import Home
-    from workbench.clitools import TOOL_VERSION
+    from workbench import TOOL_VERSION
 
     bag = package[0]
     root = bag.parent

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from archive.home import Home
 from tests.conftest import RunWb, json_lines
 from tests.workbench.test_export_cli import make_photo
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
 
 
 def _setup(wb: RunWb, tmp_path: Path, n: int = 2) -> list[dict[str, object]]:

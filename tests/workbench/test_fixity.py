@@ -18,12 +18,13 @@ from tests.archive.test_report import pdf_text
 from tests.conftest import PASSWORD as CLI_PASSWORD
 from tests.conftest import clean_env, init_home, json_lines, run_wb
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
-from workbench import access, fixity, reports
-from workbench.auth import AccessDenied
-from workbench.clitools import TOOL_VERSION
-from workbench.maintenance import Maintenance
+from workbench import TOOL_VERSION
+from workbench.services import access, fixity
+from workbench.services.auth import AccessDenied
+from workbench.services.export import reports
+from workbench.services.maintenance import Maintenance
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 
 
 @pytest.fixture(scope="module")

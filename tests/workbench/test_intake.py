@@ -25,8 +25,8 @@ from archive.verify import verify
 from collectors.outcome import StagedCapture
 from collectors.recorder import StagedFile
 from tests.workbench.app_fixtures import World, make_png, make_world
-from workbench import auth, deletion, intake, jobs
-from workbench.capture_store import store_staged
+from workbench.services import auth, deletion, intake, jobs
+from workbench.services.capture.store import store_staged
 
 POST_URL = "http://127.0.0.1:9/post/1"
 PHOTO_URL = "http://127.0.0.1:9/p.png"

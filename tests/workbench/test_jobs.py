@@ -12,8 +12,8 @@ from archive.custody import CustodyLog
 from archive.db import items
 from archive.home import Home
 from tests.workbench.app_fixtures import World, make_png, make_world
-from workbench import jobs, sessions
-from workbench.auth import AccessDenied
+from workbench.services import jobs, sessions
+from workbench.services.auth import AccessDenied
 
 
 @pytest.fixture

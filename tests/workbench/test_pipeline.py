@@ -16,8 +16,9 @@ from archive.model import Case
 from archive.verify import verify
 from tests.conftest import PASSWORD, admin_of
 from tests.detectors.test_fingerprint import jpeg, scene
-from workbench import auth, deletion, pipeline
-from workbench.pipeline import ingest_paths
+from workbench.services import auth, deletion
+from workbench.services import intake as pipeline
+from workbench.services.intake import ingest_paths
 
 
 def new_case(home: Home) -> Case:

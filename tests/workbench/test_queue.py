@@ -31,8 +31,10 @@ from archive.s3blobs import S3BlobStore
 from tests.s3server import new_bucket
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.browser_server import REPO, free_port
-from workbench import capture_network, jobs, package_files, sessions
-from workbench.auth import AccessDenied
+from workbench.services import jobs, sessions
+from workbench.services.auth import AccessDenied
+from workbench.services.capture import network as capture_network
+from workbench.services.export import files as package_files
 
 PAGE = b"<!doctype html><html><head><title>%s</title></head><body><p>%s</p></body></html>"
 

@@ -16,7 +16,7 @@ from PIL.ExifTags import IFD
 from detectors.faces import cascade_path
 from tests.conftest import RunWb, json_lines
 from tests.workbench.test_export_cli import make_runner
-from workbench.redact import RedactError, parse_box
+from workbench.services.redact import RedactError, parse_box
 
 
 def photo_with_gps_and_serial(path: Path) -> Path:

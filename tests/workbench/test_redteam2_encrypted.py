@@ -19,11 +19,11 @@ from archive.home import Home
 from archive.keys import Locked
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, json_lines, run_wb
 from tests.detectors.conftest import clip
-from workbench import auth, sessions
-from workbench.auth import AuthError
-from workbench.clitools import TOOL_VERSION
-from workbench.sessions import token_digest
-from workbench.unlock import keyring_of
+from workbench import TOOL_VERSION
+from workbench.services import auth, sessions
+from workbench.services.auth import AuthError
+from workbench.services.sessions import token_digest
+from workbench.services.unlock import keyring_of
 
 
 @dataclass

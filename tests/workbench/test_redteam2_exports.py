@@ -17,9 +17,10 @@ from archive.home import Home
 from collectors.outcome import StagedCapture
 from collectors.recorder import StagedFile
 from tests.workbench.app_fixtures import World, make_png, make_world
-from workbench import access, consent, jobs, package_files, review, translations
-from workbench.capture_store import store_staged
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, consent, jobs, review, translations
+from workbench.services.capture.store import store_staged
+from workbench.services.export import files as package_files
 
 SOURCE = {"source_analysis": {"method": "account history", "note": "consistent"}}
 

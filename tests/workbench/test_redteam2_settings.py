@@ -10,7 +10,7 @@ from archive.home import Home
 from archive.timestamps import TimestampError
 from tests.tsa import make_authority
 from tests.workbench.app_fixtures import PASSWORD, make_world
-from workbench import timestamping
+from workbench.services import timestamping
 
 
 def test_a_tsa_address_with_credentials_is_refused(home: Home, tmp_path: Path) -> None:
@@ -34,7 +34,8 @@ def test_a_new_login_clears_what_an_earlier_session_left_in_the_browser(
     and the next person to log in on that browser could open it under /replay/: the login clears it."""
     from starlette.requests import Request
 
-    from workbench import asgi, login_codes, sessions
+    from workbench.app import asgi
+    from workbench.services import login_codes, sessions
 
     monkeypatch.setenv("WB_HOME", str(home.root))
     monkeypatch.setenv("WB_KEY", str(tmp_path / "keys" / "signing.key"))

@@ -23,12 +23,13 @@ from collectors.outcome import StagedCapture
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
-from workbench import access, records, reports, titles, translations
-from workbench.access import ItemFilter
-from workbench.capture_store import store_staged
-from workbench.clitools import TOOL_VERSION
-from workbench.export import ExportRequest, export_package
-from workbench.pipeline import ingest_paths
+from workbench import TOOL_VERSION
+from workbench.services import access, records, titles, translations
+from workbench.services.access import ItemFilter
+from workbench.services.capture.store import store_staged
+from workbench.services.export import reports
+from workbench.services.export.packages import ExportRequest, export_package
+from workbench.services.intake import ingest_paths
 
 PAGE = "http://127.0.0.1:9/post/31"
 HANDLE, NAME, POST_ID = "@zqsurvivorhandle", "Zq Survivor Name", "zqpost31"

@@ -21,10 +21,11 @@ from archive.db import sessions as sessions_table
 from archive.db import utcnow
 from archive.home import Home
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from workbench import auth, login_codes, sessions, webauth
-from workbench.auth import AccessDenied, Session
+from workbench.app import webauth
+from workbench.services import auth, login_codes, sessions
+from workbench.services.auth import AccessDenied, Session
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 NEW_PASSWORD = "another long passphrase"
 
 

@@ -32,9 +32,9 @@ from archive.home import Home
 from tests.conftest import clean_env, run_wb
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
 from tests.workbench.browser_server import CHROMIUM, app_server, free_port, login, shot, wait_idle
-from workbench.app import SESSION_CHECK_S
-from workbench.auth import DEFAULT_IDLE_MINUTES
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.app.main import SESSION_CHECK_S
+from workbench.services.auth import DEFAULT_IDLE_MINUTES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -31,9 +31,9 @@ from archive.home import Home
 from collectors.outcome import StagedCapture
 from collectors.recorder import StagedFile
 from tests.conftest import PASSWORD, clean_env, json_lines, run_wb
-from workbench import access, auth, consent
-from workbench.capture_store import store_staged
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, auth, consent
+from workbench.services.capture.store import store_staged
 
 MEMBERS = {
     "legal-m": "legal",
@@ -464,7 +464,7 @@ def _item_page(name: str, item_id: str) -> Any:
 
     from tests.workbench.app_fixtures import PASSWORD as APP_PASSWORD
 
-    app = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+    app = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
     at = AppTest.from_file(app, default_timeout=60).run()
     at.text_input(key="login_name").input(name)
     at.text_input(key="login_password").input(APP_PASSWORD)

@@ -30,8 +30,8 @@ from archive.home import Home
 from archive.staging import run_folder
 from tests.collectors.webfixtures import Site, serve
 from tests.conftest import RunWb, json_lines
-from workbench import auth, jobs, viewing
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import auth, jobs, viewing
 
 __all__ = ["serve"]
 

@@ -37,13 +37,14 @@ from tests.workbench.test_redteam_visibility import (
     _staged,
     capture_page_with_photo,
 )
-from workbench import access, auth, consent, deletion, jobs, records, reports, review, timeline, viewing
-from workbench.access import ItemFilter
-from workbench.capture import capture_urls
-from workbench.capture_store import store_staged
-from workbench.clitools import TOOL_VERSION
-from workbench.export import ExportRequest, export_package
-from workbench.pipeline import ingest_paths
+from workbench import TOOL_VERSION
+from workbench.services import access, auth, consent, deletion, jobs, records, review, timeline, viewing
+from workbench.services.access import ItemFilter
+from workbench.services.capture.run import capture_urls
+from workbench.services.capture.store import store_staged
+from workbench.services.export import reports
+from workbench.services.export.packages import ExportRequest, export_package
+from workbench.services.intake import ingest_paths
 
 PHOTO_SEED, PHOTO_SIZE = 77, (96, 72)  # the bytes capture_page_with_photo gives the hidden photo
 

@@ -34,16 +34,17 @@ from collectors.recorder import StagedFile
 from tests.conftest import Account, RunWb, json_lines
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
 from tests.workbench.test_dedup import make_files
-from workbench import access, auth, dedup, jobs, review, viewing
-from workbench.access import ItemFilter
-from workbench.auth import AccessDenied
-from workbench.capture_store import store_staged
-from workbench.export import ExportRequest, export_package
-from workbench.pages.common import Ctx
-from workbench.pages.item_record import near_duplicates
-from workbench.pipeline import ingest_paths
+from workbench.app.pages.common import Ctx
+from workbench.app.pages.item_record import near_duplicates
+from workbench.services import access, auth, jobs, review, viewing
+from workbench.services.access import ItemFilter
+from workbench.services.auth import AccessDenied
+from workbench.services.capture.store import store_staged
+from workbench.services.dedup import clusters as dedup
+from workbench.services.export.packages import ExportRequest, export_package
+from workbench.services.intake import ingest_paths
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 PAGE_URL = "http://127.0.0.1:9/post/7"
 PHOTO_URL = "http://127.0.0.1:9/media/survivor.png"
 SIBLING_URL = "http://127.0.0.1:9/media/street.png"

@@ -17,12 +17,12 @@ from archive.home import Home
 from tests.conftest import PASSWORD as CLI_PASSWORD
 from tests.conftest import clean_env, init_home, json_lines, run_wb
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world, store
-from workbench import access, auth, deletion, retention
-from workbench.auth import AccessDenied
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, auth, deletion, retention
+from workbench.services.auth import AccessDenied
 
 PAST = retention.parse_date("2020-01-02")
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from archive.db import items, judgements
 from archive.home import Home
 from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import World, make_world
-from workbench import review
-from workbench.auth import AccessDenied
-from workbench.review import ReviewError, StrandError
+from workbench.services import review
+from workbench.services.auth import AccessDenied
+from workbench.services.review import ReviewError, StrandError
 
 pytestmark = BOTH_ENGINES
 

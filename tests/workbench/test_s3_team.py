@@ -18,8 +18,8 @@ from archive.s3blobs import Lock, S3BlobStore
 from tests.conftest import RunWb, json_lines
 from tests.s3server import new_bucket, s3_client
 from tests.workbench.app_fixtures import make_png, make_world
-from workbench import config, intake
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import config, intake
 
 
 def test_wb_on_an_s3_store_with_object_lock(

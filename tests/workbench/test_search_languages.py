@@ -13,8 +13,8 @@ from archive.fold import fold
 from archive.home import Home
 from tests.conftest import BOTH_ENGINES
 from tests.workbench.app_fixtures import World, make_png, make_world, store
-from workbench import access
-from workbench.access import ItemFilter
+from workbench.services import access
+from workbench.services.access import ItemFilter
 
 pytestmark = BOTH_ENGINES
 

@@ -30,7 +30,9 @@ from cryptography.x509.oid import NameOID
 from archive.home import Home
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.browser_server import REPO, free_port
-from workbench import cli, login_codes, sessions, webauth
+from workbench.app import webauth
+from workbench.cli import root as cli
+from workbench.services import login_codes, sessions
 
 PUBLIC = "wb.example.org"  # the public name in docs/deploy/nginx.conf
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, json_lines, run_wb
 from tests.tsa import TsaServer, make_authority
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 
 
 @dataclass

@@ -19,12 +19,14 @@ from archive.home import Home
 from tests.conftest import Account as AccountFactory
 from tests.conftest import RunWb, json_lines
 from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
-from workbench import access, deletion, export, reports, review
-from workbench import translations as tr
-from workbench.auth import AccessDenied, Account
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, deletion, review
+from workbench.services import translations as tr
+from workbench.services.auth import AccessDenied, Account
+from workbench.services.export import packages as export
+from workbench.services.export import reports
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 CAPTION = "Обстріл ринку в Харкові, 3 березня"
 ENGLISH = "Shelling of the market in Kharkiv, 3 March"
 MACHINE = "Market shelling in Kharkiv, March 3"

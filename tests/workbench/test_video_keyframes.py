@@ -13,11 +13,11 @@ from streamlit.testing.v1 import AppTest
 from archive.home import Home
 from tests.detectors.conftest import clip
 from tests.workbench.app_fixtures import PASSWORD, World, make_world
-from workbench import access, jobs, viewing
-from workbench.auth import AccessDenied
-from workbench.clitools import TOOL_VERSION
+from workbench import TOOL_VERSION
+from workbench.services import access, jobs, viewing
+from workbench.services.auth import AccessDenied
 
-APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
 
 
 @dataclass

@@ -13,9 +13,9 @@ from archive.custody import CustodyLog
 from archive.db import items
 from archive.home import Home
 from tests.workbench.app_fixtures import World, make_world
-from workbench import access, viewing
-from workbench.auth import AccessDenied
-from workbench.viewing import Minimums
+from workbench.services import access, viewing
+from workbench.services.auth import AccessDenied
+from workbench.services.viewing import Minimums
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-06
 
-Search compares ``wb_fold(CAST(column AS VARCHAR)) LIKE '%words%'`` (workbench/access.py). A GIN index
+Search compares ``wb_fold(CAST(column AS VARCHAR)) LIKE '%words%'`` (workbench/services/access.py). A GIN index
 of trigrams over that same expression lets PostgreSQL find the matching rows of a million-item case
 without folding every row at query time (words of three characters or more). SQLite has no such index:
 there search scans, as before.
