@@ -36,6 +36,7 @@ __all__ = [
     "calibrate_flag",
     "percentile",
     "shipped",
+    "shipped_summary",
     "threshold_for",
 ]
 
@@ -123,6 +124,22 @@ def shipped(detector: str) -> Reference | None:
     except (FileNotFoundError, OSError):
         return None
     return Reference.from_json(detector, json.loads(text))
+
+
+def shipped_summary(detector: str, rate: float = DEFAULT_RATE) -> str | None:
+    """One line on a detector's shipped calibration (for `wb detectors`), or None where it has none."""
+    ref = shipped(detector)
+    if ref is None:
+        return None
+    try:
+        raw = json.loads(resources.files("detectors").joinpath("reference", f"{detector}.json").read_text())
+    except (OSError, ValueError):
+        raw = {}
+    held = f"; held-out false positives {raw['heldout_fpr']}" if raw.get("heldout_fpr") else ""
+    return (
+        f"calibrated on {ref.name}: indicator above {ref.threshold(rate):.3g} "
+        f"(chance at most {achieved_rate(ref.n, rate):.1%} for an untouched photo{held}). {_found_text(ref)}"
+    )
 
 
 def _found_text(ref: Reference) -> str:

@@ -14,6 +14,7 @@ from detectors.calibration import (
     calibrate_flag,
     percentile,
     shipped,
+    shipped_summary,
     threshold_for,
 )
 
@@ -108,3 +109,18 @@ def test_a_detector_without_shipped_statistics_is_calibrated_by_the_case_alone()
     got = apply(learned, case)
     assert got.label == FlagLabel.NO_INDICATION and got.threshold == 0.97
     assert got.details["calibration"]["kind"] == "case" and "3 photos are too few" in got.explanation
+
+
+def test_every_shipped_reference_keeps_its_rate_on_held_out_photos() -> None:
+    import json
+    from importlib import resources
+
+    for name in ("copy_move", "noise", "jpeg_grid", "jpeg_ghost"):
+        raw = json.loads(resources.files("detectors").joinpath("reference", f"{name}.json").read_text())
+        hits, _, total = raw["heldout_fpr"].split()[:3]
+        assert int(hits) / int(total) <= 0.05, name  # measured by bench/indicators.py reference
+        ref = shipped(name)
+        assert ref is not None and ref.n == int(total) and achieved_rate(ref.n, 0.05) <= 0.05
+        summary = shipped_summary(name)
+        assert summary and "held-out false positives" in summary and "At this threshold it found" in summary
+    assert shipped_summary("ela") is None  # not scored: nothing to calibrate

@@ -94,6 +94,10 @@ def test_wb_detectors_lists_registered_detectors(wb: RunWb) -> None:
     assert {"c2pa", "ai_signature", "metadata_traces"} <= set(by_name)
     assert all(r["version"] and r["quality"] for r in rows)
     assert by_name["copy_move"]["on_video_frames"] is True and by_name["ela"]["on_video_frames"] is False
+    # Scored detectors say how they are calibrated: the rate held on held-out photos and what they found.
+    assert "held-out false positives" in by_name["noise"]["calibration"]
+    assert "NoSo copy-move forgeries" in by_name["copy_move"]["calibration"]
+    assert by_name["ela"]["calibration"] is None
 
 
 def test_wb_detect_stores_flags_with_custody_and_keeps_status(tmp_path: Path, wb: RunWb, wb_env) -> None:

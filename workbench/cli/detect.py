@@ -12,6 +12,7 @@ from typing import Any
 
 from archive.model import Flag
 from detectors.base import on_frames, registry
+from detectors.calibration import shipped_summary
 from workbench.cli.tools import Output, Registrar, UsageError, acting, find_case, open_home
 from workbench.services import config
 from workbench.services.analysis.child import Runner
@@ -119,6 +120,7 @@ def cmd_detectors(args: argparse.Namespace, out: Output) -> int:
     active = {d.name for d in reg.suite(settings_)}
     for name, cls in reg.classes().items():
         on = name in active
+        calibrated = shipped_summary(name)
         out.record(
             {
                 "detector": name,
@@ -127,9 +129,11 @@ def cmd_detectors(args: argparse.Namespace, out: Output) -> int:
                 "enabled": on,
                 "summary": cls.summary,
                 "quality": cls.quality,
+                "calibration": calibrated,
                 "on_video_frames": on_frames(cls),
             },
-            f"{name:16} {cls.version:5} {'on ' if on else 'off'} {cls.summary} | quality: {cls.quality}",
+            f"{name:16} {cls.version:5} {'on ' if on else 'off'} {cls.summary} | quality: {cls.quality}"
+            + (f" | {calibrated}" if calibrated else ""),
         )
     for name, why in reg.broken.items():
         out.error(f"{name}: could not be loaded: {why}")
