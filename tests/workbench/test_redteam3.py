@@ -24,7 +24,7 @@ from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
 from workbench import TOOL_VERSION
-from workbench.services import access, records, titles, translations
+from workbench.services import access, jobs, records, titles, translations
 from workbench.services.access import ItemFilter
 from workbench.services.capture.store import store_staged
 from workbench.services.export import reports
@@ -195,6 +195,32 @@ def test_a_visible_member_of_a_hidden_zip_does_not_name_the_zip(s: Setup) -> Non
     assert _package_hits(out, (b"zqjanedoe", zip_sha.encode())) == []
     with s.w.home.reading() as conn:  # the assigned analyst still finds it by the zip's name
         assert access.list_items(conn, s.w.analyst, s.w.case.id, ItemFilter(text="zqjanedoe"))[1] == 2
+
+
+def test_another_accounts_refused_capture_does_not_name_a_page_hidden_since(s: Setup) -> None:
+    """Leaked: a capture job whose address was refused listed that address to every member of the
+    case; once the page was captured and classified survivor-identifying, the job list still gave
+    its address to the unassigned members (the Capture page's job list)."""
+    url = "http://127.0.0.1:9/zqrefusedpost"
+    job_id = jobs.submit(s.w.home, s.w.analyst, "capture", s.w.case.id, {"urls": [url]})
+    done = jobs.run_job(s.w.home, job_id)
+    assert done is not None and done["result"]["results"][0]["status"] == "refused"
+    folder = s.tmp / "staged-refused"
+    folder.mkdir()
+    shot = _staged(folder, "screenshot", make_png(94, (120, 90)), "image/png")
+    stored = store_staged(
+        s.w.home,
+        s.w.case,
+        StagedCapture(url, "captured", None, folder, {"final_url": url}, [shot]),
+        "analyst",
+        "cli",
+        None,
+    )
+    assert stored.item_id is not None
+    access.classify(s.w.home, s.w.analyst, stored.item_id, "survivor_identifying")
+    for who in (s.w.reviewer, s.w.legal):
+        assert "zqrefusedpost" not in json.dumps(jobs.list_jobs(s.w.home, who, s.w.case.id), default=str)
+    assert "zqrefusedpost" in json.dumps(jobs.list_jobs(s.w.home, s.w.analyst, s.w.case.id), default=str)
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

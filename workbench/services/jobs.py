@@ -238,7 +238,9 @@ def _as_seen(job: dict[str, Any], account: Account, seen: set[str]) -> dict[str,
     if job["kind"] == "export" and not own:
         return None
     results = _results(job)
-    kept = [r for r in results if _shown(r, seen)]
+    # Another account's rows naming no item (a refused or failed URL, a refused file) are its inputs:
+    # an address refused then may be a page captured and hidden since.
+    kept = [r for r in results if _shown(r, seen) and (own or r.get("item_id"))]
     named = _named(job)
     if named and not own and not named & seen:
         return None  # a job about hidden items only
