@@ -141,26 +141,36 @@ def _frame(flag: dict[str, Any]) -> str:
 FOUND = {True: "found", False: "not found", None: "not analysed"}
 
 
+def _signal_name(signal: Any) -> str:
+    """Short enough for the table; a model's line names its pack, since several packs may run."""
+    short = str(signal.signal).split(" (")[0]
+    if signal.detector == "model_pack":
+        return f"{short}: {str(signal.what).split(':')[0]}"
+    return short
+
+
 def ai_generation(found: list[dict[str, Any]]) -> None:
     """The AI-generation view: each signal on its own line with its strength, never merged."""
     if not found:
         return
+    signals = models.signals_from_rows(found)
     st.text(
         "AI-generation signals: each stands alone; together they are not a verdict, and none changes "
         "the status."
     )
+    # As above: short columns in the table, the sentences wrapped under it.
     table(
         [
             {
-                "AI-generation signal": s.signal,
+                "AI-generation signal": _signal_name(s),
                 "found": "inconclusive" if s.label == "inconclusive" else FOUND[s.found],
-                "what": s.what,
-                "strength": s.strength,
             }
-            for s in models.signals_from_rows(found)
+            for s in signals
         ],
         key="ai_signals",
     )
+    for s in signals:
+        st.text(f"{s.signal}: {s.what}. Strength: {s.strength}.")
 
 
 def indicators(ctx: Ctx, row: ItemRow) -> None:
