@@ -34,6 +34,7 @@ from tests.workbench.test_redteam_visibility import (
     PHOTO_URL,
     SIBLING_URL,
     Page,
+    _pdf_text,
     _staged,
     capture_page_with_photo,
 )
@@ -337,13 +338,13 @@ def test_a_pages_post_does_not_point_to_its_hidden_photo(s: Setup, tmp_path: Pat
 
 
 def test_a_hidden_reviewers_free_tag_is_not_shown_before_the_reader_reviews(s: Setup) -> None:
+    """Blind review: a reviewer's free tag is a conclusion, hidden from another reviewer (on the item, in
+    the gallery's tag filter and in a report) until that one submits; content warnings always show (they blur)."""
     item = store(s.w.home, s.w.case, make_png(6), "tagged.png")
     access.tag_item(s.w.home, s.w.reviewer, item, "zqdeepfake")
     review.submit_review(
         s.w.home, s.w.reviewer, item, "false_or_misleading", 4, "generated", independent=True
     )
-    """Blind review: a reviewer's free tag is a conclusion, hidden from another reviewer (on the item and
-    in the gallery's tag filter) until that one submits; content warnings always show (they blur)."""
     access.tag_item(s.w.home, s.w.reviewer, item, "children")
     by_tag = ItemFilter(tags=("zqdeepfake",), item_ids=(item,))
     with s.w.home.reading() as conn:
@@ -353,6 +354,11 @@ def test_a_hidden_reviewers_free_tag_is_not_shown_before_the_reader_reviews(s: S
         for who in (s.w.reviewer, s.w.legal):  # the tagger, and legal staff who never judge
             seen = access.find_visible(conn, who, item)
             assert seen is not None and seen.tags == ("children", "zqdeepfake")
+    # `wb report` / the app's report leave it out as well.
+    _, _, pdf = reports.report_pdf(s.w.home, s.w.reviewer2, item_id=item)
+    (s.tmp / "blind-tags.pdf").write_bytes(pdf)
+    shown = _pdf_text(s.tmp / "blind-tags.pdf")
+    assert "zqdeepfake" not in shown and "children" in shown
     review.submit_review(s.w.home, s.w.reviewer2, item, "false_or_misleading", 3, "agreed", independent=True)
     with s.w.home.reading() as conn:
         row = access.find_visible(conn, s.w.reviewer2, item)

@@ -148,6 +148,10 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
     record["hidden_reviews"] = len(record["judgements"]) - len(kept)
     record["judgements"] = kept
     record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
+    # A hidden reviewer's free tag is a conclusion too (access._blind_tag); warnings always show.
+    record["tags"] = [
+        t for t in record["tags"] if t["added_by"] not in hidden or t["tag"] in CONTENT_WARNINGS
+    ]
     record["translations"] = [jsonable(t) for t in translations.visible_translations(conn, account, item_id)]
     if access.hidden_around(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
