@@ -338,8 +338,9 @@ def test_a_pages_post_does_not_point_to_its_hidden_photo(s: Setup, tmp_path: Pat
 
 
 def test_a_hidden_reviewers_free_tag_is_not_shown_before_the_reader_reviews(s: Setup) -> None:
-    """Blind review: a reviewer's free tag is a conclusion, hidden from another reviewer (on the item, in
-    the gallery's tag filter and in a report) until that one submits; content warnings always show (they blur)."""
+    """Blind review: a reviewer's free tag is a conclusion, hidden from another reviewer (on the item,
+    in the gallery's tag filter and in a report) until that one submits; content warnings always show
+    (they decide blurring)."""
     item = store(s.w.home, s.w.case, make_png(6), "tagged.png")
     access.tag_item(s.w.home, s.w.reviewer, item, "zqdeepfake")
     review.submit_review(
