@@ -182,6 +182,9 @@ def test_an_administrator_recalibrates_a_pack_from_untouched_photos(world: World
     assert row["calibration"].startswith(f"10 untouched photos calibrated by {FIRST_ADMIN}")
     (event,) = world.events("model.calibrated")
     assert event["photos"] == hashes and event["n"] == 10
+    # Ten photos cannot show a 5% rate: the threshold is their largest score, and the pack says so.
+    assert row["rate"] == pytest.approx(1 / 11)
+    assert "at most 9.1% on photos like those (too few photos to show 5%)" in world.wb("model", "list").stdout
 
 
 def _generated_png() -> bytes:

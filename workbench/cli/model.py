@@ -33,6 +33,13 @@ def _photos(folder: str) -> list[bytes]:
     return out
 
 
+def _rate(info: models.PackInfo) -> str:
+    if info.rate is None:
+        return ""
+    few = " (too few photos to show 5%)" if info.rate > 0.05 + 1e-9 else ""
+    return f" (false-positive rate at most {info.rate:.1%} on photos like those{few})"
+
+
 def _show(out: Output, info: models.PackInfo) -> None:
     threshold = "-" if info.threshold is None else f"{info.threshold:.3g}"
     if out.as_json:
@@ -40,7 +47,7 @@ def _show(out: Output, info: models.PackInfo) -> None:
         return
     for line in (
         f"{info.name} {info.version}  {info.task}  weights sha256 {info.model_sha256}",
-        f"  indicator above {threshold}; calibration: {info.calibration}",
+        f"  indicator above {threshold}{_rate(info)}; calibration: {info.calibration}",
         f"  source: {info.source}",
         f"  licence: {info.licence}",
     ):

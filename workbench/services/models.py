@@ -33,7 +33,7 @@ from archive.errors import InvalidRequest
 from archive.home import Home
 from archive.model import Case, Flag, FlagLabel
 from detectors.aiview import Signal, ai_signals
-from detectors.calibration import CASE_KEY, DEFAULT_RATE, LOWER_RATE, Reference, shipped
+from detectors.calibration import CASE_KEY, DEFAULT_RATE, LOWER_RATE, Reference, achieved_rate, shipped
 from detectors.modelpack import (
     Manifest,
     PackError,
@@ -87,6 +87,7 @@ class PackInfo:
     licence: str
     calibration: str
     threshold: float | None
+    rate: float | None = None  # the false-positive rate the calibration's photos can show
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -203,6 +204,7 @@ def _info(manifest: Manifest, entry: Mapping[str, Any]) -> PackInfo:
         licence=manifest.licence,
         calibration=f"{ref.name} ({ref.ident}, n={ref.n})" if ref else "none: every score is uncalibrated",
         threshold=ref.threshold() if ref else None,
+        rate=achieved_rate(ref.n, DEFAULT_RATE) if ref else None,
     )
 
 
