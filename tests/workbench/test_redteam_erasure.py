@@ -25,7 +25,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from archive.db import items
 from archive.home import Home
 from archive.staging import run_folder
 from tests.collectors.webfixtures import Site, serve
@@ -339,3 +341,25 @@ def test_a_withdrawn_request_cannot_be_approved(
     assert (home / "blobs" / sha[:2] / sha[2:4] / sha).exists()
     actions = [e["action"] for e in json_lines(wb("log", plain, "--json").stdout)]
     assert "deletion.requested" in actions and actions[-1] == "deletion.withdrawn"
+
+
+def test_an_erased_survivor_items_tombstone_answers_only_legal_and_admin_members(home: Home) -> None:
+    """`wb log` of an erased item ("deleted on <date>", RET-02) through ``deletion.tombstones``: of an
+    item that was survivor-identifying, only legal and admin members learn it existed; an unassigned
+    analyst or reviewer member, and a non-member, get nothing (the usual refusal follows)."""
+    from tests.workbench.app_fixtures import make_png, make_world, store
+    from workbench.services import access, deletion
+
+    w = make_world(home, n_items=0)
+    item = store(home, w.case, make_png(41), "zqsurvivor.png")
+    access.classify(home, w.analyst, item, "survivor_identifying")  # the analyst is assigned
+    access.assign(home, w.analyst, item, "legal")
+    deletion.request_deletion(home, w.analyst, item, "consent withdrawn by zqperson")
+    deletion.approve_deletion(home, w.legal, item)
+    with home.reading() as conn:
+        sha = conn.execute(select(items.c.sha256).where(items.c.id == item)).scalar_one()
+    for who in (w.legal, w.admin):
+        [gone] = deletion.tombstones(home, who, sha)
+        assert gone.item_id == item and gone.reason == "consent withdrawn by zqperson"
+    for who in (w.analyst, w.reviewer, w.outsider):  # even the analyst: its assignment went with the item
+        assert deletion.tombstones(home, who, item) == []
