@@ -422,7 +422,7 @@ def cmd_table(args: argparse.Namespace) -> None:
     rows = json.loads(Path(args.summary).read_text())
     print(
         "| detector | noso AUC (4+/3-) [95% CI] | noso P / R | synthetic AUC (18+/9-) [95% CI] "
-        "| synthetic P / R | pixel F1 noso / synth | FPR untouched (n=20) |"
+        f"| synthetic P / R | pixel F1 noso / synth | FPR untouched (n={rows[0]['untouched_n']}) |"
     )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
