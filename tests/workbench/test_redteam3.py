@@ -223,6 +223,15 @@ def test_another_accounts_refused_capture_does_not_name_a_page_hidden_since(s: S
     assert "zqrefusedpost" in json.dumps(jobs.list_jobs(s.w.home, s.w.analyst, s.w.case.id), default=str)
 
 
+def test_a_report_is_not_written_into_the_home(s: Setup) -> None:
+    """Leaked: `wb report --out` inside the home folder wrote the PDF (captions, notes, pictures) there:
+    erasure never reaches it, and in an encrypted home it is a plain copy in every copy of the home."""
+    inside = s.w.home.root / "index" / "report.pdf"
+    with pytest.raises(reports.ReportError, match="inside the archive home"):
+        reports.write_report(s.w.home, s.w.analyst, inside, item_id=s.photo_id)
+    assert not inside.exists()
+
+
 # -- the CLI ---------------------------------------------------------------------------------------
 
 

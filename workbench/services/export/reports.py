@@ -179,7 +179,12 @@ def write_report(
     via: str = "cli",
 ) -> tuple[str, str]:
     """Write the report of an item or a case, as the account may see it, to a new file ``out`` and log
-    its SHA-256; (id, sha). Any role that reads may make one (it shows what that role sees)."""
+    its SHA-256; (id, sha). Any role that reads may make one (it shows what that role sees).
+
+    Never inside the home folder: erasure would not reach it, and in an encrypted home it would be a
+    plain copy of evidence in every copy of the home."""
+    if out.resolve().is_relative_to(home.root.resolve()):
+        raise ReportError(f"{out} is inside the archive home: write the report outside it")
     if out.exists():
         raise ReportError(f"{out} exists: choose another file name")
     report_id, sha, pdf = report_pdf(home, account, item_id=item_id, case_slug=case_slug, via=via)
