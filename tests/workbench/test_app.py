@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from archive.custody import CustodyLog
 from archive.db import items, judgements
 from archive.home import Home
-from tests.workbench.app_fixtures import PASSWORD, World, make_world
+from tests.workbench.app_fixtures import PASSWORD, World, make_png, make_world
 from workbench.services import access, jobs, review, viewing
 
 APP = str(Path(__file__).resolve().parents[2] / "workbench" / "app" / "main.py")
@@ -175,6 +175,17 @@ def test_capture_page_queues_a_capture_job(world: World) -> None:
     assert [(j["kind"], j["status"], j["params"]["urls"]) for j in queued] == [
         ("capture", "queued", ["https://example.org/post/1", "https://example.org/post/2"])
     ]
+
+
+def test_a_finished_upload_names_its_item_by_the_file_name(world: World) -> None:
+    params = jobs.save_uploads(world.home, [("field-photo.png", make_png(7))])
+    jobs.submit(world.home, world.analyst, "upload", world.case.id, params)
+    done = jobs.run_job(world.home)
+    assert done is not None and done["status"] == "done"
+    item_id = done["result"]["results"][0]["item_id"]
+    at = _go(login("analyst"), "Capture")
+    shown = "\n".join(str(h.proto.body) for h in at.get("html"))  # the row beside the job's Open button
+    assert ">field-photo.png</div>" in shown and f">{item_id}</div>" not in shown
 
 
 @ON_BOTH_ENGINES

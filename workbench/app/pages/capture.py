@@ -46,8 +46,10 @@ def _open_row(job_id: str, r: dict[str, Any]) -> None:
     """The item a job made, by the name people know it by (a title, file name or address; the override
     of a bidi control shown, not obeyed), and a button to open it."""
     c1, c2 = st.columns([5, 1])
+    # An upload's result names its file "name"; a capture's its "url".
+    shown = r.get("title") or r.get("path") or r.get("name") or r.get("url") or r["item_id"]
     with c1:
-        bidi.text(str(r.get("title") or r.get("path") or r.get("url") or r["item_id"])[:120], reveal=True)
+        bidi.text(str(shown)[:120], reveal=True)
     # Inside a fragment a click reruns only the fragment: go to the item with a full rerun.
     if c2.button("Open", key=f"jo_{job_id}_{r['item_id']}"):
         open_item(str(r["item_id"]))
