@@ -2,11 +2,16 @@
 
     .venv/bin/python bench/indicators.py quality --size 14      # photos used for the synthetic set
     .venv/bin/python bench/indicators.py speed [--megapixels 12 2] [--videos]   # one core
+    .venv/bin/python bench/indicators.py reference --size 14   # shipped calibration, held-out FPR
+    .venv/bin/python bench/indicators.py packs [--write]       # Tiny-LaDeDa: AUC, found at 5%, time
+    .venv/bin/python bench/indicators.py faces [--wheels DIR]  # CenterFace against Haar
 
 Quality sets (all read from ../shared/corpus, nothing copied):
 - ``noso``: corpus/manipulated, forged ``*_mod*.png`` (masks ``*_gt.png``) against their originals.
-- ``untouched``: corpus/photos_exif without photos whose EXIF names Photoshop/Lightroom and without
-  the 8x8 ``exiftool__`` images; negatives only (false-positive rate).
+- ``untouched``: corpus/photos_exif without photos whose EXIF names Photoshop/Lightroom, without
+  the 8x8 ``exiftool__`` images and a rendered heat map; negatives only (false-positive rate).
+- the reference pool (``reference``, ``packs``): those photos and their benign copies in
+  corpus/near_dups, cross-validated in folds that keep each original with its copies.
 - ``synthetic``: made here from the untouched JPEGs (resized to <= 2048 px): a copy-move and a splice
   from another photo (donor saved at JPEG quality 70 on a shifted grid) per photo, every variant and
   a control saved at quality 92. Masks are known.
