@@ -5,7 +5,7 @@
   account names in them.
 - ``partner``: one shared file per item (a redacted copy, else a metadata-stripped copy; see
   ``strip.py``), records with no account names (reviewers, authors, collectors and who recorded a
-  consent are "(withheld)"), no notes, no assignments, no consent pseudonyms, no file names or device labels
+  consent are "(withheld)"), no notes or translations, no assignments, no consent pseudonyms, no file names or device labels
   from people's machines; no item titles (a file name or page title often names a person) and no
   source addresses or handles: sightings keep platform and times, not URL, account, display name or
   post id; capture records keep only the technical facts (``CAPTURE_SHARED``: times, tool, browser,
@@ -117,6 +117,9 @@ def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
         "item": item,
         "judgements": [_judgement(j, profile) for j in record["judgements"]],
         "notes": [],
+        # A translation quotes its original verbatim (a caption, a note) and names its translator and
+        # who recorded it: none of that is in a shared record, so neither are translations.
+        "translations": [],
         "tags": [
             {**t, "added_by": WITHHELD} for t in record["tags"] if not str(t["tag"]).startswith(ASSIGN_PREFIX)
         ],

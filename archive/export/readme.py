@@ -61,7 +61,7 @@ person read "(withheld)": account names (the custody events' actors, reviewers, 
 name and post id; captures' requested and final URL), file names and device labels from people's
 machines, consent pseudonyms. Capture records keep only how the page was captured (times, tool,
 browser, status, this item's files) and list the names of the fields left out ("withheld_fields").
-Notes, assignments and earlier transfers are not included.{public}
+Notes, translations, assignments and earlier transfers are not included.{public}
 """
 PUBLIC = " Judgements keep their status, confidence and time, not their rationale."
 

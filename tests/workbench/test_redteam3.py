@@ -24,7 +24,7 @@ from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
 from workbench import TOOL_VERSION
-from workbench.services import access, jobs, records, titles, translations
+from workbench.services import access, jobs, records, titles, translations, viewing
 from workbench.services.access import ItemFilter
 from workbench.services.capture.store import store_staged
 from workbench.services.export import reports
@@ -230,6 +230,28 @@ def test_a_report_is_not_written_into_the_home(s: Setup) -> None:
     with pytest.raises(reports.ReportError, match="inside the archive home"):
         reports.write_report(s.w.home, s.w.analyst, inside, item_id=s.photo_id)
     assert not inside.exists()
+
+
+def test_a_partner_package_carries_no_note_through_its_translation(s: Setup) -> None:
+    """Leaked: partner packages leave notes out, but each translation went along with the note's text
+    verbatim (its ``source_text``), the translation, the translator's name and notes, and the account
+    that recorded it (partner recipients get no staff names)."""
+    item = s.w.items[0]
+    note = viewing.set_description(s.w.home, s.w.analyst, item, "zqnote: the witness lives next door")
+    translations.add_translation(
+        s.w.home,
+        s.w.analyst,
+        item,
+        f"note:{note}",
+        "fr",
+        "zqtraduction",
+        translator="zqtranslator",
+        notes_text="zqtrnotes",
+    )
+    out = s.tmp / "partner-package"
+    req = ExportRequest("demo", "partner", "NGO", "partner", "share", out, s.w.legal, [item])
+    assert [i["item_id"] for i in export_package(s.w.home, req).included] == [item]
+    assert _package_hits(out, (b"zqnote", b"zqtraduction", b"zqtranslator", b"zqtrnotes")) == []
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
