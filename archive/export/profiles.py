@@ -6,13 +6,13 @@
 - ``partner``: one shared file per item (a redacted copy, else a metadata-stripped copy; see
   ``strip.py``), records with no account names (reviewers, authors, collectors and who recorded a
   consent are "(withheld)"), no notes or translations, no assignments, no consent pseudonyms, no file
-  names or device labels from people's machines; no item titles (a file name or page title often names a person) and no
-  source addresses or handles: sightings keep platform and times, not URL, account, display name or
-  post id; capture records keep only the technical facts (``CAPTURE_SHARED``: times, tool, browser,
-  status, this item's own files), not the requested or final URL, redirects, post, headers,
-  certificate or allow-lists; custody events of the files' provenance (ingest, capture, derivations,
-  sightings), of the verification (status changes, judgements) and of this transfer only, with the
-  actor withheld. Earlier transfers (to a court, say) are not shown.
+  names or device labels from people's machines; no item titles (a file name or page title often names a
+  person) and no source addresses or handles: sightings keep platform and times, not URL, account,
+  display name or post id; capture records keep only the technical facts (``CAPTURE_SHARED``: times,
+  tool, browser, status, this item's own files), not the requested or final URL, redirects, post,
+  headers, certificate or allow-lists; custody events of the files' provenance (ingest, capture,
+  derivations, sightings), of the verification (status changes, judgements) and of this transfer only,
+  with the actor withheld. Earlier transfers (to a court, say) are not shown.
 - ``public``: as partner, and judgements keep only their kind, status, confidence and time (no
   rationale or strands); no judgement events.
 
