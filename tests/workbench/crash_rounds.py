@@ -6,15 +6,13 @@ Run as a module from the repository root (it imports ``tests``).
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, json_lines, run_wb
+from tests.conftest import FIRST_ADMIN, PASSWORD, REPO, clean_env, json_lines, run_wb
 from tests.workbench.app_fixtures import make_png
 
 
@@ -47,9 +45,10 @@ def make_photos(folder: Path, n: int, start: int = 0) -> list[Path]:
 
 
 def _run_until(env: dict[str, str], args: list[str], lines: int, stream: str, password: bool) -> int:
-    """Start `wb ARGS`, kill -9 it once ``lines`` lines appeared on ``stream``; the lines seen."""
+    """Start `wb ARGS`, killed (-9) as it writes its ``lines``-th line on ``stream``; the lines seen."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", *args],
+        [sys.executable, "-m", "tests.workbench.crash_child", stream, str(lines), *args],
+        cwd=REPO,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -64,7 +63,6 @@ def _run_until(env: dict[str, str], args: list[str], lines: int, stream: str, pa
     seen = 0
     while seen < lines and source.readline():
         seen += 1
-    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:

@@ -42,10 +42,11 @@ class UsageError(InvalidRequest):
 class Output:
     """One readable line per input, or JSON Lines with --json; errors to standard error."""
 
-    def __init__(self, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+    def __init__(self, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.as_json = as_json
-        self.out = out
-        self.err = err
+        # The streams of the moment, not of import time: `wb` run in-process (tests) redirects them.
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
 
     def record(self, data: dict[str, Any], line: str) -> None:
         if self.as_json:
