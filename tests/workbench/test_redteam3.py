@@ -17,14 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from archive.db import custody_events
 from archive.home import Home
 from collectors.outcome import StagedCapture
 from tests.conftest import FIRST_ADMIN, PASSWORD, clean_env, init_home, run_wb
 from tests.workbench.app_fixtures import World, make_png, make_world
 from tests.workbench.test_redteam_visibility import _staged
 from workbench import TOOL_VERSION
-from workbench.services import access, jobs, records, titles, translations, viewing
+from workbench.services import (
+    access,
+    deletion,
+    jobs,
+    records,
+    retention,
+    timeline,
+    titles,
+    translations,
+    viewing,
+)
 from workbench.services.access import ItemFilter
 from workbench.services.capture.store import store_staged
 from workbench.services.export import reports
@@ -252,6 +264,41 @@ def test_a_partner_package_carries_no_note_through_its_translation(s: Setup) -> 
     req = ExportRequest("demo", "partner", "NGO", "partner", "share", out, s.w.legal, [item])
     assert [i["item_id"] for i in export_package(s.w.home, req).included] == [item]
     assert _package_hits(out, (b"zqnote", b"zqtraduction", b"zqtranslator", b"zqtrnotes")) == []
+
+
+def test_an_erase_decision_at_review_is_recorded_when_an_item_shares_files_with_hidden_ones(s: Setup) -> None:
+    """Broke: `wb case review demo --erase` by a legal member stopped half-way with "access denied" at
+    the member of the hidden zip (its erasure would take the zip along): the requests opened
+    before it stayed, the rest of the case got none, and the decision was never recorded. Runs near
+    the end: it opens deletion requests for the case."""
+    decided = retention.decide_review(s.w.home, s.w.legal, "demo", erase_reason="retention period over")
+    assert decided.skipped and decided.requests  # skipped: the zip member whose zip legal may not see
+    assert s.w.items[0] in decided.requests  # an ordinary item of the case
+    events = [e.action for e in timeline.item_timeline(s.w.home, s.w.legal, s.w.items[0])]
+    assert "deletion.requested" in events
+    with s.w.home.reading() as conn:
+        logged = conn.execute(
+            select(custody_events.c.action).where(custody_events.c.action == "case.review_decided")
+        ).all()
+    assert len(logged) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="design decision: an erase decision at a case's review opens deletion requests only for the "
+    "items the decider may see (retention.decide_review), and no account sees a case's survivor-"
+    "identifying items unless assigned to each, so they stay past the decision and nobody is told; "
+    "requesting them too (the approval needs an account that sees them) or saying how many remain "
+    "would tell the decider that hidden items exist",
+)
+def test_an_erase_decision_at_review_reaches_every_item_of_the_case(s: Setup) -> None:
+    """Runs last: it opens deletion requests for the whole case."""
+    decided = retention.decide_review(s.w.home, s.w.legal, "demo", erase_reason="retention period over")
+    assert decided.requests
+    with s.w.home.reading() as conn:  # the refused-then-captured page: hidden from legal, no visible kin
+        rows, _ = access.list_items(conn, s.w.analyst, s.w.case.id, ItemFilter(text="zqrefusedpost"))
+    [page] = rows
+    assert deletion.open_request(s.w.home, s.w.analyst, page.id) is not None
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

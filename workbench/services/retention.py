@@ -52,7 +52,7 @@ class ReviewDecision:
     decision: str  # keep | erase
     keep_until: str | None
     requests: list[str]  # item ids with a deletion request opened by this decision
-    skipped: list[str]  # item ids that already had one (or could not get one), with nothing new
+    skipped: list[str]  # item ids that already had one, or could not get one (shared with hidden items)
 
 
 def parse_date(text: str) -> datetime:
@@ -204,7 +204,9 @@ def _request_all(home: Home, by: Account, case: Case, reason: str, via: str) -> 
             continue  # erased with an item whose request is open already (shares its files)
         try:
             req = deletion.request_deletion(home, by, str(item_id), reason, via=via)
-        except deletion.DeletionError:
+        except (deletion.DeletionError, auth.AccessDenied):
+            # Already requested, or it shares its files with items the decider may not see (its
+            # refusal is logged): skipped, and the decision is still recorded for the rest.
             skipped.append(str(item_id))
             continue
         opened.append(str(item_id))
