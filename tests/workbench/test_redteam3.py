@@ -9,6 +9,7 @@ called directly with real files.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import zipfile
@@ -264,6 +265,25 @@ def test_a_partner_package_carries_no_note_through_its_translation(s: Setup) -> 
     req = ExportRequest("demo", "partner", "NGO", "partner", "share", out, s.w.legal, [item])
     assert [i["item_id"] for i in export_package(s.w.home, req).included] == [item]
     assert _package_hits(out, (b"zqnote", b"zqtraduction", b"zqtranslator", b"zqtrnotes")) == []
+
+
+def test_another_accounts_upload_row_does_not_name_a_hidden_zip(s: Setup) -> None:
+    """Leaked: the Capture page's job list gave every member the upload job's row of a visible zip
+    member, named as uploaded: "zqmaryroe.zip!street.png", the hidden zip's name."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        z.writestr("street.png", make_png(95, (40, 30)))
+    staged = jobs.save_uploads(s.w.home, [("zqmaryroe.zip", data.getvalue())])
+    done = jobs.run_job(s.w.home, jobs.submit(s.w.home, s.w.analyst, "upload", s.w.case.id, staged))
+    assert done is not None
+    rows = {r["name"]: r["item_id"] for r in done["result"]["results"]}
+    access.classify(s.w.home, s.w.analyst, rows["zqmaryroe.zip"], "survivor_identifying")
+    for who in (s.w.reviewer, s.w.legal):
+        listed = json.dumps(jobs.list_jobs(s.w.home, who, s.w.case.id), default=str)
+        assert rows["zqmaryroe.zip!street.png"] in listed and "zqmaryroe" not in listed, who.name
+    assert "zqmaryroe.zip!street.png" in json.dumps(
+        jobs.list_jobs(s.w.home, s.w.analyst, s.w.case.id), default=str
+    )
 
 
 def test_an_erase_decision_at_review_is_recorded_when_an_item_shares_files_with_hidden_ones(s: Setup) -> None:

@@ -45,7 +45,7 @@ from archive.db import captures, items, job_steps, jobs, sightings, upload_chunk
 from archive.errors import InvalidRequest, WorkbenchError
 from archive.home import Home, Transaction
 from archive.model import Case
-from workbench.services import config
+from workbench.services import access, config
 from workbench.services.access import WITHHELD, visible_clause
 from workbench.services.auth import AccessDenied, Account, Perm, account_by_name, check_case
 
@@ -204,7 +204,19 @@ def list_jobs(
         rows = [dict(r) for r in conn.execute(q).mappings()]
         named = {i for j in rows for i in _named(j)}
         seen = _visible_ids(conn, account, named)
-    return [j for j in (_as_seen(j, account, seen) for j in rows) if j is not None]
+        listed = [j for j in (_as_seen(j, account, seen) for j in rows) if j is not None]
+        for job in listed:
+            if job["actor"] != account.name:
+                _withhold_names(conn, account, job)
+    return listed
+
+
+def _withhold_names(conn: Connection, account: Account, job: dict[str, Any]) -> None:
+    """Another account's upload rows name its files as uploaded: a zip member's name starts with its
+    zip's, withheld where that zip is hidden from the account (``access.withhold_hidden_media``)."""
+    for row in _results(job):
+        if row.get("item_id") and isinstance(row.get("name"), str):
+            row["name"] = access.withhold_hidden_media(conn, account, str(row["item_id"]), row["name"])
 
 
 def _results(job: dict[str, Any]) -> list[dict[str, Any]]:
