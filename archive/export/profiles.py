@@ -70,6 +70,8 @@ SIGHTING_PERSONAL = (
     "display_name",
     "post_id",
     "posted_at_shown",
+    "page_url",  # the page a media file was seen on
+    "member",  # a zip member's own file name
 )
 ASSIGN_PREFIX = "assigned:"
 

@@ -566,6 +566,8 @@ def test_shared_records_and_events_drop_names_other_files_and_earlier_transfers(
                 "platform": "x",
                 "details": {"display_name": "zqdisplay", "post_id": "1", "final_url": "https://x.example/zq"},
             },
+            {"details": {"kind": "media", "page_url": "https://x.example/zqpage"}},
+            {"details": {"kind": "zip-member", "member": "zqmember jane doe.png"}},
         ],
     }
     for profile in ("partner", "public"):
