@@ -82,7 +82,7 @@ def test_fixity_marks_a_changed_blobs_items_and_logs_the_run(world: World) -> No
         assert logged["run_id"] == run.run_id and logged["failed"] == [sha] and logged["changed"] == 1
         assert logged["checked"] == run.checked == run.total
         marks = fixity.item_integrity(home, world.analyst, damaged)
-        assert [m["sha256"] for m in marks] == [sha]
+        assert [m.sha256 for m in marks] == [sha] and marks[0].state == "changed"
         assert fixity.item_integrity(home, world.analyst, world.items[1]) == []
         with pytest.raises(AccessDenied):  # a non-member learns nothing of the item or its mark
             fixity.item_integrity(home, world.outsider, damaged)

@@ -21,9 +21,9 @@ def test_a_tsa_address_with_credentials_is_refused(home: Home, tmp_path: Path) -
     with pytest.raises(TimestampError, match="credentials"):
         timestamping.configure_tsa(home, w.admin, "https://stamper:zqtsa-secret@127.0.0.1:9/tsr", chain)
     status = timestamping.timestamp_status(home, w.analyst)
-    assert status["tsa_url"] is None and "zqtsa-secret" not in str(status)
+    assert status.tsa_url is None and "zqtsa-secret" not in str(status)
     timestamping.configure_tsa(home, w.admin, "https://127.0.0.1:9/tsr", chain)  # the address alone is fine
-    assert timestamping.timestamp_status(home, w.analyst)["tsa_url"] == "https://127.0.0.1:9/tsr"
+    assert timestamping.timestamp_status(home, w.analyst).tsa_url == "https://127.0.0.1:9/tsr"
 
 
 def test_a_new_login_clears_what_an_earlier_session_left_in_the_browser(
@@ -64,8 +64,8 @@ def test_a_token_in_the_tsa_address_is_shown_only_to_admins(home: Home, tmp_path
     assert errors and "zqtsa-token" not in str(errors)
     for who in (w.analyst, w.legal, w.outsider):
         status = timestamping.timestamp_status(home, who)
-        assert status["tsa_url"] == "https://127.0.0.1:9/tsr?redacted"
-        assert status["tokens"] and "zqtsa-token" not in str(status)
+        assert status.tsa_url == "https://127.0.0.1:9/tsr?redacted"
+        assert status.tokens and "zqtsa-token" not in str(status)
     admin = timestamping.timestamp_status(home, w.admin)
-    assert admin["tsa_url"] == url and admin["tokens"][0]["tsa_url"] == url
+    assert admin.tsa_url == url and admin.tokens[0].tsa_url == url
     assert redacted_url("https://u:p@tsa.example:8443/a/b?k=v#f") == "https://tsa.example:8443/a/b?redacted"

@@ -75,12 +75,12 @@ def test_a_human_and_a_machine_translation_are_kept_beside_the_verbatim_original
         translator="Argos Translate 1.9 (uk-en, run locally)",
     )  # fmt: skip
     found = tr.item_translations(w.home, w.legal, s.item)
-    assert [(t["target_lang"], t["translator_type"], t["translator"], t["recorded_by"]) for t in found] == [
+    assert [(t.target_lang, t.translator_type, t.translator, t.recorded_by) for t in found] == [
         ("en-GB", "human", "analyst", "analyst"),
         ("en", "machine", "Argos Translate 1.9 (uk-en, run locally)", "reviewer"),
     ]
-    assert all(t["source_text"] == CAPTION and t["created_at"] for t in found)
-    assert found[0]["source_lang"] == "uk"  # canonical form of the tag typed
+    assert all(t.source_text == CAPTION and t.created_at for t in found)
+    assert found[0].source_lang == "uk"  # canonical form of the tag typed
     with w.home.reading() as conn:
         events = [e for e in CustodyLog.events(conn, item_id=s.item) if e.action == "translation.recorded"]
     assert len(events) == 2 and CAPTION not in json.dumps([e.details for e in events], ensure_ascii=False)

@@ -32,7 +32,7 @@ def cmd_case_create(args: argparse.Namespace, out: Output) -> int:
             home, acting(home), args.slug, args.purpose or "", args.reviews,
             category=args.category, review_on=review_on,
         )  # fmt: skip
-    review = retention_service.case_summary(case)["review_on"]
+    review = retention_service.case_summary(case).review_on
     out.record(
         {"case": case.slug, "id": case.id, "review_policy": case.review_policy, "review_on": review},
         f"case {case.slug} created (reviews needed: {case.review_policy}; review on {review})",
@@ -49,7 +49,7 @@ def cmd_case_list(args: argparse.Namespace, out: Output) -> int:
                     "id": case.id,
                     "purpose": case.purpose,
                     "review_policy": case.review_policy,
-                    "review_on": retention_service.case_summary(case)["review_on"],
+                    "review_on": retention_service.case_summary(case).review_on,
                     "category": case.category,
                 },
                 f"{case.slug}\t{case.purpose}",
@@ -62,7 +62,7 @@ def cmd_due(args: argparse.Namespace, out: Output) -> int:
         due = retention.due_cases(home, acting(home))
     for case in due:
         row = retention.case_summary(case)
-        out.record(row, f"{case.slug}\treview due since {row['review_on']} ({row['days_overdue']} days)")
+        out.record(row.as_json(), f"{case.slug}\treview due since {row.review_on} ({row.days_overdue} days)")
     out.record({"summary": {"due": len(due)}}, f"{len(due)} case(s) due for review")
     return 0
 
@@ -99,7 +99,7 @@ def cmd_review_date(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         case = retention.set_review_date(home, acting(home), args.slug, when)
     row = retention.case_summary(case)
-    out.record(row, f"case {case.slug}: review on {row['review_on']}")
+    out.record(row.as_json(), f"case {case.slug}: review on {row.review_on}")
     return 0
 
 

@@ -45,9 +45,9 @@ def cmd_consent_list(args: argparse.Namespace, out: Output) -> int:
         records = consent.list_consents(home, acting(home), args.item_id)
     for rec in records:
         out.record(
-            rec,
-            f"{rec['id']} {rec['subject']} given {rec['given_on'][:10]} scopes "
-            f"{', '.join(rec['scopes'])} withdrawn {(rec['withdrawn_on'] or '-')[:10]}",
+            rec.as_json(),
+            f"{rec.id} {rec.subject} given {rec.given_on[:10]} scopes "
+            f"{', '.join(rec.scopes)} withdrawn {(rec.withdrawn_on or '-')[:10]}",
         )
     out.record(
         {"item_id": args.item_id, "state": consent.consent_state(records)}, consent.consent_state(records)

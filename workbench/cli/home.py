@@ -217,13 +217,13 @@ def cmd_timestamps(args: argparse.Namespace, out: Output) -> int:
             out.record({"stamped": done, "errors": errors}, f"{done} checkpoint(s) stamped")
             return 1 if errors else 0
         status = timestamping.timestamp_status(home, by)
-    for t in status["tokens"]:
-        when = t["gen_time"] or f"pending after {t['attempts']} attempt(s): {t['last_error']}"
-        out.record(t, f"checkpoint {t['checkpoint_id']} (events 1..{t['tree_size']}) {t['status']} {when}")
-    url = status["tsa_url"]
+    for t in status.tokens:
+        when = t.gen_time or f"pending after {t.attempts} attempt(s): {t.last_error}"
+        out.record(t.as_json(), f"checkpoint {t.checkpoint_id} (events 1..{t.tree_size}) {t.status} {when}")
+    url = status.tsa_url
     out.record(
-        {"summary": {"tsa_url": url, "tokens": len(status["tokens"])}},
-        f"authority: {url or 'none configured'}; {len(status['tokens'])} checkpoint(s) tried",
+        {"summary": {"tsa_url": url, "tokens": len(status.tokens)}},
+        f"authority: {url or 'none configured'}; {len(status.tokens)} checkpoint(s) tried",
     )
     return 0
 

@@ -169,10 +169,9 @@ def cmd_translation_list(args: argparse.Namespace, out: Output) -> int:
                 {"source_ref": s.ref, "label": s.label, "text": s.text}, f"{s.ref}  {s.label}: {s.text}"
             )
         for t in found:
-            record = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in t.items()}
-            who = f"{t['translator_type']}: {t['translator']}, recorded by {t['recorded_by']}"
-            line = f"  -> {t['source_ref']} in {t['target_lang']} ({who}): {t['text']}"
-            out.record(record, line)
+            who = f"{t.translator_type}: {t.translator}, recorded by {t.recorded_by}"
+            line = f"  -> {t.source_ref} in {t.target_lang} ({who}): {t.text}"
+            out.record(t.as_json(), line)
         return 0
 
 

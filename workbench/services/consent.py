@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = [
     "CONSENT_ROLES",
     "IDENTITY_OPTIONS",
     "SCOPES",
+    "Consent",
     "ConsentError",
     "add_consent",
     "consent_state",
@@ -58,6 +60,37 @@ def _hide_key(option: str) -> str:
 def hidden_options(identity_options: Mapping[str, Any] | None) -> list[str]:
     """What a consent record asks to hide, of ``IDENTITY_OPTIONS`` (``name``, ``face``, ``location``)."""
     return [o for o in IDENTITY_OPTIONS if (identity_options or {}).get(_hide_key(o))]
+
+
+@dataclass(frozen=True)
+class Consent:
+    """One person's consent on an item: the recipient types it covers and what to hide of them."""
+
+    id: int
+    item_id: str
+    subject: str  # a pseudonym, never a name
+    given_on: str  # UTC text
+    scopes: list[str]
+    identity_options: dict[str, Any]
+    withdrawn_on: str | None  # UTC text, once withdrawn
+    recorded_by: str
+
+    @property
+    def hidden(self) -> list[str]:
+        """What the record asks to hide, of ``IDENTITY_OPTIONS``."""
+        return hidden_options(self.identity_options)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "item_id": self.item_id,
+            "subject": self.subject,
+            "given_on": self.given_on,
+            "scopes": self.scopes,
+            "identity_options": self.identity_options,
+            "withdrawn_on": self.withdrawn_on,
+            "recorded_by": self.recorded_by,
+        }
 
 
 class ConsentError(InvalidRequest, ValueError):
@@ -165,30 +198,30 @@ def withdraw_consent(
     return ids
 
 
-def list_consents(home: Home, by: Account, item_id: str, via: str = "cli") -> list[dict[str, Any]]:
+def list_consents(home: Home, by: Account, item_id: str, via: str = "cli") -> list[Consent]:
     """The item's consent records, for an account that may see the item (a refusal is logged)."""
     access.authorise(home, by, item_id, Perm.READ, via)
     with home.reading() as conn:
         return item_consents(conn, item_id)
 
 
-def item_consents(conn: Connection, item_id: str) -> list[dict[str, Any]]:
+def item_consents(conn: Connection, item_id: str) -> list[Consent]:
     """The consent records of an item, unchecked: for callers that have checked access already."""
     rows = conn.execute(select(consents).where(consents.c.item_id == item_id).order_by(consents.c.id))
-    return [jsonable(r) for r in rows.mappings()]
+    return [Consent(**jsonable(r)) for r in rows.mappings()]
 
 
-def consent_state(records: Sequence[dict[str, Any]]) -> str:
+def consent_state(records: Sequence[Consent]) -> str:
     """What an item shows: "consent withdrawn", "no consent record", or the recipient types that
     every record names (what an export may reach: each record is one person's consent), e.g.
     "consent: court, un_mechanism" or "consent: no recipient outside the organisation"."""
-    if any(r.get("withdrawn_on") for r in records):
+    if any(r.withdrawn_on for r in records):
         return "consent withdrawn"
     if not records:
         return "no consent record"
     common = set(SCOPES)
     for r in records:
-        common &= set(r.get("scopes") or [])
+        common &= set(r.scopes or [])
     return "consent: " + (
         ", ".join(s for s in SCOPES if s in common) or "no recipient outside the organisation"
     )

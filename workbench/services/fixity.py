@@ -12,7 +12,8 @@ active admin, with the channel ``job``; an unfinished run is resumed at once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from workbench.services.auth import Account, Perm, account_by_name, can, refuse,
 
 __all__ = [
     "DEFAULT_EVERY_DAYS",
+    "IntegrityMark",
     "fixity_due",
     "item_integrity",
     "run_fixity",
@@ -53,11 +55,27 @@ def run_fixity(
     return engine.run_fixity(home, by.name, via, limit=limit, progress=progress)
 
 
-def item_integrity(home: Home, by: Account, item_id: str, via: str = "app") -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class IntegrityMark:
+    """One file of an item whose latest fixity result failed: changed (``found_sha256`` is what it
+    hashes to now), missing or unreadable, and the run that found it."""
+
+    sha256: str
+    state: str
+    found_sha256: str | None
+    run_id: str
+    checked_at: datetime
+
+
+def item_integrity(home: Home, by: Account, item_id: str, via: str = "app") -> list[IntegrityMark]:
     """The failed fixity results of an item's files, for an account that may see the item."""
     row = access.authorise(home, by, item_id, Perm.READ, via)
     with home.reading() as conn:
-        return engine.failures_of_items(conn, [row.id]).get(row.id, [])
+        failed = engine.failures_of_items(conn, [row.id]).get(row.id, [])
+    return [
+        IntegrityMark(f["sha256"], f["state"], f["found_sha256"], f["run_id"], f["checked_at"])
+        for f in failed
+    ]
 
 
 def set_schedule(home: Home, by: Account, every_days: int, via: str = "cli") -> None:

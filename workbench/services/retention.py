@@ -33,7 +33,9 @@ from workbench.services.auth import Account, Perm
 
 __all__ = [
     "DEFAULT_PERIOD_DAYS",
+    "CaseSummary",
     "ReviewDecision",
+    "case_summary",
     "create_case",
     "decide_review",
     "due_cases",
@@ -214,14 +216,34 @@ def _request_all(home: Home, by: Account, case: Case, reason: str, via: str) -> 
     return opened, skipped
 
 
-def case_summary(case: Case, today: date | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case's review fields: when it is due for review, and how many days past that it is."""
+
+    case: str
+    id: int
+    category: str | None
+    review_on: str | None  # YYYY-MM-DD
+    days_overdue: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "id": self.id,
+            "category": self.category,
+            "review_on": self.review_on,
+            "days_overdue": self.days_overdue,
+        }
+
+
+def case_summary(case: Case, today: date | None = None) -> CaseSummary:
     """A case's review fields for output."""
     day = today or utcnow().date()
     review_on = case.retention_until
-    return {
-        "case": case.slug,
-        "id": case.id,
-        "category": case.category,
-        "review_on": None if review_on is None else review_on.strftime("%Y-%m-%d"),
-        "days_overdue": None if review_on is None else (day - review_on.date()).days,
-    }
+    return CaseSummary(
+        case=case.slug,
+        id=case.id,
+        category=case.category,
+        review_on=None if review_on is None else review_on.strftime("%Y-%m-%d"),
+        days_overdue=None if review_on is None else (day - review_on.date()).days,
+    )

@@ -12,6 +12,7 @@ address whole; everyone else sees it without query, fragment and user info
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +21,15 @@ from archive.home import Home
 from archive.timestamps import Stamper, TimestampError, read_chain, redacted_url, token_rows, tsa_config
 from workbench.services.auth import Account, Perm, can, refuse, require
 
-__all__ = ["clear_tsa", "configure_tsa", "event_stamps", "retry_timestamps", "timestamp_status"]
+__all__ = [
+    "StampAttempt",
+    "TimestampStatus",
+    "clear_tsa",
+    "configure_tsa",
+    "event_stamps",
+    "retry_timestamps",
+    "timestamp_status",
+]
 
 
 def _active(home: Home, by: Account, via: str) -> None:
@@ -28,7 +37,41 @@ def _active(home: Home, by: Account, via: str) -> None:
         raise refuse(home, by, Perm.READ, via)
 
 
-def timestamp_status(home: Home, by: Account, via: str = "cli") -> dict[str, Any]:
+@dataclass(frozen=True)
+class StampAttempt:
+    """One checkpoint's stamping: its token's time once stamped, else the attempts and the last error."""
+
+    checkpoint_id: int
+    tree_size: int
+    root_hash: str
+    status: str  # "stamped" | "pending"
+    gen_time: str | None
+    attempts: int
+    last_error: str | None
+    tsa_url: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "checkpoint_id": self.checkpoint_id,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "status": self.status,
+            "gen_time": self.gen_time,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "tsa_url": self.tsa_url,
+        }
+
+
+@dataclass(frozen=True)
+class TimestampStatus:
+    """The configured authority (None: none) and every stamping attempt, as one account may see them."""
+
+    tsa_url: str | None
+    tokens: list[StampAttempt]
+
+
+def timestamp_status(home: Home, by: Account, via: str = "cli") -> TimestampStatus:
     """The configured authority (its address) and every stamping attempt, oldest checkpoint first."""
     _active(home, by, via)
     with home.reading() as conn:
@@ -36,22 +79,22 @@ def timestamp_status(home: Home, by: Account, via: str = "cli") -> dict[str, Any
         rows = token_rows(conn)
     urls = {str(r["tsa_url"]) for r in rows if r["tsa_url"]} | ({config.url} if config else set())
     shown = _shown_to(by, urls)
-    return {
-        "tsa_url": None if config is None else shown(config.url),
-        "tokens": [
-            {
-                "checkpoint_id": r["checkpoint_id"],
-                "tree_size": r["tree_size"],
-                "root_hash": r["root_hash"],
-                "status": "stamped" if r["token"] is not None else "pending",
-                "gen_time": r["gen_time"],
-                "attempts": r["attempts"],
-                "last_error": shown(r["last_error"]),
-                "tsa_url": shown(r["tsa_url"]),
-            }
+    return TimestampStatus(
+        tsa_url=None if config is None else shown(config.url),
+        tokens=[
+            StampAttempt(
+                checkpoint_id=r["checkpoint_id"],
+                tree_size=r["tree_size"],
+                root_hash=r["root_hash"],
+                status="stamped" if r["token"] is not None else "pending",
+                gen_time=r["gen_time"],
+                attempts=r["attempts"],
+                last_error=shown(r["last_error"]),
+                tsa_url=shown(r["tsa_url"]),
+            )
             for r in rows
         ],
-    }
+    )
 
 
 def retry_timestamps(home: Home, by: Account, via: str = "cli") -> tuple[int, list[str]]:

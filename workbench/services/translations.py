@@ -19,7 +19,8 @@ the text. The rows are personal text: erasure removes them with the item (``arch
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import langcodes
@@ -36,6 +37,7 @@ from workbench.services.auth import AccessDenied, Account, Perm
 __all__ = [
     "KINDS",
     "Source",
+    "Translation",
     "TranslationError",
     "add_translation",
     "item_sources",
@@ -53,6 +55,32 @@ NAME_MAX = 128
 
 class TranslationError(InvalidRequest, ValueError):
     """A translation cannot be recorded as asked (bad language tag, empty text, unknown original)."""
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One recorded translation, with the verbatim original it was made from."""
+
+    id: int
+    item_id: str
+    source_ref: str  # caption:sighting:ID | caption:capture:ID | note:ID
+    source_text: str
+    source_lang: str | None
+    target_lang: str
+    text: str
+    translator_type: str  # human | machine
+    translator: str  # the person, or the tool and its version
+    notes: str
+    recorded_by: str
+    created_at: datetime
+
+    def as_row(self) -> dict[str, Any]:
+        """The fields as stored (``created_at`` a datetime), for reports to render."""
+        return asdict(self)
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields as ``wb translation list --json`` prints them (the time in ISO 8601)."""
+        return {**self.as_row(), "created_at": self.created_at.isoformat()}
 
 
 @dataclass(frozen=True)
@@ -196,7 +224,7 @@ def add_translation(
     return tid
 
 
-def visible_translations(conn: Connection, account: Account, item_id: str) -> list[dict[str, Any]]:
+def visible_translations(conn: Connection, account: Account, item_id: str) -> list[Translation]:
     """The item's translations the account may read, oldest first (blind review applied: none made by,
     or translating a note of, a reviewer whose work is hidden from the account)."""
     if access.find_visible(conn, account, item_id) is None:
@@ -208,20 +236,17 @@ def visible_translations(conn: Connection, account: Account, item_id: str) -> li
     sources = _sources(conn, account, item_id)
     readable, texts = {s.ref for s in sources}, {s.text for s in sources}
     q = select(translations).where(translations.c.item_id == item_id).order_by(translations.c.id)
-    rows = [dict(r) for r in conn.execute(q).mappings()]
+    rows = [Translation(**r) for r in conn.execute(q).mappings()]
     return [
-        r
-        for r in rows
-        if r["recorded_by"] not in hidden
-        and (r["translator_type"] == "machine" or r["translator"] not in hidden)
-        and (
-            r["source_ref"] in readable
-            or (str(r["source_ref"]).startswith("caption:") and r["source_text"] in texts)
-        )
+        t
+        for t in rows
+        if t.recorded_by not in hidden
+        and (t.translator_type == "machine" or t.translator not in hidden)
+        and (t.source_ref in readable or (t.source_ref.startswith("caption:") and t.source_text in texts))
     ]
 
 
-def item_translations(home: Home, by: Account, item_id: str, via: str = "app") -> list[dict[str, Any]]:
+def item_translations(home: Home, by: Account, item_id: str, via: str = "app") -> list[Translation]:
     """The item's translations the account may read (a logged refusal if it may not see the item)."""
     row = access.authorise(home, by, item_id, Perm.READ, via)
     with home.reading() as conn:

@@ -78,7 +78,7 @@ def _due(ctx: Ctx) -> None:
     if not due:
         st.text("No case is past its review date.")
         return
-    table([retention.case_summary(c) for c in due], key="due_cases")
+    table([retention.case_summary(c).as_json() for c in due], key="due_cases")
     if not can(ctx.account, Perm.RETENTION):
         st.text("Legal staff and admins decide at review: keep until a date, or erase.")
         return
@@ -138,7 +138,7 @@ def render(ctx: Ctx) -> None:
                 "purpose": c.purpose,
                 "reviews needed": c.review_policy,
                 "members": members,
-                "review on": retention.case_summary(c)["review_on"] or "",
+                "review on": retention.case_summary(c).review_on or "",
             }
         )
     table(rows, key="cases")

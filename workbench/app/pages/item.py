@@ -180,10 +180,10 @@ def _tags(ctx: Ctx, row: ItemRow) -> None:
 def _integrity(ctx: Ctx, row: ItemRow) -> None:
     """The banner of an item whose files a fixity run found changed, missing or unreadable."""
     for f in fixity.item_integrity(ctx.home, ctx.account, row.id):
-        found = f" (now hashes to {f['found_sha256']})" if f["found_sha256"] else ""
+        found = f" (now hashes to {f.found_sha256})" if f.found_sha256 else ""
         st.error(
-            f"Integrity failed: file {f['sha256']} is {f['state']}{found} "
-            f"(fixity run {f['run_id']}, {f['checked_at'].strftime(TIME)})."
+            f"Integrity failed: file {f.sha256} is {f.state}{found} "
+            f"(fixity run {f.run_id}, {f.checked_at.strftime(TIME)})."
         )
 
 

@@ -7,8 +7,6 @@ Pseudonyms are shown as text in a table (never markdown).
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from workbench.app.pages.common import Ctx, guard, table
@@ -18,16 +16,16 @@ from workbench.services.access import ItemRow
 __all__ = ["render"]
 
 
-def _rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
+def _rows(records: list[consent.Consent]) -> list[dict[str, str]]:
     return [
         {
-            "id": str(r["id"]),
-            "subject": str(r["subject"]),
-            "given on": str(r["given_on"])[:10],
-            "scopes": ", ".join(r["scopes"] or []) or "(none)",
-            "hide": ", ".join(consent.hidden_options(r["identity_options"])) or "-",
-            "withdrawn on": str(r["withdrawn_on"] or "-")[:10],
-            "recorded by": str(r["recorded_by"]),
+            "id": str(r.id),
+            "subject": r.subject,
+            "given on": r.given_on[:10],
+            "scopes": ", ".join(r.scopes or []) or "(none)",
+            "hide": ", ".join(r.hidden) or "-",
+            "withdrawn on": (r.withdrawn_on or "-")[:10],
+            "recorded by": r.recorded_by,
         }
         for r in records
     ]
@@ -48,8 +46,8 @@ def _add_form(ctx: Ctx, row: ItemRow) -> None:
                 st.rerun()
 
 
-def _withdraw_form(ctx: Ctx, row: ItemRow, records: list[dict[str, Any]]) -> None:
-    open_subjects = sorted({str(r["subject"]) for r in records if not r["withdrawn_on"]})
+def _withdraw_form(ctx: Ctx, row: ItemRow, records: list[consent.Consent]) -> None:
+    open_subjects = sorted({r.subject for r in records if not r.withdrawn_on})
     if not open_subjects:
         return
     with st.form("consent_withdraw"):
@@ -62,7 +60,7 @@ def _withdraw_form(ctx: Ctx, row: ItemRow, records: list[dict[str, Any]]) -> Non
 
 def render(ctx: Ctx, row: ItemRow) -> None:
     """The consent records of the item; the forms for analysts, legal staff and admins."""
-    records: list[dict[str, Any]] = []
+    records: list[consent.Consent] = []
     with guard():
         records = consent.list_consents(ctx.home, ctx.account, row.id, via="app")
     st.text(consent.consent_state(records))

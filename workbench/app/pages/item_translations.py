@@ -7,8 +7,6 @@ form is only hidden from roles that may not annotate. Text is shown with ``dir="
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from workbench.app.pages import bidi
@@ -20,16 +18,14 @@ from workbench.services.auth import AccessDenied, Perm, can
 __all__ = ["render"]
 
 
-def _label(t: dict[str, Any]) -> str:
-    kind = "machine translation" if t["translator_type"] == "machine" else "human translation"
-    when = t["created_at"].strftime(TIME) if hasattr(t["created_at"], "strftime") else str(t["created_at"])
-    source = f" from {t['source_lang']}" if t.get("source_lang") else ""
-    return (
-        f"{t['target_lang']}{source} · {kind} by {t['translator']} · recorded by {t['recorded_by']}, {when}"
-    )
+def _label(t: translations.Translation) -> str:
+    kind = "machine translation" if t.translator_type == "machine" else "human translation"
+    when = t.created_at.strftime(TIME)
+    source = f" from {t.source_lang}" if t.source_lang else ""
+    return f"{t.target_lang}{source} · {kind} by {t.translator} · recorded by {t.recorded_by}, {when}"
 
 
-def _side_by_side(source: translations.Source, found: list[dict[str, Any]]) -> None:
+def _side_by_side(source: translations.Source, found: list[translations.Translation]) -> None:
     left, right = st.columns(2)
     with left:
         bidi.text(source.text, label=f"Original, {source.label} (verbatim)")
@@ -37,9 +33,9 @@ def _side_by_side(source: translations.Source, found: list[dict[str, Any]]) -> N
         if not found:
             st.text("(no translation yet)")
         for t in found:
-            bidi.text(t["text"], label=_label(t))
-            if t.get("notes"):
-                bidi.text(t["notes"], label="Translator's notes")
+            bidi.text(t.text, label=_label(t))
+            if t.notes:
+                bidi.text(t.notes, label="Translator's notes")
 
 
 def _form(ctx: Ctx, row: ItemRow, sources: list[translations.Source]) -> None:
@@ -79,11 +75,11 @@ def render(ctx: Ctx, row: ItemRow) -> None:
         st.text("This item has no caption or note to translate.")
     shown: set[int] = set()
     for source in sources:
-        mine = [t for t in found if t["source_ref"] == source.ref]
-        shown |= {int(t["id"]) for t in mine}
+        mine = [t for t in found if t.source_ref == source.ref]
+        shown |= {t.id for t in mine}
         _side_by_side(source, mine)
     for t in found:  # translations of a text that has changed since, with the original they were made from
-        if int(t["id"]) not in shown:
-            _side_by_side(translations.Source(t["source_ref"], str(t["source_ref"]), t["source_text"]), [t])
+        if t.id not in shown:
+            _side_by_side(translations.Source(t.source_ref, t.source_ref, t.source_text), [t])
     if sources and can(ctx.account, Perm.ANNOTATE):
         _form(ctx, row, sources)

@@ -152,7 +152,9 @@ def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> d
     record["tags"] = [
         t for t in record["tags"] if t["added_by"] not in hidden or t["tag"] in CONTENT_WARNINGS
     ]
-    record["translations"] = [jsonable(t) for t in translations.visible_translations(conn, account, item_id)]
+    record["translations"] = [
+        jsonable(t.as_row()) for t in translations.visible_translations(conn, account, item_id)
+    ]
     if access.hidden_around(conn, account, item_id):
         scrubbed = dict(access.capture_records(conn, account, item_id))
         columns = [{k: v for k, v in c.items() if k != "record"} for c in record["captures"]]
