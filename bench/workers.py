@@ -121,9 +121,9 @@ def _round(world: World, items: list[str], per_job: int) -> float:
     while pending:
         for job_id in list(pending):
             job = jobs.get_job(world.home, job_id)
-            if job is not None and job["status"] in ("done", "failed"):
-                if job["status"] == "failed":
-                    raise SystemExit(f"job {job_id} failed: {job['result']}")
+            if job is not None and job.status in ("done", "failed"):
+                if job.status == "failed":
+                    raise SystemExit(f"job {job_id} failed: {job.result}")
                 pending.discard(job_id)
         time.sleep(0.05)
     return time.perf_counter() - start

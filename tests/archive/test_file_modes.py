@@ -79,14 +79,14 @@ def test_app_jobs_thumbnails_and_exports_awaiting_download_are_private(
     try:
         w = make_world(home, reviews=1, n_items=1)
         uploads = jobs.save_uploads(home, [("upload.png", make_png(5))])
-        assert (home.index_dir / "uploads" / uploads["folder"]).is_dir()
+        assert (home.index_dir / "uploads" / uploads.folder).is_dir()
         sha = next(home.blobs.hashes())
         viewing.thumbnail_png(home, sha, 64, 10, True)
         params = {"profile": "internal", "recipient": "ICC OTP", "recipient_type": "court",
                   "purpose": "case file", "item_ids": [w.items[0]]}  # fmt: skip
         job_id = jobs.submit(home, w.legal, "export", w.case.id, params)
         done = jobs.run_job(home, job_id)
-        assert done is not None and done["status"] == "done", done
+        assert done is not None and done.status == "done", done
         assert any((home.root / "exports" / job_id).rglob("*"))
         assert any((home.index_dir / "thumbs").iterdir())
         assert loose_paths(home.root) == []

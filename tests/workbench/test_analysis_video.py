@@ -90,9 +90,9 @@ def test_an_uploaded_video_is_analysed_in_the_background_with_its_keyframes(
     params = jobs.save_uploads(w.home, [("clip.avi", video.read_bytes())])
     jobs.submit(w.home, w.analyst, "upload", w.case.id, params)
     upload = jobs.run_job(w.home)
-    assert upload is not None and upload["result"]["analysis_job"]
+    assert upload is not None and upload.result["analysis_job"]
     analysed = jobs.run_job(w.home)
-    assert analysed is not None and analysed["status"] == "done"
+    assert analysed is not None and analysed.status == "done"
     with w.home.reading() as conn:
         frames = conn.execute(select(artifacts).where(artifacts.c.operation == "keyframe")).all()
         hits = conn.execute(

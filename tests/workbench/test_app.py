@@ -172,7 +172,7 @@ def test_capture_page_queues_a_capture_job(world: World) -> None:
     at.button(key="FormSubmitter:capture_urls-Capture").click().run()
     assert not at.exception, at.exception
     queued = jobs.list_jobs(world.home, world.analyst, world.case.id)
-    assert [(j["kind"], j["status"], j["params"]["urls"]) for j in queued] == [
+    assert [(j.kind, j.status, j.params["urls"]) for j in queued] == [
         ("capture", "queued", ["https://example.org/post/1", "https://example.org/post/2"])
     ]
 
@@ -231,7 +231,7 @@ def test_analyses_are_queued_as_a_background_job(world: World) -> None:
     at.button(key="analyse").click().run()
     assert not at.exception, at.exception
     queued = jobs.list_jobs(world.home, world.reviewer, world.case.id)
-    assert [(j["kind"], j["params"]) for j in queued] == [("analyse", {"item_ids": [world.items[0]]})]
+    assert [(j.kind, j.params) for j in queued] == [("analyse", {"item_ids": [world.items[0]]})]
 
 
 def test_serve_binds_loopback_without_usage_stats_or_error_details() -> None:

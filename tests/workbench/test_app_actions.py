@@ -313,18 +313,18 @@ def test_legal_export_ends_in_a_download_that_leaves_the_server(world: World) ->
     at.button(key="FormSubmitter:l_export-Export (background job)").click().run()
     assert not at.exception, at.exception
     (job,) = package_files.export_jobs(w.home, w.legal, w.case.id)
-    done = jobs.run_job(w.home, job["id"])
-    assert done is not None and done["status"] == "done" and done["progress"] == 1.0, done
+    done = jobs.run_job(w.home, job.id)
+    assert done is not None and done.status == "done" and done.progress == 1.0, done
     at.run()
     assert "package ready: download it once (it is then removed from the server)" in _texts(at)
     register = next(d.value for d in at.dataframe if "recipient" in d.value.columns)
     assert list(register["recipient"]) == ["ICC OTP"] and list(register["register row"]) == ["intact"]
-    found = package_files.open_package(w.home, w.legal, job["id"])
+    found = package_files.open_package(w.home, w.legal, job.id)
     assert found is not None and found.path.read_bytes()[:2] == b"PK"
     assert ("legal", "export.downloaded") in _actions(w.home)
-    package_files.remove(w.home, job["id"])  # what the file route does once the bytes are sent
-    assert not (w.home.root / "exports" / job["id"]).exists()
-    assert package_files.open_package(w.home, w.legal, job["id"]) is None
+    package_files.remove(w.home, job.id)  # what the file route does once the bytes are sent
+    assert not (w.home.root / "exports" / job.id).exists()
+    assert package_files.open_package(w.home, w.legal, job.id) is None
     at.run()
     assert "package downloaded; removed from the server" in _texts(at)
 
@@ -339,14 +339,14 @@ def test_an_unfetched_package_expires(world: World) -> None:
     left.mkdir(parents=True)
     (left / "bagit.txt").write_text("partial")
     done = jobs.run_job(w.home, job_id)
-    assert done is not None and done["result"]["package"] == "ready", done  # run again from scratch
+    assert done is not None and done.result["package"] == "ready", done  # run again from scratch
     assert package_files.sweep(w.home) == 0
     assert (
         package_files.sweep(w.home, now=datetime.now(UTC).timestamp() + package_files.PACKAGE_TTL_S + 60) == 1
     )
     assert package_files.open_package(w.home, w.legal, job_id) is None
     job = jobs.get_job(w.home, job_id)
-    assert job is not None and job["result"]["package"] == "expired"
+    assert job is not None and job.result["package"] == "expired"
 
 
 def test_packages_and_the_register_are_refused_to_others(world: World) -> None:
@@ -369,7 +369,7 @@ def test_packages_and_the_register_are_refused_to_others(world: World) -> None:
     consent.add_consent(w.home, w.admin, w.items[1], "P-002", ["court"], via="app")
     assert export.export_package(w.home, other).transfer_id  # only the admin (assigned) sees this item
     rows = export.list_transfers(w.home, w.legal, "demo", via="app")
-    assert [r["items_restricted"] for r in rows] == [0, 1]
+    assert [r.items_restricted for r in rows] == [0, 1]
     assert w.items[1] not in str(rows)
     assert package_files.open_package(w.home, w.legal, job_id) is not None  # the exporter still may
 

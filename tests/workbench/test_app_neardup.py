@@ -37,8 +37,8 @@ def test_near_duplicates_are_listed_only_when_visible(home: Home) -> None:
             sha, kind = conn.execute(select(items.c.sha256, items.c.kind).where(items.c.id == item_id)).one()
             mime = "image/png" if item_id == ids[0] else "image/jpeg"
             dedup.on_stored(home, w.case, item_id, sha, mime)
-    analyst_view = {m["item_id"] for m in near_duplicates(Ctx(home, w.analyst, w.case), ids[0])}
+    analyst_view = {m.item_id for m in near_duplicates(Ctx(home, w.analyst, w.case), ids[0])}
     assert analyst_view == {ids[1], ids[2]}
     access.classify(home, w.analyst, ids[2], "survivor_identifying")
-    reviewer_view = {m["item_id"] for m in near_duplicates(Ctx(home, w.reviewer, w.case), ids[0])}
+    reviewer_view = {m.item_id for m in near_duplicates(Ctx(home, w.reviewer, w.case), ids[0])}
     assert reviewer_view == {ids[1]}

@@ -211,10 +211,10 @@ def test_a_package_link_serves_no_one_else(setup: Setup, page: Page) -> None:
               "purpose": "case file", "item_ids": [w.items[1]]}  # fmt: skip
     job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
     deadline = time.monotonic() + 180
-    while (done := jobs.get_job(w.home, job_id)) is not None and done["status"] in ("queued", "running"):
+    while (done := jobs.get_job(w.home, job_id)) is not None and done.status in ("queued", "running"):
         assert time.monotonic() < deadline, "the server's worker did not finish the export"
         time.sleep(0.5)  # the server's own worker runs it
-    assert done is not None and done["result"]["package"] == "ready", done
+    assert done is not None and done.result["package"] == "ready", done
     url = f"{setup.base}/api/export/{job_id}"
     assert page.request.get(url).status == 403  # no login
     for name in ("admin", "analyst", "reviewer2"):  # not the exporter; a role that does not export

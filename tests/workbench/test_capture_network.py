@@ -207,8 +207,8 @@ def test_the_app_s_capture_job_says_how_to_allow_a_refused_target(
     site = serve(Site())
     job_id = jobs.submit(world.home, world.analyst, "capture", world.case.id, {"urls": [site.url("/x")]})
     done = jobs.run_job(world.home, job_id)
-    assert done is not None and done["status"] == "done", done
-    result = done["result"]["results"][0]
+    assert done is not None and done.status == "done", done
+    result = done.result["results"][0]
     assert result["status"] == "refused"
     assert f"`wb capture-target allow 127.0.0.1:{site.port}`" in result["reason"]
     assert "Settings > Capture targets in the app" in result["reason"]

@@ -75,7 +75,7 @@ def test_a_zip_uploaded_in_the_app_becomes_the_same_items_as_through_wb_ingest(
     params = jobs.save_uploads(home, [("photos.zip", data)])
     jobs.submit(home, w.analyst, "upload", w.case.id, params)
     job = jobs.run_job(home)
-    assert job is not None and job["status"] == "done" and job["progress"] == 1.0, job
+    assert job is not None and job.status == "done" and job.progress == 1.0, job
 
     with home.transaction("admin") as tx:
         twin = create_case(tx, "twin", "the same zip through wb ingest")
@@ -84,7 +84,7 @@ def test_a_zip_uploaded_in_the_app_becomes_the_same_items_as_through_wb_ingest(
     path.write_bytes(data)
     ingested = list(intake.ingest_paths(home, twin, [str(path)], w.analyst))
 
-    uploaded = [(r["name"], r["status"], r["reason"]) for r in job["result"]["results"]]
+    uploaded = [(r["name"], r["status"], r["reason"]) for r in job.result["results"]]
     assert uploaded == [(r.path.removeprefix(f"{tmp_path}/"), r.status, r.reason) for r in ingested]
     assert [s for _, s, _ in uploaded] == ["stored", "stored", "stored", "duplicate", "stored", "refused"]
     up_items, up_actions, up_containers = case_contents(home, w.case)
@@ -98,8 +98,8 @@ def test_a_zip_uploaded_in_the_app_becomes_the_same_items_as_through_wb_ingest(
     }
     assert up_actions["item.ingested"] == 4 and up_actions["sighting.added"] == 1
     # The follow-up analysis takes the pictures the members brought, as it does for single files.
-    follow_up = jobs.get_job(home, job["result"]["analysis_job"])
-    assert follow_up is not None and len(follow_up["params"]["item_ids"]) == 4
+    follow_up = jobs.get_job(home, job.result["analysis_job"])
+    assert follow_up is not None and len(follow_up.params["item_ids"]) == 4
 
 
 def staged_post(folder: Path, photo: bytes, when: str) -> StagedCapture:

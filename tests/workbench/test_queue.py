@@ -132,10 +132,10 @@ def _until(ready: Callable[[], bool], seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _wait_done(home: Home, job_id: str, seconds: float = 180) -> dict[str, Any]:
+def _wait_done(home: Home, job_id: str, seconds: float = 180) -> jobs.Job:
     def finished() -> bool:
         job = jobs.get_job(home, job_id)
-        return job is not None and job["status"] in ("done", "failed")
+        return job is not None and job.status in ("done", "failed")
 
     _until(finished, seconds, f"job {job_id}")
     found = jobs.get_job(home, job_id)
@@ -183,7 +183,7 @@ def team(
 @dataclass
 class Runner:
     world: World
-    run: Callable[[str], dict[str, Any]]
+    run: Callable[[str], jobs.Job]
     channel: str
     pause: Callable[[], None] = lambda: None  # no job is taken until the next ``run``
 
@@ -194,7 +194,7 @@ def runner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runner]:
         home = Home.init(tmp_path / "home", tmp_path / "keys" / "signing.key", "test")
         world = make_world(home, reviews=1, n_items=2)
 
-        def run_here(job_id: str) -> dict[str, Any]:
+        def run_here(job_id: str) -> jobs.Job:
             done = jobs.run_job(home, job_id)
             assert done is not None
             return done
@@ -204,7 +204,7 @@ def runner(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runner]:
         return
     team: Team = request.getfixturevalue("team")
 
-    def run_there(job_id: str) -> dict[str, Any]:
+    def run_there(job_id: str) -> jobs.Job:
         if "contract" not in team.workers:
             team.start_worker("contract")
         return _wait_done(team.world.home, job_id)
@@ -217,8 +217,8 @@ def test_contract_an_analysis_job_records_each_item_once_as_its_account(runner: 
     items = w.items[:2]
     job_id = jobs.submit(w.home, w.analyst, "analyse", w.case.id, {"item_ids": items})
     done = runner.run(job_id)
-    assert done["status"] == "done" and done["progress"] == 1.0
-    assert sorted(r["item_id"] for r in done["result"]["results"]) == sorted(items)
+    assert done.status == "done" and done.progress == 1.0
+    assert sorted(r["item_id"] for r in done.result["results"]) == sorted(items)
     with w.home.reading() as conn:
         flagged = [e for e in CustodyLog.events(conn) if e.action == "flag.recorded" and e.item_id in items]
     assert flagged and {(e.actor, e.via) for e in flagged} == {(w.analyst.name, runner.channel)}
@@ -230,7 +230,7 @@ def test_contract_a_deactivated_accounts_job_fails(runner: Runner) -> None:
     job_id = jobs.submit(w.home, w.reviewer2, "analyse", w.case.id, {"item_ids": w.items[:1]})
     sessions.deactivate_user(w.home, w.admin, w.reviewer2.name)
     done = runner.run(job_id)
-    assert done["status"] == "failed" and "no longer active" in done["result"]["error"]
+    assert done.status == "failed" and "no longer active" in done.result["error"]
 
 
 def test_contract_a_fixity_job_rehashes_the_home(runner: Runner) -> None:
@@ -238,8 +238,8 @@ def test_contract_a_fixity_job_rehashes_the_home(runner: Runner) -> None:
     with pytest.raises(AccessDenied):
         jobs.submit(w.home, w.legal, "fixity", w.case.id, {})
     done = runner.run(jobs.submit(w.home, w.admin, "fixity", w.case.id, {}))
-    assert done["status"] == "done" and done["progress"] == 1.0
-    assert done["result"]["intact"] is True and done["result"]["checked"] >= 2
+    assert done.status == "done" and done.progress == 1.0
+    assert done.result["intact"] is True and done.result["checked"] >= 2
 
 
 # -- the distributed queue only -----------------------------------------------------------------------
@@ -254,16 +254,16 @@ def test_a_worker_killed_mid_job_loses_nothing_and_the_job_completes_once(team: 
 
     def half_done() -> bool:
         job = jobs.get_job(w.home, job_id)
-        return job is not None and job["progress"] >= 0.5
+        return job is not None and job.progress >= 0.5
 
     _until(half_done, 120, "the first URL captured")
     team.kill("doomed")  # the second URL is still loading
     site.release.set()
     team.start_worker("heir")  # another machine's worker takes the job up again
     done = _wait_done(w.home, job_id)
-    assert done["status"] == "done", done["result"]
-    assert done["attempts"] == 2
-    assert [(r["url"], r["status"], r["reason"]) for r in done["result"]["results"]] == [
+    assert done.status == "done", done.result
+    assert done.attempts == 2
+    assert [(r["url"], r["status"], r["reason"]) for r in done.result["results"]] == [
         (u, "captured", None) for u in urls
     ]
     with w.home.reading() as conn:
@@ -286,19 +286,19 @@ def test_two_workers_on_their_own_homes_share_a_batch(team: Team) -> None:
     batch = [jobs.submit(w.home, w.analyst, "analyse", w.case.id, {"item_ids": [i]}) for i in w.items[2:6]]
     batch.append(jobs.submit(w.home, w.analyst, "capture", w.case.id, {"urls": [team.site.url("batch")]}))
     uploaded = jobs.save_uploads(w.home, [("u1.png", make_png(101)), ("u2.png", make_png(102))])
-    assert uploaded["staged"] == "database"  # no folder of the app's is read by a worker
+    assert uploaded.staged == "database"  # no folder of the app's is read by a worker
     batch.append(jobs.submit(w.home, w.analyst, "upload", w.case.id, uploaded))
     done = [_wait_done(w.home, job_id) for job_id in batch]
-    assert [d["status"] for d in done] == ["done"] * len(batch), [d["result"] for d in done]
-    assert [(r["name"], r["status"]) for r in done[-1]["result"]["results"]] == [
+    assert [d.status for d in done] == ["done"] * len(batch), [d.result for d in done]
+    assert [(r["name"], r["status"]) for r in done[-1].result["results"]] == [
         ("u1.png", "stored"),
         ("u2.png", "stored"),
     ]
-    follow_up = _wait_done(w.home, done[-1]["result"]["analysis_job"])
-    assert follow_up["status"] == "done" and len(follow_up["result"]["results"]) == 2
+    follow_up = _wait_done(w.home, done[-1].result["analysis_job"])
+    assert follow_up.status == "done" and len(follow_up.result["results"]) == 2
     with w.home.reading() as conn:
         assert conn.execute(select(upload_chunks)).first() is None  # staged bytes gone once ingested
-    ran_on = {d["result"]["ran_on"] for d in done}
+    ran_on = {d.result["ran_on"] for d in done}
     assert len(ran_on) >= 2 and w.home.home_id not in ran_on  # the workers did the work, not the app
     with w.home.reading() as conn:
         steps = conn.execute(select(job_steps.c.step).where(job_steps.c.job_id.in_(batch))).all()
@@ -315,12 +315,12 @@ def test_a_package_a_worker_made_is_downloaded_through_an_app_that_shares_no_fol
               "purpose": "case file", "item_ids": [w.items[3]]}  # fmt: skip
     job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
     done = _wait_done(w.home, job_id)
-    assert done["status"] == "done" and done["result"]["package"] == "ready", done["result"]
-    assert done["result"]["ran_on"] != w.home.home_id
+    assert done.status == "done" and done.result["package"] == "ready", done.result
+    assert done.result["ran_on"] != w.home.home_id
     assert not (w.home.area("exports") / job_id).exists()  # the worker's folder is not the app's
     found = package_files.open_package(w.home, w.legal, job_id)
     assert found is not None
-    assert hashlib.sha256(found.path.read_bytes()).hexdigest() == done["result"]["zip_sha256"]
+    assert hashlib.sha256(found.path.read_bytes()).hexdigest() == done.result["zip_sha256"]
     package_files.remove(w.home, job_id)
     with w.home.reading() as conn:
         assert conn.execute(select(upload_chunks)).first() is None  # the shared copy went with the file
@@ -333,7 +333,7 @@ def test_an_analysis_delivered_again_after_its_worker_died_records_nothing_twice
         w = make_world(home, reviews=1, n_items=2)
         job_id = jobs.submit(home, w.analyst, "analyse", w.case.id, {"item_ids": w.items})
         first = jobs.run_delivered(home, job_id)
-        assert first is not None and first["status"] == "done"
+        assert first is not None and first.status == "done"
         # What a worker killed before marking the job done leaves behind, as the queue's redelivery finds
         # it: silent for longer than the heartbeat timeout (60 s by default).
         silent = datetime.now(UTC) - timedelta(minutes=2)
@@ -347,8 +347,8 @@ def test_an_analysis_delivered_again_after_its_worker_died_records_nothing_twice
         with home.reading() as conn:
             before = [e.event_hash for e in CustodyLog.events(conn)]
         again = jobs.run_delivered(home, job_id)
-        assert again is not None and again["status"] == "done" and again["attempts"] == 2
-        assert sorted(r["item_id"] for r in again["result"]["results"]) == sorted(w.items)
+        assert again is not None and again.status == "done" and again.attempts == 2
+        assert sorted(r["item_id"] for r in again.result["results"]) == sorted(w.items)
         with home.reading() as conn:
             assert [e.event_hash for e in CustodyLog.events(conn)] == before  # no flag recorded again
         assert jobs.run_delivered(home, job_id) is None  # a job already done: the message is just acked
@@ -366,6 +366,6 @@ def test_a_job_the_queue_cannot_take_fails_at_once_instead_of_waiting_forever(
         with pytest.raises(jobs.QueueUnavailable, match="unreachable"):
             jobs.submit(home, w.analyst, "analyse", w.case.id, {"item_ids": w.items})
         (listed,) = jobs.list_jobs(home, w.analyst, w.case.id)
-        assert listed["status"] == "failed" and "queue is unreachable" in listed["result"]["error"]
+        assert listed.status == "failed" and "queue is unreachable" in listed.result["error"]
     finally:
         home.close()

@@ -43,7 +43,7 @@ def _packaged(w: World, item_id: str) -> str:
               "purpose": "case file", "item_ids": [item_id]}  # fmt: skip
     job_id = jobs.submit(w.home, w.legal, "export", w.case.id, params)
     done = jobs.run_job(w.home, job_id)
-    assert done is not None and done["result"]["package"] == "ready" and done["result"]["included"] == 1, done
+    assert done is not None and done.result["package"] == "ready" and done.result["included"] == 1, done
     return job_id
 
 
@@ -63,7 +63,7 @@ def test_a_package_is_handed_out_once_even_before_its_bytes_are_removed(w: World
     assert _downloads(w) == before + 1
     package_files.remove(w.home, job_id)  # what the file route does once the bytes are sent
     job = jobs.get_job(w.home, job_id)
-    assert job is not None and job["result"]["package"] == "downloaded"
+    assert job is not None and job.result["package"] == "downloaded"
 
 
 def test_a_package_whose_consent_was_withdrawn_since_is_not_handed_out(w: World) -> None:
@@ -76,7 +76,7 @@ def test_a_package_whose_consent_was_withdrawn_since_is_not_handed_out(w: World)
     assert package_files.open_package(w.home, w.legal, job_id) is None
     assert not (w.home.area("exports") / job_id).exists()  # the survivor's photo leaves the server
     job = jobs.get_job(w.home, job_id)
-    assert job is not None and job["result"]["package"] == "withdrawn"
+    assert job is not None and job.result["package"] == "withdrawn"
 
 
 def test_a_package_holding_an_item_hidden_from_the_exporter_since_is_not_handed_out(w: World) -> None:
@@ -148,7 +148,7 @@ def test_a_message_replayed_while_its_job_runs_does_not_start_a_second_run(w: Wo
     assert jobs.run_delivered(w.home, job_id, last_try=True) is None  # the last retry is just acked
     after = jobs.get_job(w.home, job_id)
     assert after is not None
-    assert (after["status"], after["attempts"], after["progress"]) == ("running", before["attempts"], 0.1)
+    assert (after.status, after.attempts, after.progress) == ("running", before.attempts, 0.1)
 
 
 def test_a_job_whose_worker_fell_silent_is_taken_again(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,4 +158,4 @@ def test_a_job_whose_worker_fell_silent_is_taken_again(w: World, monkeypatch: py
     jobs.set_progress(w.home, job_id, 0.1, status="running")
     monkeypatch.setenv("WB_QUEUE_HEARTBEAT_S", "0")  # silent for longer than the heartbeat: its worker died
     done = jobs.run_delivered(w.home, job_id)
-    assert done is not None and done["status"] == "done", done
+    assert done is not None and done.status == "done", done

@@ -180,7 +180,7 @@ def test_after_erasure_no_file_in_the_home_holds_any_string_of_the_item(
                   "purpose": "case file", "item_ids": [item, str(page["item_id"])]}  # fmt: skip
         export_job = jobs.submit(home, leg, "export", case_id, params)
         done = jobs.run_job(home, export_job)
-        assert done is not None and done["status"] == "done" and done["result"]["included"] == 2, done
+        assert done is not None and done.status == "done" and done.result["included"] == 2, done
     finally:
         home.close()
     before = traces(home_dir)

@@ -270,7 +270,7 @@ def _near_world(w: World, tmp_path: Path) -> tuple[str, list[str]]:
         paths[-1].write_bytes(data)
     ids = [str(r.item_id) for r in ingest_paths(w.home, w.case, [str(p) for p in paths], w.analyst)]
     access.classify(w.home, w.analyst, ids[0], "survivor_identifying")
-    assigned = {m["item_id"] for m in near_duplicates(Ctx(w.home, w.analyst, w.case), ids[1])}
+    assigned = {m.item_id for m in near_duplicates(Ctx(w.home, w.analyst, w.case), ids[1])}
     assert assigned == {ids[0], ids[2]}
     return ids[0], ids[1:]
 
@@ -386,8 +386,8 @@ def _upload_hidden(w: World, name: str) -> str:
     params = jobs.save_uploads(w.home, [(name, make_png(55))])
     jobs.submit(w.home, w.analyst, "upload", w.case.id, params)
     done = jobs.run_job(w.home)
-    assert done is not None and done["status"] == "done", done
-    item_id = str(done["result"]["results"][0]["item_id"])
+    assert done is not None and done.status == "done", done
+    item_id = str(done.result["results"][0]["item_id"])
     access.classify(w.home, w.analyst, item_id, "survivor_identifying")
     return item_id
 
@@ -406,7 +406,7 @@ def test_job_list_shows_no_hidden_item_or_its_file_name(world: World) -> None:
     listed = json.dumps(jobs.list_jobs(world.home, ana2, world.case.id), default=str)
     assert "amira" not in listed and secret not in listed
     mine = jobs.list_jobs(world.home, world.analyst, world.case.id)
-    assert any(r.get("item_id") == secret for j in mine for r in j["result"].get("results", []))
+    assert any(r.get("item_id") == secret for j in mine for r in j.result.get("results", []))
     with pytest.raises(AccessDenied):
         jobs.list_jobs(world.home, world.outsider, world.case.id)
 

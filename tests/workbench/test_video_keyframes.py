@@ -37,10 +37,10 @@ def s(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         home, w.analyst, "upload", w.case.id, jobs.save_uploads(home, [("clip.avi", video.read_bytes())])
     )
     upload = jobs.run_job(home)
-    assert upload is not None and upload["result"]["analysis_job"]
+    assert upload is not None and upload.result["analysis_job"]
     analysed = jobs.run_job(home)  # the analysis that follows every upload stores the keyframes
-    assert analysed is not None and analysed["status"] == "done"
-    [item] = [r["item_id"] for r in upload["result"]["results"]]
+    assert analysed is not None and analysed.status == "done"
+    [item] = [r["item_id"] for r in upload.result["results"]]
     yield Setup(w, root, item)
     home.close()
 

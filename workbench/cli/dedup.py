@@ -86,7 +86,7 @@ def _decide(args: argparse.Namespace, out: Output, action: str, cluster_id: str,
         by = acting(home)
         case = find_case(home, args.case) if args.case else None
         result = dedup.decide(home, by, cluster_id, item_id, decision, case)
-    out.record(result, f"{decision}: item {item_id} in {cluster_id} (recorded in the custody log)")
+    out.record(result.as_json(), f"{decision}: item {item_id} in {cluster_id} (recorded in the custody log)")
     return 0
 
 

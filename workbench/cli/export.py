@@ -135,18 +135,17 @@ def _register_note(intact: bool | None) -> str:
 def cmd_transfers(args: argparse.Namespace, out: Output) -> int:
     with open_home(args) as home:
         rows = list_transfers(home, acting(home), args.case)
-    changed = [t["id"] for t in rows if t["register_intact"] is False]
+    changed = [t.id for t in rows if t.register_intact is False]
     for t in rows:
-        sent = [i for i in t["items"] if "sha256" in i]
-        held = [i for i in t["items"] if "withheld" in i]
+        sent = t.sent
         out.record(
-            t,
-            f"{t['at']} {t['id']} case {t['slug']} profile {t['profile']} to {t['recipient_type']} "
-            f"{t['recipient']!r} for {t['purpose']!r} by {t['authorised_by']}: {len(sent)} items "
-            f"({', '.join(i['item_id'] + ' ' + i['sha256'] for i in sent)}), {len(held)} withheld, "
-            + (f"{t['items_restricted']} restricted items not shown, " if t["items_restricted"] else "")
-            + f"manifest {t['manifest_sha256'] or '-'}"
-            + _register_note(t["register_intact"]),
+            t.as_json(),
+            f"{t.at} {t.id} case {t.slug} profile {t.profile} to {t.recipient_type} "
+            f"{t.recipient!r} for {t.purpose!r} by {t.authorised_by}: {len(sent)} items "
+            f"({', '.join(i['item_id'] + ' ' + i['sha256'] for i in sent)}), {len(t.withheld)} withheld, "
+            + (f"{t.items_restricted} restricted items not shown, " if t.items_restricted else "")
+            + f"manifest {t.manifest_sha256 or '-'}"
+            + _register_note(t.register_intact),
         )
     for transfer_id in changed:
         out.error(f"wb: transfer {transfer_id}: the register row no longer matches its custody events")

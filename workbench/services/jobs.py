@@ -31,8 +31,9 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ from workbench.services.auth import AccessDenied, Account, Perm, account_by_name
 
 __all__ = [
     "JOB_TIMEOUT_S",
+    "Job",
     "QueueUnavailable",
+    "Uploads",
     "Worker",
     "fail",
     "get_job",
@@ -77,12 +80,62 @@ KIND_PERMS = {
 MAX_DELIVERIES = 4
 
 
-def submit(home: Home, account: Account, kind: str, case_id: int, params: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class Job:
+    """A background job as stored (or as one account may see it: ``list_jobs``).
+
+    ``result`` is what its handler returned, as JSON: ``results`` (one row per URL, file or item, with
+    its status), ids such as ``analysis_job`` or ``transfer_id``, or ``error`` once it failed."""
+
+    id: str
+    kind: str  # upload | capture | analyse | export | fixity
+    case_id: int
+    actor: str  # the account that queued it, and that it runs as
+    params: dict[str, Any]
+    status: str  # queued | running | done | failed
+    progress: float
+    result: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    attempts: int
+
+    @classmethod
+    def of(cls, row: Mapping[Any, Any]) -> Job:
+        return cls(**{k: row[k] for k in _FIELDS})
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """The result's rows (one per URL, file or item)."""
+        return _results(self.result)
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in ("queued", "running")
+
+
+_FIELDS = tuple(Job.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Uploads:
+    """Uploaded files kept until their job runs: the parameters of an ``upload`` job."""
+
+    folder: str
+    files: list[dict[str, Any]]  # {"name": as given (metadata only), "n": its number in the folder}
+    staged: str | None = None  # "database": in the shared database (team mode), else in the uploads area
+
+    def as_params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"folder": self.folder, "files": self.files}
+        return out if self.staged is None else {**out, "staged": self.staged}
+
+
+def submit(home: Home, account: Account, kind: str, case_id: int, params: Mapping[str, Any] | Uploads) -> str:
     """Queue a job (after the role and membership check, a refusal logged); returns its id."""
     if kind not in KIND_PERMS:
         raise ValueError(f"unknown job kind {kind!r}")
     check_case(home, account, KIND_PERMS[kind], case_id, "app")
-    return _queue(home, account.name, kind, case_id, params)
+    given = params.as_params() if isinstance(params, Uploads) else dict(params)
+    return _queue(home, account.name, kind, case_id, given)
 
 
 def _follow_up_analysis(home: Home, job: dict[str, Any], results: list[dict[str, Any]]) -> str | None:
@@ -145,7 +198,7 @@ def _via(job: dict[str, Any]) -> str:
     return "worker" if job.get("delivered") else "job"
 
 
-def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> Uploads:
     """Keep uploaded bytes until their job runs; the given names are kept as metadata only.
 
     Embedded: under the home's uploads area (``<random>/<n>``). Team mode (``WB_QUEUE_URL``): in the
@@ -161,12 +214,12 @@ def save_uploads(home: Home, files: list[tuple[str, bytes]]) -> dict[str, Any]:
                 for seq, start in enumerate(range(0, max(1, len(data)), CHUNK_BYTES)):
                     chunk = data[start : start + CHUNK_BYTES]
                     conn.execute(upload_chunks.insert().values(folder=folder, n=n, seq=seq, data=chunk))
-        return {"folder": folder, "files": listed, "staged": "database"}
+        return Uploads(folder, listed, "database")
     path = home.area("uploads") / folder
     path.mkdir(parents=True)
     for n, (_name, data) in enumerate(files):
         (path / str(n)).write_bytes(data)
-    return {"folder": folder, "files": listed}
+    return Uploads(folder, listed)
 
 
 def _unstage(home: Home, folder: str, files: list[dict[str, Any]]) -> Path:
@@ -182,15 +235,14 @@ def _unstage(home: Home, folder: str, files: list[dict[str, Any]]) -> Path:
     return path
 
 
-def get_job(home: Home, job_id: str) -> dict[str, Any] | None:
+def get_job(home: Home, job_id: str) -> Job | None:
+    """The job as stored (None: no such job). Unchecked: for the job machinery and its own services."""
     with home.reading() as conn:
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
-    return dict(row) if row is not None else None
+    return Job.of(row) if row is not None else None
 
 
-def list_jobs(
-    home: Home, account: Account, case_id: int, limit: int = 20, via: str = "app"
-) -> list[dict[str, Any]]:
+def list_jobs(home: Home, account: Account, case_id: int, limit: int = 20, via: str = "app") -> list[Job]:
     """The newest jobs of a case as the account may see them (visibility follows the items).
 
     Result rows that name an item the account may not see are left out (with their file names and
@@ -208,26 +260,28 @@ def list_jobs(
         for job in listed:
             if job["actor"] != account.name:
                 _withhold_names(conn, account, job)
-    return listed
+    return [Job.of(j) for j in listed]
 
 
 def _withhold_names(conn: Connection, account: Account, job: dict[str, Any]) -> None:
     """Another account's upload rows name its files as uploaded: a zip member's name starts with its
     zip's, withheld where that zip is hidden from the account (``access.withhold_hidden_media``)."""
-    for row in _results(job):
+    for row in _results(job.get("result")):
         if row.get("item_id") and isinstance(row.get("name"), str):
             row["name"] = access.withhold_hidden_media(conn, account, str(row["item_id"]), row["name"])
 
 
-def _results(job: dict[str, Any]) -> list[dict[str, Any]]:
-    results = (job.get("result") or {}).get("results") or []
+def _results(result: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    results = (result or {}).get("results") or []
     return [r for r in results if isinstance(r, dict)]
 
 
 def _named(job: dict[str, Any]) -> set[str]:
     """The items a job names: in its results, and the items it was asked to work on."""
     asked = (job.get("params") or {}).get("item_ids") or []
-    return {str(r["item_id"]) for r in _results(job) if r.get("item_id")} | {str(i) for i in asked}
+    return {str(r["item_id"]) for r in _results(job.get("result")) if r.get("item_id")} | {
+        str(i) for i in asked
+    }
 
 
 def _visible_ids(conn: Connection, account: Account, ids: set[str]) -> set[str]:
@@ -249,7 +303,7 @@ def _as_seen(job: dict[str, Any], account: Account, seen: set[str]) -> dict[str,
     own = job["actor"] == account.name
     if job["kind"] == "export" and not own:
         return None
-    results = _results(job)
+    results = _results(job.get("result"))
     # Another account's rows naming no item (a refused or failed URL, a refused file) are its inputs:
     # an address refused then may be a page captured and hidden since.
     kept = [r for r in results if _shown(r, seen) and (own or r.get("item_id"))]
@@ -315,7 +369,7 @@ def _claim_delivered(home: Home, job_id: str, last_try: bool) -> dict[str, Any] 
 TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, ConnectionError, TimeoutError)
 
 
-def run_delivered(home: Home, job_id: str, last_try: bool = False) -> dict[str, Any] | None:
+def run_delivered(home: Home, job_id: str, last_try: bool = False) -> Job | None:
     """Run a job the distributed queue delivered (`wb worker`), as its account, channel ``worker``.
 
     Raises one of ``TRANSIENT`` (the job back to ``queued``) so that the queue retries with back-off,
@@ -535,7 +589,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     }
     if res.transfer_id is not None:
         tell(0.85, "zipping the package for its download")
-        out.update(package_files.finish(home, str(job["id"])))
+        out.update(package_files.finish(home, str(job["id"])).as_result())
     return out
 
 
@@ -548,7 +602,7 @@ HANDLERS: dict[str, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {
 }
 
 
-def run_job(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
+def run_job(home: Home, job_id: str | None = None) -> Job | None:
     """Claim and run one queued job in this process; returns the finished job row (None: nothing to do)."""
     job = _claim(home, job_id)
     return None if job is None else _execute(home, job)
@@ -559,7 +613,7 @@ def _execute(
     job: dict[str, Any],
     reraise: tuple[type[BaseException], ...] = (),
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any] | None:
+) -> Job | None:
     try:
         result = HANDLERS[job["kind"]](home, job, _case(home, int(job["case_id"])))
         set_progress(home, job["id"], 1.0, status="done", result={**result, **(extra or {})})
@@ -606,7 +660,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             set_progress(self.home, job_id, 0.0, status="failed", result={"error": "time limit reached"})
         job = get_job(self.home, job_id)
-        if job is not None and job["status"] in ("queued", "running"):
+        if job is not None and not job.finished:
             # The child died before finishing (crash, kill): record it rather than retry forever.
             set_progress(
                 self.home, job_id, 0.0, status="failed", result={"error": "worker process ended early"}
@@ -632,7 +686,7 @@ def _main(argv: list[str]) -> int:
         job = _execute(home, dict(row)) if row is not None else None
     finally:
         home.close()
-    return 0 if job is not None and job["status"] == "done" else 1
+    return 0 if job is not None and job.status == "done" else 1
 
 
 if __name__ == "__main__":

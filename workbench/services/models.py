@@ -55,7 +55,6 @@ __all__ = [
     "ai_view",
     "calibrate_case",
     "calibrate_pack",
-    "case_calibration",
     "list_packs",
     "signals_from_rows",
     "with_case_calibration",
@@ -373,8 +372,9 @@ def calibrate_case(
     return CaseCalibration(event.event_id, len(photos), thresholds)
 
 
-def case_calibration(home: Home, case_id: int) -> dict[str, Any] | None:
-    """The case's calibration as stored (read by the analysis of the case's items), or None."""
+def _case_calibration(home: Home, case_id: int) -> dict[str, Any] | None:
+    """The case's calibration as stored, or None: a section of the detector settings (JSON, as the
+    detectors read it: ``detectors.calibration.CASE_KEY``), not a record of its own."""
     with home.reading() as conn:
         row = conn.execute(
             select(settings.c.value).where(settings.c.key == CASE_CAL_KEY.format(case_id))
@@ -385,7 +385,7 @@ def case_calibration(home: Home, case_id: int) -> dict[str, Any] | None:
 def with_case_calibration(home: Home, case_id: int, settings_: Mapping[str, Any]) -> dict[str, Any]:
     """Detector settings with the case's calibration added (``detectors.calibration.CASE_KEY``)."""
     out = dict(settings_)
-    found = case_calibration(home, case_id)
+    found = _case_calibration(home, case_id)
     if found is not None:
         out[CASE_KEY] = found
     return out

@@ -60,20 +60,20 @@ def _open_row(job_id: str, r: dict[str, Any]) -> None:
 def _jobs(ctx: Ctx) -> None:
     """The case's recent jobs, refreshed every two seconds without blocking the page."""
     assert ctx.case is not None
-    listed: list[dict[str, Any]] = []
+    listed: list[jobs.Job] = []
     with guard():  # a membership ended since the page was drawn: say so, do not raise
         listed = jobs.list_jobs(ctx.home, ctx.account, ctx.case.id, limit=10)
     for job in listed:
         with st.container(border=True):
-            st.text(f"{job['kind']} · {job['status']} · by {job['actor']} · {job['id'][:8]}")
-            st.progress(float(job["progress"]))
-            results = (job["result"] or {}).get("results", [])
-            if error := (job["result"] or {}).get("error"):
+            st.text(f"{job.kind} · {job.status} · by {job.actor} · {job.id[:8]}")
+            st.progress(float(job.progress))
+            results = job.results
+            if error := job.result.get("error"):
                 st.text(f"error: {error}")
-            table([{k: str(v or "") for k, v in r.items()} for r in results], key=f"job_{job['id']}")
+            table([{k: str(v or "") for k, v in r.items()} for r in results], key=f"job_{job.id}")
             for r in results:
                 if r.get("item_id"):
-                    _open_row(job["id"], r)
+                    _open_row(job.id, r)
 
 
 def render(ctx: Ctx) -> None:

@@ -79,7 +79,7 @@ def _cluster_ids(ctx: Ctx, item_id: str) -> list[str]:
     if memo and memo[0] == (ctx.account.id, item_id):
         return list(memo[1])
     try:
-        found = [item_id, *(m["item_id"] for m in dedup.near_duplicates(ctx.home, ctx.account, item_id))]
+        found = [item_id, *(m.item_id for m in dedup.near_duplicates(ctx.home, ctx.account, item_id))]
     except AccessDenied:
         found = []
     st.session_state["g_cluster_memo"] = ((ctx.account.id, item_id), found)

@@ -50,7 +50,7 @@ def _decide(ctx: Ctx, cluster_id: str, item_id: str, decision: str) -> None:
     except WorkbenchError as exc:
         st.session_state["dedup_note"] = ("error", str(exc))
         return
-    st.session_state["dedup_note"] = ("ok", f"{out['decision']}: item {item_id} in {cluster_id} (logged)")
+    st.session_state["dedup_note"] = ("ok", f"{out.decision}: item {item_id} in {cluster_id} (logged)")
     st.session_state.pop(_STATE, None)  # the cluster changed: find it again
 
 

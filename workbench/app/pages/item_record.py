@@ -80,7 +80,7 @@ def custody(ctx: Ctx, row: ItemRow) -> None:
     )
 
 
-def near_duplicates(ctx: Ctx, item_id: str) -> list[dict[str, Any]]:
+def near_duplicates(ctx: Ctx, item_id: str) -> list[dedup.NearDuplicate]:
     """Members of the item's near-duplicate cluster as this account sees them
     (workbench.services.dedup.clusters)."""
     try:

@@ -10,11 +10,10 @@ are shown in tables (text, never markdown).
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from workbench.app.pages.common import Ctx, guard, origin, table
+from workbench.services import jobs
 from workbench.services.export import files as package_files
 from workbench.services.export import packages as export
 
@@ -28,35 +27,33 @@ STATES = {
 }
 
 
-def _job(job: dict[str, Any], base: str | None) -> None:
-    res = job["result"] or {}
+def _job(job: jobs.Job, base: str | None) -> None:
+    res = job.result
     with st.container(border=True):
-        st.text(f"export {job['id'][:8]} · {job['status']} · {res.get('included', 0)} items included"
+        st.text(f"export {job.id[:8]} · {job.status} · {res.get('included', 0)} items included"
                 f" · {len(res.get('results') or [])} withheld")  # fmt: skip
-        st.progress(float(job["progress"]))
-        if job["status"] in ("queued", "running") and res.get("stage"):
+        st.progress(float(job.progress))
+        if not job.finished and res.get("stage"):
             st.text(str(res["stage"]))
         if error := res.get("error"):
             st.text(f"error: {error}")
-        if job["status"] == "done" and not res.get("transfer_id"):
+        if job.status == "done" and not res.get("transfer_id"):
             st.text("nothing was sent: every item was withheld (see the reasons)")
-        table(
-            [{k: str(v or "") for k, v in r.items()} for r in res.get("results") or []], key=f"xj_{job['id']}"
-        )
+        table([{k: str(v or "") for k, v in r.items()} for r in res.get("results") or []], key=f"xj_{job.id}")
         state = res.get("package")
         if state:
             st.text(f"transfer {res.get('transfer_id')} · package {STATES.get(str(state), str(state))}")
         if state == "ready":
             st.text(f"zip SHA-256 {res.get('zip_sha256')} · {res.get('zip_bytes')} bytes")
             if base:
-                st.link_button("Download the package (zip, logged)", f"{base}/api/export/{job['id']}")
+                st.link_button("Download the package (zip, logged)", f"{base}/api/export/{job.id}")
 
 
 @st.fragment(run_every="2s")
 def exports(ctx: Ctx) -> None:
     """The account's export jobs of the case, refreshed every two seconds (progress, then the download)."""
     assert ctx.case is not None
-    listed: list[dict[str, Any]] = []
+    listed: list[jobs.Job] = []
     with guard():  # a membership ended since the page was drawn: say so, do not raise
         listed = package_files.export_jobs(ctx.home, ctx.account, ctx.case.id, limit=5)
     base = origin()
@@ -64,22 +61,20 @@ def exports(ctx: Ctx) -> None:
         _job(job, base)
 
 
-def _row(t: dict[str, Any]) -> dict[str, str]:
-    sent = [i for i in t["items"] if "sha256" in i]
-    held = [i for i in t["items"] if "withheld" in i]
-    intact = t["register_intact"]
+def _row(t: export.Transfer) -> dict[str, str]:
+    intact = t.register_intact
     return {
-        "at": str(t["at"])[:19],
-        "transfer": str(t["id"]),
-        "profile": str(t["profile"]),
-        "recipient type": str(t["recipient_type"]),
-        "recipient": str(t["recipient"]),
-        "purpose": str(t["purpose"]),
-        "authorised by": str(t["authorised_by"]),
-        "items sent": ", ".join(f"{i['item_id']} {str(i['sha256'])[:12]}" for i in sent),
-        "withheld": str(len(held)),
-        "restricted items not shown": str(t["items_restricted"]),
-        "manifest SHA-256": str(t["manifest_sha256"] or "-"),
+        "at": t.at[:19],
+        "transfer": t.id,
+        "profile": t.profile,
+        "recipient type": t.recipient_type,
+        "recipient": t.recipient,
+        "purpose": t.purpose,
+        "authorised by": t.authorised_by,
+        "items sent": ", ".join(f"{i['item_id']} {str(i['sha256'])[:12]}" for i in t.sent),
+        "withheld": str(len(t.withheld)),
+        "restricted items not shown": str(t.items_restricted),
+        "manifest SHA-256": t.manifest_sha256 or "-",
         "register row": "no hash logged" if intact is None else ("intact" if intact else "CHANGED"),
     }
 
@@ -87,11 +82,11 @@ def _row(t: dict[str, Any]) -> dict[str, str]:
 def transfers(ctx: Ctx) -> None:
     """The transfer register of the chosen case: every export, its recipient, purpose and hashes."""
     assert ctx.case is not None
-    rows: list[dict[str, Any]] = []
+    rows: list[export.Transfer] = []
     with guard():
         rows = export.list_transfers(ctx.home, ctx.account, ctx.case.slug, via="app")
     table([_row(t) for t in rows], key="transfers")
-    changed = [t["id"] for t in rows if t["register_intact"] is False]
+    changed = [t.id for t in rows if t.register_intact is False]
     for transfer_id in changed:
         st.error("Register row changed since it was logged")
         st.text(f"transfer {transfer_id}: the register row no longer matches its custody events")

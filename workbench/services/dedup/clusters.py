@@ -44,9 +44,11 @@ __all__ = [
     "RELATED_THRESHOLD",
     "STATUS_KIND",
     "Cluster",
+    "Decision",
     "DecisionError",
     "Hit",
     "Member",
+    "NearDuplicate",
     "case_index",
     "cluster_id_of",
     "clusters",
@@ -355,7 +357,20 @@ def item_cluster(home: Home, account: Account, item_id: str, via: str = "app") -
     return None
 
 
-def near_duplicates(home: Home, account: Account, item_id: str, via: str = "app") -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class NearDuplicate:
+    """Another member of an item's cluster, as one account sees it."""
+
+    item_id: str
+    distance: int
+    match: str
+    decision: str  # "anchor" | "confirmed" | "pending"
+    cluster: str
+    kind: str  # "duplicate" | "possibly_related"
+    earliest_known: bool  # its sighting is the cluster's earliest known
+
+
+def near_duplicates(home: Home, account: Account, item_id: str, via: str = "app") -> list[NearDuplicate]:
     """The other members of the item's cluster as the account sees it, the earliest known marked.
 
     A hidden or absent item is one logged refusal (AccessDenied), the same for both.
@@ -365,18 +380,34 @@ def near_duplicates(home: Home, account: Account, item_id: str, via: str = "app"
         return []
     earliest = cl.earliest_known["item_id"] if cl.earliest_known else None
     return [
-        {
-            "item_id": m.item_id,
-            "distance": m.distance,
-            "match": m.match,
-            "decision": m.decision,
-            "cluster": cl.cluster_id,
-            "kind": cl.kind,
-            "earliest known": earliest == m.item_id,
-        }
+        NearDuplicate(
+            m.item_id, m.distance, m.match, m.decision, cl.cluster_id, cl.kind, earliest == m.item_id
+        )
         for m in cl.members
         if m.item_id != item_id
     ]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A recorded confirmation or rejection of a member of a cluster (against its anchor)."""
+
+    cluster_id: str
+    item_id: str
+    decision: str  # "confirmed" | "rejected"
+    other_item_id: str  # the anchor
+    distance: int | None
+    match: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "item_id": self.item_id,
+            "decision": self.decision,
+            "other_item_id": self.other_item_id,
+            "distance": self.distance,
+            "match": self.match,
+        }
 
 
 def decide(
@@ -387,7 +418,7 @@ def decide(
     decision: str,
     case: Case | None = None,
     via: str = "cli",
-) -> dict[str, Any]:
+) -> Decision:
     """Record the account's confirmation or rejection of ``item_id`` as a member of ``cluster_id``.
 
     The role must allow judging, and the account must see the item and the cluster's anchor: a
@@ -429,14 +460,14 @@ def decide(
             artifact_sha256=member_sha,
             details={"cluster_id": cluster_id, "other_item_id": anchor_item, "anchor_sha256": anchors[0]},
         )
-    return {
-        "cluster_id": cluster_id,
-        "item_id": item_id,
-        "decision": decision,
-        "other_item_id": anchor_item,
-        "distance": None if dist is None else dist[0],
-        "match": None if dist is None else dist[1],
-    }
+    return Decision(
+        cluster_id,
+        item_id,
+        decision,
+        anchor_item,
+        None if dist is None else dist[0],
+        None if dist is None else dist[1],
+    )
 
 
 def _distance(home: Home, case: Case, a: str, b: str) -> tuple[int, str] | None:

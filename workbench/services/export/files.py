@@ -47,6 +47,7 @@ from workbench.services.auth import Account, Perm, check_case, refuse
 __all__ = [
     "PACKAGE_TTL_S",
     "PackageFile",
+    "PackageReady",
     "bag_dir",
     "export_jobs",
     "finish",
@@ -88,7 +89,18 @@ def fresh_bag_dir(home: Home, job_id: str) -> Path:
     return bag_dir(home, job_id)
 
 
-def finish(home: Home, job_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PackageReady:
+    """A zipped package waiting for its one download: what the export job's result records of it."""
+
+    zip_sha256: str
+    zip_bytes: int
+
+    def as_result(self) -> dict[str, Any]:
+        return {"package": "ready", "zip_sha256": self.zip_sha256, "zip_bytes": self.zip_bytes}
+
+
+def finish(home: Home, job_id: str) -> PackageReady:
     """Zip the written bag (members in name order, so the same bag gives the same listing), remove the
     bag folder, and return what the job's result records about the file."""
     bag = bag_dir(home, job_id)
@@ -104,7 +116,7 @@ def finish(home: Home, job_id: str) -> dict[str, Any]:
             digest.update(block)
     if config.queue_url():
         _share(home, job_id, target)
-    return {"package": "ready", "zip_sha256": digest.hexdigest(), "zip_bytes": target.stat().st_size}
+    return PackageReady(digest.hexdigest(), target.stat().st_size)
 
 
 def _share(home: Home, job_id: str, zipped: Path) -> None:
@@ -146,9 +158,9 @@ def _fetch_shared(home: Home, job_id: str, target: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _mark(home: Home, job: dict[str, Any], state: str) -> None:
-    result = {**(job.get("result") or {}), "package": state}
-    jobs.set_progress(home, str(job["id"]), float(job["progress"]), result=result)
+def _mark(home: Home, job: jobs.Job, state: str) -> None:
+    result = {**job.result, "package": state}
+    jobs.set_progress(home, job.id, job.progress, result=result)
 
 
 def remove(home: Home, job_id: str, state: str = "downloaded") -> None:
@@ -156,7 +168,7 @@ def remove(home: Home, job_id: str, state: str = "downloaded") -> None:
     shutil.rmtree(_folder(home, job_id), ignore_errors=True)
     _unshare(home, job_id)
     job = jobs.get_job(home, job_id)
-    if job is not None and (job.get("result") or {}).get("package") == "ready":
+    if job is not None and job.result.get("package") == "ready":
         _mark(home, job, state)
 
 
@@ -181,7 +193,7 @@ def _sweep_shared(home: Home, limit: float) -> int:
     gone = 0
     for job_id in held:
         job = jobs.get_job(home, job_id)
-        finished = job.get("updated_at") if job is not None else None
+        finished = job.updated_at if job is not None else None
         if job is None or (finished is not None and _seconds(finished) < limit):
             remove(home, job_id, "expired")
             gone += 1
@@ -200,17 +212,17 @@ def open_package(home: Home, account: Account, job_id: str, via: str = "app") ->
     download is logged as ``export.downloaded``."""
     sweep(home)
     job = jobs.get_job(home, job_id) if job_id.isalnum() else None
-    if job is None or job["kind"] != "export":
+    if job is None or job.kind != "export":
         return None
-    case_id = int(job["case_id"])
+    case_id = job.case_id
     check_case(home, account, Perm.EXPORT, case_id, via)
-    result = job.get("result") or {}
-    if job["actor"] != account.name:
+    result = job.result
+    if job.actor != account.name:
         raise refuse(home, account, Perm.EXPORT, via, case_id=case_id)
     path = _folder(home, job_id) / ZIP_NAME
-    if job["status"] == "done" and result.get("package") == "ready" and not path.is_file():
+    if job.status == "done" and result.get("package") == "ready" and not path.is_file():
         _fetch_shared(home, job_id, path)  # made by a worker on another machine (team mode)
-    if job["status"] != "done" or result.get("package") != "ready" or not path.is_file():
+    if job.status != "done" or result.get("package") != "ready" or not path.is_file():
         return None
     with home.transaction(account.name, via) as tx:
         # Taken inside the writer's transaction: of two requests for one package (a double click, a
@@ -259,10 +271,8 @@ def _not_sendable(conn: Connection, account: Account, transfer_id: Any) -> str |
     return None
 
 
-def export_jobs(home: Home, account: Account, case_id: int, limit: int = 10) -> list[dict[str, Any]]:
+def export_jobs(home: Home, account: Account, case_id: int, limit: int = 10) -> list[jobs.Job]:
     """The account's own export jobs of the case, newest first, after removing expired packages (the
     job list's checks apply: ``jobs.list_jobs``)."""
     sweep(home)
-    return [j for j in jobs.list_jobs(home, account, case_id, limit=limit * 3) if j["kind"] == "export"][
-        :limit
-    ]
+    return [j for j in jobs.list_jobs(home, account, case_id, limit=limit * 3) if j.kind == "export"][:limit]

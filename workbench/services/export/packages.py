@@ -29,7 +29,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ __all__ = [
     "ExportError",
     "ExportRequest",
     "ExportResult",
+    "Transfer",
     "confidence_scale",
     "export_package",
     "list_transfers",
@@ -703,9 +704,37 @@ def _visible_entries(conn: Connection, by: Account, entries: Sequence[Mapping[st
     return [dict(e) for e in entries if str(e["item_id"]) in seen]
 
 
-def list_transfers(
-    home: Home, by: Account, case_slug: str | None = None, via: str = "cli"
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Transfer:
+    """A row of the transfer register (COC-03) as one account may read it."""
+
+    id: str
+    case_id: int
+    slug: str
+    recipient: str
+    recipient_type: str
+    purpose: str
+    profile: str
+    items: list[dict[str, Any]]  # {"item_id", "sha256"} sent, {"item_id", "withheld": reason} held back
+    authorised_by: str
+    at: str  # UTC text
+    manifest_sha256: str | None
+    items_restricted: int  # items of the row the account may not see, left out of ``items``
+    register_intact: bool | None  # None: no register hash was logged (older transfers)
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        return [i for i in self.items if "sha256" in i]
+
+    @property
+    def withheld(self) -> list[dict[str, Any]]:
+        return [i for i in self.items if "withheld" in i]
+
+    def as_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def list_transfers(home: Home, by: Account, case_slug: str | None = None, via: str = "cli") -> list[Transfer]:
     """The transfer register (COC-03) of the cases the account may read, oldest first.
 
     Only legal staff and admins read it, and only for cases they are members of. Items the account
@@ -726,11 +755,10 @@ def list_transfers(
             intact = None if logged is None else logged == register_hash(r)
             shown = _visible_entries(conn, by, r["items"])
             rows.append(
-                {
-                    **gather.jsonable(r),
-                    "items": shown,
-                    "items_restricted": len(r["items"]) - len(shown),
-                    "register_intact": intact,
-                }
+                Transfer(
+                    **{**gather.jsonable(r), "items": shown},
+                    items_restricted=len(r["items"]) - len(shown),
+                    register_intact=intact,
+                )
             )
     return rows
