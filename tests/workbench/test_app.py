@@ -181,8 +181,8 @@ def test_a_finished_upload_names_its_item_by_the_file_name(world: World) -> None
     params = jobs.save_uploads(world.home, [("field-photo.png", make_png(7))])
     jobs.submit(world.home, world.analyst, "upload", world.case.id, params)
     done = jobs.run_job(world.home)
-    assert done is not None and done["status"] == "done"
-    item_id = done["result"]["results"][0]["item_id"]
+    assert done is not None and done.status == "done"
+    item_id = done.result["results"][0]["item_id"]
     at = _go(login("analyst"), "Capture")
     shown = "\n".join(str(h.proto.body) for h in at.get("html"))  # the row beside the job's Open button
     assert ">field-photo.png</div>" in shown and f">{item_id}</div>" not in shown

@@ -217,7 +217,7 @@ def test_another_accounts_refused_capture_does_not_name_a_page_hidden_since(s: S
     url = "http://127.0.0.1:9/zqrefusedpost"
     job_id = jobs.submit(s.w.home, s.w.analyst, "capture", s.w.case.id, {"urls": [url]})
     done = jobs.run_job(s.w.home, job_id)
-    assert done is not None and done["result"]["results"][0]["status"] == "refused"
+    assert done is not None and done.result["results"][0]["status"] == "refused"
     folder = s.tmp / "staged-refused"
     folder.mkdir()
     shot = _staged(folder, "screenshot", make_png(94, (120, 90)), "image/png")
