@@ -276,7 +276,7 @@ def test_another_accounts_upload_row_does_not_name_a_hidden_zip(s: Setup) -> Non
     staged = jobs.save_uploads(s.w.home, [("zqmaryroe.zip", data.getvalue())])
     done = jobs.run_job(s.w.home, jobs.submit(s.w.home, s.w.analyst, "upload", s.w.case.id, staged))
     assert done is not None
-    rows = {r["name"]: r["item_id"] for r in done["result"]["results"]}
+    rows = {r["name"]: r["item_id"] for r in done.result["results"]}
     access.classify(s.w.home, s.w.analyst, rows["zqmaryroe.zip"], "survivor_identifying")
     for who in (s.w.reviewer, s.w.legal):
         listed = json.dumps(jobs.list_jobs(s.w.home, who, s.w.case.id), default=str)
