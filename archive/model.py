@@ -27,6 +27,7 @@ __all__ = [
     "Flag",
     "FlagLabel",
     "IncomingFile",
+    "ItemRecord",
     "Refusal",
     "Role",
     "Status",
@@ -185,3 +186,70 @@ class Withheld:
     def as_json(self) -> dict[str, str]:
         """The line `wb export --json` prints for it."""
         return {"item_id": self.item_id, "status": "withheld", "reason": self.reason, "detail": self.detail}
+
+
+Row = dict[str, Any]  # a stored row as plain JSON values (times as fixed-form UTC text)
+# The sections every gathered record has, in the order record.json has always listed them.
+RECORD_SECTIONS = (
+    "item", "artifacts", "derived", "sightings", "captures", "judgements", "flags", "tags", "notes",
+    "translations", "consents",
+)  # fmt: skip
+# Present only when set: a failed fixity mark, the copy a partner or public recipient gets, what
+# blind review or visibility hid from a report's reader, and the package's paths of the item's files.
+RECORD_EXTRAS = ("integrity_failed", "shared_copy", "hidden_reviews", "withheld_content", "files")
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """An item and everything linked to it, as stored (``archive.export.gather``): what a package
+    writes as the item's ``record.json`` (``as_json``) and what reports and tables read.
+
+    Each section holds the stored rows as JSON values; the export changes a record only by making a
+    new one (``dataclasses.replace``), so what was checked is what is written."""
+
+    item: Row
+    artifacts: list[Row] = field(default_factory=list)  # linked files, with their role
+    derived: list[Row] = field(default_factory=list)  # files made from them (redactions, keyframes ...)
+    sightings: list[Row] = field(default_factory=list)
+    captures: list[Row] = field(default_factory=list)
+    judgements: list[Row] = field(default_factory=list)
+    flags: list[Row] = field(default_factory=list)
+    tags: list[Row] = field(default_factory=list)
+    notes: list[Row] = field(default_factory=list)
+    translations: list[Row] = field(default_factory=list)
+    consents: list[Row] = field(default_factory=list)
+    integrity_failed: list[Row] | None = None
+    shared_copy: Row | None = None  # {"sha256", "mime", "parent_sha256", "operation"}
+    hidden_reviews: int | None = None
+    withheld_content: int | None = None
+    files: dict[str, str] | None = None  # sha256 -> path in the package
+    # Sections the JSON it was read from lacked (``from_json``): left out again, so it gives the same bytes.
+    absent: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.item["id"])
+
+    @property
+    def sha256(self) -> str:
+        return str(self.item["sha256"])
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ItemRecord:
+        """A record from its JSON form (a package's ``record.json``)."""
+        known = set(RECORD_SECTIONS) | set(RECORD_EXTRAS)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown record field(s): {', '.join(sorted(unknown))}")
+        given = {k: v for k, v in data.items()}
+        absent = frozenset(k for k in RECORD_SECTIONS if k not in data)
+        return cls(**given, absent=absent)
+
+    def as_json(self) -> dict[str, Any]:
+        """The record as a package's ``record.json`` holds it."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in RECORD_SECTIONS if k not in self.absent}
+        for k in RECORD_EXTRAS:
+            value = getattr(self, k)
+            if value is not None:
+                out[k] = value
+        return out

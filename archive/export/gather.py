@@ -1,4 +1,4 @@
-"""Everything the archive knows about an item, as JSON-ready dicts, for packages and reports.
+"""Everything the archive knows about an item (an ``ItemRecord`` of JSON rows), for packages and reports.
 
 Reads only; the caller decides what may leave (workbench.services.export.packages). Times become fixed-form
 UTC text.
@@ -34,6 +34,7 @@ from archive.db import (
     utc_text,
 )
 from archive.fixity import failures_of_items
+from archive.model import ItemRecord
 
 __all__ = ["gather_item", "item_events", "jsonable", "latest_checkpoint"]
 
@@ -68,7 +69,7 @@ def _linked_artifacts(conn: Connection, item_id: str) -> list[dict[str, Any]]:
     )
 
 
-def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
+def gather_item(conn: Connection, item_id: str) -> ItemRecord:
     """The item row and everything linked to it; raises KeyError for an unknown id."""
     row = conn.execute(select(items).where(items.c.id == item_id)).mappings().first()
     if row is None:
@@ -77,41 +78,35 @@ def gather_item(conn: Connection, item_id: str) -> dict[str, Any]:
     hashes = sorted({a["sha256"] for a in linked} | {row["sha256"]})
     seen = _rows(conn, select(sightings).where(sightings.c.item_id == item_id).order_by(sightings.c.id))
     capture_ids = sorted({s["capture_id"] for s in seen if s["capture_id"]})
-    record = {
-        "item": jsonable(row),
-        "artifacts": linked,
-        "derived": _rows(
+    # Only when a fixity run found one of its files changed, missing or unreadable (PRE-02).
+    failed = failures_of_items(conn, [item_id]).get(item_id)
+    return ItemRecord(
+        item=jsonable(row),
+        artifacts=linked,
+        derived=_rows(
             conn,
             select(artifacts).where(artifacts.c.parent_sha256.in_(hashes)).order_by(artifacts.c.created_at),
         ),
-        "sightings": seen,
-        "captures": _rows(
-            conn, select(captures).where(captures.c.id.in_(capture_ids)).order_by(captures.c.id)
-        ),
-        "judgements": _rows(
+        sightings=seen,
+        captures=_rows(conn, select(captures).where(captures.c.id.in_(capture_ids)).order_by(captures.c.id)),
+        judgements=_rows(
             conn, select(judgements).where(judgements.c.item_id == item_id).order_by(judgements.c.id)
         ),
-        "flags": _rows(conn, select(flags).where(flags.c.input_sha256.in_(hashes)).order_by(flags.c.id)),
-        "tags": _rows(conn, select(tags).where(tags.c.item_id == item_id).order_by(tags.c.tag)),
-        "notes": _rows(
+        flags=_rows(conn, select(flags).where(flags.c.input_sha256.in_(hashes)).order_by(flags.c.id)),
+        tags=_rows(conn, select(tags).where(tags.c.item_id == item_id).order_by(tags.c.tag)),
+        notes=_rows(
             conn,
             select(notes)
             .where(notes.c.item_id == item_id, notes.c.deleted_at.is_(None))
             .order_by(notes.c.id),
         ),
-        "translations": _rows(
+        translations=_rows(
             conn,
             select(translations).where(translations.c.item_id == item_id).order_by(translations.c.id),
         ),
-        "consents": _rows(
-            conn, select(consents).where(consents.c.item_id == item_id).order_by(consents.c.id)
-        ),
-    }
-    # Only when a fixity run found one of its files changed, missing or unreadable (PRE-02).
-    failed = failures_of_items(conn, [item_id]).get(item_id)
-    if failed:
-        record["integrity_failed"] = [jsonable(f) for f in failed]
-    return record
+        consents=_rows(conn, select(consents).where(consents.c.item_id == item_id).order_by(consents.c.id)),
+        integrity_failed=[jsonable(f) for f in failed] if failed else None,
+    )
 
 
 def item_events(conn: Connection, item_ids: Iterable[str], up_to: int) -> list[dict[str, Any]]:

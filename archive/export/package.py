@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +35,7 @@ from archive.export.bag import BagWriter
 from archive.export.profiles import ATTESTATION_FORMAT, attestation_message
 from archive.export.proofs import ProofBuilder
 from archive.export.stamps import write_timestamps
-from archive.model import Withheld
+from archive.model import ItemRecord, Withheld
 
 __all__ = ["PACKAGE_FORMAT", "PackageInput", "extension_for", "original_path", "write_package"]
 
@@ -77,7 +77,7 @@ class PackageInput:
     """What goes into one package; the caller has already decided what may leave."""
 
     manifest: dict[str, Any]  # transfer id, profile, recipient type, purpose, authorised_by, withheld
-    records: Sequence[dict[str, Any]]
+    records: Sequence[ItemRecord]
     withheld: Sequence[Withheld]
     events: Sequence[Mapping[str, Any]]
     checkpoint: Mapping[str, Any]
@@ -101,7 +101,7 @@ def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
     originals: dict[str, str] = {}
     for record in spec.records:
         path, sha = _write_item(bag, record, spec.open_blob)
-        originals[record["item"]["sha256"]] = "data/" + path
+        originals[record.sha256] = "data/" + path
         rows.append(tables.item_row(record, "data/" + path, sha))
     bag.add_bytes("items.csv", tables.items_csv(rows))
     bag.add_json("items.json", tables.items_document(rows, spec.withheld))
@@ -121,30 +121,27 @@ def write_package(out: Path, spec: PackageInput) -> tuple[str, dict[str, str]]:
     return bag.finish(info), originals
 
 
-def _write_item(
-    bag: BagWriter, record: Mapping[str, Any], open_blob: Callable[[str], BinaryIO]
-) -> tuple[str, str]:
+def _write_item(bag: BagWriter, record: ItemRecord, open_blob: Callable[[str], BinaryIO]) -> tuple[str, str]:
     """Write one item's files and record; returns the main file's path and SHA-256.
 
     The main file is the original, or, when the profile asks for it (``shared_copy``), a redacted or
     metadata-stripped copy in its place and no other file of the item; the original's hash is still
     in the record and the custody events.
     """
-    item = record["item"]
-    item_id = item["id"]
+    item_id = record.id
     files: dict[str, str] = {}
-    shared = record.get("shared_copy")
+    shared = record.shared_copy
     if shared:
         main_sha = shared["sha256"]
         main = f"items/{item_id}/shared/{main_sha}.{extension_for(shared['mime'])}"
     else:
-        main_sha = item["sha256"]
-        mime = next((a["mime"] for a in record["artifacts"] if a["sha256"] == main_sha), "")
+        main_sha = record.sha256
+        mime = next((a["mime"] for a in record.artifacts if a["sha256"] == main_sha), "")
         main = original_path(item_id, main_sha, mime)
     with open_blob(main_sha) as stream:
         bag.add_stream(main, stream)
     files[main_sha] = "data/" + main
-    for art in [] if shared else record["artifacts"]:
+    for art in [] if shared else record.artifacts:
         sha = art["sha256"]
         if sha in files or art.get("removed_at"):
             continue
@@ -152,7 +149,7 @@ def _write_item(
         with open_blob(sha) as stream:
             bag.add_stream(rel, stream)
         files[sha] = "data/" + rel
-    bag.add_json(f"items/{item_id}/record.json", {**record, "files": files})
+    bag.add_json(f"items/{item_id}/record.json", replace(record, files=files).as_json())
     return main, main_sha
 
 

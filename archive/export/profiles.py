@@ -26,7 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
+
+from archive.model import ItemRecord
 
 __all__ = [
     "ATTESTATION_FORMAT",
@@ -106,29 +109,29 @@ def _judgement(j: Mapping[str, Any], profile: str) -> dict[str, Any]:
     return {**j, "reviewer": WITHHELD}
 
 
-def shared_record(record: Mapping[str, Any], profile: str) -> dict[str, Any]:
+def shared_record(record: ItemRecord, profile: str) -> ItemRecord:
     """The item record as a partner or public recipient receives it (see the module docstring)."""
     if profile not in SHARED_PROFILES:
-        return dict(record)
-    own = {str(a["sha256"]) for a in record["artifacts"]} | {str(record["item"]["sha256"])}
-    item = dict(record["item"])
+        return record
+    own = {str(a["sha256"]) for a in record.artifacts} | {record.sha256}
+    item = dict(record.item)
     if item.get("title"):
         item["title"] = WITHHELD  # a file name or page title often names a person
-    return {
-        **record,
-        "item": item,
-        "judgements": [_judgement(j, profile) for j in record["judgements"]],
-        "notes": [],
+    return replace(
+        record,
+        item=item,
+        judgements=[_judgement(j, profile) for j in record.judgements],
+        notes=[],
         # A translation quotes its original verbatim (a caption, a note) and names its translator and
         # who recorded it: none of that is in a shared record, so neither are translations.
-        "translations": [],
-        "tags": [
-            {**t, "added_by": WITHHELD} for t in record["tags"] if not str(t["tag"]).startswith(ASSIGN_PREFIX)
+        translations=[],
+        tags=[
+            {**t, "added_by": WITHHELD} for t in record.tags if not str(t["tag"]).startswith(ASSIGN_PREFIX)
         ],
-        "consents": [{**c, "subject": WITHHELD, "recorded_by": WITHHELD} for c in record["consents"]],
-        "captures": [_capture(c, own) for c in record["captures"]],
-        "sightings": [_sighting(s) for s in record["sightings"]],
-    }
+        consents=[{**c, "subject": WITHHELD, "recorded_by": WITHHELD} for c in record.consents],
+        captures=[_capture(c, own) for c in record.captures],
+        sightings=[_sighting(s) for s in record.sightings],
+    )
 
 
 def _transfer_of(event: Mapping[str, Any]) -> str | None:

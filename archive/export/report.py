@@ -20,7 +20,7 @@ from typing import Any
 
 from fpdf import FPDF
 
-from archive.model import Withheld
+from archive.model import ItemRecord, Withheld
 
 __all__ = ["FONT_DIR", "ReportData", "Thumbnail", "render_report"]
 
@@ -51,7 +51,7 @@ class ReportData:
     generated_at: str
     title: str
     scope: Mapping[str, str]  # case, transfer, profile, recipient type ...
-    records: Sequence[Mapping[str, Any]]
+    records: Sequence[ItemRecord]
     events: Sequence[Mapping[str, Any]]
     confidence_scale: Mapping[str, str]
     thumbnails: Mapping[str, Thumbnail] = field(default_factory=dict)  # by item id
@@ -206,32 +206,32 @@ def _summary(w: _Writer, data: ReportData) -> None:
     )
 
 
-def _files(w: _Writer, record: Mapping[str, Any]) -> None:
+def _files(w: _Writer, record: ItemRecord) -> None:
     w.heading("Files and hashes (SHA-256)", 11)
-    for _ in range(int(record.get("withheld_content") or 0)):
+    for _ in range(int(record.withheld_content or 0)):
         w.text("restricted content withheld (inside these files; not shown to the maker of this report)")
-    w.hash("original", record["item"]["sha256"])
-    for art in record["artifacts"]:
-        if art["sha256"] == record["item"]["sha256"]:
+    w.hash("original", record.item["sha256"])
+    for art in record.artifacts:
+        if art["sha256"] == record.item["sha256"]:
             continue
         w.hash(f"{art['role']} · {art['mime']} · {art['size']} bytes", art["sha256"])
-    for art in record.get("derived", []):
-        if art["sha256"] not in {a["sha256"] for a in record["artifacts"]}:
+    for art in record.derived:
+        if art["sha256"] not in {a["sha256"] for a in record.artifacts}:
             w.hash(
                 f"derived ({art.get('operation')}) from {str(art.get('parent_sha256'))[:12]}…", art["sha256"]
             )
 
 
-def _captures(w: _Writer, record: Mapping[str, Any]) -> None:
-    if not record["sightings"] and not record["captures"]:
+def _captures(w: _Writer, record: ItemRecord) -> None:
+    if not record.sightings and not record.captures:
         return
     w.heading("Where and when it was seen", 11)
-    for s in record["sightings"]:
+    for s in record.sightings:
         where = s.get("url") or s.get("original_name") or "-"
         w.text(f"{s['seen_at']} · {s['source']} · {where}")
         if s.get("account") or s.get("posted_at"):
             w.text(f"account {s.get('account') or '-'} · posted {s.get('posted_at') or '-'}")
-    for c in record["captures"]:
+    for c in record.captures:
         w.text(f"Capture {c['id']}: {c['status']}", bold=True)
         w.field("requested URL", c["requested_url"])
         w.field("final URL", c.get("final_url"))
@@ -249,12 +249,12 @@ def _captures(w: _Writer, record: Mapping[str, Any]) -> None:
                 w.field(key.replace("_", " "), rec[key])
 
 
-def _judgements(w: _Writer, record: Mapping[str, Any], scale: Mapping[str, str]) -> None:
+def _judgements(w: _Writer, record: ItemRecord, scale: Mapping[str, str]) -> None:
     w.heading("Verification", 11)
-    item = record["item"]
+    item = record.item
     w.field("Status", item["status"])
-    reviews = record["judgements"]
-    hidden = int(record.get("hidden_reviews") or 0)
+    reviews = record.judgements
+    hidden = int(record.hidden_reviews or 0)
     if hidden:
         # Blind review (VER-04): the person who made this report has not submitted their own review.
         w.text(f"{hidden} review(s) by others hidden until the maker of this report submits their own.")
@@ -278,11 +278,11 @@ def _judgements(w: _Writer, record: Mapping[str, Any], scale: Mapping[str, str])
                 w.text("    " + line, size=8)
 
 
-def _indicators(w: _Writer, record: Mapping[str, Any]) -> None:
-    if not record["flags"]:
+def _indicators(w: _Writer, record: ItemRecord) -> None:
+    if not record.flags:
         return
     w.heading("Automated indicators", 11)
-    for f in record["flags"]:
+    for f in record.flags:
         score = "-" if f.get("score") is None else f"{f['score']:.3f}"
         threshold = "-" if f.get("threshold") is None else f"{f['threshold']:.3f}"
         w.text(f"Automated indicator: {f['detector']} {f['version']} · {f['label']}", bold=True)
@@ -309,22 +309,21 @@ def _calibration_line(details: Any) -> str:
     )
 
 
-def _notes(w: _Writer, record: Mapping[str, Any]) -> None:
-    captions = [
-        s["details"]["caption"] for s in record["sightings"] if (s.get("details") or {}).get("caption")
-    ]
-    for c in record["captures"]:
+def _notes(w: _Writer, record: ItemRecord) -> None:
+    captions = [s["details"]["caption"] for s in record.sightings if (s.get("details") or {}).get("caption")]
+    for c in record.captures:
         post = (c.get("record") or {}).get("post") or {}
         if post.get("caption") or post.get("text"):
             captions.append(post.get("caption") or post.get("text"))
-    if not captions and not record["notes"]:
+    if not captions and not record.notes:
         return
     w.heading("Text, descriptions, translations and method", 11)
     for caption in captions:
         w.text("Caption (verbatim):", bold=True)
         w.text(caption)
-    for note in record["notes"]:
-        body = note.get("body") if isinstance(note.get("body"), Mapping) else {"text": note.get("body")}
+    for note in record.notes:
+        raw = note.get("body")
+        body: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {"text": raw}
         label = note["kind"].replace("_", " ")
         if note["kind"] == "translation":
             label += f" ({body.get('translator_type', 'type not recorded')}"
@@ -334,9 +333,9 @@ def _notes(w: _Writer, record: Mapping[str, Any]) -> None:
             w.text(value if key == "text" else f"{key}: {value}")
 
 
-def _translations(w: _Writer, record: Mapping[str, Any]) -> None:
+def _translations(w: _Writer, record: ItemRecord) -> None:
     """Each translation right under the original it translates (LNG-03), labelled human or MACHINE."""
-    found = record.get("translations") or []
+    found = record.translations
     if not found:
         return
     w.heading("Translations (the original verbatim, then the translation)", 11)
@@ -354,12 +353,12 @@ def _translations(w: _Writer, record: Mapping[str, Any]) -> None:
             w.field("translator's notes", t["notes"])
 
 
-def _consents(w: _Writer, record: Mapping[str, Any]) -> None:
-    tags = [t["tag"] for t in record["tags"]]
+def _consents(w: _Writer, record: ItemRecord) -> None:
+    tags = [t["tag"] for t in record.tags]
     w.heading("Classification, content warnings and consent", 11)
-    w.field("Classification", record["item"]["classification"])
+    w.field("Classification", record.item["classification"])
     w.field("Tags", ", ".join(tags))
-    for c in record["consents"]:
+    for c in record.consents:
         state = f"withdrawn {c['withdrawn_on']}" if c.get("withdrawn_on") else "in force"
         w.text(f"Consent of {c['subject']} given {c['given_on'][:10]}: {', '.join(c['scopes'])} ({state})")
         hidden = [k.removeprefix("hide_") for k, v in (c.get("identity_options") or {}).items() if v]
@@ -379,9 +378,9 @@ def _timeline(w: _Writer, item_id: str, events: Sequence[Mapping[str, Any]]) -> 
         w.hash("    event hash", e["event_hash"])
 
 
-def _integrity(w: _Writer, record: Mapping[str, Any]) -> None:
+def _integrity(w: _Writer, record: ItemRecord) -> None:
     """The banner of an item a fixity run found damaged (PRE-02)."""
-    failed = record.get("integrity_failed") or []
+    failed = record.integrity_failed or []
     if not failed:
         return
     w.heading("INTEGRITY FAILED", 12)
@@ -392,8 +391,8 @@ def _integrity(w: _Writer, record: Mapping[str, Any]) -> None:
         )
 
 
-def _item(w: _Writer, data: ReportData, record: Mapping[str, Any]) -> None:
-    item = record["item"]
+def _item(w: _Writer, data: ReportData, record: ItemRecord) -> None:
+    item = record.item
     w.pdf.add_page()
     w.heading(f"Item {item['id']}", 14)
     w.text(item.get("title") or "(untitled)", bold=True)

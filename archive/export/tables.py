@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from archive.custody import HASHED_FIELDS
-from archive.model import Withheld
+from archive.model import ItemRecord, Withheld
 
 __all__ = [
     "COLUMNS",
@@ -58,31 +58,31 @@ def neutralise(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _date(record: Mapping[str, Any]) -> tuple[str, str]:
-    posted = sorted(s["posted_at"] for s in record["sightings"] if s.get("posted_at"))
+def _date(record: ItemRecord) -> tuple[str, str]:
+    posted = sorted(s["posted_at"] for s in record.sightings if s.get("posted_at"))
     if posted:
         return posted[0], "posted_at"
-    seen = sorted(s["seen_at"] for s in record["sightings"] if s.get("seen_at"))
+    seen = sorted(s["seen_at"] for s in record.sightings if s.get("seen_at"))
     if seen:
         return seen[0], "first_seen"
-    return str(record["item"]["created_at"]), "archived"
+    return str(record.item["created_at"]), "archived"
 
 
-def _source(record: Mapping[str, Any]) -> str:
-    for s in record["sightings"]:
+def _source(record: ItemRecord) -> str:
+    for s in record.sightings:
         if s.get("account") or s.get("url"):
             return " ".join(str(x) for x in (s.get("platform"), s.get("account"), s.get("url")) if x)
     return "file import"
 
 
-def _language(record: Mapping[str, Any]) -> str:
-    for note in record["notes"]:
+def _language(record: ItemRecord) -> str:
+    for note in record.notes:
         body = note.get("body")
         if isinstance(body, dict) and note.get("kind") in {"description", "caption", "translation"}:
             lang = body.get("source_language") or body.get("language")
             if lang:
                 return str(lang)
-    for s in record["sightings"]:
+    for s in record.sightings:
         lang = (s.get("details") or {}).get("language")
         if lang:
             return str(lang)
@@ -92,18 +92,18 @@ def _language(record: Mapping[str, Any]) -> str:
 SHARED_KINDS: Mapping[str, str] = {"redaction": "redacted copy", "metadata-strip": "metadata-stripped copy"}
 
 
-def _file_is(record: Mapping[str, Any], file_sha256: str) -> str:
-    if file_sha256 == record["item"]["sha256"]:
+def _file_is(record: ItemRecord, file_sha256: str) -> str:
+    if file_sha256 == record.item["sha256"]:
         return "original"
-    shared = record.get("shared_copy") or {}
+    shared = record.shared_copy or {}
     return SHARED_KINDS.get(str(shared.get("operation")), "redacted copy")
 
 
-def item_row(record: Mapping[str, Any], file: str, file_sha256: str | None = None) -> dict[str, Any]:
+def item_row(record: ItemRecord, file: str, file_sha256: str | None = None) -> dict[str, Any]:
     """Court-style fields of one gathered item record."""
-    item = record["item"]
+    item = record.item
     date, basis = _date(record)
-    latest = record["judgements"][-1] if record["judgements"] else None
+    latest = record.judgements[-1] if record.judgements else None
     return {
         "id": item["id"],
         "title": item.get("title") or "",
@@ -116,7 +116,7 @@ def item_row(record: Mapping[str, Any], file: str, file_sha256: str | None = Non
         "sha256": item["sha256"],
         "status": item["status"],
         "confidence": None if latest is None else int(latest["confidence"]),
-        "reviewers": "; ".join(dict.fromkeys(j["reviewer"] for j in record["judgements"])),
+        "reviewers": "; ".join(dict.fromkeys(j["reviewer"] for j in record.judgements)),
         "file": file,
         "file_sha256": file_sha256 or item["sha256"],
         "file_is": _file_is(record, file_sha256 or item["sha256"]),

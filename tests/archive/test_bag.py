@@ -16,30 +16,32 @@ from archive import merkle
 from archive.export import tables
 from archive.export.bag import BagError, BagWriter
 from archive.export.proofs import ProofBuilder
-from archive.model import Withheld
+from archive.model import ItemRecord, Withheld
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTION = "Харків — خاركيف — ґ"
 
 
-def _record(title: str, classification: str = "public") -> dict[str, object]:
-    return {
-        "item": {
-            "id": "0001",
-            "title": title,
-            "kind": "image",
-            "classification": classification,
-            "sha256": "a" * 64,
-            "status": "verified",
-            "created_at": "2026-01-01T00:00:00.000000Z",
-        },
-        "sightings": [{"seen_at": "2026-01-02T00:00:00.000000Z", "posted_at": None, "details": {}}],
-        "notes": [{"kind": "description", "body": {"text": CAPTION, "language": "uk"}}],
-        "judgements": [
-            {"reviewer": "rev-a", "confidence": 4},
-            {"reviewer": "rev-b", "confidence": 2},
-        ],
-    }
+def _record(title: str, classification: str = "public") -> ItemRecord:
+    return ItemRecord.from_json(
+        {
+            "item": {
+                "id": "0001",
+                "title": title,
+                "kind": "image",
+                "classification": classification,
+                "sha256": "a" * 64,
+                "status": "verified",
+                "created_at": "2026-01-01T00:00:00.000000Z",
+            },
+            "sightings": [{"seen_at": "2026-01-02T00:00:00.000000Z", "posted_at": None, "details": {}}],
+            "notes": [{"kind": "description", "body": {"text": CAPTION, "language": "uk"}}],
+            "judgements": [
+                {"reviewer": "rev-a", "confidence": 4},
+                {"reviewer": "rev-b", "confidence": 2},
+            ],
+        }
+    )
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])

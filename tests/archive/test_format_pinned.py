@@ -19,6 +19,7 @@ from archive import merkle
 from archive.custody import GENESIS, _details_text, checkpoint_message, event_hash
 from archive.export.package import PackageInput, write_package
 from archive.export.verify import verify_package
+from archive.model import ItemRecord
 from archive.signing import Signer, Verifier
 
 DATA = b"pinned evidence\n"
@@ -138,7 +139,7 @@ def _package(out: Path) -> str:
     }
     spec = PackageInput(
         manifest=manifest,
-        records=[record],
+        records=[ItemRecord.from_json(record)],
         withheld=[],
         events=events,
         checkpoint={

@@ -184,6 +184,7 @@ def test_graphic_item_thumbnail_is_blurred_and_labelled(reported, tmp_path: Path
 
 def test_arabic_with_url_and_date_keeps_logical_order(tmp_path: Path) -> None:
     from archive.export.report import ReportData, render_report
+    from archive.model import ItemRecord
 
     line = "مثال https://example.org/a?b=1 بتاريخ 2024-03-05 نص"
     record: dict[str, Any] = json.loads(
@@ -210,7 +211,7 @@ def test_arabic_with_url_and_date_keeps_logical_order(tmp_path: Path) -> None:
             }
         )
     )
-    pdf = render_report(ReportData("r1", "now", "t", {}, [record], [], {}))
+    pdf = render_report(ReportData("r1", "now", "t", {}, [ItemRecord.from_json(record)], [], {}))
     (tmp_path / "a.pdf").write_bytes(pdf)
     words = [w for w in pdf_text(tmp_path / "a.pdf").split() if w]
     wanted = line.split()

@@ -87,8 +87,10 @@ def test_fixity_marks_a_changed_blobs_items_and_logs_the_run(world: World) -> No
         with pytest.raises(AccessDenied):  # a non-member learns nothing of the item or its mark
             fixity.item_integrity(home, world.outsider, damaged)
         with home.reading() as conn:
-            assert gather_item(conn, damaged)["integrity_failed"][0]["sha256"] == sha  # reports, packages
-            assert "integrity_failed" not in gather_item(conn, world.items[1])
+            assert (gather_item(conn, damaged).integrity_failed or [{}])[0][
+                "sha256"
+            ] == sha  # reports, packages
+            assert "integrity_failed" not in gather_item(conn, world.items[1]).as_json()
         _app_banner_shows(damaged, sha)
         pdf = world.home.root.parent / "damaged.pdf"
         reports.write_report(home, world.analyst, pdf, item_id=damaged)
@@ -101,7 +103,7 @@ def test_fixity_marks_a_changed_blobs_items_and_logs_the_run(world: World) -> No
 
 def gather_item_sha(home: Home, item_id: str) -> str:
     with home.reading() as conn:
-        return str(gather_item(conn, item_id)["item"]["sha256"])
+        return gather_item(conn, item_id).sha256
 
 
 def _app_banner_shows(item_id: str, sha: str) -> None:

@@ -534,6 +534,7 @@ def _denied(home: Home, name: str) -> list[dict[str, Any]]:
 
 def test_shared_records_and_events_drop_names_other_files_and_earlier_transfers() -> None:
     from archive.export.profiles import WITHHELD, shared_events, shared_record
+    from archive.model import ItemRecord
 
     own, other = "a" * 64, "b" * 64
     record: dict[str, Any] = {
@@ -571,7 +572,7 @@ def test_shared_records_and_events_drop_names_other_files_and_earlier_transfers(
         ],
     }
     for profile in ("partner", "public"):
-        shared = shared_record(record, profile)
+        shared = shared_record(ItemRecord.from_json(record), profile).as_json()
         text = json.dumps(shared)
         for secret in ("rev-1", "ana", "P-001", "assigned:", other, "Ana's phone", "zq", "x.example"):
             assert secret not in text, (profile, secret)
@@ -580,7 +581,7 @@ def test_shared_records_and_events_drop_names_other_files_and_earlier_transfers(
         assert "redirect_chain" in shared["captures"][0]["record"]["withheld_fields"]
         assert shared["item"]["title"] == WITHHELD and shared["sightings"][1]["platform"] == "x"
         assert (shared["judgements"][0]["rationale"] == WITHHELD) == (profile == "public")
-    assert shared_record(record, "internal") == record
+    assert shared_record(ItemRecord.from_json(record), "internal").as_json() == record
     events = [
         {"seq": 1, "action": "item.ingested", "actor": "ana", "details": "{}"},
         {"seq": 2, "action": "item.assigned", "actor": "ana", "details": "{}"},

@@ -29,7 +29,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from archive.export.readme import readme_text
 from archive.export.strip import StripError, strip_copy
 from archive.home import Home
 from archive.metadata import ExifReader
-from archive.model import CONFIDENCE_DEFINITIONS, Classification, Role, Withheld
+from archive.model import CONFIDENCE_DEFINITIONS, Classification, ItemRecord, Role, Withheld
 from archive.timestamps import stamps_for_package
 from workbench.services import access, auth
 from workbench.services.auth import AccessDenied, Account, Perm
@@ -125,16 +125,16 @@ class ExportResult:
     report_sha256: str | None = None
 
 
-def _sensitive(record: Mapping[str, Any]) -> bool:
+def _sensitive(record: ItemRecord) -> bool:
     """Survivor-identifying, or tagged sexual violence (indirectly sourced survivor material, CON-04)."""
-    if record["item"]["classification"] == Classification.SURVIVOR_IDENTIFYING.value:
+    if record.item["classification"] == Classification.SURVIVOR_IDENTIFYING.value:
         return True
-    return any(t["tag"] == access.SENSITIVE_TAG for t in record["tags"])
+    return any(t["tag"] == access.SENSITIVE_TAG for t in record.tags)
 
 
-def _withdrawn(record: Mapping[str, Any]) -> tuple[str, str] | None:
+def _withdrawn(record: ItemRecord) -> tuple[str, str] | None:
     """A withdrawal blocks every export (consent records are named by id, never by pseudonym)."""
-    for consent in record["consents"]:
+    for consent in record.consents:
         if consent.get("withdrawn_on"):
             return "consent_withdrawn", (
                 f"a consent record (id {consent['id']}) was withdrawn on {consent['withdrawn_on'][:10]}"
@@ -142,16 +142,16 @@ def _withdrawn(record: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _consent_reason(record: Mapping[str, Any], recipient_type: str) -> tuple[str, str] | None:
+def _consent_reason(record: ItemRecord, recipient_type: str) -> tuple[str, str] | None:
     """A sensitive item needs a consent record; every record must name the recipient type."""
-    if _sensitive(record) and not record["consents"]:
+    if _sensitive(record) and not record.consents:
         return "no_consent", (
             "survivor-identifying or sexual-violence material leaves only under a consent record "
             f"whose scope names the recipient type ({recipient_type}); there is none"
         )
     if recipient_type in IN_HOUSE:
         return None
-    for consent in record["consents"]:
+    for consent in record.consents:
         scopes = consent.get("scopes") or []
         if recipient_type not in scopes:
             covers = ", ".join(scopes) or "nothing"
@@ -161,9 +161,9 @@ def _consent_reason(record: Mapping[str, Any], recipient_type: str) -> tuple[str
     return None
 
 
-def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str) -> tuple[str, str] | None:
+def withheld_reason(record: ItemRecord, profile: str, recipient_type: str) -> tuple[str, str] | None:
     """Why an item may not leave in this export, as (reason code, explanation), or None."""
-    item = record["item"]
+    item = record.item
     if item.get("deleted_at"):
         return "deleted", "the item was deleted"
     why = _withdrawn(record)
@@ -178,7 +178,7 @@ def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str
     if why is not None:
         return why
     if profile in SHARED_PROFILES and not _redacted(record):
-        for consent in record["consents"]:
+        for consent in record.consents:
             if "face" in hidden_options(consent.get("identity_options")):
                 return "needs_redaction", (
                     f"a consent record (id {consent['id']}) asks to hide the face: "
@@ -187,8 +187,8 @@ def withheld_reason(record: Mapping[str, Any], profile: str, recipient_type: str
     return None
 
 
-def _redacted(record: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [a for a in record["artifacts"] if a["role"] == "redacted" and not a.get("removed_at")]
+def _redacted(record: ItemRecord) -> list[dict[str, Any]]:
+    return [a for a in record.artifacts if a["role"] == "redacted" and not a.get("removed_at")]
 
 
 def check_profile(profile: str, recipient_type: str) -> None:
@@ -257,8 +257,8 @@ def _capture_members(conn: Connection, item_id: str) -> list[str]:
 
 
 def _contained(
-    conn: Connection, req: ExportRequest, record: dict[str, Any], verdicts: dict[str, bool]
-) -> tuple[str, str] | None:
+    conn: Connection, req: ExportRequest, record: ItemRecord, verdicts: dict[str, bool]
+) -> tuple[tuple[str, str] | None, ItemRecord]:
     """Files that hold content of items that may not leave never leave with it.
 
     An item's files hold the items ``access.held_items`` names: a web page's files (WARC, WACZ,
@@ -267,35 +267,41 @@ def _contained(
     for this recipient, a classification above the profile ...). Another item of the same capture
     keeps its own file, but not the capture records, nor what its sightings and translations quote of
     them, when an item that may not leave is among them (they list its address, hash, post, author).
+    Returns why it is withheld (None: it may leave) and the record as it may leave.
     """
-    item_id = record["item"]["id"]
+    item_id = record.id
     if access.withheld_members(conn, req.by, item_id):  # a page's media, a zip's members
-        return "restricted_content", (
-            "restricted content withheld: the item's files hold content of items you may not see"
-        )
+        return (
+            "restricted_content",
+            "restricted content withheld: the item's files hold content of items you may not see",
+        ), record
     if _barred(conn, req, _live(conn, access.held_items(conn, item_id)), verdicts):
-        return "restricted_content", (
-            "restricted content withheld: the item's files hold an item that may not leave in this export"
-        )
+        return (
+            "restricted_content",
+            "restricted content withheld: the item's files hold an item that may not leave in this export",
+        ), record
     # The items its records name: its capture's page and media, and the zips it was taken out of.
     named = _capture_members(conn, item_id) + _live(conn, set(access.containers_of(conn, item_id)))
     barred = _barred(conn, req, named, verdicts)
-    if barred:
-        withheld_caps = {str(c["id"]) for c in record["captures"]}
-        record["captures"] = [
+    if not barred:
+        return None, record
+    withheld_caps = {str(c["id"]) for c in record.captures}
+    return None, replace(
+        record,
+        captures=[
             {**c, "requested_url": "(restricted content withheld)", "final_url": None, "record": {}}
-            for c in record["captures"]
-        ]
+            for c in record.captures
+        ],
         # A sighting on that page names the page's address and author in its details; a translation of
         # a caption from those records quotes it.
-        record["sightings"] = access.withhold_items(conn, barred, record["sightings"])
-        record["item"] = access.withhold_items(conn, barred, record["item"])  # a zip member's title
-        record["translations"] = [
+        sightings=access.withhold_items(conn, barred, record.sightings),
+        item=access.withhold_items(conn, barred, record.item),  # a zip member's title
+        translations=[
             t
-            for t in record["translations"]
+            for t in record.translations
             if str(t.get("source_ref", "")).removeprefix("caption:capture:") not in withheld_caps
-        ]
-    return None
+        ],
+    )
 
 
 def _live(conn: Connection, ids: set[str]) -> list[str]:
@@ -331,16 +337,17 @@ def _verdicts(conn: Connection, req: ExportRequest, ids: list[str]) -> dict[str,
     }
 
 
-def _select(home: Home, req: ExportRequest, case_id: int) -> tuple[list[dict[str, Any]], list[Withheld]]:
+def _select(home: Home, req: ExportRequest, case_id: int) -> tuple[list[ItemRecord], list[Withheld]]:
     ids = _visible_ids(home, req, case_id)
-    chosen, withheld = [], []
+    chosen: list[ItemRecord] = []
+    withheld: list[Withheld] = []
     verdicts: dict[str, bool] = {}
     with home.reading() as conn:
         for item_id in ids:
             record = gather.gather_item(conn, item_id)
-            why = withheld_reason(record, req.profile, req.recipient_type) or _contained(
-                conn, req, record, verdicts
-            )
+            why = withheld_reason(record, req.profile, req.recipient_type)
+            if why is None:
+                why, record = _contained(conn, req, record, verdicts)
             if why is None:
                 chosen.append(record)
             else:
@@ -348,17 +355,16 @@ def _select(home: Home, req: ExportRequest, case_id: int) -> tuple[list[dict[str
     return chosen, withheld
 
 
-def _shared_source(record: Mapping[str, Any]) -> tuple[str, str] | None:
+def _shared_source(record: ItemRecord) -> tuple[str, str] | None:
     """The file a stripped copy is made from: the original, or a web page's screenshot."""
-    item = record["item"]
-    if item["kind"] != PAGE_KIND:
-        mime = next((a["mime"] for a in record["artifacts"] if a["sha256"] == item["sha256"]), "")
-        return item["sha256"], mime
-    shots = [a for a in record["artifacts"] if a["role"] == "screenshot" and not a.get("removed_at")]
+    if record.item["kind"] != PAGE_KIND:
+        mime = next((a["mime"] for a in record.artifacts if a["sha256"] == record.sha256), "")
+        return record.sha256, mime
+    shots = [a for a in record.artifacts if a["role"] == "screenshot" and not a.get("removed_at")]
     return (shots[-1]["sha256"], shots[-1]["mime"]) if shots else None
 
 
-def _strip(home: Home, by: Account, via: str, record: dict[str, Any], reader: ExifReader) -> dict[str, Any]:
+def _strip(home: Home, by: Account, via: str, record: ItemRecord, reader: ExifReader) -> dict[str, Any]:
     """Store (or reuse) the item's metadata-stripped copy and log its derivation; StripError if none."""
     source = _shared_source(record)
     if source is None:
@@ -370,19 +376,19 @@ def _strip(home: Home, by: Account, via: str, record: dict[str, Any], reader: Ex
     ):
         data = strip_copy(original, mime, Path(work), reader)
     sha = hashlib.sha256(data).hexdigest()
-    if not any(a["sha256"] == sha and a["role"] == "stripped" for a in record["artifacts"]):
+    if not any(a["sha256"] == sha and a["role"] == "stripped" for a in record.artifacts):
         with home.transaction(by.name, via) as tx:
             art.attach_derived(
-                tx, home.blobs, data, mime, case_id=int(record["item"]["case_id"]),
-                item_id=record["item"]["id"], parent_sha256=parent, operation="metadata-strip",
+                tx, home.blobs, data, mime, case_id=int(record.item["case_id"]),
+                item_id=record.id, parent_sha256=parent, operation="metadata-strip",
                 role="stripped", parameters={"tool": "exiftool -all=", "checked": "exiftool read-back"},
             )  # fmt: skip
     return {"sha256": sha, "mime": mime, "parent_sha256": parent, "operation": "metadata-strip"}
 
 
 def _shared_copies(
-    home: Home, req: ExportRequest, chosen: list[dict[str, Any]], withheld: list[Withheld]
-) -> list[dict[str, Any]]:
+    home: Home, req: ExportRequest, chosen: list[ItemRecord], withheld: list[Withheld]
+) -> list[ItemRecord]:
     """Partner and public packages: each item's redacted copy, else a metadata-stripped copy."""
     if req.profile not in SHARED_PROFILES:
         return chosen
@@ -398,21 +404,21 @@ def _shared_copies(
                     else _strip(home, req.by, req.via, record, reader)
                 )
             except StripError as exc:
-                withheld.append(Withheld(record["item"]["id"], "metadata", str(exc)))
+                withheld.append(Withheld(record.id, "metadata", str(exc)))
                 continue
-            kept.append({**shared_record(record, req.profile), "shared_copy": shared})
+            kept.append(replace(shared_record(record, req.profile), shared_copy=shared))
     finally:
         reader.close()
     return kept
 
 
 def _record_transfer(
-    home: Home, req: ExportRequest, case_id: int, chosen: list[dict[str, Any]], withheld: list[Withheld]
+    home: Home, req: ExportRequest, case_id: int, chosen: list[ItemRecord], withheld: list[Withheld]
 ) -> dict[str, Any]:
     """The transfer row and its custody events, in one transaction closed by a signed checkpoint."""
     transfer_id = uuid.uuid4().hex
     at = utcnow()
-    included = [{"item_id": r["item"]["id"], "sha256": r["item"]["sha256"]} for r in chosen]
+    included = [{"item_id": r.id, "sha256": r.sha256} for r in chosen]
     row = {
         "id": transfer_id,
         "case_id": case_id,
@@ -460,11 +466,11 @@ def _record_transfer(
     }
 
 
-def _manifest_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+def _manifest_entry(record: ItemRecord) -> dict[str, Any]:
     """An included item: the original's hash, and the copy sent instead with its derivation."""
-    entry: dict[str, Any] = {"item_id": record["item"]["id"], "sha256": record["item"]["sha256"]}
-    if record.get("shared_copy"):
-        entry["shared_copy"] = dict(record["shared_copy"])
+    entry: dict[str, Any] = {"item_id": record.id, "sha256": record.sha256}
+    if record.shared_copy:
+        entry["shared_copy"] = dict(record.shared_copy)
     return entry
 
 
@@ -472,10 +478,10 @@ def _package(
     home: Home,
     req: ExportRequest,
     manifest: dict[str, Any],
-    chosen: list[dict[str, Any]],
+    chosen: list[ItemRecord],
     withheld: list[Withheld],
 ) -> tuple[str, str | None]:
-    ids = [r["item"]["id"] for r in chosen]
+    ids = [r.id for r in chosen]
     _stamp_now(home)
     with home.reading() as conn:
         checkpoint = gather.latest_checkpoint(conn)
@@ -551,7 +557,7 @@ def confidence_scale() -> dict[str, str]:
 def _report(
     home: Home,
     manifest: Mapping[str, Any],
-    chosen: list[dict[str, Any]],
+    chosen: list[ItemRecord],
     events: list[dict[str, Any]],
     withheld: list[Withheld],
 ) -> bytes:

@@ -12,6 +12,7 @@ import hashlib
 import io
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from archive.export import gather
 from archive.export.gather import jsonable
 from archive.export.report import ReportData, Thumbnail, render_report
 from archive.home import Home
-from archive.model import Withheld
+from archive.model import ItemRecord, Withheld
 from detectors.imageio import ImageRefused, open_image
 from workbench.services import access, review, timeline, translations
 from workbench.services.access import CONTENT_WARNINGS
@@ -43,19 +44,18 @@ class ReportError(InvalidRequest):
     """The report cannot be made as asked."""
 
 
-def _sensitive(record: Mapping[str, Any]) -> list[str]:
-    warnings = [t["tag"] for t in record["tags"] if t["tag"] in CONTENT_WARNINGS]
-    if record["item"]["classification"] == "survivor_identifying":
+def _sensitive(record: ItemRecord) -> list[str]:
+    warnings = [t["tag"] for t in record.tags if t["tag"] in CONTENT_WARNINGS]
+    if record.item["classification"] == "survivor_identifying":
         warnings.append("survivor-identifying")
     return warnings
 
 
-def _thumbnail(home: Home, record: Mapping[str, Any]) -> Thumbnail | None:
-    item = record["item"]
-    if item["kind"] != "image":
+def _thumbnail(home: Home, record: ItemRecord) -> Thumbnail | None:
+    if record.item["kind"] != "image":
         return None
     # A partner or public package shows its shared (redacted or stripped) copy, never the original.
-    with home.blobs.open((record.get("shared_copy") or {}).get("sha256") or item["sha256"]) as stream:
+    with home.blobs.open((record.shared_copy or {}).get("sha256") or record.sha256) as stream:
         data = stream.read(THUMB_MAX_BYTES + 1)
     if len(data) > THUMB_MAX_BYTES:
         return None
@@ -80,12 +80,12 @@ def _thumbnail(home: Home, record: Mapping[str, Any]) -> Thumbnail | None:
     return Thumbnail(out.getvalue(), label)
 
 
-def thumbnails(home: Home, records: Sequence[Mapping[str, Any]]) -> dict[str, Thumbnail]:
+def thumbnails(home: Home, records: Sequence[ItemRecord]) -> dict[str, Thumbnail]:
     found = {}
     for record in records:
         thumb = _thumbnail(home, record)
         if thumb is not None:
-            found[record["item"]["id"]] = thumb
+            found[record.id] = thumb
     return found
 
 
@@ -93,7 +93,7 @@ def make_report(
     home: Home,
     title: str,
     scope: Mapping[str, str],
-    records: Sequence[Mapping[str, Any]],
+    records: Sequence[ItemRecord],
     events: Sequence[Mapping[str, Any]],
     withheld: Sequence[Withheld] = (),
 ) -> tuple[str, bytes]:
@@ -115,7 +115,7 @@ def make_report(
 
 def _report_records(
     home: Home, account: Account, item_id: str | None, case_slug: str | None, via: str
-) -> tuple[int, list[dict[str, Any]]]:
+) -> tuple[int, list[ItemRecord]]:
     """The records the account may see: one item, or the case's items visible to it (the others are
     not named, counted or hinted at). A hidden item or a case it is not a member of is a logged refusal."""
     from archive.cases import CaseError, get_case
@@ -139,36 +139,40 @@ def _report_records(
         return case_id, [_as_seen_by(conn, account, gather.gather_item(conn, i)) for i in ids]
 
 
-def _as_seen_by(conn: Connection, account: Account, record: dict[str, Any]) -> dict[str, Any]:
+def _as_seen_by(conn: Connection, account: Account, record: ItemRecord) -> ItemRecord:
     """A record without what blind review hides from the account (other reviewers' reviews, and their
     notes and method steps) and with hidden media withheld from its capture records."""
-    item_id = str(record["item"]["id"])
+    item_id = record.id
     hidden = review.hidden_reviewers(conn, account, item_id)
-    kept = [j for j in record["judgements"] if j["reviewer"] not in hidden]
-    record["hidden_reviews"] = len(record["judgements"]) - len(kept)
-    record["judgements"] = kept
-    record["notes"] = [n for n in record["notes"] if n["author"] not in hidden]
-    # A hidden reviewer's free tag is a conclusion too (access._blind_tag); warnings always show.
-    record["tags"] = [
-        t for t in record["tags"] if t["added_by"] not in hidden or t["tag"] in CONTENT_WARNINGS
-    ]
-    record["translations"] = [
-        jsonable(t.as_row()) for t in translations.visible_translations(conn, account, item_id)
-    ]
-    if access.hidden_around(conn, account, item_id):
-        scrubbed = dict(access.capture_records(conn, account, item_id))
-        columns = [{k: v for k, v in c.items() if k != "record"} for c in record["captures"]]
-        record["captures"] = [
+    kept = [j for j in record.judgements if j["reviewer"] not in hidden]
+    seen = replace(
+        record,
+        hidden_reviews=len(record.judgements) - len(kept),
+        judgements=kept,
+        notes=[n for n in record.notes if n["author"] not in hidden],
+        # A hidden reviewer's free tag is a conclusion too (access._blind_tag); warnings always show.
+        tags=[t for t in record.tags if t["added_by"] not in hidden or t["tag"] in CONTENT_WARNINGS],
+        translations=[
+            jsonable(t.as_row()) for t in translations.visible_translations(conn, account, item_id)
+        ],
+        withheld_content=len(access.withheld_members(conn, account, item_id)),
+    )
+    if not access.hidden_around(conn, account, item_id):
+        return seen
+    scrubbed = dict(access.capture_records(conn, account, item_id))
+    columns = [{k: v for k, v in c.items() if k != "record"} for c in record.captures]
+    return replace(
+        seen,
+        captures=[
             {
                 **access.withhold_hidden_media(conn, account, item_id, c),
                 "record": scrubbed.get(str(c["id"]), {}),
             }
             for c in columns
-        ]
-        record["sightings"] = access.withhold_hidden_media(conn, account, item_id, record["sightings"])
-        record["item"] = access.withhold_hidden_media(conn, account, item_id, record["item"])
-    record["withheld_content"] = len(access.withheld_members(conn, account, item_id))
-    return record
+        ],
+        sightings=access.withhold_hidden_media(conn, account, item_id, record.sightings),
+        item=access.withhold_hidden_media(conn, account, item_id, record.item),
+    )
 
 
 def write_report(
@@ -210,7 +214,7 @@ def report_pdf(
     (``report.generated``); (id, sha, PDF bytes). The app hands the bytes to the browser; nothing
     is written to the server's disk."""
     case_id, records = _report_records(home, account, item_id, case_slug, via)
-    ids = [r["item"]["id"] for r in records]
+    ids = [r.id for r in records]
     with home.reading() as conn:
         cp = gather.latest_checkpoint(conn)
         upto = int(cp["tree_size"]) if cp else 0
