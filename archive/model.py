@@ -185,7 +185,15 @@ class Withheld:
 
     def as_json(self) -> dict[str, str]:
         """The line `wb export --json` prints for it."""
-        return {"item_id": self.item_id, "status": "withheld", "reason": self.reason, "detail": self.detail}
+        return {**self.as_result(), "detail": self.detail}
+
+    def as_result(self) -> dict[str, str]:
+        """Its row in an export job's result (the app's job list)."""
+        return {"item_id": self.item_id, "status": "withheld", "reason": self.reason}
+
+    def as_register(self) -> dict[str, str]:
+        """Its entry in the transfer register (``transfers.items``, beside the items sent)."""
+        return {"item_id": self.item_id, "withheld": self.reason}
 
 
 Row = dict[str, Any]  # a stored row as plain JSON values (times as fixed-form UTC text)

@@ -23,6 +23,7 @@ attestation signed with the installation key over the exact bytes of ``custody/e
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -35,14 +36,36 @@ __all__ = [
     "ATTESTATION_FORMAT",
     "PROFILE_ACTIONS",
     "SHARED_PROFILES",
+    "Profile",
+    "RecipientType",
     "WITHHELD",
     "attestation_message",
     "shared_events",
     "shared_record",
 ]
 
+
+class Profile(enum.StrEnum):
+    """What a package carries, fullest first (EXP-04); stored in the transfer register as its value."""
+
+    INTERNAL = "internal"
+    PARTNER = "partner"
+    PUBLIC = "public"
+
+
+class RecipientType(enum.StrEnum):
+    """Who a package goes to; a consent record's scopes name these (all but ``internal``)."""
+
+    INTERNAL = "internal"
+    COURT = "court"
+    UN_MECHANISM = "un_mechanism"
+    PARTNER = "partner"
+    MEDIA = "media"
+    PUBLIC = "public"
+
+
 WITHHELD = "(withheld)"
-SHARED_PROFILES = frozenset({"partner", "public"})
+SHARED_PROFILES = frozenset({Profile.PARTNER, Profile.PUBLIC})
 ATTESTATION_FORMAT = "wb-shared-events/v1"
 PROVENANCE = frozenset(
     {
@@ -56,8 +79,8 @@ PROVENANCE = frozenset(
     }
 )
 PROFILE_ACTIONS: Mapping[str, frozenset[str]] = {
-    "partner": PROVENANCE | {"judgement.recorded", "judgement.adjudicated"},
-    "public": PROVENANCE,
+    Profile.PARTNER: PROVENANCE | {"judgement.recorded", "judgement.adjudicated"},
+    Profile.PUBLIC: PROVENANCE,
 }
 # The keys of a capture's record a shared package keeps: how it was made, not where from or whose.
 CAPTURE_SHARED = (
@@ -104,7 +127,7 @@ def _sighting(s: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _judgement(j: Mapping[str, Any], profile: str) -> dict[str, Any]:
-    if profile == "public":
+    if profile == Profile.PUBLIC:
         return {**j, "reviewer": WITHHELD, "rationale": WITHHELD, "strands": {}}
     return {**j, "reviewer": WITHHELD}
 

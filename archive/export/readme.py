@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from archive.export.profiles import SHARED_PROFILES, Profile
+
 __all__ = ["readme_text"]
 
 TEMPLATE = """\
@@ -102,6 +104,6 @@ def readme_text(manifest: Mapping[str, Any], key_id: str, stamped: Sequence[int]
 
 def _shared(profile: str) -> str:
     """What a partner or public package leaves out (``profiles.shared_record``); nothing for internal."""
-    if profile not in ("partner", "public"):
+    if profile not in SHARED_PROFILES:
         return ""
-    return SHARED.format(public=PUBLIC if profile == "public" else "")
+    return SHARED.format(public=PUBLIC if profile == Profile.PUBLIC else "")

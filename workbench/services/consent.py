@@ -15,6 +15,7 @@ the true channel, and the caller learns nothing about whether a hidden item exis
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Connection
 from archive.db import consents, items, utcnow
 from archive.errors import InvalidRequest
 from archive.export.gather import jsonable
+from archive.export.profiles import RecipientType
 from archive.home import Home
 from archive.model import Role
 from workbench.services import access, auth
@@ -35,6 +37,7 @@ from workbench.services.auth import Account, Perm
 __all__ = [
     "CONSENT_ROLES",
     "IDENTITY_OPTIONS",
+    "IdentityOption",
     "SCOPES",
     "Consent",
     "ConsentError",
@@ -47,19 +50,30 @@ __all__ = [
     "withdraw_consent",
 ]
 
-SCOPES = ("court", "un_mechanism", "partner", "media", "public")
-IDENTITY_OPTIONS = ("name", "face", "location")
+
+class IdentityOption(enum.StrEnum):
+    """What of a person a consent record may ask to hide."""
+
+    NAME = "name"
+    FACE = "face"
+    LOCATION = "location"
+
+    @property
+    def key(self) -> str:
+        """Its key in ``consents.identity_options`` (``hide_face`` ...)."""
+        return f"hide_{self.value}"
+
+
+# The recipient types a consent may cover: all but the organisation itself (``internal``).
+SCOPES = tuple(r.value for r in RecipientType if r is not RecipientType.INTERNAL)
+IDENTITY_OPTIONS = tuple(o.value for o in IdentityOption)
 PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CONSENT_ROLES = frozenset({Role.ANALYST, Role.LEGAL, Role.ADMIN})
 
 
-def _hide_key(option: str) -> str:
-    return f"hide_{option}"  # as stored in consents.identity_options
-
-
-def hidden_options(identity_options: Mapping[str, Any] | None) -> list[str]:
-    """What a consent record asks to hide, of ``IDENTITY_OPTIONS`` (``name``, ``face``, ``location``)."""
-    return [o for o in IDENTITY_OPTIONS if (identity_options or {}).get(_hide_key(o))]
+def hidden_options(identity_options: Mapping[str, Any] | None) -> list[IdentityOption]:
+    """What a consent record asks to hide (its stored ``identity_options``)."""
+    return [o for o in IdentityOption if (identity_options or {}).get(o.key)]
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,7 @@ class Consent:
     recorded_by: str
 
     @property
-    def hidden(self) -> list[str]:
+    def hidden(self) -> list[IdentityOption]:
         """What the record asks to hide, of ``IDENTITY_OPTIONS``."""
         return hidden_options(self.identity_options)
 
@@ -156,7 +170,7 @@ def add_consent(
                 subject=subject,
                 given_on=_day(given_on),
                 scopes=chosen,
-                identity_options={_hide_key(o): o in set(hide) for o in IDENTITY_OPTIONS},
+                identity_options={o.key: o in set(hide) for o in IdentityOption},
                 recorded_by=by.name,
             )
         ).inserted_primary_key

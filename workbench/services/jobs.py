@@ -25,6 +25,7 @@ see, through ``workbench.services.export.packages``), ``fixity`` (a fixity run o
 
 from __future__ import annotations
 
+import enum
 import os
 import shutil
 import subprocess
@@ -53,6 +54,7 @@ from workbench.services.auth import AccessDenied, Account, Perm, account_by_name
 __all__ = [
     "JOB_TIMEOUT_S",
     "Job",
+    "JobKind",
     "QueueUnavailable",
     "Uploads",
     "Worker",
@@ -69,12 +71,24 @@ __all__ = [
 JOB_TIMEOUT_S = 1800
 MAX_UPLOAD_BYTES = 2 << 30
 CHUNK_BYTES = 8 << 20  # uploads staged in the database (team mode) go in rows of this size
+
+
+class JobKind(enum.StrEnum):
+    """What a job does (stored in ``jobs.kind`` as its value)."""
+
+    UPLOAD = "upload"
+    CAPTURE = "capture"
+    ANALYSE = "analyse"
+    EXPORT = "export"
+    FIXITY = "fixity"
+
+
 KIND_PERMS = {
-    "upload": Perm.CAPTURE,
-    "capture": Perm.CAPTURE,
-    "analyse": Perm.JUDGE,
-    "export": Perm.EXPORT,
-    "fixity": Perm.MAINTAIN,
+    JobKind.UPLOAD: Perm.CAPTURE,
+    JobKind.CAPTURE: Perm.CAPTURE,
+    JobKind.ANALYSE: Perm.JUDGE,
+    JobKind.EXPORT: Perm.EXPORT,
+    JobKind.FIXITY: Perm.MAINTAIN,
 }
 # A job whose worker died this many times (a crash it causes itself) is given up, not redelivered forever.
 MAX_DELIVERIES = 4
@@ -88,7 +102,7 @@ class Job:
     its status), ids such as ``analysis_job`` or ``transfer_id``, or ``error`` once it failed."""
 
     id: str
-    kind: str  # upload | capture | analyse | export | fixity
+    kind: JobKind
     case_id: int
     actor: str  # the account that queued it, and that it runs as
     params: dict[str, Any]
@@ -101,7 +115,7 @@ class Job:
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> Job:
-        return cls(**{k: row[k] for k in _FIELDS})
+        return cls(**{**{k: row[k] for k in _FIELDS}, "kind": JobKind(row["kind"])})
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -129,10 +143,13 @@ class Uploads:
         return out if self.staged is None else {**out, "staged": self.staged}
 
 
-def submit(home: Home, account: Account, kind: str, case_id: int, params: Mapping[str, Any] | Uploads) -> str:
+def submit(
+    home: Home, account: Account, kind: JobKind | str, case_id: int, params: Mapping[str, Any] | Uploads
+) -> str:
     """Queue a job (after the role and membership check, a refusal logged); returns its id."""
     if kind not in KIND_PERMS:
         raise ValueError(f"unknown job kind {kind!r}")
+    kind = JobKind(kind)
     check_case(home, account, KIND_PERMS[kind], case_id, "app")
     given = params.as_params() if isinstance(params, Uploads) else dict(params)
     return _queue(home, account.name, kind, case_id, given)
@@ -146,13 +163,13 @@ def _follow_up_analysis(home: Home, job: dict[str, Any], results: list[dict[str,
     # Derived from the parent's id: a job run again after its worker died queues no second analysis.
     job_id = uuid.uuid5(uuid.NAMESPACE_OID, f"wb-job:{job['id']}:analyse").hex
     params = {"item_ids": ids, "after": job["id"]}
-    return _queue(home, str(job["actor"]), "analyse", int(job["case_id"]), params, job_id, _via(job))
+    return _queue(home, str(job["actor"]), JobKind.ANALYSE, int(job["case_id"]), params, job_id, _via(job))
 
 
 def _queue(
     home: Home,
     actor: str,
-    kind: str,
+    kind: JobKind,
     case_id: int,
     params: dict[str, Any],
     job_id: str | None = None,
@@ -165,11 +182,11 @@ def _queue(
         now = utcnow()
         tx.conn.execute(
             jobs.insert().values(
-                id=job_id, kind=kind, case_id=case_id, actor=actor, params=params,
+                id=job_id, kind=kind.value, case_id=case_id, actor=actor, params=params,
                 status="queued", progress=0.0, result={}, created_at=now, updated_at=now,
             )
         )  # fmt: skip
-        tx.event("job.queued", case_id=case_id, details={"job_id": job_id, "kind": kind})
+        tx.event("job.queued", case_id=case_id, details={"job_id": job_id, "kind": kind.value})
     if url := config.queue_url():
         _send(home, url, job_id)
     return job_id
@@ -301,7 +318,7 @@ def _shown(row: dict[str, Any], seen: set[str]) -> bool:
 
 def _as_seen(job: dict[str, Any], account: Account, seen: set[str]) -> dict[str, Any] | None:
     own = job["actor"] == account.name
-    if job["kind"] == "export" and not own:
+    if job["kind"] == JobKind.EXPORT and not own:
         return None
     results = _results(job.get("result"))
     # Another account's rows naming no item (a refused or failed URL, a refused file) are its inputs:
@@ -580,7 +597,7 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
         item_ids=[str(i) for i in p["item_ids"]], via=_via(job), progress=tell,
     )  # fmt: skip
     res = export_package(home, req)
-    withheld = [{"item_id": w.item_id, "status": "withheld", "reason": w.reason} for w in res.withheld]
+    withheld = [w.as_result() for w in res.withheld]
     out: dict[str, Any] = {
         "transfer_id": res.transfer_id,
         "manifest_sha256": res.manifest_sha256,
@@ -593,12 +610,12 @@ def _export(home: Home, job: dict[str, Any], case: Case) -> dict[str, Any]:
     return out
 
 
-HANDLERS: dict[str, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {
-    "upload": _upload,
-    "capture": _capture,
-    "analyse": _analyse,
-    "export": _export,
-    "fixity": _fixity,
+HANDLERS: dict[JobKind, Callable[[Home, dict[str, Any], Case], dict[str, Any]]] = {
+    JobKind.UPLOAD: _upload,
+    JobKind.CAPTURE: _capture,
+    JobKind.ANALYSE: _analyse,
+    JobKind.EXPORT: _export,
+    JobKind.FIXITY: _fixity,
 }
 
 

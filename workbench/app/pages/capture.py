@@ -25,7 +25,7 @@ def _urls(ctx: Ctx) -> None:
             with guard():
                 if not urls:
                     raise InvalidRequest("give at least one URL")
-                jobs.submit(ctx.home, ctx.account, "capture", ctx.case.id, {"urls": urls})
+                jobs.submit(ctx.home, ctx.account, jobs.JobKind.CAPTURE, ctx.case.id, {"urls": urls})
                 st.success("Capture queued")
 
 
@@ -38,7 +38,7 @@ def _uploads(ctx: Ctx) -> None:
         if st.form_submit_button("Upload") and files:
             with guard():
                 params = jobs.save_uploads(ctx.home, [(f.name, f.getvalue()) for f in files])
-                jobs.submit(ctx.home, ctx.account, "upload", ctx.case.id, params)
+                jobs.submit(ctx.home, ctx.account, jobs.JobKind.UPLOAD, ctx.case.id, params)
                 st.success("Upload queued")
 
 

@@ -178,7 +178,7 @@ def indicators(ctx: Ctx, row: ItemRow) -> None:
     found = _flags(ctx, row)
     if can(ctx.account, Perm.JUDGE) and st.button("Run automated analyses (background job)", key="analyse"):
         with guard():
-            jobs.submit(ctx.home, ctx.account, "analyse", row.case_id, {"item_ids": [row.id]})
+            jobs.submit(ctx.home, ctx.account, jobs.JobKind.ANALYSE, row.case_id, {"item_ids": [row.id]})
             st.success("Analysis queued: results appear here when the job is done.")
     st.text("Automated indicators (machine output; never a verification status or a confidence):")
     # Short columns only, so the table fits without scrolling sideways; the explanations, which are

@@ -37,7 +37,7 @@ def _export_form(ctx: Ctx, item_ids: list[str]) -> None:
                     "purpose": purpose,
                     "item_ids": item_ids,
                 }
-                jobs.submit(ctx.home, ctx.account, "export", ctx.case.id, params)
+                jobs.submit(ctx.home, ctx.account, jobs.JobKind.EXPORT, ctx.case.id, params)
                 st.success("Export queued: its progress and then its download appear below")
 
 

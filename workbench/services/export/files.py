@@ -212,7 +212,7 @@ def open_package(home: Home, account: Account, job_id: str, via: str = "app") ->
     download is logged as ``export.downloaded``."""
     sweep(home)
     job = jobs.get_job(home, job_id) if job_id.isalnum() else None
-    if job is None or job.kind != "export":
+    if job is None or job.kind != jobs.JobKind.EXPORT:
         return None
     case_id = job.case_id
     check_case(home, account, Perm.EXPORT, case_id, via)
@@ -275,4 +275,6 @@ def export_jobs(home: Home, account: Account, case_id: int, limit: int = 10) -> 
     """The account's own export jobs of the case, newest first, after removing expired packages (the
     job list's checks apply: ``jobs.list_jobs``)."""
     sweep(home)
-    return [j for j in jobs.list_jobs(home, account, case_id, limit=limit * 3) if j.kind == "export"][:limit]
+    return [
+        j for j in jobs.list_jobs(home, account, case_id, limit=limit * 3) if j.kind == jobs.JobKind.EXPORT
+    ][:limit]

@@ -43,7 +43,14 @@ from archive.errors import InvalidRequest
 from archive.export import gather
 from archive.export.bag import BagError
 from archive.export.package import PackageInput, write_package
-from archive.export.profiles import SHARED_PROFILES, WITHHELD, shared_events, shared_record
+from archive.export.profiles import (
+    SHARED_PROFILES,
+    WITHHELD,
+    Profile,
+    RecipientType,
+    shared_events,
+    shared_record,
+)
 from archive.export.readme import readme_text
 from archive.export.strip import StripError, strip_copy
 from archive.home import Home
@@ -52,7 +59,7 @@ from archive.model import CONFIDENCE_DEFINITIONS, Classification, ItemRecord, Ro
 from archive.timestamps import stamps_for_package
 from workbench.services import access, auth
 from workbench.services.auth import AccessDenied, Account, Perm
-from workbench.services.consent import hidden_options
+from workbench.services.consent import IdentityOption, hidden_options
 
 __all__ = [
     "PROFILES",
@@ -73,24 +80,24 @@ __all__ = [
 RANK = {c.value: i for i, c in enumerate(Classification)}
 # The most restricted classification each profile may carry.
 PROFILES: Mapping[str, str] = {
-    "internal": Classification.SURVIVOR_IDENTIFYING.value,
-    "partner": Classification.RESTRICTED.value,
-    "public": Classification.PUBLIC.value,
+    Profile.INTERNAL.value: Classification.SURVIVOR_IDENTIFYING.value,
+    Profile.PARTNER.value: Classification.RESTRICTED.value,
+    Profile.PUBLIC.value: Classification.PUBLIC.value,
 }
-RECIPIENT_TYPES = ("internal", "court", "un_mechanism", "partner", "media", "public")
+RECIPIENT_TYPES = tuple(r.value for r in RecipientType)
 # The fullest profile each recipient type may receive (EXP-04).
 PROFILE_FOR: Mapping[str, str] = {
-    "internal": "internal",
-    "court": "internal",
-    "un_mechanism": "internal",
-    "partner": "partner",
-    "media": "public",
-    "public": "public",
+    RecipientType.INTERNAL: Profile.INTERNAL,
+    RecipientType.COURT: Profile.INTERNAL,
+    RecipientType.UN_MECHANISM: Profile.INTERNAL,
+    RecipientType.PARTNER: Profile.PARTNER,
+    RecipientType.MEDIA: Profile.PUBLIC,
+    RecipientType.PUBLIC: Profile.PUBLIC,
 }
-PROFILE_ORDER = ("public", "partner", "internal")
+PROFILE_ORDER = (Profile.PUBLIC, Profile.PARTNER, Profile.INTERNAL)
 # Recipients inside the organisation: consent need not name them, but a sensitive item still needs
 # an open consent record to leave the archive at all.
-IN_HOUSE = frozenset({"internal"})
+IN_HOUSE = frozenset({RecipientType.INTERNAL})
 PAGE_KIND = "webpage"
 TSA_WAIT_S = 15.0
 
@@ -179,7 +186,7 @@ def withheld_reason(record: ItemRecord, profile: str, recipient_type: str) -> tu
         return why
     if profile in SHARED_PROFILES and not _redacted(record):
         for consent in record.consents:
-            if "face" in hidden_options(consent.get("identity_options")):
+            if IdentityOption.FACE in hidden_options(consent.get("identity_options")):
                 return "needs_redaction", (
                     f"a consent record (id {consent['id']}) asks to hide the face: "
                     "make a redacted copy (wb redact)"
@@ -204,7 +211,8 @@ def check_profile(profile: str, recipient_type: str) -> None:
     if PROFILE_ORDER.index(profile) > PROFILE_ORDER.index(allowed):
         raise ExportError(
             f"the {profile} profile may not go to a {recipient_type} recipient: "
-            f"choose the profile {allowed}" + (" (or a more restricted one)" if allowed != "public" else ""),
+            f"choose the profile {allowed}"
+            + (" (or a more restricted one)" if allowed != Profile.PUBLIC else ""),
             field="profile",
         )
 
@@ -426,7 +434,7 @@ def _record_transfer(
         "recipient_type": req.recipient_type,
         "purpose": req.purpose,
         "profile": req.profile,
-        "items": [*included, *({"item_id": w.item_id, "withheld": w.reason} for w in withheld)],
+        "items": [*included, *(w.as_register() for w in withheld)],
         "authorised_by": req.by.name,
         "at": at,
     }
