@@ -55,6 +55,7 @@ __all__ = [
     "JOB_TIMEOUT_S",
     "Job",
     "JobKind",
+    "JobStatus",
     "QueueUnavailable",
     "Uploads",
     "Worker",
@@ -83,6 +84,15 @@ class JobKind(enum.StrEnum):
     FIXITY = "fixity"
 
 
+class JobStatus(enum.StrEnum):
+    """Where a job is (stored in ``jobs.status`` as its value)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 KIND_PERMS = {
     JobKind.UPLOAD: Perm.CAPTURE,
     JobKind.CAPTURE: Perm.CAPTURE,
@@ -106,7 +116,7 @@ class Job:
     case_id: int
     actor: str  # the account that queued it, and that it runs as
     params: dict[str, Any]
-    status: str  # queued | running | done | failed
+    status: JobStatus
     progress: float
     result: dict[str, Any]
     created_at: datetime
@@ -115,7 +125,8 @@ class Job:
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> Job:
-        return cls(**{**{k: row[k] for k in _FIELDS}, "kind": JobKind(row["kind"])})
+        typed = {"kind": JobKind(row["kind"]), "status": JobStatus(row["status"])}
+        return cls(**{**{k: row[k] for k in _FIELDS}, **typed})
 
     @property
     def results(self) -> list[dict[str, Any]]:
@@ -124,7 +135,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("queued", "running")
+        return self.status not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 _FIELDS = tuple(Job.__dataclass_fields__)
@@ -183,7 +194,7 @@ def _queue(
         tx.conn.execute(
             jobs.insert().values(
                 id=job_id, kind=kind.value, case_id=case_id, actor=actor, params=params,
-                status="queued", progress=0.0, result={}, created_at=now, updated_at=now,
+                status=JobStatus.QUEUED.value, progress=0.0, result={}, created_at=now, updated_at=now,
             )
         )  # fmt: skip
         tx.event("job.queued", case_id=case_id, details={"job_id": job_id, "kind": kind.value})
@@ -344,7 +355,7 @@ def set_progress(home: Home, job_id: str, progress: float, **fields: Any) -> Non
 
 def fail(home: Home, job_id: str, reason: str) -> None:
     """Record a job as failed, with the reason (ids and words only, no content)."""
-    set_progress(home, job_id, 0.0, status="failed", result={"error": reason[:2000]})
+    set_progress(home, job_id, 0.0, status=JobStatus.FAILED.value, result={"error": reason[:2000]})
 
 
 class JobBusy(WorkbenchError):
@@ -364,19 +375,20 @@ def _claim_delivered(home: Home, job_id: str, last_try: bool) -> dict[str, Any] 
 
     silent_since = utcnow() - timedelta(milliseconds=heartbeat_timeout_ms())
     claimable = or_(
-        jobs.c.status == "queued", and_(jobs.c.status == "running", jobs.c.updated_at < silent_since)
+        jobs.c.status == JobStatus.QUEUED.value,
+        and_(jobs.c.status == JobStatus.RUNNING.value, jobs.c.updated_at < silent_since),
     )
     with home.db.begin() as conn:
         done = conn.execute(
             jobs.update()
             .where(jobs.c.id == job_id, claimable)
-            .values(status="running", attempts=jobs.c.attempts + 1, updated_at=utcnow())
+            .values(status=JobStatus.RUNNING.value, attempts=jobs.c.attempts + 1, updated_at=utcnow())
         )
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
     if row is None:
         return None
     if done.rowcount != 1:
-        if row["status"] == "running" and not last_try:
+        if row["status"] == JobStatus.RUNNING and not last_try:
             raise JobBusy(f"job {job_id} is running in a live worker")
         return None
     return {**dict(row), "delivered": True}
@@ -401,23 +413,29 @@ def run_delivered(home: Home, job_id: str, last_try: bool = False) -> Job | None
         # The result names the worker's home that ran it, for the operator (an id, no content).
         return _execute(home, job, reraise=() if last_try else TRANSIENT, extra={"ran_on": home.home_id})
     except TRANSIENT as exc:
-        set_progress(home, job_id, 0.0, status="queued", result={"error": f"retrying: {type(exc).__name__}"})
+        set_progress(
+            home,
+            job_id,
+            0.0,
+            status=JobStatus.QUEUED.value,
+            result={"error": f"retrying: {type(exc).__name__}"},
+        )
         raise
 
 
 def _claim(home: Home, job_id: str | None = None) -> dict[str, Any] | None:
     """Take one queued job (or the named one); None when there is none or another worker took it."""
     with home.db.begin() as conn:
-        q = select(jobs).where(jobs.c.status == "queued").order_by(jobs.c.created_at).limit(1)
+        q = select(jobs).where(jobs.c.status == JobStatus.QUEUED.value).order_by(jobs.c.created_at).limit(1)
         if job_id is not None:
-            q = select(jobs).where(jobs.c.id == job_id, jobs.c.status == "queued")
+            q = select(jobs).where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
         row = conn.execute(q).mappings().first()
         if row is None:
             return None
         done = conn.execute(
             jobs.update()
-            .where(jobs.c.id == row["id"], jobs.c.status == "queued")
-            .values(status="running", updated_at=utcnow())
+            .where(jobs.c.id == row["id"], jobs.c.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.RUNNING.value, updated_at=utcnow())
         )
         return dict(row) if done.rowcount == 1 else None
 
@@ -633,12 +651,16 @@ def _execute(
 ) -> Job | None:
     try:
         result = HANDLERS[job["kind"]](home, job, _case(home, int(job["case_id"])))
-        set_progress(home, job["id"], 1.0, status="done", result={**result, **(extra or {})})
+        set_progress(home, job["id"], 1.0, status=JobStatus.DONE.value, result={**result, **(extra or {})})
     except reraise:
         raise
     except Exception as exc:  # stage boundary: a failed job is recorded as data, the worker goes on
         set_progress(
-            home, job["id"], 0.0, status="failed", result={"error": f"{type(exc).__name__}: {exc}"[:2000]}
+            home,
+            job["id"],
+            0.0,
+            status=JobStatus.FAILED.value,
+            result={"error": f"{type(exc).__name__}: {exc}"[:2000]},
         )
     return get_job(home, job["id"])
 
@@ -675,12 +697,18 @@ class Worker:
             subprocess.run(cmd, env=env, timeout=JOB_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         except subprocess.TimeoutExpired:
-            set_progress(self.home, job_id, 0.0, status="failed", result={"error": "time limit reached"})
+            set_progress(
+                self.home, job_id, 0.0, status=JobStatus.FAILED.value, result={"error": "time limit reached"}
+            )
         job = get_job(self.home, job_id)
         if job is not None and not job.finished:
             # The child died before finishing (crash, kill): record it rather than retry forever.
             set_progress(
-                self.home, job_id, 0.0, status="failed", result={"error": "worker process ended early"}
+                self.home,
+                job_id,
+                0.0,
+                status=JobStatus.FAILED.value,
+                result={"error": "worker process ended early"},
             )
 
 
@@ -696,14 +724,16 @@ def _main(argv: list[str]) -> int:
     try:
         with home.reading() as conn:
             row = (
-                conn.execute(select(jobs).where(jobs.c.id == argv[0], jobs.c.status == "running"))
+                conn.execute(
+                    select(jobs).where(jobs.c.id == argv[0], jobs.c.status == JobStatus.RUNNING.value)
+                )
                 .mappings()
                 .first()
             )
         job = _execute(home, dict(row)) if row is not None else None
     finally:
         home.close()
-    return 0 if job is not None and job.status == "done" else 1
+    return 0 if job is not None and job.status == JobStatus.DONE else 1
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def _job(job: jobs.Job, base: str | None) -> None:
             st.text(str(res["stage"]))
         if error := res.get("error"):
             st.text(f"error: {error}")
-        if job.status == "done" and not res.get("transfer_id"):
+        if job.status == jobs.JobStatus.DONE and not res.get("transfer_id"):
             st.text("nothing was sent: every item was withheld (see the reasons)")
         table([{k: str(v or "") for k, v in r.items()} for r in res.get("results") or []], key=f"xj_{job.id}")
         state = res.get("package")

@@ -220,9 +220,9 @@ def open_package(home: Home, account: Account, job_id: str, via: str = "app") ->
     if job.actor != account.name:
         raise refuse(home, account, Perm.EXPORT, via, case_id=case_id)
     path = _folder(home, job_id) / ZIP_NAME
-    if job.status == "done" and result.get("package") == "ready" and not path.is_file():
+    if job.status == jobs.JobStatus.DONE and result.get("package") == "ready" and not path.is_file():
         _fetch_shared(home, job_id, path)  # made by a worker on another machine (team mode)
-    if job.status != "done" or result.get("package") != "ready" or not path.is_file():
+    if job.status != jobs.JobStatus.DONE or result.get("package") != "ready" or not path.is_file():
         return None
     with home.transaction(account.name, via) as tx:
         # Taken inside the writer's transaction: of two requests for one package (a double click, a
