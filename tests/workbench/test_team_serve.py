@@ -116,10 +116,12 @@ def test_a_login_code_made_by_one_instance_is_redeemed_by_another_once(team: Tea
 def test_the_session_holds_on_every_instance(team: Team) -> None:
     token, _ = sessions.open_session(team.home, FIRST_ADMIN, PASSWORD, "app")
     for instance in (team.a, team.b):
-        assert instance.get("/media/none.png").status == 403  # no cookie: the gate refuses
-        assert instance.get("/media/none.png", cookie=token).status == 404  # past the gate
+        assert instance.get("/api/export/none").status == 403  # no cookie: the gate refuses
+        assert (
+            instance.get("/api/export/none", cookie=token).status == 404
+        )  # a live session: the route looks and finds nothing
     sessions.end_session(team.home, token)
-    assert team.b.get("/media/none.png", cookie=token).status == 403
+    assert team.b.get("/api/export/none", cookie=token).status == 403
 
 
 def test_an_instance_answers_its_address_and_public_name_only(team: Team) -> None:
@@ -246,7 +248,7 @@ def test_logins_through_the_tls_proxy_hold_whichever_instance_answers(team: Team
         cookies.append(response.getheader("Set-Cookie") or "")
     assert all("Secure" in c and "HttpOnly" in c for c in cookies)  # the proxy said https
     for token in tokens:
-        assert proxy.get("/media/none.png", {"Cookie": f"{webauth.COOKIE}={token}"}).status == 404
+        assert proxy.get("/api/export/none", {"Cookie": f"{webauth.COOKIE}={token}"}).status == 404
     served = [line.split()[0] for line in proxy.access_log.read_text().splitlines() if "/wb/session" in line]
     assert {f"{i.address}:{i.port}" for i in (team.a, team.b)} == set(served)
 
