@@ -16,7 +16,7 @@ import hashlib
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from archive.errors import DetectorError
@@ -237,12 +237,21 @@ class Registry:
     def __init__(self, group: str = ENTRY_POINT_GROUP) -> None:
         self.group = group
         self._classes: dict[str, type[Detector]] | None = None
+        self._points: list[EntryPoint] | None = None
         self.broken: dict[str, str] = {}
+
+    def entry_points(self) -> list[EntryPoint]:
+        """The group's entry points, listed once. The analysis child lists them before it limits its
+        memory: under the limit importlib.metadata's folder scans fail silently and find nothing, which
+        would look like a suite without detectors rather than detectors that could not be loaded."""
+        if self._points is None:
+            self._points = sorted(entry_points(group=self.group), key=lambda e: e.name)
+        return self._points
 
     def classes(self) -> dict[str, type[Detector]]:
         if self._classes is None:
             found: dict[str, type[Detector]] = {}
-            for ep in sorted(entry_points(group=self.group), key=lambda e: e.name):
+            for ep in self.entry_points():
                 try:
                     found[ep.name] = ep.load()
                 except Exception as exc:  # a broken plugin must not stop the others

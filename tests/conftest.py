@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,59 @@ def run_wb(
     return proc
 
 
+def setup_wb(
+    env: dict[str, str], *args: str, check: int | None = 0, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a set-up command (`wb init`, `login`, `user add`, `member add`) through the CLI's own entry
+    (``workbench.cli.main``) in this process: the same code, arguments, environment and standard input
+    as `wb` in its own process, without a Python start-up (and import of the workbench) per command.
+    Only for steps that prepare a test; what a test is about runs through ``run_wb``."""
+    from workbench import cli
+
+    saved_env, saved_stdin, saved_umask = dict(os.environ), sys.stdin, os.umask(0o077)
+    os.umask(saved_umask)
+    out, err = io.StringIO(), io.StringIO()
+    _set_environ(env)
+    sys.stdin = io.StringIO(input or "")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = _exit_code(cli.main, list(args))
+    finally:
+        sys.stdin = saved_stdin
+        _set_environ(saved_env)
+        os.umask(saved_umask)  # opening a home narrows the umask of the process it runs in
+    proc = subprocess.CompletedProcess(["wb", *args], code, out.getvalue(), err.getvalue())
+    if check is not None and code != check:
+        raise AssertionError(
+            f"wb {' '.join(args)} exited {code}, wanted {check}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def _set_environ(wanted: dict[str, str]) -> None:
+    """Make os.environ equal ``wanted`` key by key (never empty meanwhile, for other threads)."""
+    for key in [k for k in os.environ if k not in wanted]:
+        del os.environ[key]
+    for key, value in wanted.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+def _exit_code(main: Callable[[list[str]], int], argv: list[str]) -> int:
+    """What the process would exit with: argparse's exits, and 1 with the traceback for a crash."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+
+
 def admin_of(home: Home) -> auth.Account:
     """The home's first admin (made on first use), for tests that call the services directly."""
     with home.reading() as conn:
@@ -136,8 +192,8 @@ def admin_of(home: Home) -> auth.Account:
 def init_home(env: dict[str, str], admin: str = FIRST_ADMIN) -> None:
     """`wb init` with a first admin, logged in through ``env``'s WB_SESSION (for tests that build their
     own environment)."""
-    run_wb(env, "init", "--admin", admin, "--password-stdin", input=PASSWORD)
-    run_wb(env, "login", admin, "--password-stdin", input=PASSWORD)
+    setup_wb(env, "init", "--admin", admin, "--password-stdin", input=PASSWORD)
+    setup_wb(env, "login", admin, "--password-stdin", input=PASSWORD)
 
 
 @pytest.fixture
@@ -150,13 +206,15 @@ def wb(wb_env: dict[str, str]) -> RunWb:
     ) -> subprocess.CompletedProcess[str]:
         use = env or wb_env
         if args[:1] == ("init",) and "--admin" not in args and input is None:
-            proc = run_wb(use, *args, "--admin", FIRST_ADMIN, "--password-stdin", check=None, input=PASSWORD)
+            proc = setup_wb(
+                use, *args, "--admin", FIRST_ADMIN, "--password-stdin", check=None, input=PASSWORD
+            )
             if proc.returncode == 2 and "has accounts already" in proc.stderr:
                 proc = run_wb(use, *args, check=check)
             elif check is not None and proc.returncode != check:
                 raise AssertionError(f"wb init exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
             if proc.returncode == 0:
-                run_wb(use, "login", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
+                setup_wb(use, "login", FIRST_ADMIN, "--password-stdin", input=PASSWORD)
             return proc
         return run_wb(use, *args, check=check, input=input)
 
@@ -172,11 +230,11 @@ def account(wb: RunWb, wb_env: dict[str, str], tmp_path: Path) -> Account:
     ``case`` when given, log it in, and return the environment whose `wb` acts as it."""
 
     def make(name: str, role: str, case: str | None = None) -> dict[str, str]:
-        wb("user", "add", name, "--role", role, "--password-stdin", input=PASSWORD)
+        setup_wb(wb_env, "user", "add", name, "--role", role, "--password-stdin", input=PASSWORD)
         if case is not None:
-            wb("member", "add", "--case", case, name)
+            setup_wb(wb_env, "member", "add", "--case", case, name)
         env = dict(wb_env, WB_SESSION=str(tmp_path / "sessions" / name))
-        run_wb(env, "login", name, "--password-stdin", input=PASSWORD)
+        setup_wb(env, "login", name, "--password-stdin", input=PASSWORD)
         return env
 
     return make

@@ -333,6 +333,7 @@ def _reply(flags: list[Flag], frames: list[AnalysedFrame], frames_dir: str | Non
 def serve() -> int:
     """The child: limit memory, then answer one request per header line until stdin closes."""
     limit = int(os.environ.get("WB_ANALYSIS_MEMORY_MB") or Limits().memory_mb) * 1024 * 1024
+    registry().entry_points()  # which detectors exist is known before the limit (see there)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # Answers go to a private copy of stdout; anything a library prints lands on stderr instead.
     stdout = os.fdopen(os.dup(1), "wb")
