@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from detectors.imageio import ImageRefused
 from workbench.cli.tools import Output, Registrar, UsageError, acting, find_case, open_home
-from workbench.services.dedup import clusters as dedup
+from workbench.services.dedup import DUPLICATE_THRESHOLD, RELATED_THRESHOLD
+
+# The near-duplicate stack (numpy, the index) loads when a dedup command runs, not for every `wb`.
 
 __all__ = ["register"]
 
 
 def cmd_similar(args: argparse.Namespace, out: Output) -> int:
+    from detectors.imageio import ImageRefused
+    from workbench.services.dedup import clusters as dedup
+
     path = Path(args.file)
     if not path.is_file():
         raise UsageError(f"{args.file}: not a file")
@@ -53,6 +57,8 @@ def _check_thresholds(args: argparse.Namespace) -> None:
 
 
 def cmd_dedup(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services.dedup import clusters as dedup
+
     words = list(args.words)
     if words and words[0] in ("confirm", "reject"):
         if len(words) != 3:
@@ -81,6 +87,8 @@ def cmd_dedup(args: argparse.Namespace, out: Output) -> int:
 
 
 def _decide(args: argparse.Namespace, out: Output, action: str, cluster_id: str, item_id: str) -> int:
+    from workbench.services.dedup import clusters as dedup
+
     decision = "confirmed" if action == "confirm" else "rejected"
     with open_home(args) as home:
         by = acting(home)
@@ -106,12 +114,12 @@ def _thresholds(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--duplicate-threshold",
         type=int,
-        default=dedup.DUPLICATE_THRESHOLD,
-        help=f"bits (of 64) for 'duplicate' (default {dedup.DUPLICATE_THRESHOLD})",
+        default=DUPLICATE_THRESHOLD,
+        help=f"bits (of 64) for 'duplicate' (default {DUPLICATE_THRESHOLD})",
     )
     p.add_argument(
         "--related-threshold",
         type=int,
-        default=dedup.RELATED_THRESHOLD,
-        help=f"bits (of 64) for 'possibly related' (default {dedup.RELATED_THRESHOLD})",
+        default=RELATED_THRESHOLD,
+        help=f"bits (of 64) for 'possibly related' (default {RELATED_THRESHOLD})",
     )

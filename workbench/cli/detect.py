@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from archive.model import Flag
-from detectors.base import on_frames, registry
-from detectors.calibration import shipped_summary
 from workbench.cli.tools import Output, Registrar, UsageError, acting, find_case, open_home
 from workbench.services import config
-from workbench.services.analysis.child import Runner
-from workbench.services.analysis.run import (
-    MAX_INPUT_BYTES,
-    Analysis,
-    Limits,
-    analyse_bytes,
-    analyse_items,
-    is_failure,
-    load_settings,
-)
+
+if TYPE_CHECKING:
+    from archive.model import Flag
+    from workbench.services.analysis.run import Analysis, Limits
+
+# The detector stack (Pillow, numpy, the detectors' registry) loads when an analysis command runs,
+# not for every `wb`.
 
 __all__ = ["register"]
 
 
 def _limits(args: argparse.Namespace) -> Limits:
+    from detectors.base import registry
+    from workbench.services.analysis.run import Limits
+
     unknown = sorted(set(args.only or []) - set(registry().names()))
     if unknown:
         raise UsageError(f"unknown detector(s): {', '.join(unknown)} (see `wb detectors`)")
@@ -55,6 +52,8 @@ def _show(out: Output, name: str, analysis: Analysis) -> None:
 def _analyse_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The home's detector settings (its model packs, calibration rate, detectors turned on or off)
     where a home exists, as the logged-in account; the environment's alone where there is none."""
+    from workbench.services.analysis.run import load_settings
+
     if not (config.home_path(args.home) / "home.json").is_file():
         return load_settings(None)
     with open_home(args) as home:
@@ -63,6 +62,9 @@ def _analyse_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services.analysis.child import Runner
+    from workbench.services.analysis.run import MAX_INPUT_BYTES, analyse_bytes, is_failure
+
     settings_ = _analyse_settings(args)
     limits = _limits(args)
     failed = 0
@@ -83,6 +85,8 @@ def cmd_analyse(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_detect(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services.analysis.run import analyse_items, is_failure
+
     failed = 0
     limits = _limits(args)
     with open_home(args) as home:
@@ -115,6 +119,10 @@ def _show_item(out: Output, item_id: str, analysis: Analysis, row: dict[str, obj
 
 
 def cmd_detectors(args: argparse.Namespace, out: Output) -> int:
+    from detectors.base import on_frames, registry
+    from detectors.calibration import shipped_summary
+    from workbench.services.analysis.run import load_settings
+
     reg = registry()
     settings_ = load_settings(None)
     active = {d.name for d in reg.suite(settings_)}

@@ -15,11 +15,12 @@ from workbench.cli.tools import (
     find_case,
     open_home,
 )
-from workbench.services import access, review, translations
 from workbench.services.auth import Account
 from workbench.services.deletion import tombstones
 from workbench.services.timeline import item_timeline
 from workbench.services.timestamping import event_stamps
+
+# Translations (langcodes) load when a translation command runs, not for every `wb`.
 
 __all__ = ["register"]
 
@@ -89,6 +90,8 @@ def cmd_log(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_access_log(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import access
+
     with open_home(args) as home:
         by = acting(home)
         for ev in access.access_report(home, by, args.item_id):
@@ -109,6 +112,8 @@ def _item_action(
 
 
 def cmd_tag(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import access
+
     def act(home: Home, by: Account) -> dict[str, Any]:
         r = access.tag_item(home, by, args.item_id, args.tag, via="cli")
         if r.prompt_classification:
@@ -119,6 +124,8 @@ def cmd_tag(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_classify(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import access
+
     def act(home: Home, by: Account) -> dict[str, Any]:
         return {
             "item_id": args.item_id,
@@ -129,6 +136,8 @@ def cmd_classify(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_assign(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import access
+
     def act(home: Home, by: Account) -> dict[str, Any]:
         access.assign(home, by, args.item_id, args.user, via="cli")
         return {"item_id": args.item_id, "assigned": args.user}
@@ -137,6 +146,8 @@ def cmd_assign(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_method_step(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import review
+
     def act(home: Home, by: Account) -> dict[str, Any]:
         nid = review.add_method_step(
             home, by, args.item_id, args.tool, args.query, args.result, args.date, "cli"
@@ -147,6 +158,8 @@ def cmd_method_step(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_translation_add(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import translations
+
     with open_home(args) as home:
         by = acting(home)
         tid = translations.add_translation(
@@ -160,6 +173,8 @@ def cmd_translation_add(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_translation_list(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import translations
+
     with open_home(args) as home:
         by = acting(home)
         sources = translations.item_sources(home, by, args.item_id, via="cli")
@@ -177,6 +192,8 @@ def cmd_translation_list(args: argparse.Namespace, out: Output) -> int:
 
 def register(r: Registrar) -> None:
     """Add `wb ingest`, `log`, `access-log`, `tag`, `classify`, `assign`, `method-step` and `translation`."""
+    from workbench.services import access
+
     p = r.add("ingest", cmd_ingest, "bring files, folders and zips into a case")
     p.add_argument("--case", required=True)
     p.add_argument("--device", help="label of the source device (phone, SD card) to record")

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from detectors.modelpack import PackError
 from workbench.cli.tools import Output, Registrar, UsageError, acting, find_case, open_home
-from workbench.services import models
-from workbench.services.analysis.run import MAX_INPUT_BYTES
+
+if TYPE_CHECKING:
+    from workbench.services import models
+
+# Model packs and the detector stack load when a model command runs, not for every `wb`.
 
 __all__ = ["register"]
 
 
 def _photos(folder: str) -> list[bytes]:
     """The regular files directly in ``folder`` (sorted, hidden ones left out)."""
+    from workbench.services.analysis.run import MAX_INPUT_BYTES
+
     root = Path(folder)
     if not root.is_dir():
         raise UsageError(f"{folder} is not a folder")
@@ -55,6 +60,8 @@ def _show(out: Output, info: models.PackInfo) -> None:
 
 
 def _run(out: Output, fn: object) -> int:
+    from detectors.modelpack import PackError
+
     try:
         return int(fn())  # type: ignore[operator]
     except PackError as exc:
@@ -63,6 +70,8 @@ def _run(out: Output, fn: object) -> int:
 
 
 def cmd_add(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import models
+
     def go() -> int:
         with open_home(args) as home:
             by = acting(home)
@@ -74,6 +83,8 @@ def cmd_add(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_list(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import models
+
     with open_home(args) as home:
         by = acting(home)
         packs = models.list_packs(home, by)
@@ -85,6 +96,8 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import models
+
     def go() -> int:
         with open_home(args) as home:
             by = acting(home)
@@ -115,6 +128,8 @@ def cmd_calibrate(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_signals(args: argparse.Namespace, out: Output) -> int:
+    from workbench.services import models
+
     with open_home(args) as home:
         signals = models.ai_view(home, acting(home), args.item)
     for s in signals:

@@ -36,6 +36,7 @@ from detectors.imageio import ImageRefused
 from detectors.neardup import UnionFind
 from workbench.services import access
 from workbench.services.auth import Account, Perm, check_case
+from workbench.services.dedup import DUPLICATE_THRESHOLD, RELATED_THRESHOLD
 from workbench.services.dedup import index as ix
 from workbench.services.dedup.index import STATUS_KIND, case_index, fingerprint_file
 
@@ -63,11 +64,6 @@ __all__ = [
     "save_fingerprints",
     "similar",
 ]
-
-# Chosen on corpus/near_dups (see docs/dedup.md): at 10 bits no hard negative matched and pair
-# precision was 0.99; at 12 same-scene separate captures start to appear, as "possibly related".
-DUPLICATE_THRESHOLD = 10
-RELATED_THRESHOLD = 12
 
 
 def on_stored(home: Home, case: Case, item_id: str, sha256: str, mime: str) -> None:
