@@ -18,6 +18,7 @@ from workbench.app.pages import (
     media,
 )
 from workbench.app.pages.common import TIME, Ctx, back, guard
+from workbench.app.pages.common import origin as common_origin
 from workbench.app.pages.gallery import thumb
 from workbench.services import access, fixity, titles, viewing
 from workbench.services.access import CONTENT_WARNINGS, ItemRow
@@ -104,7 +105,7 @@ def _video_and_download(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings) -> Non
             st.button(
                 "Reveal video (logged)", key="reveal_video", on_click=_reveal_video, args=(ctx, row, sha)
             )
-    origin = _origin()
+    origin = common_origin()
     if origin:
         token = viewing.file_token(ctx.account, row.id, sha)
         st.link_button("Download original (logged)", f"{origin}/api/file/{token}")
@@ -122,15 +123,6 @@ def _keyframes(ctx: Ctx, row: ItemRow, vs: viewing.ViewSettings, sharp: bool) ->
             return
         st.text(f"Keyframes ({len(frames)}{', blurred until the video is revealed' if blur else ''}):")
         media.images([png for _, _, png in frames], caption=[f"{t:.1f} s" for t, _, _ in frames], width=96)
-
-
-def _origin() -> str | None:
-    try:
-        url = str(st.context.url or "")
-    except Exception:  # AppTest and old runtimes have no request context
-        return None
-    parts = url.split("/")
-    return "/".join(parts[:3]) if url.startswith(("http://", "https://")) and len(parts) >= 3 else None
 
 
 def _reveal_video(ctx: Ctx, row: ItemRow, sha: str) -> None:
@@ -207,26 +199,18 @@ def render(ctx: Ctx, item_id: str) -> None:
         _tags(ctx, row)
         item_assign.render(ctx, row)
     with right:
-        names = ["Judgement", "Record", "Custody", "Sightings", "Indicators", "Methodology", "Consent"]
-        names += ["Translations", "Near-duplicates", "Redact and report"]
-        tabs = st.tabs(names)
-        with tabs[0]:
-            item_judgement.render(ctx, row)
-        with tabs[1]:
-            item_record.record(ctx, row)
-        with tabs[2]:
-            item_record.custody(ctx, row)
-        with tabs[3]:
-            item_record.sightings_tab(ctx, row)
-        with tabs[4]:
-            item_record.indicators(ctx, row)
-        with tabs[5]:
-            item_judgement.methodology(ctx, row)
-        with tabs[6]:
-            item_consent.render(ctx, row)
-        with tabs[7]:
-            item_translations.render(ctx, row)
-        with tabs[8]:
-            item_dedup.render(ctx, row)
-        with tabs[9]:
-            item_redact.render(ctx, row)
+        tabs = {
+            "Judgement": item_judgement.render,
+            "Record": item_record.record,
+            "Custody": item_record.custody,
+            "Sightings": item_record.sightings_tab,
+            "Indicators": item_record.indicators,
+            "Methodology": item_judgement.methodology,
+            "Consent": item_consent.render,
+            "Translations": item_translations.render,
+            "Near-duplicates": item_dedup.render,
+            "Redact and report": item_redact.render,
+        }
+        for tab, render in zip(st.tabs(list(tabs)), tabs.values(), strict=True):
+            with tab:
+                render(ctx, row)
