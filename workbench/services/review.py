@@ -32,6 +32,7 @@ from workbench.services.auth import AccessDenied, Account, Perm
 
 __all__ = [
     "CONFIDENCE_DEFINITIONS",
+    "confidence_scale",
     "MethodStep",
     "Outcome",
     "Review",
@@ -103,6 +104,13 @@ class ReviewView:
 class StaleForm(ReviewError):
     """The item's reviews changed since the form was drawn (a second click, or another person's
     review or adjudication in between): the submission is discarded, nothing is recorded."""
+
+
+def confidence_scale() -> dict[str, str]:
+    """The confidence scale with its definitions, as it travels with every export (VER-03)."""
+    return {
+        str(int(k)): f"{k.name.replace('_', ' ').lower()}: {v}" for k, v in CONFIDENCE_DEFINITIONS.items()
+    }
 
 
 def _text(value: Any, where: str) -> str:

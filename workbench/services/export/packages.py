@@ -55,11 +55,12 @@ from archive.export.readme import readme_text
 from archive.export.strip import StripError, strip_copy
 from archive.home import Home
 from archive.metadata import ExifReader
-from archive.model import CONFIDENCE_DEFINITIONS, Classification, ItemRecord, Role, Withheld
+from archive.model import Classification, ItemRecord, Role, Withheld
 from archive.timestamps import stamps_for_package
 from workbench.services import access, auth
 from workbench.services.auth import AccessDenied, Account, Perm
 from workbench.services.consent import IdentityOption, hidden_options
+from workbench.services.review import confidence_scale
 
 __all__ = [
     "PROFILES",
@@ -70,7 +71,6 @@ __all__ = [
     "ExportRequest",
     "ExportResult",
     "Transfer",
-    "confidence_scale",
     "export_package",
     "list_transfers",
     "register_hash",
@@ -553,13 +553,6 @@ def _stamp_now(home: Home) -> None:
         return
     home.stamper.wait(TSA_WAIT_S)
     home.stamper.stamp_due()
-
-
-def confidence_scale() -> dict[str, str]:
-    """The confidence scale with its definitions, as it travels with every export (VER-03)."""
-    return {
-        str(int(k)): f"{k.name.replace('_', ' ').lower()}: {v}" for k, v in CONFIDENCE_DEFINITIONS.items()
-    }
 
 
 def _report(

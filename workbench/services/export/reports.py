@@ -31,7 +31,7 @@ from detectors.imageio import ImageRefused, open_image
 from workbench.services import access, review, timeline, translations
 from workbench.services.access import CONTENT_WARNINGS
 from workbench.services.auth import Account, Perm, check_case
-from workbench.services.export.packages import confidence_scale
+from workbench.services.review import confidence_scale
 from workbench.services.viewing import grant_media
 
 __all__ = ["ReportError", "make_report", "report_pdf", "thumbnails", "write_report"]
